@@ -1,0 +1,127 @@
+"""Secrets (Twilio auth token / API key secret, ngrok authtoken) live in the OS keyring.
+
+Never in SQLite, settings files, logs or exports. Where no keyring backend exists the secret is kept
+for the session only, unless the operator explicitly accepts a weaker store (a 0600 plain-text
+keyring file from ``keyrings.alt`` in the user data folder); ``SecretStore.status()`` says which.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Literal
+
+import keyring
+import keyring.backend
+import keyring.errors
+
+from . import paths
+
+SERVICE = "callback-monitor"
+Where = Literal["keyring", "weak-file", "session"]
+
+TWILIO_AUTH_TOKEN = "twilio-auth-token"  # the account's primary auth token (signature validation)
+TWILIO_ACCOUNT_SID = "twilio-account-sid"  # not secret, but kept with its token
+TWILIO_API_KEY_SID = "twilio-api-key-sid"
+TWILIO_API_KEY_SECRET = "twilio-api-key-secret"
+NGROK_AUTHTOKEN = "ngrok-authtoken"
+
+
+def _backend_usable(backend: keyring.backend.KeyringBackend) -> bool:
+    try:
+        priority = float(backend.priority)  # type: ignore[arg-type]
+    except Exception:
+        return False
+    name = type(backend).__module__ + "." + type(backend).__name__
+    # keyrings.alt backends are files on disk, not a system keyring: only used when accepted explicitly.
+    return priority > 0 and not name.startswith(("keyring.backends.fail", "keyring.backends.null", "keyrings.alt"))
+
+
+class SecretStore:
+    """Get and set named secrets. Thread-safe; the GUI and the receiver share one instance."""
+
+    def __init__(self, backend: keyring.backend.KeyringBackend | None = None, *, allow_weak: bool = False):
+        self._backend = backend if backend is not None else keyring.get_keyring()
+        self._session: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._weak: keyring.backend.KeyringBackend | None = None
+        if allow_weak:
+            self.accept_weak_store()
+
+    @property
+    def keyring_available(self) -> bool:
+        return _backend_usable(self._backend)
+
+    def status(self) -> str:
+        """One sentence for the operator about where secrets go."""
+        if self.keyring_available:
+            return f"Secrets are kept in the system keyring ({type(self._backend).__name__})."
+        if self._weak is not None:
+            return "No system keyring: secrets are kept in a plain-text file readable only by you (weaker)."
+        return (
+            "No system keyring is available: secrets are kept for this session only and must be entered "
+            "again next time (install a keyring service such as gnome-keyring or KWallet, or accept the "
+            "weaker file store)."
+        )
+
+    def accept_weak_store(self) -> None:
+        from keyrings.alt.file import PlaintextKeyring
+
+        weak = PlaintextKeyring()
+        weak.file_path = str(paths.data_dir() / "secrets.cfg")  # type: ignore[misc]
+        self._weak = weak
+
+    def _persistent(self) -> keyring.backend.KeyringBackend | None:
+        if self.keyring_available:
+            return self._backend
+        return self._weak
+
+    def get(self, name: str) -> str | None:
+        with self._lock:
+            if name in self._session:
+                return self._session[name]
+        store = self._persistent()
+        if store is None:
+            return None
+        try:
+            return store.get_password(SERVICE, name)
+        except keyring.errors.KeyringError:
+            return None
+
+    def set(self, name: str, value: str) -> Where:
+        """Store ``value``; returns where it went."""
+        with self._lock:
+            self._session[name] = value
+        store = self._persistent()
+        if store is None:
+            return "session"
+        try:
+            store.set_password(SERVICE, name, value)
+        except keyring.errors.KeyringError:
+            return "session"
+        if store is self._weak:
+            try:
+                os.chmod(self._weak.file_path, 0o600)  # type: ignore[union-attr]
+            except OSError:
+                pass
+            return "weak-file"
+        return "keyring"
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            self._session.pop(name, None)
+        store = self._persistent()
+        if store is None:
+            return
+        try:
+            store.delete_password(SERVICE, name)
+        except keyring.errors.KeyringError:
+            pass
+
+
+def auth_token_from_env_or_keyring(store: SecretStore | None = None) -> str | None:
+    """The token used to validate signatures: ``TWILIO_AUTH_TOKEN`` first, then the keyring."""
+    token = os.environ.get("TWILIO_AUTH_TOKEN")
+    if token:
+        return token
+    return (store or SecretStore()).get(TWILIO_AUTH_TOKEN)

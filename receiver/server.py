@@ -1,0 +1,89 @@
+"""Waitress serving the receiver on a background thread, with a clean stop.
+
+The GUI's controller (desktop/receiver_controller.py) and ``callback-monitor serve`` both use this.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from waitress.server import create_server
+
+log = logging.getLogger("callback_monitor.server")
+
+
+class ReceiverServer:
+    """``start()`` binds (port 0 picks a free port), serves on a thread; ``stop()`` closes every
+    connection, ends the loop and joins the worker threads."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, threads: int = 16) -> None:
+        self.app = app
+        self.host = host
+        self.requested_port = port
+        self.threads = threads
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("server not started")
+        return int(self._server.effective_port)
+
+    @property
+    def url(self) -> str:
+        host = self.host if ":" not in self.host else f"[{self.host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> int:
+        """Bind and start serving; raises OSError if the port is taken. Returns the port."""
+        self._server = create_server(
+            self.app,
+            host=self.host,
+            port=self.requested_port,
+            threads=self.threads,
+            ident="callback-monitor",
+            # Twilio waits at most 15 s; a stuck connection should not hold a worker for longer.
+            channel_timeout=30,
+            connection_limit=1000,
+            # the app enforces its own (smaller, logged) limit; this only bounds what waitress buffers
+            max_request_body_size=16 * 1024 * 1024,
+            expose_tracebacks=False,
+        )
+        self._thread = threading.Thread(target=self._serve, name="receiver-waitress", daemon=True)
+        self._thread.start()
+        return self.port
+
+    def _serve(self) -> None:
+        try:
+            self._server.run()
+        except Exception:  # pragma: no cover - logged, the controller reports the stop
+            log.exception("receiver server stopped with an error")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        done = threading.Event()
+
+        def close_all() -> None:
+            # runs inside waitress's event loop: close the listener and every open channel, so the
+            # loop's socket map empties and run() returns
+            for channel in list(server._map.values()):
+                try:
+                    channel.close()
+                except Exception:  # pragma: no cover
+                    pass
+            done.set()
+
+        if thread.is_alive():
+            server.trigger.pull_trigger(close_all)
+            thread.join(timeout)
+        server.task_dispatcher.shutdown(timeout=timeout)
+        self._thread = None

@@ -1,0 +1,135 @@
+"""``X-Twilio-Signature`` validation against the public URL Twilio called, with a diagnosis on failure.
+
+Twilio signs the URL it requested: behind ngrok that is ``https://abc.ngrok-free.app/twilio/status``,
+while Flask sees ``http://127.0.0.1:PORT/twilio/status``. So the URL checked is always the configured
+public base + the raw path and query — never ``request.url`` or the Host header. The check itself is
+``twilio.request_validator.RequestValidator`` (which already tries the URL with and without its port);
+we add one variant the SDK misses: Node-based senders percent-encode a ``'`` in the query (``%27``).
+
+When a check fails we try the URLs a misconfigured set-up would have used (http vs https, the local URL,
+the forwarded host, a trailing slash) only to *explain* the failure; none of them is ever accepted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from twilio.request_validator import RequestValidator
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    reason: str  # empty when ok
+
+
+def public_url_for(public_base: str, path: str, query: str) -> str:
+    """The URL Twilio signed: base (no fragment, no trailing slash) + path + raw query."""
+    base = public_base.split("#", 1)[0].rstrip("/")
+    return f"{base}{path}" + (f"?{query}" if query else "")
+
+
+def _variants(url: str) -> list[str]:
+    """The URL and the quote-encoded variant some of Twilio's senders sign (see module doc)."""
+    out = [url]
+    if "'" in url:
+        out.append(url.replace("'", "%27"))
+    return out
+
+
+def _check(validator: RequestValidator, url: str, params: Any, signature: str) -> bool:
+    for candidate in _variants(url):
+        try:
+            if validator.validate(candidate, params, signature):
+                return True
+        except (TypeError, ValueError, KeyError):  # e.g. a str body without bodySHA256
+            return False
+    return False
+
+
+def _swap_scheme(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(scheme="http" if parts.scheme == "https" else "https"))
+
+
+def _toggle_slash(url: str) -> str:
+    parts = urlsplit(url)
+    path = parts.path[:-1] if parts.path.endswith("/") else parts.path + "/"
+    return urlunsplit(parts._replace(path=path))
+
+
+def validate(
+    *,
+    auth_token: str | None,
+    public_base: str | None,
+    local_base: str,
+    path: str,
+    query: str,
+    params: Mapping[str, Any] | str,
+    signature: str | None,
+    headers: Mapping[str, str] | None = None,
+    raw_body: bytes | None = None,
+) -> Verdict:
+    """Check one request. ``params`` is the form MultiDict, or the raw body string for a JSON webhook
+    (then the URL must carry ``bodySHA256``, which is checked against ``raw_body``)."""
+    if not auth_token:
+        return Verdict(False, "no auth token configured: set TWILIO_AUTH_TOKEN or save it in the app")
+    if not signature:
+        return Verdict(False, "no X-Twilio-Signature header (not sent by Twilio, or stripped by a proxy)")
+    url = public_url_for(public_base or local_base, path, query)
+    if isinstance(params, str):
+        if "bodySHA256=" not in query:
+            return Verdict(False, "JSON body without bodySHA256 in the URL cannot be validated")
+        expected = hashlib.sha256(raw_body or b"").hexdigest()
+        if f"bodySHA256={expected}" not in query:
+            return Verdict(False, "bodySHA256 in the URL does not match the SHA-256 of the body")
+    validator = RequestValidator(auth_token)
+    if _check(validator, url, params, signature):
+        return Verdict(True, "")
+    return Verdict(False, diagnose(validator, url, public_base, local_base, path, query, params, signature,
+                                   headers or {}))
+
+
+def diagnose(
+    validator: RequestValidator,
+    url: str,
+    public_base: str | None,
+    local_base: str,
+    path: str,
+    query: str,
+    params: Mapping[str, Any] | str,
+    signature: str,
+    headers: Mapping[str, str],
+) -> str:
+    """Why the signature did not match, where a likely cause can be found."""
+    checks: list[tuple[str, str]] = []
+    scheme = urlsplit(url).scheme
+    checks.append((_swap_scheme(url), f"signature matches {_swap_scheme(url).split(':')[0]}:// but the "
+                   f"public URL is {scheme}:// — fix the public URL's scheme"))
+    if public_base:
+        local = public_url_for(local_base, path, query)
+        checks.append((local, "signature matches the local URL, not the public URL: the sender signed "
+                       f"{local_base} — set the public URL to what the sender calls"))
+    fwd_host = headers.get("X-Forwarded-Host") or (headers.get("Host") if public_base is None else None)
+    if fwd_host:
+        proto = headers.get("X-Forwarded-Proto", "https")
+        forwarded = public_url_for(f"{proto}://{fwd_host}", path, query)
+        if forwarded != url:
+            hint = ("no public URL is configured" if public_base is None
+                    else f"the configured public URL is {public_base}")
+            checks.append((forwarded, f"signature matches {proto}://{fwd_host} (the forwarded host) but "
+                           f"{hint} — set the public URL to {proto}://{fwd_host}"))
+    checks.append((_toggle_slash(url), "signature matches the URL with/without a trailing slash — "
+                   "configure the URL in Twilio exactly as the receiver's route"))
+    for candidate, explanation in checks:
+        if _check(validator, candidate, params, signature):
+            return explanation
+    if public_base is None and headers.get("X-Forwarded-Proto"):
+        return ("signature does not match; the request came through a proxy "
+                f"(X-Forwarded-Proto: {headers['X-Forwarded-Proto']}) but no public URL is configured")
+    return (f"signature does not match {url} — wrong auth token (use the account's primary token), or the "
+            "URL Twilio called differs (query string, path)")

@@ -1,0 +1,625 @@
+"""The SQLite store: schema migrations, one writer thread with group commit, and the read helpers.
+
+Why one writer: SQLite allows one writer at a time, and a commit per request on the request thread
+(fsync each time) will not keep up with a burst of callbacks. Request threads hand a job to the writer and
+wait; the writer takes every job waiting in the queue, runs them in one transaction (each in its own
+SAVEPOINT, so one bad job cannot cost the others), commits once, and only then wakes the request threads,
+which answer Twilio. A 2xx therefore always means "committed": a crash or ``kill -9`` after it loses
+nothing (WAL, synchronous=NORMAL is durable against process crashes).
+
+A second process on the same database is refused (``StoreLocked``): never two writers fighting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+from . import statuses
+from .callbacks import Callback
+
+BATCH_MAX = 512
+migrations = Migrations("callback-monitor")
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class StoreLocked(RuntimeError):
+    """Another process (app or ``serve``) is already writing to this database."""
+
+
+class StoreClosed(RuntimeError):
+    pass
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["messages"].create(  # type: ignore[union-attr]
+        {
+            "sid": str,
+            "direction": str,
+            "channel": str,
+            "from_addr": str,
+            "to_addr": str,
+            "body": str,
+            "status": str,
+            "status_rank": int,
+            "error_code": int,
+            "messaging_service_sid": str,
+            "account_sid": str,
+            "num_segments": int,
+            "num_media": int,
+            "price": str,
+            "price_unit": str,
+            "profile_name": str,
+            "channel_status_message": str,
+            "raw_dlr_done_date": str,
+            "first_seen": str,
+            "updated_at": str,
+            "event_count": int,
+            "source": str,
+        },
+        pk="sid",
+        not_null={"direction", "channel", "status", "status_rank", "first_seen", "updated_at"},
+        defaults={"num_media": 0, "event_count": 0},
+    )
+    for cols in (
+        ["first_seen"],
+        ["updated_at"],
+        ["status", "first_seen"],
+        ["error_code"],
+        ["channel", "first_seen"],
+        ["direction", "first_seen"],
+        ["to_addr"],
+        ["from_addr"],
+    ):
+        db["messages"].create_index(cols)  # type: ignore[union-attr]
+    db["events"].create(  # type: ignore[union-attr]
+        {
+            "id": int,
+            "message_sid": str,
+            "status": str,
+            "error_code": int,
+            "event_type": str,
+            "event_key": str,
+            "idempotency_token": str,
+            "channel_status_message": str,
+            "raw_dlr_done_date": str,
+            "received_at": str,
+            "request_id": int,
+            "payload": str,
+        },
+        pk="id",
+        not_null={"message_sid", "status", "event_key", "received_at", "payload"},
+    )
+    db["events"].create_index(["event_key"], unique=True)  # type: ignore[union-attr]
+    db["events"].create_index(["idempotency_token"], unique=True)  # type: ignore[union-attr]
+    db["events"].create_index(["message_sid", "id"])  # type: ignore[union-attr]
+    db["media"].create(  # type: ignore[union-attr]
+        {"id": int, "message_sid": str, "idx": int, "url": str, "content_type": str}, pk="id"
+    )
+    db["media"].create_index(["message_sid", "idx"], unique=True)  # type: ignore[union-attr]
+    db["requests"].create(  # type: ignore[union-attr]
+        {
+            "id": int,
+            "received_at": str,
+            "method": str,
+            "path": str,
+            "query": str,
+            "remote_addr": str,
+            "headers": str,
+            "body": str,
+            "body_size": int,
+            "content_type": str,
+            "kind": str,
+            "outcome": str,
+            "http_status": int,
+            "reason": str,
+            "latency_ms": float,
+            "message_sid": str,
+        },
+        pk="id",
+    )
+    db["requests"].create_index(["received_at"])  # type: ignore[union-attr]
+    db["requests"].create_index(["outcome", "id"])  # type: ignore[union-attr]
+    db["webhook_backups"].create(  # type: ignore[union-attr]
+        {
+            "id": int,
+            "created_at": str,
+            "account_sid": str,
+            "target_kind": str,
+            "target_sid": str,
+            "target_name": str,
+            "previous": str,
+            "applied": str,
+            "restored_at": str,
+        },
+        pk="id",
+    )
+
+
+@dataclass
+class RequestRecord:
+    """One HTTP request as the request log keeps it."""
+
+    received_at: str
+    method: str
+    path: str
+    query: str
+    remote_addr: str
+    headers: str
+    body: str
+    body_size: int
+    content_type: str
+    kind: str
+    started: float  # time.perf_counter() at arrival, for latency
+    outcome: str = "rejected"
+    http_status: int = 0
+    reason: str = ""
+    message_sid: str | None = None
+
+
+@dataclass
+class Outcome:
+    request_id: int
+    outcome: str  # accepted | duplicate | rejected
+    message_sid: str | None
+    status: str | None  # the message's current status after this request
+    changed: bool
+    error_code: int | None = None  # the callback's ErrorCode, for the log line
+
+
+class _Job:
+    __slots__ = ("fn", "done", "result", "error")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+        self.fn = fn
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+_STOP = object()
+
+
+def _lock(path: Path) -> IO[str] | None:
+    """An exclusive advisory lock on ``<db>.lock``; None when another process holds it."""
+    handle = open(path.with_name(path.name + ".lock"), "a+")  # noqa: SIM115 - kept open while locked
+    try:
+        if os.name == "nt":  # pragma: no cover - exercised on Windows builds
+            import msvcrt
+
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
+def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A plain connection for readers (GUI, export); WAL lets them read while the writer writes."""
+    if readonly:
+        conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(str(path), check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = 5000")
+    return conn
+
+
+class Store:
+    """The single writer of a Callback Monitor database.
+
+    ``on_commit`` hooks passed to ``submit`` run on the writer thread after the commit.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_handle = _lock(self.path)
+        if self._lock_handle is None:
+            raise StoreLocked(
+                f"{self.path} is already in use by another Callback Monitor (app or `serve`). "
+                "Close it first, or use another database with --db."
+            )
+        self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+        self._conn.execute("PRAGMA busy_timeout = 5000")
+        migrations.apply(sqlite_utils.Database(self._conn))
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._closed = False
+        self.commits = 0
+        self._thread = threading.Thread(target=self._writer, name="store-writer", daemon=True)
+        self._thread.start()
+
+    # ---------------------------------------------------------------- writer
+    def _writer(self) -> None:
+        conn = self._conn
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch: list[_Job] = [first]
+            stop_after = False
+            while len(batch) < BATCH_MAX:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop_after = True
+                    break
+                batch.append(item)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for job in batch:
+                    conn.execute("SAVEPOINT job")
+                    try:
+                        job.result = job.fn(conn)
+                        conn.execute("RELEASE job")
+                    except Exception as exc:  # one bad job must not cost the others
+                        conn.execute("ROLLBACK TO job")
+                        conn.execute("RELEASE job")
+                        job.error = exc
+                conn.execute("COMMIT")
+                self.commits += 1
+            except Exception as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                for job in batch:
+                    job.error = job.error or exc
+            for job in batch:
+                job.done.set()
+            if stop_after:
+                return
+
+    def run(self, fn: Callable[[sqlite3.Connection], Any], timeout: float = 30.0) -> Any:
+        """Run ``fn(conn)`` on the writer thread inside a transaction; return once committed."""
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        job = _Job(fn)
+        self._queue.put(job)
+        if not job.done.wait(timeout):
+            raise TimeoutError("the database writer did not answer in time")
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join(timeout=30)
+        self._conn.close()
+        if self._lock_handle is not None:
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- writes
+    def log_request(self, req: RequestRecord) -> Outcome:
+        """Log a request that carries no callback (rejected, health…)."""
+
+        def job(conn: sqlite3.Connection) -> Outcome:
+            return Outcome(_insert_request(conn, req), req.outcome, req.message_sid, None, False)
+
+        result: Outcome = self.run(job)
+        return result
+
+    def record_callback(self, cb: Callback, req: RequestRecord) -> Outcome:
+        """Store a validated callback and its request-log line in one transaction."""
+
+        def job(conn: sqlite3.Connection) -> Outcome:
+            return _apply_callback(conn, cb, req)
+
+        result: Outcome = self.run(job)
+        return result
+
+    def record_outbound(self, message: dict[str, Any]) -> None:
+        """A message the app sent through the REST API, with the status the API returned at creation
+        (Twilio sends no callback for the initial status). Known fields overwrite, status never moves back."""
+
+        def job(conn: sqlite3.Connection) -> None:
+            _upsert_api_message(conn, message)
+
+        self.run(job)
+
+    def save_backups(self, account_sid: str, items: list[dict[str, Any]]) -> list[int]:
+        def job(conn: sqlite3.Connection) -> list[int]:
+            ids = []
+            now = utcnow()
+            for item in items:
+                cur = conn.execute(
+                    "INSERT INTO webhook_backups (created_at, account_sid, target_kind, target_sid, "
+                    "target_name, previous, applied) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        now,
+                        account_sid,
+                        item["target_kind"],
+                        item["target_sid"],
+                        item.get("target_name"),
+                        json.dumps(item["previous"]),
+                        json.dumps(item["applied"]),
+                    ),
+                )
+                ids.append(int(cur.lastrowid or 0))
+            return ids
+
+        result: list[int] = self.run(job)
+        return result
+
+    def update_backup_applied(self, backup_id: int, applied: dict[str, Any]) -> None:
+        self.run(
+            lambda conn: conn.execute(
+                "UPDATE webhook_backups SET applied = ? WHERE id = ?", (json.dumps(applied), backup_id)
+            )
+        )
+
+    def pending_backups(self, account_sid: str | None = None) -> list[dict[str, Any]]:
+        def job(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            sql = "SELECT * FROM webhook_backups WHERE restored_at IS NULL"
+            args: tuple[str, ...] = ()
+            if account_sid is not None:
+                sql += " AND account_sid = ?"
+                args = (account_sid,)
+            cur = conn.execute(sql + " ORDER BY id", args)
+            cols = [d[0] for d in cur.description]
+            rows = []
+            for raw in cur.fetchall():
+                row = dict(zip(cols, raw, strict=True))
+                row["previous"] = json.loads(row["previous"])
+                row["applied"] = json.loads(row["applied"])
+                rows.append(row)
+            return rows
+
+        result: list[dict[str, Any]] = self.run(job)
+        return result
+
+    def mark_restored(self, backup_id: int) -> None:
+        self.run(
+            lambda conn: conn.execute(
+                "UPDATE webhook_backups SET restored_at = ? WHERE id = ?", (utcnow(), backup_id)
+            )
+        )
+
+
+# -------------------------------------------------------------------- job bodies (writer thread)
+def _insert_request(conn: sqlite3.Connection, req: RequestRecord) -> int:
+    latency = (time.perf_counter() - req.started) * 1000.0
+    cur = conn.execute(
+        "INSERT INTO requests (received_at, method, path, query, remote_addr, headers, body, body_size, "
+        "content_type, kind, outcome, http_status, reason, latency_ms, message_sid) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            req.received_at,
+            req.method,
+            req.path,
+            req.query,
+            req.remote_addr,
+            req.headers,
+            req.body,
+            req.body_size,
+            req.content_type,
+            req.kind,
+            req.outcome,
+            req.http_status,
+            req.reason,
+            round(latency, 3),
+            req.message_sid,
+        ),
+    )
+    return int(cur.lastrowid or 0)
+
+
+_FILL_COLUMNS = (
+    "from_addr",
+    "to_addr",
+    "body",
+    "messaging_service_sid",
+    "account_sid",
+    "num_segments",
+    "profile_name",
+)
+
+
+def _apply_callback(conn: sqlite3.Connection, cb: Callback, req: RequestRecord) -> Outcome:
+    req.message_sid = cb.sid
+    req.outcome = "accepted"
+    request_id = _insert_request(conn, req)
+    now = req.received_at
+    cur = conn.execute(
+        "INSERT OR IGNORE INTO events (message_sid, status, error_code, event_type, event_key, "
+        "idempotency_token, channel_status_message, raw_dlr_done_date, received_at, request_id, payload) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            cb.sid,
+            cb.status,
+            cb.error_code,
+            cb.event_type,
+            cb.event_key,
+            cb.idempotency_token,
+            cb.channel_status_message,
+            cb.raw_dlr_done_date,
+            now,
+            request_id,
+            json.dumps(cb.payload, ensure_ascii=False),
+        ),
+    )
+    row = conn.execute("SELECT status FROM messages WHERE sid = ?", (cb.sid,)).fetchone()
+    current: str | None = row[0] if row else None
+    if cur.rowcount == 0:  # duplicate: same idempotency token, or same sid|status|event_type
+        conn.execute("UPDATE requests SET outcome = 'duplicate', reason = ? WHERE id = ?",
+                     ("already stored (duplicate delivery)", request_id))
+        return Outcome(request_id, "duplicate", cb.sid, current, False, cb.error_code)
+    rank = statuses.rank(cb.status)
+    if row is None:
+        conn.execute(
+            "INSERT INTO messages (sid, direction, channel, from_addr, to_addr, body, status, status_rank, "
+            "error_code, messaging_service_sid, account_sid, num_segments, num_media, profile_name, "
+            "channel_status_message, raw_dlr_done_date, first_seen, updated_at, event_count, source) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+            (
+                cb.sid,
+                cb.direction,
+                cb.channel,
+                cb.from_addr,
+                cb.to_addr,
+                cb.body,
+                cb.status,
+                rank,
+                cb.error_code,
+                cb.messaging_service_sid,
+                cb.account_sid,
+                cb.num_segments,
+                cb.num_media,
+                cb.profile_name,
+                cb.channel_status_message,
+                cb.raw_dlr_done_date,
+                now,
+                now,
+                "inbound" if cb.kind == "inbound" else "callback",
+            ),
+        )
+        new_status = cb.status
+    else:
+        fill = ", ".join(f"{c} = COALESCE({c}, ?)" for c in _FILL_COLUMNS)
+        fill_args = [getattr(cb, c) for c in _FILL_COLUMNS]
+        if statuses.supersedes(cb.status, current):
+            conn.execute(
+                f"UPDATE messages SET {fill}, status = ?, status_rank = ?, error_code = ?, "
+                "channel_status_message = COALESCE(?, channel_status_message), "
+                "raw_dlr_done_date = COALESCE(?, raw_dlr_done_date), "
+                "num_media = MAX(num_media, ?), updated_at = ?, event_count = event_count + 1 WHERE sid = ?",
+                (*fill_args, cb.status, rank, cb.error_code, cb.channel_status_message,
+                 cb.raw_dlr_done_date, cb.num_media, now, cb.sid),
+            )
+            new_status = cb.status
+        else:  # history only: the message does not move back
+            conn.execute(
+                f"UPDATE messages SET {fill}, "
+                "channel_status_message = COALESCE(channel_status_message, ?), "
+                "raw_dlr_done_date = COALESCE(raw_dlr_done_date, ?), "
+                "updated_at = ?, event_count = event_count + 1 WHERE sid = ?",
+                (*fill_args, cb.channel_status_message, cb.raw_dlr_done_date, now, cb.sid),
+            )
+            new_status = current or cb.status
+    if cb.media:
+        conn.executemany(
+            "INSERT OR IGNORE INTO media (message_sid, idx, url, content_type) VALUES (?, ?, ?, ?)",
+            [(cb.sid, m.idx, m.url, m.content_type) for m in cb.media],
+        )
+    return Outcome(request_id, "accepted", cb.sid, new_status, True, cb.error_code)
+
+
+_API_COLUMNS = (
+    "direction",
+    "channel",
+    "from_addr",
+    "to_addr",
+    "body",
+    "messaging_service_sid",
+    "account_sid",
+    "num_segments",
+    "num_media",
+    "price",
+    "price_unit",
+)
+
+
+def _upsert_api_message(conn: sqlite3.Connection, m: dict[str, Any]) -> None:
+    sid = str(m["sid"])
+    status = str(m.get("status") or "queued")
+    now = utcnow()
+    row = conn.execute("SELECT status FROM messages WHERE sid = ?", (sid,)).fetchone()
+    if row is None:
+        conn.execute(
+            "INSERT INTO messages (sid, direction, channel, from_addr, to_addr, body, status, status_rank, "
+            "error_code, messaging_service_sid, account_sid, num_segments, num_media, price, price_unit, "
+            "first_seen, updated_at, event_count, source) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 'api')",
+            (
+                sid,
+                m.get("direction") or "outbound",
+                m.get("channel") or "sms",
+                m.get("from_addr"),
+                m.get("to_addr"),
+                m.get("body"),
+                status,
+                statuses.rank(status),
+                m.get("error_code"),
+                m.get("messaging_service_sid"),
+                m.get("account_sid"),
+                m.get("num_segments"),
+                m.get("num_media") or 0,
+                m.get("price"),
+                m.get("price_unit"),
+                now,
+                now,
+            ),
+        )
+        return
+    sets = ", ".join(f"{c} = COALESCE(?, {c})" for c in _API_COLUMNS)
+    args: list[Any] = [m.get(c) for c in _API_COLUMNS]
+    if statuses.supersedes(status, row[0]):
+        sets += ", status = ?, status_rank = ?, error_code = COALESCE(?, error_code)"
+        args += [status, statuses.rank(status), m.get("error_code")]
+    conn.execute(f"UPDATE messages SET {sets}, updated_at = ? WHERE sid = ?", (*args, now, sid))
+
+
+# -------------------------------------------------------------------- reading
+EXPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "messages": (
+        "SELECT sid, direction, channel, from_addr AS \"from\", to_addr AS \"to\", body, status, error_code, "
+        "num_segments, num_media, price, price_unit, messaging_service_sid, profile_name, "
+        "channel_status_message, first_seen, updated_at FROM messages ORDER BY first_seen, sid",
+        (),
+    ),
+    "events": (
+        "SELECT id, message_sid, status, error_code, event_type, channel_status_message, raw_dlr_done_date, "
+        "received_at FROM events ORDER BY id",
+        (),
+    ),
+    "requests": (
+        "SELECT id, received_at, method, path, remote_addr, http_status, outcome, reason, latency_ms, "
+        "message_sid FROM requests ORDER BY id",
+        (),
+    ),
+}
+
+
+def iter_export(conn: sqlite3.Connection, what: str) -> Iterator[dict[str, Any]]:
+    """Rows for ``callback-monitor export``; streamed, never all in memory."""
+    sql, args = EXPORTS[what]
+    cur = conn.execute(sql, args)
+    cols = [d[0] for d in cur.description]
+    while True:
+        chunk = cur.fetchmany(1000)
+        if not chunk:
+            return
+        for raw in chunk:
+            yield dict(zip(cols, raw, strict=True))
