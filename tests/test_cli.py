@@ -1,0 +1,159 @@
+"""The headless CLI in subprocesses: serve (banner, free port, clean stop, kill -9 durability), export."""
+
+from __future__ import annotations
+
+import csv
+import http.client
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from receiver_helpers import FORM, TOKEN, sid, sign, status_params
+
+PUBLIC = "https://cli-test.ngrok-free.app"
+
+
+def env_for(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"CALLBACK_MONITOR_HOME": str(tmp_path / "home"), "TWILIO_AUTH_TOKEN": TOKEN,
+                "PYTHONUNBUFFERED": "1"})
+    env.pop("DISPLAY", None)
+    return env
+
+
+class Serve:
+    def __init__(self, tmp_path: Path, *args: str) -> None:
+        self.db = tmp_path / "serve.db"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "receiver", "serve", "--port", "0", "--db", str(self.db), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_for(tmp_path))
+        self.banner: list[str] = []
+        self.stderr = ""
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.banner.append(line)
+            m = re.match(r"Listening on http://127\.0\.0\.1:(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+                return
+        self.stop()
+        raise AssertionError("serve exited: " + "".join(self.banner) + self.stderr)
+
+    def post(self, path: str, params: dict[str, str]) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn.request("POST", path, body=urlencode(params),
+                     headers={"Content-Type": FORM, "X-Twilio-Signature": sign(PUBLIC + path, params)})
+        status = conn.getresponse().status
+        conn.close()
+        return status
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Signal the server, wait, and collect what it wrote (pipes closed: no ResourceWarning)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        rest, self.stderr = self.proc.communicate(timeout=15)
+        self.banner.append(rest)
+        return self.proc.returncode
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Serve]:
+    s = Serve(tmp_path, "--public-url", PUBLIC)
+    yield s
+    s.stop(signal.SIGKILL)
+
+
+def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "receiver", *args], capture_output=True, text=True,
+                          env=env_for(tmp_path), timeout=60)
+
+
+def test_serve_prints_listening_and_stops_cleanly_on_sigterm(serve: Serve) -> None:
+    banner = "".join(serve.banner)
+    assert "signature validation: ON" in banner and f"{PUBLIC}/twilio/status" in banner
+    assert serve.post("/twilio/status", status_params(sid(), "delivered")) == 204
+    assert serve.stop(signal.SIGTERM) == 0
+    assert "[status] SM" in serve.stderr
+
+
+def test_serve_stops_cleanly_on_sigint(serve: Serve) -> None:
+    assert serve.stop(signal.SIGINT) == 0
+
+
+def test_serve_logs_never_contain_the_token(serve: Serve, tmp_path: Path) -> None:
+    serve.post("/twilio/status", status_params(sid(), "sent"))
+    serve.stop()
+    everything = "".join(serve.banner) + serve.stderr
+    everything += "".join(p.read_text() for p in (tmp_path / "home" / "logs").glob("*.log*"))
+    assert "[status]" in everything and TOKEN not in everything
+
+
+def test_no_validate_is_announced(tmp_path: Path) -> None:
+    s = Serve(tmp_path, "--no-validate")
+    try:
+        assert "signature validation is OFF" in "".join(s.banner)
+    finally:
+        s.stop()
+
+
+def test_kill_9_after_acknowledgement_loses_nothing(serve: Serve, tmp_path: Path) -> None:
+    sids = [sid() for _ in range(60)]
+    for s in sids:
+        assert serve.post("/twilio/status", status_params(s, "delivered")) == 204
+    assert serve.stop(signal.SIGKILL) == -signal.SIGKILL  # no clean shutdown, no flush
+    out = run_cli(tmp_path, "export", "--db", str(serve.db), "--what", "messages")
+    stored = {m["sid"] for m in json.loads(out.stdout)}
+    assert stored == set(sids)
+    # and the database opens again for writing (the lock died with the process)
+    again = Serve(tmp_path, "--public-url", PUBLIC)
+    assert again.post("/twilio/status", status_params(sid(), "sent")) == 204
+    assert again.stop() == 0
+
+
+def test_second_serve_on_same_db_is_refused(serve: Serve, tmp_path: Path) -> None:
+    out = run_cli(tmp_path, "serve", "--port", "0", "--db", str(serve.db))
+    assert out.returncode == 1 and "already in use" in out.stderr
+
+
+def test_export_json_and_csv(serve: Serve, tmp_path: Path) -> None:
+    s = sid()
+    serve.post("/twilio/status", status_params(s, "undelivered", ErrorCode="30003"))
+    serve.post("/twilio/status", {"MessageSid": s})  # 400, in the request log
+    serve.stop()
+    messages = json.loads(run_cli(tmp_path, "export", "--db", str(serve.db)).stdout)
+    assert messages[0]["sid"] == s and messages[0]["status"] == "undelivered"
+    assert {"sid", "direction", "channel", "from", "to", "body", "status", "error_code", "num_media",
+            "messaging_service_sid", "updated_at"} <= set(messages[0])
+    events = json.loads(run_cli(tmp_path, "export", "--db", str(serve.db), "--what", "events").stdout)
+    assert {"message_sid", "status", "error_code", "event_type", "received_at"} <= set(events[0])
+    assert events[0]["error_code"] == 30003
+    req_csv = run_cli(tmp_path, "export", "--db", str(serve.db), "--what", "requests", "--format", "csv").stdout
+    rows = list(csv.DictReader(io.StringIO(req_csv)))
+    assert [(r["path"], r["http_status"], r["outcome"]) for r in rows] == [
+        ("/twilio/status", "204", "accepted"), ("/twilio/status", "400", "rejected")]
+    assert {"reason", "received_at"} <= set(rows[0])
+
+
+def test_export_without_database_says_so(tmp_path: Path) -> None:
+    out = run_cli(tmp_path, "export", "--db", str(tmp_path / "missing.db"))
+    assert out.returncode == 1 and "no database" in out.stderr
+
+
+def test_errors_subcommand_prints_entry(tmp_path: Path) -> None:
+    out = run_cli(tmp_path, "errors", "21610")
+    assert out.returncode == 0 and "https://www.twilio.com/docs/api/errors/21610" in out.stdout
+
+
+def test_headless_path_never_imports_qt(tmp_path: Path) -> None:
+    code = ("import sys, receiver.cli, receiver.app, receiver.server, receiver.store, receiver.simulate;"
+            "print(any(m.startswith('PySide6') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for(tmp_path))
+    assert out.stdout.strip() == "False", out.stderr
