@@ -1,3 +1,5 @@
-from receiver.cli import main
 import sys
+
+from receiver.cli import main
+
 sys.exit(main())

@@ -139,9 +139,13 @@ def create_app(
             return Response(EMPTY_TWIML, status=status, content_type="text/xml; charset=utf-8")
         if status == 204:
             return Response(status=204)
-        return Response(reason + "\n" if reason else "", status=status, content_type="text/plain; charset=utf-8")
+        return Response(
+            reason + "\n" if reason else "", status=status, content_type="text/plain; charset=utf-8"
+        )
 
-    @app.route("/", defaults={"_path": ""}, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
+    @app.route(
+        "/", defaults={"_path": ""}, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+    )
     @app.route("/<path:_path>", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
     def dispatch(_path: str) -> Response:
         started = time.perf_counter()
@@ -170,8 +174,13 @@ def create_app(
                         json.dumps({"ok": True, "validate": cfg.validate, "public_url": cfg.public_url}),
                         content_type="application/json",
                     )
-                raise _Reject(404, "not a webhook path" + (" (only webhook paths are served through the tunnel)"
-                                                            if _came_through_proxy() else ""))
+                raise _Reject(
+                    404,
+                    "not a webhook path"
+                    + (
+                        " (only webhook paths are served through the tunnel)" if _came_through_proxy() else ""
+                    ),
+                )
             if request.method != "POST":
                 raise _Reject(405, f"{request.method} not allowed: Twilio webhooks here are POST")
             body = _read_body(cfg.max_body)
@@ -187,7 +196,7 @@ def create_app(
                     query=req.query,
                     params=params,
                     signature=request.headers.get("X-Twilio-Signature"),
-                    headers=request.headers,
+                    headers=dict(request.headers.items()),
                     raw_body=body,
                 )
                 if not verdict.ok:
@@ -259,8 +268,9 @@ def _parse_body(body: bytes, query: str) -> tuple[list[tuple[str, str]], MultiDi
         got = request.headers.get("Content-Type") or "none"
         raise _Reject(415, f"Content-Type {got[:80]!r}: expected {FORM}")
     try:
-        items = parse_qsl(text, keep_blank_values=True, strict_parsing=False, errors="strict",
-                          max_num_fields=2000)
+        items = parse_qsl(
+            text, keep_blank_values=True, strict_parsing=False, errors="strict", max_num_fields=2000
+        )
     except UnicodeDecodeError:
         raise _Reject(400, "form field is not valid UTF-8 after percent-decoding") from None
     except ValueError as exc:

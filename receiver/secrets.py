@@ -29,12 +29,14 @@ NGROK_AUTHTOKEN = "ngrok-authtoken"
 
 def _backend_usable(backend: keyring.backend.KeyringBackend) -> bool:
     try:
-        priority = float(backend.priority)  # type: ignore[arg-type]
+        priority = float(backend.priority)
     except Exception:
         return False
     name = type(backend).__module__ + "." + type(backend).__name__
     # keyrings.alt backends are files on disk, not a system keyring: only used when accepted explicitly.
-    return priority > 0 and not name.startswith(("keyring.backends.fail", "keyring.backends.null", "keyrings.alt"))
+    return priority > 0 and not name.startswith(
+        ("keyring.backends.fail", "keyring.backends.null", "keyrings.alt")
+    )
 
 
 class SecretStore:
@@ -68,8 +70,9 @@ class SecretStore:
         from keyrings.alt.file import PlaintextKeyring
 
         weak = PlaintextKeyring()
-        weak.file_path = str(paths.data_dir() / "secrets.cfg")  # type: ignore[misc]
+        weak.file_path = str(paths.data_dir() / "secrets.cfg")
         self._weak = weak
+        self._weak_path = weak.file_path
 
     def _persistent(self) -> keyring.backend.KeyringBackend | None:
         if self.keyring_available:
@@ -101,7 +104,7 @@ class SecretStore:
             return "session"
         if store is self._weak:
             try:
-                os.chmod(self._weak.file_path, 0o600)  # type: ignore[union-attr]
+                os.chmod(self._weak_path, 0o600)
             except OSError:
                 pass
             return "weak-file"

@@ -90,8 +90,10 @@ def validate(
     validator = RequestValidator(auth_token)
     if _check(validator, url, params, signature):
         return Verdict(True, "")
-    return Verdict(False, diagnose(validator, url, public_base, local_base, path, query, params, signature,
-                                   headers or {}))
+    return Verdict(
+        False,
+        diagnose(validator, url, public_base, local_base, path, query, params, signature, headers or {}),
+    )
 
 
 def diagnose(
@@ -108,28 +110,55 @@ def diagnose(
     """Why the signature did not match, where a likely cause can be found."""
     checks: list[tuple[str, str]] = []
     scheme = urlsplit(url).scheme
-    checks.append((_swap_scheme(url), f"signature matches {_swap_scheme(url).split(':')[0]}:// but the "
-                   f"public URL is {scheme}:// — fix the public URL's scheme"))
+    checks.append(
+        (
+            _swap_scheme(url),
+            f"signature matches {_swap_scheme(url).split(':')[0]}:// but the "
+            f"public URL is {scheme}:// — fix the public URL's scheme",
+        )
+    )
     if public_base:
         local = public_url_for(local_base, path, query)
-        checks.append((local, "signature matches the local URL, not the public URL: the sender signed "
-                       f"{local_base} — set the public URL to what the sender calls"))
+        checks.append(
+            (
+                local,
+                "signature matches the local URL, not the public URL: the sender signed "
+                f"{local_base} — set the public URL to what the sender calls",
+            )
+        )
     fwd_host = headers.get("X-Forwarded-Host") or (headers.get("Host") if public_base is None else None)
     if fwd_host:
         proto = headers.get("X-Forwarded-Proto", "https")
         forwarded = public_url_for(f"{proto}://{fwd_host}", path, query)
         if forwarded != url:
-            hint = ("no public URL is configured" if public_base is None
-                    else f"the configured public URL is {public_base}")
-            checks.append((forwarded, f"signature matches {proto}://{fwd_host} (the forwarded host) but "
-                           f"{hint} — set the public URL to {proto}://{fwd_host}"))
-    checks.append((_toggle_slash(url), "signature matches the URL with/without a trailing slash — "
-                   "configure the URL in Twilio exactly as the receiver's route"))
+            hint = (
+                "no public URL is configured"
+                if public_base is None
+                else f"the configured public URL is {public_base}"
+            )
+            checks.append(
+                (
+                    forwarded,
+                    f"signature matches {proto}://{fwd_host} (the forwarded host) but "
+                    f"{hint} — set the public URL to {proto}://{fwd_host}",
+                )
+            )
+    checks.append(
+        (
+            _toggle_slash(url),
+            "signature matches the URL with/without a trailing slash — "
+            "configure the URL in Twilio exactly as the receiver's route",
+        )
+    )
     for candidate, explanation in checks:
         if _check(validator, candidate, params, signature):
             return explanation
     if public_base is None and headers.get("X-Forwarded-Proto"):
-        return ("signature does not match; the request came through a proxy "
-                f"(X-Forwarded-Proto: {headers['X-Forwarded-Proto']}) but no public URL is configured")
-    return (f"signature does not match {url} — wrong auth token (use the account's primary token), or the "
-            "URL Twilio called differs (query string, path)")
+        return (
+            "signature does not match; the request came through a proxy "
+            f"(X-Forwarded-Proto: {headers['X-Forwarded-Proto']}) but no public URL is configured"
+        )
+    return (
+        f"signature does not match {url} — wrong auth token (use the account's primary token), or the "
+        "URL Twilio called differs (query string, path)"
+    )

@@ -35,7 +35,9 @@ RANKS: dict[str, int] = {
     "read": 90,
 }
 
-TERMINAL = frozenset({"canceled", "failed", "undelivered", "partially_delivered", "delivered", "read", "received"})
+TERMINAL = frozenset(
+    {"canceled", "failed", "undelivered", "partially_delivered", "delivered", "read", "received"}
+)
 FAILED = frozenset({"failed", "undelivered"})
 ALL_KNOWN = tuple(RANKS)
 

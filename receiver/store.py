@@ -13,9 +13,9 @@ A second process on the same database is refused (``StoreLocked``): never two wr
 from __future__ import annotations
 
 import json
-import os
 import queue
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -200,7 +200,7 @@ def _lock(path: Path) -> IO[str] | None:
     """An exclusive advisory lock on ``<db>.lock``; None when another process holds it."""
     handle = open(path.with_name(path.name + ".lock"), "a+")  # noqa: SIM115 - kept open while locked
     try:
-        if os.name == "nt":  # pragma: no cover - exercised on Windows builds
+        if sys.platform == "win32":  # pragma: no cover - exercised on Windows builds
             import msvcrt
 
             msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
@@ -473,8 +473,10 @@ def _apply_callback(conn: sqlite3.Connection, cb: Callback, req: RequestRecord) 
     row = conn.execute("SELECT status FROM messages WHERE sid = ?", (cb.sid,)).fetchone()
     current: str | None = row[0] if row else None
     if cur.rowcount == 0:  # duplicate: same idempotency token, or same sid|status|event_type
-        conn.execute("UPDATE requests SET outcome = 'duplicate', reason = ? WHERE id = ?",
-                     ("already stored (duplicate delivery)", request_id))
+        conn.execute(
+            "UPDATE requests SET outcome = 'duplicate', reason = ? WHERE id = ?",
+            ("already stored (duplicate delivery)", request_id),
+        )
         return Outcome(request_id, "duplicate", cb.sid, current, False, cb.error_code)
     rank = statuses.rank(cb.status)
     if row is None:
@@ -515,8 +517,17 @@ def _apply_callback(conn: sqlite3.Connection, cb: Callback, req: RequestRecord) 
                 "channel_status_message = COALESCE(?, channel_status_message), "
                 "raw_dlr_done_date = COALESCE(?, raw_dlr_done_date), "
                 "num_media = MAX(num_media, ?), updated_at = ?, event_count = event_count + 1 WHERE sid = ?",
-                (*fill_args, cb.status, rank, cb.error_code, cb.channel_status_message,
-                 cb.raw_dlr_done_date, cb.num_media, now, cb.sid),
+                (
+                    *fill_args,
+                    cb.status,
+                    rank,
+                    cb.error_code,
+                    cb.channel_status_message,
+                    cb.raw_dlr_done_date,
+                    cb.num_media,
+                    now,
+                    cb.sid,
+                ),
             )
             new_status = cb.status
         else:  # history only: the message does not move back
@@ -594,7 +605,7 @@ def _upsert_api_message(conn: sqlite3.Connection, m: dict[str, Any]) -> None:
 # -------------------------------------------------------------------- reading
 EXPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "messages": (
-        "SELECT sid, direction, channel, from_addr AS \"from\", to_addr AS \"to\", body, status, error_code, "
+        'SELECT sid, direction, channel, from_addr AS "from", to_addr AS "to", body, status, error_code, '
         "num_segments, num_media, price, price_unit, messaging_service_sid, profile_name, "
         "channel_status_message, first_seen, updated_at FROM messages ORDER BY first_seen, sid",
         (),

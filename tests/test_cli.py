@@ -18,13 +18,16 @@ from urllib.parse import urlencode
 import pytest
 from receiver_helpers import FORM, TOKEN, sid, sign, status_params
 
+from receiver.simulate import DEMO_AUTH_TOKEN
+
 PUBLIC = "https://cli-test.ngrok-free.app"
 
 
 def env_for(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"CALLBACK_MONITOR_HOME": str(tmp_path / "home"), "TWILIO_AUTH_TOKEN": TOKEN,
-                "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {"CALLBACK_MONITOR_HOME": str(tmp_path / "home"), "TWILIO_AUTH_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
+    )
     env.pop("DISPLAY", None)
     return env
 
@@ -34,7 +37,11 @@ class Serve:
         self.db = tmp_path / "serve.db"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "receiver", "serve", "--port", "0", "--db", str(self.db), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_for(tmp_path))
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env_for(tmp_path),
+        )
         self.banner: list[str] = []
         self.stderr = ""
         assert self.proc.stdout is not None
@@ -49,8 +56,12 @@ class Serve:
 
     def post(self, path: str, params: dict[str, str]) -> int:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        conn.request("POST", path, body=urlencode(params),
-                     headers={"Content-Type": FORM, "X-Twilio-Signature": sign(PUBLIC + path, params)})
+        conn.request(
+            "POST",
+            path,
+            body=urlencode(params),
+            headers={"Content-Type": FORM, "X-Twilio-Signature": sign(PUBLIC + path, params)},
+        )
         status = conn.getresponse().status
         conn.close()
         return status
@@ -72,8 +83,13 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
 
 
 def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "receiver", *args], capture_output=True, text=True,
-                          env=env_for(tmp_path), timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "receiver", *args],
+        capture_output=True,
+        text=True,
+        env=env_for(tmp_path),
+        timeout=60,
+    )
 
 
 def test_serve_prints_listening_and_stops_cleanly_on_sigterm(serve: Serve) -> None:
@@ -130,15 +146,30 @@ def test_export_json_and_csv(serve: Serve, tmp_path: Path) -> None:
     serve.stop()
     messages = json.loads(run_cli(tmp_path, "export", "--db", str(serve.db)).stdout)
     assert messages[0]["sid"] == s and messages[0]["status"] == "undelivered"
-    assert {"sid", "direction", "channel", "from", "to", "body", "status", "error_code", "num_media",
-            "messaging_service_sid", "updated_at"} <= set(messages[0])
+    assert {
+        "sid",
+        "direction",
+        "channel",
+        "from",
+        "to",
+        "body",
+        "status",
+        "error_code",
+        "num_media",
+        "messaging_service_sid",
+        "updated_at",
+    } <= set(messages[0])
     events = json.loads(run_cli(tmp_path, "export", "--db", str(serve.db), "--what", "events").stdout)
     assert {"message_sid", "status", "error_code", "event_type", "received_at"} <= set(events[0])
     assert events[0]["error_code"] == 30003
-    req_csv = run_cli(tmp_path, "export", "--db", str(serve.db), "--what", "requests", "--format", "csv").stdout
+    req_csv = run_cli(
+        tmp_path, "export", "--db", str(serve.db), "--what", "requests", "--format", "csv"
+    ).stdout
     rows = list(csv.DictReader(io.StringIO(req_csv)))
     assert [(r["path"], r["http_status"], r["outcome"]) for r in rows] == [
-        ("/twilio/status", "204", "accepted"), ("/twilio/status", "400", "rejected")]
+        ("/twilio/status", "204", "accepted"),
+        ("/twilio/status", "400", "rejected"),
+    ]
     assert {"reason", "received_at"} <= set(rows[0])
 
 
@@ -153,7 +184,33 @@ def test_errors_subcommand_prints_entry(tmp_path: Path) -> None:
 
 
 def test_headless_path_never_imports_qt(tmp_path: Path) -> None:
-    code = ("import sys, receiver.cli, receiver.app, receiver.server, receiver.store, receiver.simulate;"
-            "print(any(m.startswith('PySide6') for m in sys.modules))")
+    code = (
+        "import sys, receiver.cli, receiver.app, receiver.server, receiver.store, receiver.simulate;"
+        "print(any(m.startswith('PySide6') for m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for(tmp_path))
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_simulate_subcommand_against_serve_with_demo_token(tmp_path: Path) -> None:
+    s = Serve(tmp_path, "--demo-token")
+    try:
+        out = run_cli(
+            tmp_path,
+            "simulate",
+            "--target",
+            f"http://127.0.0.1:{s.port}",
+            "--messages",
+            "5",
+            "--rate",
+            "0",
+            "--seed",
+            "7",
+            "--auth-token",
+            DEMO_AUTH_TOKEN,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+    finally:
+        s.stop()
+    exported = json.loads(run_cli(tmp_path, "export", "--db", str(s.db)).stdout)
+    assert len([m for m in exported if m["direction"] == "outbound"]) == 5
