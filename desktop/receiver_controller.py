@@ -181,25 +181,31 @@ class ReceiverController(QObject):
 
     def replay(self, request_id: int) -> None:
         """Send a logged request to the receiver again (same method, path, query, headers, body)."""
-        row = self.reader().execute(
-            "SELECT method, path, query, headers, body FROM requests WHERE id = ?", (request_id,)
-        ).fetchone()
+        row = (
+            self.reader()
+            .execute("SELECT method, path, query, headers, body FROM requests WHERE id = ?", (request_id,))
+            .fetchone()
+        )
         if row is None or self.server is None:
             self.failed.emit("Nothing to replay: the request is gone or the receiver is stopped.")
             return
         method, path, query, headers_json, body = row
         port = self.server.port
-        headers = {k: v for k, v in json.loads(headers_json or "{}").items()
-                   if k.lower() not in ("content-length", "host", "connection", "transfer-encoding")
-                   and v != "[redacted]"}
+        headers = {
+            k: v
+            for k, v in json.loads(headers_json or "{}").items()
+            if k.lower() not in ("content-length", "host", "connection", "transfer-encoding")
+            and v != "[redacted]"
+        }
         headers["X-Callback-Monitor-Replay"] = str(request_id)
 
         def work() -> None:
             started = time.perf_counter()
             try:
                 conn = http.client.HTTPConnection(self.host, port, timeout=15)
-                conn.request(method, path + (f"?{query}" if query else ""), body=(body or "").encode(),
-                             headers=headers)
+                conn.request(
+                    method, path + (f"?{query}" if query else ""), body=(body or "").encode(), headers=headers
+                )
                 resp = conn.getresponse()
                 resp.read()
                 conn.close()

@@ -41,11 +41,23 @@ def sign(url: str, params: dict[str, str] | Iterable[tuple[str, str]], token: st
     return RequestValidator(token).compute_signature(url, params)
 
 
-def post(client: Any, path: str, params: dict[str, str], *, token: str = TOKEN, base: str = PUBLIC,
-         headers: dict[str, str] | None = None, query: str = "") -> Any:
+def post(
+    client: Any,
+    path: str,
+    params: dict[str, str],
+    *,
+    token: str = TOKEN,
+    base: str = PUBLIC,
+    headers: dict[str, str] | None = None,
+    query: str = "",
+) -> Any:
     """POST like Twilio through the Flask test client, signed for ``base + path``."""
     url = base + path + (f"?{query}" if query else "")
-    hdrs = {"X-Twilio-Signature": sign(url, params, token), "I-Twilio-Idempotency-Token": pysecrets.token_hex(8)}
+    hdrs = {
+        "X-Twilio-Signature": sign(url, params, token),
+        "I-Twilio-Idempotency-Token": pysecrets.token_hex(8),
+    }
     hdrs.update(headers or {})
-    return client.post(path + (f"?{query}" if query else ""), data=urlencode(params), content_type=FORM,
-                       headers=hdrs)
+    return client.post(
+        path + (f"?{query}" if query else ""), data=urlencode(params), content_type=FORM, headers=hdrs
+    )

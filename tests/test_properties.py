@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,20 +15,43 @@ from receiver_helpers import FORM, PUBLIC, TOKEN, post, sid, sign, status_params
 from receiver.app import WEBHOOK_PATHS, ReceiverConfig, create_app
 from receiver.store import Store
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 paths = st.sampled_from([*WEBHOOK_PATHS, "/", "/healthz", "/twilio", "/x/../twilio/status"])
 text = st.text(max_size=60)
-forms = st.lists(st.tuples(st.sampled_from(["MessageSid", "MessageStatus", "ErrorCode", "NumMedia", "MediaUrl0",
-                                            "EventType", "From", "To", "Body", "SmsStatus"]) | text, text),
-                 max_size=12)
-content_types = st.sampled_from([FORM, "application/json", "text/plain", "", "multipart/form-data",
-                                 FORM + "; charset=utf-8"])
+forms = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                "MessageSid",
+                "MessageStatus",
+                "ErrorCode",
+                "NumMedia",
+                "MediaUrl0",
+                "EventType",
+                "From",
+                "To",
+                "Body",
+                "SmsStatus",
+            ]
+        )
+        | text,
+        text,
+    ),
+    max_size=12,
+)
+content_types = st.sampled_from(
+    [FORM, "application/json", "text/plain", "", "multipart/form-data", FORM + "; charset=utf-8"]
+)
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Store]]:
     store = Store(tmp_path_factory.mktemp("prop") / "p.db")
-    client = create_app(store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC, max_body=4096)).test_client()
+    client = create_app(
+        store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC, max_body=4096)
+    ).test_client()
     yield client, store
     store.close()
 

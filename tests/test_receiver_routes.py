@@ -51,8 +51,9 @@ def last_request(store: Store) -> sqlite3.Row:
 
 
 @pytest.mark.parametrize("path", STATUS_PATHS)
-def test_status_callback_on_every_status_path_answers_204_empty_and_is_stored(client: Any, store: Store,
-                                                                               path: str) -> None:
+def test_status_callback_on_every_status_path_answers_204_empty_and_is_stored(
+    client: Any, store: Store, path: str
+) -> None:
     s = sid()
     resp = post(client, path, status_params(s, "delivered"))
     assert resp.status_code == 204
@@ -63,11 +64,19 @@ def test_status_callback_on_every_status_path_answers_204_empty_and_is_stored(cl
 
 
 @pytest.mark.parametrize("path", INBOUND_PATHS)
-def test_inbound_on_every_inbound_path_answers_empty_twiml_as_text_xml(client: Any, store: Store,
-                                                                         path: str) -> None:
+def test_inbound_on_every_inbound_path_answers_empty_twiml_as_text_xml(
+    client: Any, store: Store, path: str
+) -> None:
     s = sid()
-    params = {"MessageSid": s, "SmsStatus": "received", "From": "+14155552671", "To": "+15005550006",
-              "Body": "Hello there", "NumMedia": "0", "AccountSid": "AC" + "1" * 32}
+    params = {
+        "MessageSid": s,
+        "SmsStatus": "received",
+        "From": "+14155552671",
+        "To": "+15005550006",
+        "Body": "Hello there",
+        "NumMedia": "0",
+        "AccountSid": "AC" + "1" * 32,
+    }
     resp = post(client, path, params)
     assert resp.status_code == 200
     assert resp.headers["Content-Type"].startswith("text/xml")
@@ -78,23 +87,43 @@ def test_inbound_on_every_inbound_path_answers_empty_twiml_as_text_xml(client: A
 
 def test_inbound_whatsapp_with_media_keeps_profile_name_and_media(client: Any, store: Store) -> None:
     s = sid("MM")
-    params = {"MessageSid": s, "SmsStatus": "received", "From": "whatsapp:+447700900123",
-              "To": "whatsapp:+14155238886", "Body": "photo", "ProfileName": "Ana", "WaId": "447700900123",
-              "NumMedia": "2", "MediaUrl0": "https://api.twilio.com/m/0", "MediaContentType0": "image/jpeg",
-              "MediaUrl1": "https://api.twilio.com/m/1", "MediaContentType1": "application/pdf"}
+    params = {
+        "MessageSid": s,
+        "SmsStatus": "received",
+        "From": "whatsapp:+447700900123",
+        "To": "whatsapp:+14155238886",
+        "Body": "photo",
+        "ProfileName": "Ana",
+        "WaId": "447700900123",
+        "NumMedia": "2",
+        "MediaUrl0": "https://api.twilio.com/m/0",
+        "MediaContentType0": "image/jpeg",
+        "MediaUrl1": "https://api.twilio.com/m/1",
+        "MediaContentType1": "application/pdf",
+    }
     assert post(client, "/api/whatsapp/incoming", params).status_code == 200
     row = message(store, s)
     assert (row["channel"], row["profile_name"], row["num_media"]) == ("whatsapp", "Ana", 2)
-    media = db(store).execute("SELECT idx, url, content_type FROM media WHERE message_sid = ? ORDER BY idx",
-                              (s,)).fetchall()
-    assert [tuple(m) for m in media] == [(0, "https://api.twilio.com/m/0", "image/jpeg"),
-                                         (1, "https://api.twilio.com/m/1", "application/pdf")]
+    media = (
+        db(store)
+        .execute("SELECT idx, url, content_type FROM media WHERE message_sid = ? ORDER BY idx", (s,))
+        .fetchall()
+    )
+    assert [tuple(m) for m in media] == [
+        (0, "https://api.twilio.com/m/0", "image/jpeg"),
+        (1, "https://api.twilio.com/m/1", "application/pdf"),
+    ]
 
 
 def test_channel_taken_from_payload(client: Any, store: Store) -> None:
     wa, mms, sms = sid(), sid("MM"), sid()
-    post(client, "/twilio/status", status_params(wa, "sent", From="whatsapp:+14155238886",
-                                                 To="whatsapp:+15551234567", ChannelPrefix="whatsapp"))
+    post(
+        client,
+        "/twilio/status",
+        status_params(
+            wa, "sent", From="whatsapp:+14155238886", To="whatsapp:+15551234567", ChannelPrefix="whatsapp"
+        ),
+    )
     post(client, "/twilio/status", status_params(mms, "sent", NumMedia="1"))
     post(client, "/twilio/status", status_params(sms, "sent"))
     assert [message(store, x)["channel"] for x in (wa, mms, sms)] == ["whatsapp", "mms", "sms"]
@@ -107,7 +136,9 @@ def test_health(client: Any) -> None:
 
 # ------------------------------------------------------------------ status rules
 def statuses_of(store: Store, s: str) -> list[str]:
-    return [r[0] for r in db(store).execute("SELECT status FROM events WHERE message_sid = ? ORDER BY id", (s,))]
+    return [
+        r[0] for r in db(store).execute("SELECT status FROM events WHERE message_sid = ? ORDER BY id", (s,))
+    ]
 
 
 def test_late_sent_after_delivered_keeps_delivered_and_history(client: Any, store: Store) -> None:
@@ -141,15 +172,23 @@ def test_terminal_clash_rule_delivered_beats_failed_in_either_order(client: Any,
 
 def test_failed_keeps_error_code_and_channel_status_message(client: Any, store: Store) -> None:
     s = sid()
-    post(client, "/twilio/status", status_params(s, "undelivered", ErrorCode="30003",
-                                                 ChannelStatusMessage="Unreachable handset"))
+    post(
+        client,
+        "/twilio/status",
+        status_params(s, "undelivered", ErrorCode="30003", ChannelStatusMessage="Unreachable handset"),
+    )
     post(client, "/twilio/status", status_params(s, "sent"))
     row = message(store, s)
     assert (row["status"], row["error_code"], row["channel_status_message"]) == (
-        "undelivered", 30003, "Unreachable handset")
+        "undelivered",
+        30003,
+        "Unreachable handset",
+    )
 
 
-def test_unknown_status_is_stored_as_it_came_and_never_replaces_a_known_one(client: Any, store: Store) -> None:
+def test_unknown_status_is_stored_as_it_came_and_never_replaces_a_known_one(
+    client: Any, store: Store
+) -> None:
     s, t = sid(), sid()
     assert post(client, "/twilio/status", status_params(s, "teleported")).status_code == 204
     assert message(store, s)["status"] == "teleported"
@@ -164,9 +203,21 @@ def test_early_callback_creates_message_then_api_knowledge_merges(client: Any, s
     s = sid()
     post(client, "/twilio/status", status_params(s, "sent", MessagingServiceSid="MG" + "2" * 32))
     row = message(store, s)
-    assert row["source"] == "callback" and row["body"] is None and row["messaging_service_sid"] == "MG" + "2" * 32
-    store.record_outbound({"sid": s, "status": "queued", "body": "Your code is 1234", "price": "-0.0079",
-                           "price_unit": "USD", "to_addr": "+14155552671"})
+    assert (
+        row["source"] == "callback"
+        and row["body"] is None
+        and row["messaging_service_sid"] == "MG" + "2" * 32
+    )
+    store.record_outbound(
+        {
+            "sid": s,
+            "status": "queued",
+            "body": "Your code is 1234",
+            "price": "-0.0079",
+            "price_unit": "USD",
+            "to_addr": "+14155552671",
+        }
+    )
     row = message(store, s)
     assert row["body"] == "Your code is 1234" and row["price"] == "-0.0079"
     assert row["status"] == "sent"  # the API's initial 'queued' does not move it back
@@ -174,14 +225,21 @@ def test_early_callback_creates_message_then_api_knowledge_merges(client: Any, s
 
 def test_unknown_fields_are_kept_in_the_raw_payload(client: Any, store: Store) -> None:
     s = sid()
-    post(client, "/twilio/status", status_params(s, "sent", BrandNewTwilioField="42", StructuredMessage="false"))
-    payload = json.loads(db(store).execute("SELECT payload FROM events WHERE message_sid = ?", (s,)).fetchone()[0])
+    post(
+        client,
+        "/twilio/status",
+        status_params(s, "sent", BrandNewTwilioField="42", StructuredMessage="false"),
+    )
+    payload = json.loads(
+        db(store).execute("SELECT payload FROM events WHERE message_sid = ?", (s,)).fetchone()[0]
+    )
     assert payload["BrandNewTwilioField"] == "42" and payload["StructuredMessage"] == "false"
 
 
 # ------------------------------------------------------------------ duplicates
-def test_same_idempotency_token_is_acknowledged_and_stored_once(client: Any, store: Store,
-                                                               events: list[dict[str, Any]]) -> None:
+def test_same_idempotency_token_is_acknowledged_and_stored_once(
+    client: Any, store: Store, events: list[dict[str, Any]]
+) -> None:
     s = sid()
     headers = {"I-Twilio-Idempotency-Token": "retry-token-1"}
     first = post(client, "/twilio/status", status_params(s, "sent"), headers=headers)
@@ -226,9 +284,15 @@ def test_signed_for_public_url_behind_tunnel_validates_although_flask_sees_local
     app = create_app(store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC + "/"))
     params = status_params(sid(), "sent")
     resp = app.test_client().post(
-        "/twilio/status", data=params, base_url="http://127.0.0.1:5000",
-        headers={"X-Twilio-Signature": sign(PUBLIC + "/twilio/status", params),
-                 "X-Forwarded-Proto": "https", "X-Forwarded-For": "54.1.2.3"})
+        "/twilio/status",
+        data=params,
+        base_url="http://127.0.0.1:5000",
+        headers={
+            "X-Twilio-Signature": sign(PUBLIC + "/twilio/status", params),
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-For": "54.1.2.3",
+        },
+    )
     assert resp.status_code == 204
 
 
@@ -243,7 +307,9 @@ def test_query_string_is_part_of_the_signed_url_and_fragment_is_not(client: Any)
     # Twilio was configured with .../twilio/status?tenant=a#rc=2 : it signs the URL without the fragment
     assert post(client, "/twilio/status", params, query="tenant=a").status_code == 204
     url = PUBLIC + "/twilio/status?tenant=a"
-    resp = client.post("/twilio/status?tenant=b", data=params, headers={"X-Twilio-Signature": sign(url, params)})
+    resp = client.post(
+        "/twilio/status?tenant=b", data=params, headers={"X-Twilio-Signature": sign(url, params)}
+    )
     assert resp.status_code == 403
 
 
@@ -263,7 +329,9 @@ def test_validation_off_accepts_unsigned_and_says_so_in_the_log(store: Store) ->
 
 def test_token_rotation_is_picked_up_without_restart(store: Store) -> None:
     current = {"token": TOKEN}
-    client = create_app(store, ReceiverConfig(public_url=PUBLIC, auth_token=lambda: current["token"])).test_client()
+    client = create_app(
+        store, ReceiverConfig(public_url=PUBLIC, auth_token=lambda: current["token"])
+    ).test_client()
     assert post(client, "/twilio/status", status_params(sid(), "sent")).status_code == 204
     current["token"] = "e" * 32
     assert post(client, "/twilio/status", status_params(sid(), "sent")).status_code == 403
@@ -277,8 +345,12 @@ def test_signed_json_body_with_bodysha256_is_accepted(client: Any, store: Store)
     body = json.dumps({"MessageSid": s, "MessageStatus": "delivered"})
     query = "bodySHA256=" + hashlib.sha256(body.encode()).hexdigest()
     url = PUBLIC + "/twilio/status?" + query
-    resp = client.post("/twilio/status?" + query, data=body, content_type="application/json",
-                       headers={"X-Twilio-Signature": sign(url, {})})
+    resp = client.post(
+        "/twilio/status?" + query,
+        data=body,
+        content_type="application/json",
+        headers={"X-Twilio-Signature": sign(url, {})},
+    )
     assert resp.status_code == 204
     assert message(store, s)["status"] == "delivered"
 
@@ -299,8 +371,9 @@ def test_missing_message_status_is_400(client: Any, store: Store) -> None:
 
 
 def test_other_content_type_is_415(client: Any, store: Store) -> None:
-    resp = client.post("/twilio/status", data="MessageSid=x", content_type="text/plain",
-                       headers={"X-Twilio-Signature": "x"})
+    resp = client.post(
+        "/twilio/status", data="MessageSid=x", content_type="text/plain", headers={"X-Twilio-Signature": "x"}
+    )
     assert resp.status_code == 415
     assert "expected application/x-www-form-urlencoded" in last_request(store)["reason"]
 
@@ -310,7 +383,9 @@ def test_json_without_bodysha256_is_415(client: Any) -> None:
 
 
 def test_oversized_body_is_413_and_logged(store: Store) -> None:
-    client = create_app(store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC, max_body=1024)).test_client()
+    client = create_app(
+        store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC, max_body=1024)
+    ).test_client()
     params = status_params(sid(), "sent", Body="x" * 2000)
     resp = post(client, "/twilio/status", params)
     assert resp.status_code == 413
@@ -319,11 +394,17 @@ def test_oversized_body_is_413_and_logged(store: Store) -> None:
 
 
 def test_undecodable_bytes_are_400(client: Any, store: Store) -> None:
-    resp = client.post("/twilio/status", data=b"MessageSid=\xff\xfe&MessageStatus=sent",
-                       content_type="application/x-www-form-urlencoded")
+    resp = client.post(
+        "/twilio/status",
+        data=b"MessageSid=\xff\xfe&MessageStatus=sent",
+        content_type="application/x-www-form-urlencoded",
+    )
     assert resp.status_code == 400
-    resp = client.post("/twilio/status", data=b"MessageSid=%ff%fe&MessageStatus=sent",
-                       content_type="application/x-www-form-urlencoded")
+    resp = client.post(
+        "/twilio/status",
+        data=b"MessageSid=%ff%fe&MessageStatus=sent",
+        content_type="application/x-www-form-urlencoded",
+    )
     assert resp.status_code == 400
     assert "UTF-8" in last_request(store)["reason"]
 
@@ -363,7 +444,10 @@ def test_request_log_redacts_authorization_and_keeps_headers(client: Any, store:
 def test_on_event_reports_after_commit(client: Any, store: Store, events: list[dict[str, Any]]) -> None:
     s = sid()
     seen: list[str | None] = []
-    app = create_app(store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC),
-                     on_event=lambda e: seen.append(message(store, e["message_sid"])["status"]))
+    app = create_app(
+        store,
+        ReceiverConfig.with_token(TOKEN, public_url=PUBLIC),
+        on_event=lambda e: seen.append(message(store, e["message_sid"])["status"]),
+    )
     post(app.test_client(), "/twilio/status", status_params(s, "delivered"))
     assert seen == ["delivered"]  # the row was readable from another connection when the event fired

@@ -70,13 +70,26 @@ def test_reordered_query_fails() -> None:
     v = ALL[0]
     url = urlsplit(v["url"])
     verdict = signature.validate(
-        auth_token=v["auth_token"], public_base=f"{url.scheme}://{url.netloc}", local_base="http://x",
-        path=url.path, query="bar=2&foo=1", params=_params(v["params"]), signature=v["expected_signature"])
+        auth_token=v["auth_token"],
+        public_base=f"{url.scheme}://{url.netloc}",
+        local_base="http://x",
+        path=url.path,
+        query="bar=2&foo=1",
+        params=_params(v["params"]),
+        signature=v["expected_signature"],
+    )
     assert not verdict.ok
 
 
 def test_json_body_hash_mismatch_is_explained() -> None:
     verdict = signature.validate(
-        auth_token="12345", public_base="https://mycompany.com", local_base="http://x", path="/myapp.php",
-        query="bodySHA256=" + "0" * 64, params='{"a": 1}', signature="x", raw_body=b'{"a": 1}')
+        auth_token="12345",
+        public_base="https://mycompany.com",
+        local_base="http://x",
+        path="/myapp.php",
+        query="bodySHA256=" + "0" * 64,
+        params='{"a": 1}',
+        signature="x",
+        raw_body=b'{"a": 1}',
+    )
     assert not verdict.ok and "bodySHA256" in verdict.reason
