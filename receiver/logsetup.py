@@ -28,4 +28,6 @@ def configure(*, to_stderr: bool, level: int = logging.INFO) -> logging.Handler:
         stream.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
         root.addHandler(stream)
     root.propagate = False
+    # pyngrok logs every agent line (one per forwarded request) at INFO: keep only its warnings
+    logging.getLogger("pyngrok").setLevel(logging.WARNING)
     return file_handler
