@@ -152,6 +152,12 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m002_events_error_code_index(db: sqlite_utils.Database) -> None:
+    """Error lookup counts callbacks per code; without this it scans every event."""
+    db["events"].create_index(["error_code"])  # type: ignore[union-attr]
+
+
 @dataclass
 class RequestRecord:
     """One HTTP request as the request log keeps it."""

@@ -1,0 +1,247 @@
+"""Error lookup: what a Twilio error code means, what to do about it, and how often it happened here.
+
+The catalogue is ``receiver.errors`` (bundled, in our own words, always linking Twilio's page). The
+counts are SQL on this database: messages whose current error code it is (indexed), and status callbacks
+that reported it (the event history; a scan, so it runs on a worker thread).
+"""
+
+from __future__ import annotations
+
+import html
+import sqlite3
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import (
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop import badges
+from desktop.models.stats_model import QueryRunner
+from receiver import errors
+
+SEARCH_DELAY_MS = 150
+COUNT_REFRESH_MS = 2000
+CodeRole = Qt.ItemDataRole.UserRole + 1
+
+
+def code_counts(conn: sqlite3.Connection, code: int) -> tuple[int, int]:
+    """(messages whose current error code is ``code``, status callbacks that reported it)."""
+    messages = conn.execute("SELECT COUNT(*) FROM messages WHERE error_code = ?", (code,)).fetchone()[0]
+    events = conn.execute("SELECT COUNT(*) FROM events WHERE error_code = ?", (code,)).fetchone()[0]
+    return int(messages), int(events)
+
+
+def entry_html(entry: errors.ErrorEntry) -> str:
+    """The entry as rich text for a QTextBrowser (colours come from the palette, not from here)."""
+    e = html.escape
+    level = "" if entry.log_level == "error" else f" <i>({e(entry.log_level)})</i>"
+    tags = f"<p><b>Tags:</b> {e(', '.join(entry.tags))}</p>" if entry.tags else ""
+    unknown = "" if entry.known else "<p><i>Not in the app's catalogue.</i></p>"
+    return (
+        f"<h2>{entry.code} — {e(entry.title)}{level}</h2>{unknown}"
+        f"<h3>What it means</h3><p>{e(entry.cause)}</p>"
+        f"<h3>What to do</h3><p>{e(entry.action)}</p>{tags}"
+        f'<p><a href="{e(entry.url)}">Twilio\'s page for error {entry.code}</a> ({e(entry.url)})</p>'
+    )
+
+
+class ErrorLookupPanel(QWidget):
+    """Search the error catalogue, read an entry, jump to the messages that carry the code.
+
+    Signals:
+        filterByErrorCode(int): "Show these messages" was clicked; the main window filters the messages
+            table by this error code.
+    """
+
+    filterByErrorCode = Signal(int)
+
+    def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.code: int | None = None
+        self.counts: tuple[int, int] | None = None
+        self._runner = QueryRunner(controller, "error-counts", self)
+        self._runner.finished.connect(self._on_counts)
+        self._runner.failed.connect(self._on_count_failed)
+
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Error code or words, e.g. 30003 or “unreachable”")
+        self.search.setClearButtonEnabled(True)
+        self.results = QListWidget()
+        self.results.setUniformItemSizes(True)
+        self.result_count = QLabel()
+        self.result_count.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.search)
+        left_layout.addWidget(self.results, 1)
+        left_layout.addWidget(self.result_count)
+
+        self.entry = QTextBrowser()
+        self.entry.setOpenExternalLinks(True)
+        self.entry.setPlaceholderText("Pick an error code on the left.")
+        self.usage = QLabel()
+        self.usage.setWordWrap(True)
+        self.show_button = QPushButton("Show these messages")
+        self.show_button.setEnabled(False)
+        self.show_button.setToolTip("Open the Messages tab filtered to this error code.")
+        usage_box = QGroupBox("In this database")
+        usage_row = QHBoxLayout(usage_box)
+        usage_row.addWidget(self.usage, 1)
+        usage_row.addWidget(self.show_button)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.entry, 1)
+        right_layout.addWidget(usage_box)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self.run_search)
+        self._count_timer = QTimer(self)
+        self._count_timer.setSingleShot(True)
+        self._count_timer.setInterval(COUNT_REFRESH_MS)
+        self._count_timer.timeout.connect(self._refresh_counts)
+        self.search.textChanged.connect(self._search_timer.start)
+        self.search.returnPressed.connect(self.run_search)
+        self.results.currentItemChanged.connect(self._on_current)
+        self.show_button.clicked.connect(self._on_show_clicked)
+        controller.dataChanged.connect(self._on_data_changed)
+        self.run_search()
+
+    # ------------------------------------------------------------ searching
+    @Slot()
+    def run_search(self) -> None:
+        """Fill the results list for the search box (everything when it is empty)."""
+        self._search_timer.stop()
+        query = self.search.text().strip()
+        found = errors.search(query, limit=200) if query else errors.all_entries()
+        exact = errors.parse_code(query)
+        if exact is not None and all(e.code != exact for e in found):
+            entry = errors.lookup(exact)  # uncatalogued code: still explain and link it
+            if entry is not None and (not found or len(query) >= 5):
+                found = [entry, *found]
+        self._fill(found)
+        if query and not found:
+            self.result_count.setText(f"No error code matches “{query}”.")
+        else:
+            self.result_count.setText(f"{len(found)} code{'s' if len(found) != 1 else ''}")
+        if found and (exact is not None or self.results.currentRow() < 0):
+            self.results.setCurrentRow(0)
+
+    def _fill(self, entries: list[errors.ErrorEntry]) -> None:
+        keep = self.code
+        self.results.blockSignals(True)
+        self.results.clear()
+        current = -1
+        for i, entry in enumerate(entries):
+            item = QListWidgetItem(f"{entry.code}  {entry.title}")
+            item.setData(CodeRole, entry.code)
+            item.setToolTip(entry.cause)
+            if entry.log_level != "error":
+                item.setIcon(badges.kind_icon("partial"))
+                item.setText(f"{item.text()} ({entry.log_level})")
+            elif not entry.known:
+                item.setIcon(badges.kind_icon("unknown"))
+            self.results.addItem(item)
+            if entry.code == keep:
+                current = i
+        self.results.blockSignals(False)
+        if current >= 0:
+            self.results.setCurrentRow(current)
+
+    def result_codes(self) -> list[int]:
+        return [int(self.results.item(i).data(CodeRole)) for i in range(self.results.count())]
+
+    # ------------------------------------------------------------ one entry
+    def show_code(self, code: int) -> None:
+        """Open ``code``: search for it, select it, show its entry and counts."""
+        self.search.blockSignals(True)
+        self.search.setText(str(code))
+        self.search.blockSignals(False)
+        self.run_search()
+        for i in range(self.results.count()):
+            if self.results.item(i).data(CodeRole) == code:
+                self.results.setCurrentRow(i)
+                return
+
+    @Slot(QListWidgetItem, QListWidgetItem)
+    def _on_current(self, current: QListWidgetItem | None, _previous: QListWidgetItem | None = None) -> None:
+        if current is None:
+            return
+        code = int(current.data(CodeRole))
+        if code == self.code:
+            return
+        entry = errors.lookup(code)
+        if entry is None:
+            return
+        self.code = code
+        self.counts = None
+        self.entry.setHtml(entry_html(entry))
+        self.usage.setText("Counting messages with this code…")
+        self.show_button.setEnabled(False)
+        self.show_button.setText("Show these messages")
+        self._refresh_counts()
+
+    @Slot()
+    def _refresh_counts(self) -> None:
+        if self.code is not None:
+            code = self.code
+            self._runner.run(lambda conn: (code, code_counts(conn, code)))
+
+    @Slot()
+    def _on_data_changed(self) -> None:
+        if self.code is not None and not self._count_timer.isActive():
+            self._count_timer.start()
+
+    @Slot(object)
+    def _on_counts(self, result: tuple[int, tuple[int, int]]) -> None:
+        code, (messages, events) = result
+        if code != self.code:
+            return
+        self.counts = (messages, events)
+        if messages == 0 and events == 0:
+            self.usage.setText(f"No message in this database has error {code}.")
+        else:
+            self.usage.setText(
+                f"{messages:,} message{'s' if messages != 1 else ''} currently "
+                f"{'carry' if messages != 1 else 'carries'} error {code}; "
+                f"{events:,} status callback{'s' if events != 1 else ''} reported it."
+            )
+        self.show_button.setText(f"Show these messages ({messages:,})")
+        self.show_button.setEnabled(messages > 0)
+
+    @Slot(str)
+    def _on_count_failed(self, message: str) -> None:
+        self.usage.setText(
+            "No database yet: start the receiver."
+            if "unable to open" in message
+            else f"Cannot count: {message}"
+        )
+
+    @Slot()
+    def _on_show_clicked(self) -> None:
+        if self.code is not None:
+            self.filterByErrorCode.emit(self.code)

@@ -1,0 +1,426 @@
+"""Delivery statistics: counts by status, delivery and failure rates, channels, top error codes, and a bar
+chart of traffic over time.
+
+The figures come from ``compute_stats`` (GROUP BY queries) on a worker thread with its own read-only
+connection, because on a million-message database "All time" takes a noticeable fraction of a second.
+Refreshes follow ``controller.dataChanged`` but at most once every ``MIN_INTERVAL_MS`` (longer when the
+last aggregation was slow): a burst of callbacks must not turn into a burst of full-table aggregations.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QElapsedTimer, QEvent, QPointF, QRectF, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QBrush, QColor, QFont, QHelpEvent, QPainter, QPaintEvent, QPalette, QPen
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QTableView,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop import badges
+from desktop.models.stats_model import (
+    RANGES,
+    Bucket,
+    DeliveryStats,
+    QueryRunner,
+    RowsModel,
+    compute_stats,
+    percent,
+)
+
+MIN_INTERVAL_MS = 2000
+CLOCK_REFRESH_MS = 60_000  # "last hour" slides even when nothing arrives
+
+# series: (label, badge kind for the colour, hatched?) — hatching makes failures visible without colour
+SERIES: tuple[tuple[str, str, bool], ...] = (
+    ("Delivered / read", "ok", False),
+    ("Failed / undelivered", "bad", True),
+    ("Other outbound (sent, queued…)", "pending", False),
+    ("Inbound", "inbound", False),
+)
+
+
+def _values(bucket: Bucket) -> tuple[int, int, int, int]:
+    return bucket.delivered, bucket.failed, bucket.other, bucket.inbound
+
+
+def _nice_ceiling(value: int) -> int:
+    """1, 2, 5, 10, 20, 50 … at or above ``value``: round numbers for the axis."""
+    step = 1
+    while True:
+        for factor in (1, 2, 5):
+            if step * factor >= value:
+                return step * factor
+        step *= 10
+
+
+class BarChart(QWidget):
+    """Stacked bars per time bucket, drawn with QPainter in palette colours (light and dark themes)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._buckets: list[Bucket] = []
+        self._unit = "hour"
+        self.setMinimumHeight(180)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_data(self, buckets: list[Bucket], unit: str) -> None:
+        self._buckets, self._unit = list(buckets), unit
+        self.update()
+
+    def _label(self, bucket: Bucket, *, long: bool = False) -> str:
+        local = bucket.start.astimezone()
+        if self._unit == "day":
+            return local.strftime("%Y-%m-%d" if long else "%m-%d")
+        if long:
+            return local.strftime("%Y-%m-%d %H:%M")
+        return local.strftime("%H:%M")
+
+    def _plot_rect(self) -> QRectF:
+        fm = self.fontMetrics()
+        left = fm.horizontalAdvance("000000") + 8
+        top = fm.height() + 12  # legend
+        bottom = fm.height() + 8  # x labels
+        return QRectF(left, top, max(10, self.width() - left - 10), max(10, self.height() - top - bottom))
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        pal = self.palette()
+        text = pal.color(QPalette.ColorRole.Text)
+        grid = pal.color(QPalette.ColorRole.Mid)
+        p.fillRect(self.rect(), pal.color(QPalette.ColorRole.Base))
+        fm = self.fontMetrics()
+        self._paint_legend(p, fm.height(), text)
+        plot = self._plot_rect()
+        peak = max((b.total for b in self._buckets), default=0)
+        if not self._buckets or peak == 0:
+            p.setPen(text)
+            p.drawText(plot, Qt.AlignmentFlag.AlignCenter, "No messages in this time range.")
+            p.end()
+            return
+        top_value = _nice_ceiling(peak)
+        # grid lines and y labels at 0, ½ and the top
+        for fraction in (0.0, 0.5, 1.0):
+            y = plot.bottom() - fraction * plot.height()
+            p.setPen(QPen(grid, 1, Qt.PenStyle.DotLine if fraction else Qt.PenStyle.SolidLine))
+            p.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
+            p.setPen(text)
+            value = top_value * fraction
+            label = f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
+            p.drawText(
+                QRectF(0, y - fm.height() / 2, plot.left() - 6, fm.height()),
+                int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter),
+                label,
+            )
+        n = len(self._buckets)
+        slot = plot.width() / n
+        gap = 1.0 if slot > 4 else 0.0
+        for i, bucket in enumerate(self._buckets):
+            x = plot.left() + i * slot
+            y = plot.bottom()
+            for (_, kind, hatched), value in zip(SERIES, _values(bucket), strict=True):
+                if value <= 0:
+                    continue
+                h = value / top_value * plot.height()
+                rect = QRectF(x + gap / 2, y - h, max(1.0, slot - gap), h)
+                colour = badges.colour_for(kind)
+                p.fillRect(rect, colour)
+                if hatched:
+                    p.fillRect(rect, QBrush(pal.color(QPalette.ColorRole.Base), Qt.BrushStyle.BDiagPattern))
+                y -= h
+        # x labels: as many as fit without overlapping
+        p.setPen(text)
+        label_w = fm.horizontalAdvance("0000-00-00") + 8
+        every = max(1, int(label_w / slot) + 1)
+        for i in range(0, n, every):
+            x = plot.left() + i * slot
+            p.drawText(
+                QRectF(x, plot.bottom() + 4, label_w, fm.height()),
+                int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop),
+                self._label(self._buckets[i]),
+            )
+        p.end()
+
+    def _paint_legend(self, p: QPainter, height: int, text: QColor) -> None:
+        x = 8.0
+        fm = self.fontMetrics()
+        base = self.palette().color(QPalette.ColorRole.Base)
+        for label, kind, hatched in SERIES:
+            swatch = QRectF(x, 4, height, height)
+            p.fillRect(swatch, badges.colour_for(kind))
+            if hatched:
+                p.fillRect(swatch, QBrush(base, Qt.BrushStyle.BDiagPattern))
+            p.setPen(text)
+            p.drawText(QPointF(x + height + 4, 4 + fm.ascent()), label)
+            x += height + 4 + fm.horizontalAdvance(label) + 16
+
+    def bucket_at(self, x: float) -> Bucket | None:
+        plot = self._plot_rect()
+        if not self._buckets or not plot.left() <= x < plot.right():
+            return None
+        i = int((x - plot.left()) / (plot.width() / len(self._buckets)))
+        return self._buckets[i] if 0 <= i < len(self._buckets) else None
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            bucket = self.bucket_at(event.pos().x())
+            if bucket is None:
+                QToolTip.hideText()
+            else:
+                lines = [f"{self._label(bucket, long=True)} ({self._unit})"]
+                lines += [f"{label}: {v:,}" for (label, _, _), v in zip(SERIES, _values(bucket), strict=True)]
+                QToolTip.showText(event.globalPos(), "\n".join(lines), self)
+            return True
+        return super().event(event)
+
+
+class _Figure(QFrame):
+    """A caption and a big number."""
+
+    def __init__(self, caption: str, tip: str) -> None:
+        super().__init__()
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setToolTip(tip)
+        self.value = QLabel("—")
+        font = QFont(self.value.font())
+        font.setPointSizeF(font.pointSizeF() * 1.8)
+        font.setBold(True)
+        self.value.setFont(font)
+        self.detail = QLabel()
+        self.detail.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(caption))
+        layout.addWidget(self.value)
+        layout.addWidget(self.detail)
+
+    def set(self, value: str, detail: str = "") -> None:
+        self.value.setText(value)
+        self.detail.setText(detail)
+
+
+def _table(model: RowsModel, stretch: int = 0) -> QTableView:
+    """A small read-only table (tens of rows, so sizing columns to their contents is cheap)."""
+    view = QTableView()
+    view.setModel(model)
+    view.verticalHeader().hide()
+    view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 8)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)  # numbers always fit
+    header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)  # the text column takes the rest
+    view.setWordWrap(False)
+    view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return view
+
+
+class StatsView(QWidget):
+    """Delivery statistics for a chosen time range.
+
+    Signals:
+        errorCodeActivated(int): the operator double-clicked a top error code (open it in Error lookup).
+        statsReady(object): a new ``DeliveryStats`` is shown (tests and the status bar may listen).
+    """
+
+    errorCodeActivated = Signal(int)
+    statsReady = Signal(object)
+
+    def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.stats: DeliveryStats | None = None
+        self._dirty = False
+        self._since_run = QElapsedTimer()
+        self._runner = QueryRunner(controller, "stats", self)
+        self._runner.finished.connect(self._on_stats)
+        self._runner.failed.connect(self._on_failed)
+
+        self.range = QComboBox()
+        for key, (label, _) in RANGES.items():
+            self.range.addItem(label, key)
+        self.range.setCurrentIndex(list(RANGES).index("day"))
+        self.updated = QLabel()
+        self.updated.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.refresh_button = QPushButton("Refresh")
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Time range:"))
+        top.addWidget(self.range)
+        top.addStretch(1)
+        top.addWidget(self.updated)
+        top.addWidget(self.refresh_button)
+
+        self.outbound = _Figure("Sent by you (outbound)", "Outbound messages first seen in this time range.")
+        self.delivery = _Figure(
+            "Delivery rate", "Delivered + read, out of outbound messages with a final status."
+        )
+        self.failure = _Figure(
+            "Failure rate", "Failed + undelivered, out of outbound messages with a final status."
+        )
+        self.in_flight = _Figure(
+            "Still in flight", "Outbound messages without a final status yet (queued, sent…)."
+        )
+        self.inbound = _Figure("Received (inbound)", "Inbound messages first seen in this time range.")
+        figures = QHBoxLayout()
+        for fig in (self.outbound, self.delivery, self.failure, self.in_flight, self.inbound):
+            figures.addWidget(fig)
+
+        self.chart = BarChart()
+        self.chart_box = QGroupBox("Messages over time")
+        QVBoxLayout(self.chart_box).addWidget(self.chart)
+
+        self.status_model = RowsModel(("Outbound status", "Messages", "Share"), self, right=(1, 2))
+        self.channel_model = RowsModel(
+            ("Channel", "Outbound", "Delivered", "Failed", "Inbound"), self, right=(1, 2, 3, 4)
+        )
+        self.errors_model = RowsModel(("Error code", "Messages", "Meaning"), self, right=(1,))
+        self.status_table = _table(self.status_model)
+        self.channel_table = _table(self.channel_model)
+        self.errors_table = _table(self.errors_model, stretch=2)
+        self.errors_table.setToolTip("Double-click a code to open it in Error lookup.")
+        tables = QGridLayout()
+        for col, (title, view) in enumerate(
+            (
+                ("By status", self.status_table),
+                ("By channel", self.channel_table),
+                ("Top error codes", self.errors_table),
+            )
+        ):
+            box = QGroupBox(title)
+            QVBoxLayout(box).addWidget(view)
+            tables.addWidget(box, 0, col)
+        tables.setColumnStretch(0, 1)
+        tables.setColumnStretch(1, 1)
+        tables.setColumnStretch(2, 1)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(figures)
+        layout.addWidget(self.chart_box, 3)
+        layout.addLayout(tables, 2)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.refresh_now)
+        self._clock = QTimer(self)
+        self._clock.setInterval(CLOCK_REFRESH_MS)
+        self._clock.timeout.connect(self.schedule_refresh)
+        self._clock.start()
+        self.range.currentIndexChanged.connect(self.refresh_now)
+        self.refresh_button.clicked.connect(self.refresh_now)
+        self.errors_table.doubleClicked.connect(self._on_error_activated)
+        controller.dataChanged.connect(self.schedule_refresh)
+        self.refresh_now()
+
+    @property
+    def range_key(self) -> str:
+        return str(self.range.currentData())
+
+    def set_range(self, key: str) -> None:
+        """Show ``key`` (a key of RANGES), recomputing even if it is already the chosen range."""
+        index = list(RANGES).index(key)
+        if index == self.range.currentIndex():
+            self.refresh_now()
+        else:
+            self.range.setCurrentIndex(index)
+
+    # ------------------------------------------------------------ refreshing
+    @Slot()
+    def schedule_refresh(self) -> None:
+        """Refresh soon, but not more often than every MIN_INTERVAL_MS, and never two queries at once."""
+        if self._runner.busy:
+            self._dirty = True
+            return
+        if self._timer.isActive():
+            return
+        # a slow aggregation ("All time" on a big database) gets proportionally rarer refreshes
+        interval = max(MIN_INTERVAL_MS, int(4 * self.stats.elapsed_ms) if self.stats is not None else 0)
+        waited = self._since_run.elapsed() if self._since_run.isValid() else interval
+        self._timer.start(max(0, interval - waited))
+
+    @Slot()
+    def refresh_now(self) -> None:
+        self._timer.stop()
+        self._dirty = False
+        self._since_run.restart()
+        key = self.range_key
+        self.updated.setText("Updating…")
+        self._runner.run(lambda conn: compute_stats(conn, key))
+
+    @Slot(object)
+    def _on_stats(self, stats: DeliveryStats) -> None:
+        self.show_stats(stats)
+        if self._dirty:
+            self._dirty = False
+            self.schedule_refresh()
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self.updated.setText(
+            f"No statistics yet ({message})"
+            if "unable to open" not in message
+            else "No database yet: start the receiver."
+        )
+        if self._dirty:
+            self._dirty = False
+            self.schedule_refresh()
+
+    # ------------------------------------------------------------ showing
+    def show_stats(self, stats: DeliveryStats) -> None:
+        self.stats = stats
+        in_flight = stats.outbound - stats.finished
+        self.outbound.set(f"{stats.outbound:,}", f"{stats.finished:,} with a final status")
+        self.delivery.set(percent(stats.delivery_rate), f"{stats.delivered:,} delivered or read")
+        self.failure.set(percent(stats.failure_rate), f"{stats.failed:,} failed or undelivered")
+        self.in_flight.set(f"{in_flight:,}", "no final status yet")
+        self.inbound.set(f"{stats.inbound:,}", "")
+
+        groups = [g for g in stats.status_groups() if g[2] > 0] or stats.status_groups()[:1]
+        total = stats.outbound
+        self.status_model.set_rows(
+            [(label, n, percent(n / total) if total else "—") for label, _, n in groups],
+            icons=[
+                badges.icon_for(icon_status) if icon_status else badges.icon_for("?")
+                for _, icon_status, _ in groups
+            ],
+        )
+        self.channel_model.set_rows(
+            [
+                (channel, out, percent(d / (d + f)) if d + f else "—", f, inbound)
+                for channel, out, d, f, inbound in stats.channels
+            ],
+            tips=[
+                "Delivery rate here: delivered or read, out of delivered + failed + undelivered."
+                for _ in stats.channels
+            ],
+        )
+        self.errors_model.set_rows(
+            [(str(code), n, title) for code, n, title in stats.top_errors],
+            tips=[f"{code} {title}: double-click for the explanation" for code, _, title in stats.top_errors],
+        )
+        unit = {"minute": "per minute", "hour": "per hour", "day": "per day"}[stats.unit]
+        self.chart_box.setTitle(f"Messages over time ({unit}, by when first seen)")
+        self.chart.set_data(stats.buckets, stats.unit)
+        self.updated.setText(f"Updated {datetime.now().strftime('%H:%M:%S')} · {stats.elapsed_ms:.0f} ms")
+        self.statsReady.emit(stats)
+
+    @Slot()
+    def _on_error_activated(self, index: Any) -> None:
+        code = self.errors_model.index(index.row(), 0).data(Qt.ItemDataRole.UserRole)
+        if isinstance(code, str) and code.isdigit():
+            self.errorCodeActivated.emit(int(code))

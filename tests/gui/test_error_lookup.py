@@ -1,0 +1,118 @@
+"""Error lookup panel: search by code and by words, the entry text and link, the per-code counts on a
+seeded database, and the "Show these messages" signal."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+
+import pytest
+from PySide6.QtCore import Qt
+
+from desktop.views import error_lookup
+from desktop.views.error_lookup import ErrorLookupPanel
+from receiver import errors
+from receiver.callbacks import parse
+from receiver.store import RequestRecord, utcnow
+
+
+@pytest.fixture
+def panel(qtbot: Any, seeded_controller: Any) -> ErrorLookupPanel:
+    widget = ErrorLookupPanel(seeded_controller)
+    qtbot.addWidget(widget)
+    return widget
+
+
+def search(panel: ErrorLookupPanel, text: str) -> list[int]:
+    panel.search.setText(text)
+    panel.run_search()  # what the debounce timer does
+    return panel.result_codes()
+
+
+def test_empty_search_lists_the_whole_catalogue(panel: ErrorLookupPanel) -> None:
+    assert panel.result_codes() == [e.code for e in errors.all_entries()]
+
+
+def test_search_by_code_opens_the_entry(panel: ErrorLookupPanel) -> None:
+    assert search(panel, "30003")[0] == 30003
+    assert panel.code == 30003
+    text = panel.entry.toPlainText()
+    assert "Unreachable handset" in text
+    assert "What to do" in text
+    assert "https://www.twilio.com/docs/api/errors/30003" in panel.entry.toHtml()
+    assert panel.entry.openExternalLinks()
+
+
+def test_search_by_words(panel: ErrorLookupPanel) -> None:
+    assert 30003 in search(panel, "unreachable handset")
+    assert 21610 in search(panel, "opted out")
+    assert search(panel, "zzqx nothing like this") == []
+    assert panel.result_count.text().startswith("No error code matches")
+
+
+def test_uncatalogued_code_still_gets_an_entry_with_twilio_link(panel: ErrorLookupPanel) -> None:
+    assert search(panel, "98765") == [98765]
+    assert "Unknown error code 98765" in panel.entry.toPlainText()
+    assert "https://www.twilio.com/docs/api/errors/98765" in panel.entry.toHtml()
+
+
+def test_counts_messages_and_callbacks_with_the_code(
+    qtbot: Any, panel: ErrorLookupPanel, seeded_db: Any
+) -> None:
+    expected = seeded_db.count(lambda m: m["error_code"] == 30003)
+    assert expected > 0
+    panel.show_code(30003)
+    qtbot.waitUntil(lambda: panel.counts is not None, timeout=5000)
+    # the seed stores the code on each message and on its final status callback
+    assert panel.counts == (expected, expected)
+    assert f"{expected} messages currently carry error 30003" in panel.usage.text()
+    assert panel.show_button.isEnabled()
+    assert panel.show_button.text() == f"Show these messages ({expected})"
+
+
+def test_show_these_messages_emits_filter_by_error_code(qtbot: Any, panel: ErrorLookupPanel) -> None:
+    panel.show_code(21610)
+    qtbot.waitUntil(lambda: panel.show_button.isEnabled(), timeout=5000)
+    with qtbot.waitSignal(panel.filterByErrorCode, timeout=2000, check_params_cb=lambda code: code == 21610):
+        qtbot.mouseClick(panel.show_button, Qt.MouseButton.LeftButton)
+
+
+def test_code_absent_from_the_database_cannot_be_shown(qtbot: Any, panel: ErrorLookupPanel) -> None:
+    panel.show_code(30007)
+    qtbot.waitUntil(lambda: panel.counts is not None, timeout=5000)
+    assert panel.counts == (0, 0)
+    assert "No message in this database has error 30007" in panel.usage.text()
+    assert not panel.show_button.isEnabled()
+    with qtbot.assertNotEmitted(panel.filterByErrorCode):
+        qtbot.mouseClick(panel.show_button, Qt.MouseButton.LeftButton)
+
+
+def test_counts_follow_new_callbacks(
+    qtbot: Any, seeded_controller: Any, seeded_db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(error_lookup, "COUNT_REFRESH_MS", 50)
+    panel = ErrorLookupPanel(seeded_controller)
+    qtbot.addWidget(panel)
+    panel.show_code(30003)
+    qtbot.waitUntil(lambda: panel.counts is not None, timeout=5000)
+    before = panel.counts
+    assert before is not None
+    items = [("MessageSid", "SM" + "e" * 32), ("MessageStatus", "undelivered"), ("ErrorCode", "30003")]
+    req = RequestRecord(
+        received_at=utcnow(),
+        method="POST",
+        path="/twilio/status",
+        query="",
+        remote_addr="t",
+        headers="{}",
+        body="",
+        body_size=0,
+        content_type="",
+        kind="status",
+        started=0.0,
+    )
+    seeded_controller.store.record_callback(parse("status", items, None), req)
+    seeded_controller.notify_changed()
+    qtbot.waitUntil(lambda: panel.counts == (before[0] + 1, before[1] + 1), timeout=5000)
