@@ -1,0 +1,184 @@
+"""``callback-monitor`` without a subcommand: the desktop window around the embedded receiver.
+
+Before Qt is touched we check that a window can be shown at all, because Qt's own failure is an abort
+with a wall of plugin text: no display (a server, SSH) points to ``callback-monitor serve``; missing X11
+libraries (common on a fresh Debian/Ubuntu) are named with the ``apt-get`` line that installs them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+EXIT_NO_DISPLAY = 2
+EXIT_LOCKED = 3
+
+# shared-library soname prefix -> Debian/Ubuntu package that provides it (what Qt's xcb plugin needs)
+XCB_PACKAGES: dict[str, str] = {
+    "libxcb-cursor.so": "libxcb-cursor0",
+    "libxcb-icccm.so": "libxcb-icccm4",
+    "libxcb-keysyms.so": "libxcb-keysyms1",
+    "libxcb-image.so": "libxcb-image0",
+    "libxcb-render-util.so": "libxcb-render-util0",
+    "libxkbcommon-x11.so": "libxkbcommon-x11-0",
+    "libxkbcommon.so": "libxkbcommon0",
+    "libxcb-shape.so": "libxcb-shape0",
+    "libxcb-randr.so": "libxcb-randr0",
+    "libxcb-xfixes.so": "libxcb-xfixes0",
+    "libxcb-xkb.so": "libxcb-xkb1",
+    "libxcb-sync.so": "libxcb-sync1",
+    "libxcb-shm.so": "libxcb-shm0",
+    "libxcb-render.so": "libxcb-render0",
+    "libxcb-xinerama.so": "libxcb-xinerama0",
+    "libxcb-xinput.so": "libxcb-xinput0",
+    "libxcb.so": "libxcb1",
+    "libX11-xcb.so": "libx11-xcb1",
+    "libX11.so": "libx11-6",
+    "libEGL.so": "libegl1",
+    "libGL.so": "libgl1",
+    "libOpenGL.so": "libopengl0",
+    "libfontconfig.so": "libfontconfig1",
+    "libdbus-1.so": "libdbus-1-3",
+    "libglib-2.0.so": "libglib2.0-0",
+}
+_NOT_FOUND = re.compile(r"^\s*(\S+)\s+=>\s+not found", re.MULTILINE)
+
+
+def no_display_reason(env: dict[str, str] | None = None, platform: str | None = None) -> str | None:
+    """One line explaining why no window can open here, or None when a display (or a Qt platform) is set."""
+    env = dict(os.environ) if env is None else env
+    platform = sys.platform if platform is None else platform
+    if not platform.startswith("linux") or env.get("QT_QPA_PLATFORM"):
+        return None
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return None
+    return (
+        "callback-monitor: no display available (DISPLAY/WAYLAND_DISPLAY not set), so the window cannot "
+        "open; run the receiver headless with `callback-monitor serve` instead."
+    )
+
+
+def packages_for(missing: list[str]) -> list[str]:
+    """Debian package names for missing sonames (unknown sonames are returned as they are)."""
+    packages: list[str] = []
+    for soname in missing:
+        stem = soname.split(".so")[0] + ".so"
+        package = XCB_PACKAGES.get(stem, soname)
+        if package not in packages:
+            packages.append(package)
+    return packages
+
+
+def parse_ldd_missing(ldd_output: str) -> list[str]:
+    """Sonames ``ldd`` reports as "not found", without repeats, in order."""
+    return list(dict.fromkeys(_NOT_FOUND.findall(ldd_output)))
+
+
+def _xcb_plugin() -> Path | None:
+    try:
+        import PySide6
+    except ImportError:
+        return None
+    plugin = Path(PySide6.__file__).parent / "Qt" / "plugins" / "platforms" / "libqxcb.so"
+    return plugin if plugin.exists() else None
+
+
+def missing_xcb_libraries() -> list[str]:
+    """Sonames Qt's xcb platform plugin needs but cannot find (empty when fine or not checkable).
+
+    ``ldd`` on the plugin catches link-time dependencies; libxcb-cursor is loaded by Qt at run time
+    (since 6.5, and required), so it is looked up separately with ``ctypes.util.find_library``.
+    """
+    import ctypes.util
+
+    missing: list[str] = []
+    plugin = _xcb_plugin()
+    if plugin is not None:
+        try:
+            out = subprocess.run(["ldd", str(plugin)], capture_output=True, text=True, timeout=10).stdout
+            missing = parse_ldd_missing(out)
+        except (OSError, subprocess.SubprocessError):
+            missing = []
+    if ctypes.util.find_library("xcb-cursor") is None and not any("xcb-cursor" in m for m in missing):
+        missing.append("libxcb-cursor.so.0")
+    return missing
+
+
+def xcb_problem(env: dict[str, str] | None = None, platform: str | None = None) -> str | None:
+    """A message naming missing X11 libraries and the install command, when Qt would use xcb here."""
+    env = dict(os.environ) if env is None else env
+    platform = sys.platform if platform is None else platform
+    if not platform.startswith("linux"):
+        return None
+    qpa = env.get("QT_QPA_PLATFORM", "")
+    uses_xcb = qpa.startswith("xcb") or (
+        not qpa and bool(env.get("DISPLAY")) and not env.get("WAYLAND_DISPLAY")
+    )
+    if not uses_xcb:
+        return None
+    missing = missing_xcb_libraries()
+    if not missing:
+        return None
+    return xcb_message(missing)
+
+
+def xcb_message(missing: list[str]) -> str:
+    packages = packages_for(missing)
+    return (
+        "callback-monitor: the window cannot open because Qt's X11 (xcb) plugin is missing system "
+        f"libraries: "
+        f"{', '.join(missing)}.\nInstall them with:\n  sudo apt-get install -y {' '.join(packages)}\n"
+        "(or run the receiver headless with `callback-monitor serve`)."
+    )
+
+
+def main(db: str | None = None) -> int:
+    """Open the window with the embedded receiver on 127.0.0.1; returns the process exit code."""
+    reason = no_display_reason()
+    if reason is not None:
+        print(reason, file=sys.stderr)
+        return EXIT_NO_DISPLAY
+    problem = xcb_problem()
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_NO_DISPLAY
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from desktop.main_window import APPLICATION, ORGANIZATION, MainWindow
+    from desktop.receiver_controller import ReceiverController
+    from receiver import logsetup, paths
+    from receiver.store import StoreLocked
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName("Callback Monitor")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    logsetup.configure(to_stderr=False)
+
+    db_path = Path(db) if db else paths.default_db_path()
+    controller = ReceiverController(db_path)
+    try:
+        controller.start()
+    except StoreLocked:
+        text = (
+            f"Callback Monitor is already running on {db_path} (another window or `callback-monitor serve`). "
+            "This window will not open: two receivers must not write one database. Switch to the running "
+            "one, or start with another database (--db)."
+        )
+        print(f"callback-monitor: {text}", file=sys.stderr)
+        QMessageBox.critical(None, "Callback Monitor is already running", text)
+        controller.stop()
+        return EXIT_LOCKED
+    try:
+        window = MainWindow(controller)
+        window.show()
+        return int(app.exec())
+    finally:
+        controller.stop()

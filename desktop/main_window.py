@@ -1,0 +1,301 @@
+"""The main window: tabs (Messages, Requests, Error lookup, Statistics), toolbar, menus, status bar.
+
+It wires views to the controller and to each other and owns nothing slow: simulation and export run on
+worker threads (``SimulationRunner``, ``CsvExport``) and report back by signal.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.export_csv import CsvExport
+from desktop.receiver_controller import ReceiverController
+from desktop.simulation import SimulationRunner
+from desktop.views.messages_view import MessagesView
+from desktop.views.status_bar import ReceiverStatusBar, WarningBanner
+
+ORGANIZATION = "CallbackMonitor"
+APPLICATION = "callback-monitor"
+DEFAULT_SIZE = (1400, 850)
+
+# (module, class, tab title): built by other modules; a missing one becomes a placeholder tab.
+OPTIONAL_TABS = (
+    ("desktop.views.request_inspector", "RequestInspector", "Requests"),
+    ("desktop.views.error_lookup", "ErrorLookupPanel", "Error lookup"),
+    ("desktop.views.stats_view", "StatsView", "Statistics"),
+)
+
+
+def make_settings() -> QSettings:
+    """The app's settings: an INI file in the user's config folder (tests point IniFormat at a temp dir).
+
+    Holds window layout and filters only; secrets go to the keyring (receiver.secrets)."""
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
+
+
+class MainWindow(QMainWindow):
+    """Callback Monitor's window around a started (or starting) ``ReceiverController``."""
+
+    def __init__(
+        self, controller: ReceiverController, settings: QSettings | None = None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.settings = settings if settings is not None else make_settings()
+        self.setWindowTitle(f"Callback Monitor — {controller.db_path.name}")
+        self.resize(*DEFAULT_SIZE)
+
+        self.messages = MessagesView(controller.reader, self)
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("tabs")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.messages, "Messages")
+        self.extra_tabs: dict[str, QWidget] = {}
+        for module, cls, title in OPTIONAL_TABS:
+            widget = self._optional_tab(module, cls, title)
+            self.extra_tabs[cls] = widget
+            self.tabs.addTab(widget, title)
+        self.error_panel: Any = self.extra_tabs.get("ErrorLookupPanel")
+
+        self.banner = WarningBanner(controller, self)
+        central = QWidget(self)
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+
+        self.status = ReceiverStatusBar(controller, self)
+        self.setStatusBar(self.status)
+
+        self.simulation = SimulationRunner(controller, self)
+        self.simulation.progress.connect(lambda d, t: self.status.show_progress(d, t, "Simulating"))
+        self.simulation.finished.connect(self._simulation_done)
+        self.simulation.failed.connect(self._simulation_failed)
+        self.export: CsvExport | None = None
+
+        self._build_actions()
+        controller.dataChanged.connect(self.messages.refresh)
+        controller.failed.connect(lambda text: self.status.showMessage(text, 15000))
+        self.messages.errorCodeRequested.connect(self.show_error_code)
+        self.messages.simulateRequested.connect(self.simulate_traffic)
+        if self.error_panel is not None and hasattr(self.error_panel, "filterByErrorCode"):
+            self.error_panel.filterByErrorCode.connect(self.filter_by_error_code)
+        stats = self.extra_tabs.get("StatsView")
+        if stats is not None and hasattr(stats, "errorCodeActivated"):
+            stats.errorCodeActivated.connect(self.show_error_code)
+        self.restore_state()
+
+    # ------------------------------------------------------------------ construction
+    def _optional_tab(self, module: str, cls: str, title: str) -> QWidget:
+        try:
+            factory = getattr(importlib.import_module(module), cls)
+            widget: QWidget = factory(self.controller, self)
+            return widget
+        except (ImportError, AttributeError) as exc:
+            placeholder = QLabel(f"{title} is not available in this build ({exc}).", self)
+            placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            return placeholder
+
+    def _build_actions(self) -> None:
+        self.simulate_action = QAction("Simulate traffic…", self)
+        self.simulate_action.setObjectName("simulate_action")
+        self.simulate_action.setStatusTip(
+            "Send realistic signed SMS/WhatsApp callbacks to the embedded receiver"
+        )
+        self.simulate_action.triggered.connect(self.simulate_traffic)
+        self.stop_simulation_action = QAction("Stop simulation", self)
+        self.stop_simulation_action.setEnabled(False)
+        self.stop_simulation_action.triggered.connect(self.simulation.stop)
+        self.export_action = QAction("Export view to CSV…", self)
+        self.export_action.setObjectName("export_action")
+        self.export_action.setShortcut(QKeySequence("Ctrl+E"))
+        self.export_action.setStatusTip("Write the messages matching the current filters to a CSV file")
+        self.export_action.triggered.connect(lambda: self.export_csv())
+        self.validate_action = QAction("Validate Twilio signatures", self)
+        self.validate_action.setObjectName("validate_action")
+        self.validate_action.setCheckable(True)
+        self.validate_action.setChecked(self.controller.config.validate)
+        self.validate_action.toggled.connect(self.controller.set_validate)
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+
+        toolbar = QToolBar("Main", self)
+        toolbar.setObjectName("main_toolbar")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for action in (self.simulate_action, self.stop_simulation_action, self.export_action):
+            toolbar.addAction(action)
+        self.addToolBar(toolbar)
+        self.toolbar = toolbar
+
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        file_menu.addAction(self.export_action)
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+        view_menu = menu.addMenu("&View")
+        find = view_menu.addAction("Search messages")
+        find.setShortcut(QKeySequence("Ctrl+F"))
+        find.triggered.connect(self.focus_search)
+        view_menu.addSeparator()
+        self.tab_actions: list[QAction] = []
+        for i in range(self.tabs.count()):
+            action = view_menu.addAction(self.tabs.tabText(i))
+            action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+            action.triggered.connect(lambda _=False, n=i: self.tabs.setCurrentIndex(n))
+            self.tab_actions.append(action)
+        self.tools_menu: QMenu = menu.addMenu("&Tools")
+        self.tools_menu.setObjectName("tools_menu")
+        self.tools_menu.addAction(self.simulate_action)
+        self.tools_menu.addAction(self.stop_simulation_action)
+        self.tools_menu.addAction(self.validate_action)
+        self.tools_menu.addSeparator()
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction("About Callback Monitor", self._about)
+
+        escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self.messages)
+        escape.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        escape.activated.connect(self.messages.clear_filters)
+        self.controller.configChanged.connect(
+            lambda: self.validate_action.setChecked(self.controller.config.validate)
+        )
+
+    def add_tools_action(self, action: QAction) -> None:
+        """For other modules (wizard, tunnel): add ``action`` to the Tools menu (and nothing else)."""
+        self.tools_menu.addAction(action)
+
+    # ------------------------------------------------------------------ cross-view navigation
+    def show_error_code(self, code: int) -> None:
+        panel = self.error_panel
+        if panel is not None and hasattr(panel, "show_code"):
+            panel.show_code(code)
+            self.tabs.setCurrentWidget(panel)
+
+    def filter_by_error_code(self, code: int) -> None:
+        flt = self.messages.filter_bar.current_filter().with_(error_code=code)
+        self.messages.filter_bar.set_filter(flt)
+        self.tabs.setCurrentWidget(self.messages)
+
+    def focus_search(self) -> None:
+        self.tabs.setCurrentWidget(self.messages)
+        self.messages.focus_search()
+
+    # ------------------------------------------------------------------ simulation
+    def simulate_traffic(self) -> None:
+        messages, ok = QInputDialog.getInt(
+            self,
+            "Simulate traffic",
+            "Outbound messages to simulate (each sends 1–4 status callbacks; some recipients reply):",
+            50,
+            1,
+            100_000,
+        )
+        if ok:
+            self.start_simulation(messages)
+
+    def start_simulation(self, messages: int = 50, rate: float = 20.0) -> bool:
+        started = self.simulation.start(messages=messages, rate=rate)
+        if started:
+            self.simulate_action.setEnabled(False)
+            self.stop_simulation_action.setEnabled(True)
+            self.status.show_progress(0, 1, "Simulating")
+        return started
+
+    def _simulation_done(self, summary: str) -> None:
+        self.simulate_action.setEnabled(True)
+        self.stop_simulation_action.setEnabled(False)
+        self.status.hide_progress()
+        self.status.showMessage(summary, 30000)
+
+    def _simulation_failed(self, reason: str) -> None:
+        self._simulation_done(reason)
+
+    # ------------------------------------------------------------------ export
+    def export_csv(self, path: str | Path | None = None) -> bool:
+        """Export the current view; asks for a file name when ``path`` is None."""
+        if self.export is not None:
+            self.status.showMessage("An export is already running.", 5000)
+            return False
+        if path is None:
+            chosen, _filter = QFileDialog.getSaveFileName(
+                self, "Export messages to CSV", str(Path.home() / "messages.csv"), "CSV files (*.csv)"
+            )
+            if not chosen:
+                return False
+            path = chosen
+        model = self.messages.model
+        export = CsvExport(self)
+        export.finished.connect(self._export_done)
+        export.failed.connect(self._export_failed)
+        self.export = export
+        export.start(
+            self.controller.run_in_background,
+            self.controller.db_path,
+            path,
+            model.filter,
+            model.sort_spec,
+            model.total,
+        )
+        return True
+
+    def _export_done(self, rows: int, path: str) -> None:
+        self.export = None
+        text = "Export canceled." if rows < 0 else f"Exported {rows:,} messages to {path}"
+        self.status.showMessage(text, 30000)
+
+    def _export_failed(self, reason: str) -> None:
+        self.export = None
+        QMessageBox.warning(self, "Export to CSV", reason)
+
+    # ------------------------------------------------------------------ settings / lifecycle
+    def restore_state(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        self.messages.restore_state(self.settings)
+        index = self.settings.value("window/tab", 0)
+        try:
+            self.tabs.setCurrentIndex(int(str(index)))
+        except ValueError:
+            pass
+
+    def save_state(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/tab", self.tabs.currentIndex())
+        self.messages.save_state(self.settings)
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.save_state()
+        self.simulation.stop()
+        if self.export is not None:
+            self.export.cancel.set()
+        super().closeEvent(event)
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About Callback Monitor",
+            "Callback Monitor shows Twilio SMS/WhatsApp delivery callbacks as they arrive.\n\n"
+            f"Database: {self.controller.db_path}\nReceiver: {self.controller.local_url or 'stopped'}",
+        )

@@ -1,0 +1,236 @@
+"""One message in full: its status timeline, every raw callback payload, and inbound content.
+
+Reads only the selected message's rows (events and media are indexed by SID), on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontDatabase, QGuiApplication
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop import badges
+from desktop.models.messages_model import format_price, local_time, short_title
+
+TIMELINE_HEADERS = ("Received", "Status", "Error", "Channel status message", "RawDlrDoneDate", "EventType")
+
+
+class MessageDetail(QWidget):
+    """The detail pane beside the messages table.
+
+    Signals:
+        errorCodeRequested(int): "Explain error" was clicked for the shown message's error code.
+    """
+
+    errorCodeRequested = Signal(int)
+
+    def __init__(self, reader: Callable[[], sqlite3.Connection], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._reader = reader
+        self.sid: str | None = None
+        self.error_code: int | None = None
+
+        self.stack = QStackedWidget(self)
+        self.placeholder = QLabel("Select a message to see its status history and raw callbacks.", self)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setEnabled(False)
+        self.stack.addWidget(self.placeholder)
+
+        page = QWidget(self)
+        self.title = QLabel(page)
+        self.title.setObjectName("detail_title")
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.title.setWordWrap(True)
+        self.status_icon = QLabel(page)
+        self.status_text = QLabel(page)
+        self.status_text.setObjectName("detail_status")
+        self.copy_sid = QPushButton("Copy SID", page)
+        self.copy_sid.setObjectName("copy_sid")
+        self.copy_sid.clicked.connect(self._copy_sid)
+        self.explain = QPushButton(page)
+        self.explain.setObjectName("explain_error")
+        self.explain.setToolTip("Open this error code in the Error lookup tab: cause and what to do")
+        self.explain.clicked.connect(self._explain)
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.status_icon)
+        status_row.addWidget(self.status_text, 1)
+        status_row.addWidget(self.explain)
+        status_row.addWidget(self.copy_sid)
+
+        self.facts = QLabel(page)
+        self.facts.setObjectName("detail_facts")
+        self.facts.setWordWrap(True)
+        self.facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.facts.setOpenExternalLinks(True)
+
+        self.timeline = QTreeWidget(page)
+        self.timeline.setObjectName("timeline")
+        self.timeline.setRootIsDecorated(False)
+        self.timeline.setHeaderLabels(list(TIMELINE_HEADERS))
+        self.timeline.setUniformRowHeights(True)
+        self.timeline.header().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.timeline.setColumnWidth(0, 185)
+        self.timeline.setColumnWidth(1, 110)
+        self.timeline.setColumnWidth(2, 200)
+
+        self.raw = QPlainTextEdit(page)
+        self.raw.setObjectName("raw_payloads")
+        self.raw.setReadOnly(True)
+        self.raw.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.raw.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+
+        self.splitter = QSplitter(Qt.Orientation.Vertical, page)
+        self.splitter.addWidget(self.timeline)
+        self.splitter.addWidget(self.raw)
+        self.splitter.setSizes([160, 240])
+
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.title)
+        layout.addLayout(status_row)
+        layout.addWidget(self.facts)
+        layout.addWidget(QLabel("Status timeline (every accepted callback, in arrival order):", page))
+        layout.addWidget(self.splitter, 1)
+        self.stack.addWidget(page)
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 0, 0, 0)
+        outer.addWidget(self.stack)
+
+    # ------------------------------------------------------------------ public
+    def show_sid(self, sid: str | None) -> None:
+        """Show ``sid`` (None: the placeholder)."""
+        self.sid = sid
+        self.reload()
+
+    def reload(self) -> None:
+        row = None
+        if self.sid is not None:
+            try:
+                row = self._reader().execute("SELECT * FROM messages WHERE sid = ?", (self.sid,)).fetchone()
+            except sqlite3.Error:
+                row = None
+        if row is None:
+            self.error_code = None
+            self.stack.setCurrentIndex(0)
+            return
+        self.stack.setCurrentIndex(1)
+        self._fill(dict(row))
+
+    # ------------------------------------------------------------------ internals
+    def _fill(self, m: dict[str, Any]) -> None:
+        arrow = "from" if m["direction"] == "inbound" else "to"
+        peer = m["from_addr"] if m["direction"] == "inbound" else m["to_addr"]
+        self.title.setText(
+            f"<b>{html.escape(m['sid'])}</b><br>{html.escape(m['direction'])} {html.escape(m['channel'])} "
+            f"{arrow} <b>{html.escape(peer or '?')}</b>"
+        )
+        badge = badges.badge_for(m["status"])
+        self.status_icon.setPixmap(badges.icon_for(m["status"]).pixmap(16, 16))
+        code = m["error_code"]
+        self.error_code = int(code) if code is not None else None
+        status = f"<b>{html.escape(badge.text)}</b> — {html.escape(badge.tooltip)}"
+        if code is not None:
+            status += f"<br>Error <b>{html.escape(short_title(code))}</b>"
+        self.status_text.setText(status)
+        self.status_text.setWordWrap(True)
+        self.explain.setVisible(code is not None)
+        self.explain.setText(f"Explain error {code}" if code is not None else "")
+
+        facts = [
+            ("From", m["from_addr"]),
+            ("To", m["to_addr"]),
+            ("First seen", local_time(m["first_seen"])),
+            ("Updated", local_time(m["updated_at"])),
+            ("Segments", m["num_segments"]),
+            ("Price", format_price(m["price"], m["price_unit"])),
+            ("Messaging service", m["messaging_service_sid"]),
+            ("Channel status", m["channel_status_message"]),
+        ]
+        if m["direction"] == "inbound" and (m["profile_name"] or m["channel"] == "whatsapp"):
+            facts.insert(0, ("Profile name", m["profile_name"] or "(none sent)"))
+        lines = [f"{k}: <b>{html.escape(str(v))}</b>" for k, v in facts if v not in (None, "")]
+        if m["direction"] == "inbound" or m["body"]:
+            body = html.escape(m["body"] or "(empty)").replace("\n", "<br>")
+            lines.append(f"Body:<blockquote style='margin:2px 12px'>{body}</blockquote>")
+        media = self._media(m["sid"])
+        if media:
+            links = ", ".join(
+                f"<a href='{html.escape(url, quote=True)}'>media {idx} ({html.escape(ctype or '?')})</a>"
+                for idx, url, ctype in media
+            )
+            lines.append(f"Media: {links}")
+        self.facts.setText("<br>".join(lines))
+        self._fill_events(m["sid"])
+
+    def _media(self, sid: str) -> list[tuple[int, str, str | None]]:
+        rows = (
+            self._reader()
+            .execute("SELECT idx, url, content_type FROM media WHERE message_sid = ? ORDER BY idx", (sid,))
+            .fetchall()
+        )
+        return [(int(r[0]), str(r[1]), r[2]) for r in rows]
+
+    def _fill_events(self, sid: str) -> None:
+        rows = (
+            self._reader()
+            .execute(
+                "SELECT received_at, status, error_code, channel_status_message, raw_dlr_done_date, "
+                "event_type, "
+                "payload FROM events WHERE message_sid = ? ORDER BY id",
+                (sid,),
+            )
+            .fetchall()
+        )
+        self.timeline.clear()
+        raw_parts = []
+        for r in rows:
+            code = r["error_code"]
+            item = QTreeWidgetItem(
+                [
+                    local_time(r["received_at"]),
+                    badges.badge_for(r["status"]).text,
+                    short_title(code) if code is not None else "",
+                    r["channel_status_message"] or "",
+                    r["raw_dlr_done_date"] or "",
+                    r["event_type"] or "",
+                ]
+            )
+            item.setIcon(1, badges.icon_for(r["status"]))
+            item.setToolTip(0, f"{r['received_at']} (UTC)")
+            self.timeline.addTopLevelItem(item)
+            try:
+                pretty = json.dumps(json.loads(r["payload"]), indent=2, ensure_ascii=False, sort_keys=True)
+            except (TypeError, ValueError):
+                pretty = str(r["payload"])
+            raw_parts.append(f"// {r['received_at']}  {r['status']}\n{pretty}")
+        if not rows:
+            raw_parts.append("// no callbacks stored for this message (created through the REST API)")
+        self.raw.setPlainText("\n\n".join(raw_parts))
+
+    def _copy_sid(self) -> None:
+        if self.sid:
+            QGuiApplication.clipboard().setText(self.sid)
+
+    def _explain(self) -> None:
+        if self.error_code is not None:
+            self.errorCodeRequested.emit(self.error_code)

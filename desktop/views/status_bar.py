@@ -1,0 +1,155 @@
+"""What the operator must always see: where the receiver listens, whether signatures are checked, traffic.
+
+``ReceiverStatusBar`` shows local URL, public URL (or "local only"), signature validation, requests per
+minute and rejected requests since start; ``WarningBanner`` repeats a validation problem at the top of the
+window in words, because "validation OFF" or "no auth token" changes what every number on screen means.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QStatusBar, QWidget
+
+from desktop import badges
+from desktop.receiver_controller import ReceiverController
+
+REFRESH_MS = 1000
+NO_TOKEN_TEXT = (
+    "Signature validation is ON but no Twilio auth token is set: every webhook will be rejected — "
+    "set the auth token or simulate with the demo token."
+)
+OFF_TEXT = (
+    "Signature validation is OFF: any request that looks like a Twilio webhook is accepted, "
+    "including forged ones. Turn it on before real traffic."
+)
+
+
+def validation_problem(controller: ReceiverController) -> str | None:
+    """The warning to show, or None when validation is on and a token is configured."""
+    if not controller.config.validate:
+        return OFF_TEXT
+    if not controller.has_token:
+        return NO_TOKEN_TEXT
+    return None
+
+
+class ReceiverStatusBar(QStatusBar):
+    """Permanent receiver facts on the right, transient messages on the left, a progress bar for jobs."""
+
+    def __init__(self, controller: ReceiverController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.progress = QProgressBar(self)
+        self.progress.setObjectName("job_progress")
+        self.progress.setMaximumWidth(220)
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.addWidget(self.progress)
+
+        self.local = self._label("local_url")
+        self.public = self._label("public_url")
+        self.validation_icon = QLabel(self)
+        self.validation = self._label("validation")
+        self.rate = self._label("rate")
+        self.rejected = self._label("rejected")
+        for widget in (
+            self.local,
+            self.public,
+            self.validation_icon,
+            self.validation,
+            self.rate,
+            self.rejected,
+        ):
+            self.addPermanentWidget(widget)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self.update_facts)
+        self._timer.start()
+        controller.configChanged.connect(self.update_facts)
+        controller.started.connect(self.update_facts)
+        controller.stopped.connect(self.update_facts)
+        controller.dataChanged.connect(self.update_counters)
+        self.update_facts()
+
+    def _label(self, name: str) -> QLabel:
+        label = QLabel(self)
+        label.setObjectName(name)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        return label
+
+    def update_facts(self) -> None:
+        ctl = self.controller
+        self.local.setText(f"Local: {ctl.local_url}" if ctl.running else "Receiver: stopped")
+        self.public.setText(
+            f"Public: {ctl.config.public_url}" if ctl.config.public_url else "Public: local only"
+        )
+        self.public.setToolTip(
+            "The URL Twilio calls (tunnel)"
+            if ctl.config.public_url
+            else "No tunnel: Twilio cannot reach this receiver"
+        )
+        problem = validation_problem(ctl)
+        if problem is None:
+            self.validation.setText("Signatures: checked")
+            self.validation_icon.setPixmap(badges.kind_icon("ok").pixmap(16, 16))
+            self.validation.setToolTip(
+                "Every webhook's X-Twilio-Signature is validated with your auth token."
+            )
+        else:
+            off = not ctl.config.validate
+            self.validation.setText(
+                "<b>Signatures: NOT CHECKED</b>" if off else "<b>No auth token: webhooks rejected</b>"
+            )
+            self.validation_icon.setPixmap(badges.warning_icon().pixmap(16, 16))
+            self.validation.setToolTip(problem)
+        self.update_counters()
+
+    def update_counters(self) -> None:
+        stats = self.controller.stats
+        self.rate.setText(f"{stats.per_minute()} req/min")
+        self.rate.setToolTip(f"{stats.total} requests since start")
+        self.rejected.setText(f"Rejected: {stats.rejected}")
+        self.rejected.setToolTip("Requests refused since start (bad signature, malformed, too large …)")
+
+    def show_progress(self, done: int, total: int, label: str) -> None:
+        self.progress.setMaximum(max(total, 1))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"{label} %v/%m")
+        self.progress.show()
+
+    def hide_progress(self) -> None:
+        self.progress.hide()
+
+
+class WarningBanner(QFrame):
+    """A one-line warning across the top of the window; hidden while there is nothing to warn about."""
+
+    def __init__(self, controller: ReceiverController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.setObjectName("warning_banner")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setAutoFillBackground(True)
+        self.setBackgroundRole(self.palette().ColorRole.AlternateBase)
+        self.icon = QLabel(self)
+        self.icon.setPixmap(badges.warning_icon(20).pixmap(20, 20))
+        self.text = QLabel(self)
+        self.text.setObjectName("warning_text")
+        self.text.setWordWrap(True)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.addWidget(self.icon)
+        layout.addWidget(self.text, 1)
+        controller.configChanged.connect(self.update_warning)
+        controller.started.connect(self.update_warning)
+        self._timer = QTimer(self)  # the token can appear in the keyring (wizard) without a signal
+        self._timer.setInterval(REFRESH_MS * 2)
+        self._timer.timeout.connect(self.update_warning)
+        self._timer.start()
+        self.update_warning()
+
+    def update_warning(self) -> None:
+        problem = validation_problem(self.controller)
+        self.text.setText(f"<b>{problem}</b>" if problem else "")
+        self.setVisible(problem is not None)

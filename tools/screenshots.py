@@ -1,0 +1,151 @@
+"""Re-runnable screenshots of every view, for the README and for reviewing the UI.
+
+Seeds a fresh demo database by running the traffic simulator against the embedded receiver, opens the
+main window offscreen at 1400×850 and saves PNGs into docs/screenshots/. Nothing of the user's is touched:
+database, settings and logs live in a temporary folder, and secrets stay in memory.
+
+    .venv/bin/python tools/screenshots.py [--out docs/screenshots] [--messages 120]
+
+Offscreen rendering needs fonts; on a bare Debian: ``apt-get install -y fonts-dejavu-core``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZE = (1400, 850)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    parser.add_argument("--messages", type=int, default=120)
+    args = parser.parse_args(argv)
+
+    tmp = Path(tempfile.mkdtemp(prefix="cm-shots-"))
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    os.environ["CALLBACK_MONITOR_HOME"] = str(tmp)
+    sys.path.insert(0, str(ROOT))
+
+    import keyring.backends.null
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.main_window import MainWindow
+    from desktop.models.message_query import MessageFilter
+    from desktop.receiver_controller import ReceiverController
+    from receiver import simulate
+    from receiver.secrets import SecretStore
+
+    app = QApplication([])
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "settings"))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def pump(seconds: float, until: Callable[[], bool] | None = None) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            app.processEvents()
+            if until is not None and until():
+                return
+            time.sleep(0.02)
+
+    def shoot(window: MainWindow, name: str) -> None:
+        pump(0.4)
+        path = out / f"{name}.png"
+        window.grab().save(str(path))
+        print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+    secrets = SecretStore(keyring.backends.null.Keyring())  # type: ignore[no-untyped-call]  # session only
+    # first launch: an empty database shows what to do
+    empty = ReceiverController(tmp / "empty.db", secrets=secrets)
+    empty.start()
+    window = MainWindow(empty)
+    window.resize(*SIZE)
+    window.show()
+    shoot(window, "first-launch")
+    window.close()
+    empty.stop()
+
+    controller = ReceiverController(tmp / "demo.db", secrets=secrets)
+    controller.start()
+    controller.demo_token = simulate.DEMO_AUTH_TOKEN
+    result = simulate.run(
+        simulate.SimConfig(
+            target=controller.local_url,
+            public_url=controller.webhook_base,
+            auth_token=simulate.DEMO_AUTH_TOKEN,
+            messages=args.messages,
+            rate=0,
+            seed=7,
+        )
+    )
+    print(f"simulated {result.sent} requests ({result.by_status})")
+    window = MainWindow(controller)
+    window.resize(*SIZE)
+    window.show()
+    pump(1.0)
+    view = window.messages
+    view.refresh()
+
+    failed = (
+        controller.reader()
+        .execute(
+            "SELECT sid, error_code FROM messages WHERE status = 'undelivered' AND error_code IS NOT NULL "
+            "ORDER BY first_seen DESC"
+        )
+        .fetchone()
+    )
+    error_code = 30003
+    if failed is not None:
+        view.select_sid(failed[0])
+        error_code = int(failed[1])
+    shoot(window, "messages")
+
+    view.filter_bar.presets.button(1).click()  # Inbound
+    inbound = (
+        controller.reader().execute("SELECT message_sid FROM media ORDER BY id DESC LIMIT 1").fetchone()
+        or controller.reader()
+        .execute("SELECT sid FROM messages WHERE direction = 'inbound' ORDER BY first_seen DESC")
+        .fetchone()
+    )
+    if inbound is not None:
+        view.select_sid(inbound[0])
+    shoot(window, "inbound")
+    view.filter_bar.set_filter(MessageFilter())
+
+    for cls, name in (
+        ("RequestInspector", "requests"),
+        ("ErrorLookupPanel", "errors"),
+        ("StatsView", "stats"),
+    ):
+        tab = window.extra_tabs[cls]
+        window.tabs.setCurrentWidget(tab)
+        if cls == "ErrorLookupPanel" and hasattr(tab, "show_code"):
+            tab.show_code(error_code)
+        if cls == "RequestInspector":
+            table = getattr(tab, "table", None)
+            if table is not None and table.model() is not None and table.model().rowCount() > 0:
+                table.selectRow(0)
+        pump(1.5)
+        shoot(window, name)
+
+    window.close()
+    controller.stop()
+    # tear Qt down in order: PySide can crash in the interpreter's final GC if widgets outlive the app
+    window.deleteLater()
+    app.processEvents()
+    del window
+    app.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
