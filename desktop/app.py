@@ -149,6 +149,7 @@ def main(db: str | None = None) -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication, QMessageBox
 
+    from desktop.going_live import install as install_going_live
     from desktop.main_window import APPLICATION, ORGANIZATION, MainWindow
     from desktop.receiver_controller import ReceiverController
     from receiver import logsetup, paths
@@ -176,9 +177,14 @@ def main(db: str | None = None) -> int:
         QMessageBox.critical(None, "Callback Monitor is already running", text)
         controller.stop()
         return EXIT_LOCKED
+    live = None
     try:
         window = MainWindow(controller)
+        # tunnel, credentials, the set-up wizard, restore of previous webhooks on exit/after a crash
+        live = install_going_live(window)
         window.show()
         return int(app.exec())
     finally:
+        if live is not None:
+            live.shutdown()
         controller.stop()

@@ -6,16 +6,13 @@ worker threads (``SimulationRunner``, ``CsvExport``) and report back by signal.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
     QInputDialog,
-    QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
@@ -28,7 +25,10 @@ from PySide6.QtWidgets import (
 from desktop.export_csv import CsvExport
 from desktop.receiver_controller import ReceiverController
 from desktop.simulation import SimulationRunner
+from desktop.views.error_lookup import ErrorLookupPanel
 from desktop.views.messages_view import MessagesView
+from desktop.views.request_inspector import RequestInspector
+from desktop.views.stats_view import StatsView
 from desktop.views.status_bar import ReceiverStatusBar, WarningBanner
 
 ORGANIZATION = "CallbackMonitor"
@@ -36,11 +36,6 @@ APPLICATION = "callback-monitor"
 DEFAULT_SIZE = (1400, 850)
 
 # (module, class, tab title): built by other modules; a missing one becomes a placeholder tab.
-OPTIONAL_TABS = (
-    ("desktop.views.request_inspector", "RequestInspector", "Requests"),
-    ("desktop.views.error_lookup", "ErrorLookupPanel", "Error lookup"),
-    ("desktop.views.stats_view", "StatsView", "Statistics"),
-)
 
 
 def make_settings() -> QSettings:
@@ -67,12 +62,18 @@ class MainWindow(QMainWindow):
         self.tabs.setObjectName("tabs")
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.messages, "Messages")
-        self.extra_tabs: dict[str, QWidget] = {}
-        for module, cls, title in OPTIONAL_TABS:
-            widget = self._optional_tab(module, cls, title)
-            self.extra_tabs[cls] = widget
+        self.inspector = RequestInspector(controller, self)
+        self.error_panel = ErrorLookupPanel(controller, self)
+        self.stats_view = StatsView(controller, self)
+        for widget, title in (
+            (self.inspector, "Requests"),
+            (self.error_panel, "Error lookup"),
+            (self.stats_view, "Statistics"),
+        ):
             self.tabs.addTab(widget, title)
-        self.error_panel: Any = self.extra_tabs.get("ErrorLookupPanel")
+        self.extra_tabs: dict[str, QWidget] = {
+            type(w).__name__: w for w in (self.inspector, self.error_panel, self.stats_view)
+        }
 
         self.banner = WarningBanner(controller, self)
         central = QWidget(self)
@@ -97,24 +98,11 @@ class MainWindow(QMainWindow):
         controller.failed.connect(lambda text: self.status.showMessage(text, 15000))
         self.messages.errorCodeRequested.connect(self.show_error_code)
         self.messages.simulateRequested.connect(self.simulate_traffic)
-        if self.error_panel is not None and hasattr(self.error_panel, "filterByErrorCode"):
-            self.error_panel.filterByErrorCode.connect(self.filter_by_error_code)
-        stats = self.extra_tabs.get("StatsView")
-        if stats is not None and hasattr(stats, "errorCodeActivated"):
-            stats.errorCodeActivated.connect(self.show_error_code)
+        self.error_panel.filterByErrorCode.connect(self.filter_by_error_code)
+        self.stats_view.errorCodeActivated.connect(self.show_error_code)
         self.restore_state()
 
     # ------------------------------------------------------------------ construction
-    def _optional_tab(self, module: str, cls: str, title: str) -> QWidget:
-        try:
-            factory = getattr(importlib.import_module(module), cls)
-            widget: QWidget = factory(self.controller, self)
-            return widget
-        except (ImportError, AttributeError) as exc:
-            placeholder = QLabel(f"{title} is not available in this build ({exc}).", self)
-            placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            return placeholder
-
     def _build_actions(self) -> None:
         self.simulate_action = QAction("Simulate traffic…", self)
         self.simulate_action.setObjectName("simulate_action")

@@ -55,6 +55,9 @@ class ReceiverServer:
             # the app enforces its own (smaller, logged) limit; this only bounds what waitress buffers
             max_request_body_size=16 * 1024 * 1024,
             expose_tracebacks=False,
+            # keep X-Forwarded-* as the tunnel sent them: the app uses them to refuse non-webhook paths
+            # through the tunnel and to log the real client; they are never trusted for the signed URL
+            clear_untrusted_proxy_headers=False,
         )
         self._thread = threading.Thread(target=self._serve, name="receiver-waitress", daemon=True)
         self._thread.start()

@@ -103,3 +103,17 @@ def test_second_store_on_same_db_is_refused(tmp_path: Path) -> None:
 
     with Store(tmp_path / "one.db"), pytest.raises(StoreLocked, match="already in use"):
         Store(tmp_path / "one.db")
+
+
+def test_through_a_proxy_only_webhook_paths_are_served(server: tuple[ReceiverServer, Store]) -> None:
+    srv, store = server
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    conn.request("GET", "/healthz", headers={"X-Forwarded-For": "54.1.2.3", "X-Forwarded-Proto": "https"})
+    assert conn.getresponse().status == 404
+    conn.close()
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    conn.request("GET", "/healthz")
+    assert conn.getresponse().status == 200
+    conn.close()
+    row = sqlite3.connect(store.path).execute("SELECT remote_addr FROM requests ORDER BY id LIMIT 1").fetchone()
+    assert row[0] == "54.1.2.3 via 127.0.0.1"

@@ -1,0 +1,70 @@
+"""The "go live" wizard: credentials → public URL → targets → review → apply → WhatsApp Sandbox →
+test message. Every Twilio call runs off the GUI thread (``AsyncPage``); pages share a ``WizardState``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QWidget, QWizard
+
+from desktop.wizard.applied_page import AppliedPage
+from desktop.wizard.base import AsyncPage, WizardState
+from desktop.wizard.context import SetupContext
+from desktop.wizard.credentials_page import CredentialsPage
+from desktop.wizard.public_url_page import PublicUrlPage
+from desktop.wizard.review_page import ReviewPage
+from desktop.wizard.sandbox_page import SandboxPage
+from desktop.wizard.send_test_page import SendTestPage
+from desktop.wizard.targets_page import TargetsPage
+
+PAGE_CLASSES: tuple[Callable[[SetupContext, WizardState], AsyncPage], ...] = (
+    CredentialsPage,
+    PublicUrlPage,
+    TargetsPage,
+    ReviewPage,
+    AppliedPage,
+    SandboxPage,
+    SendTestPage,
+)
+
+
+class SetupWizard(QWizard):
+    """Signals:
+    applied(object): the ``ApplyResult`` once the changes are made (backups already saved).
+    """
+
+    applied = Signal(object)
+
+    def __init__(self, ctx: SetupContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.state = WizardState()
+        self._told: object = None
+        self.setWindowTitle("Set up Twilio webhooks")
+        self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
+        self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, True)
+        self.pages: list[AsyncPage] = []
+        for cls in PAGE_CLASSES:
+            page = cls(ctx, self.state)
+            self.pages.append(page)
+            self.addPage(page)
+        self.currentIdChanged.connect(self._entered)
+        self.resize(900, 620)
+
+    def page_of(self, cls: type[Any]) -> Any:
+        """The page of that class (tests and the window drive pages through their widgets)."""
+        return next(p for p in self.pages if isinstance(p, cls))
+
+    def _entered(self, _page_id: int) -> None:
+        result = self.state.result
+        if result is not None:  # after "Apply", Cancel would undo nothing: call it what it is
+            self.setButtonText(QWizard.WizardButton.CancelButton, "Close")
+        if isinstance(self.currentPage(), AppliedPage) and result is not None and result is not self._told:
+            self._told = result
+            self.applied.emit(result)
+
+
+__all__ = ["SetupContext", "SetupWizard", "WizardState"]

@@ -1,0 +1,87 @@
+"""What the wizard pages, the send dialog and the restore/re-point actions share: the receiver, the
+tunnel, the keyring, settings, the background runner and how to make a Twilio client.
+
+``client_factory`` defaults to ``twilio_setup.make_client`` (which honours
+``CALLBACK_MONITOR_TWILIO_API_BASE``); tests pass one bound to the fake Twilio's address instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QSettings
+
+from desktop.credentials_dialog import load_credentials
+from desktop.receiver_controller import ReceiverController
+from desktop.tunnel_controller import TunnelController
+from desktop.workers import TaskRunner
+from receiver import twilio_setup as ts
+from receiver.secrets import SecretStore
+from receiver.store import Store
+
+ClientFactory = Callable[[ts.Credentials], Any]
+
+ON_EXIT_KEY = "live/on_exit"  # "restore" | "ask" | "keep"
+ON_EXIT_CHOICES = (
+    ("restore", "Restore the previous webhooks"),
+    ("ask", "Ask me"),
+    ("keep", "Keep the monitor's webhooks"),
+)
+AUTO_REPOINT_KEY = "live/auto_repoint"
+OVERRIDES_KEY = "live/overrides"
+
+
+def default_factory(creds: ts.Credentials) -> Any:
+    return ts.make_client(creds)
+
+
+@dataclass
+class SetupContext:
+    controller: ReceiverController
+    tunnel: TunnelController
+    secrets: SecretStore
+    settings: QSettings
+    runner: TaskRunner
+    client_factory: ClientFactory = field(default=default_factory)
+
+    def credentials(self) -> ts.Credentials:
+        creds = load_credentials(self.secrets)
+        if creds is None:
+            raise ts.SetupError("No Twilio credentials yet: enter them first (Tools → Twilio credentials…).")
+        return creds
+
+    def client(self) -> Any:
+        return self.client_factory(self.credentials())
+
+    def store(self) -> Store:
+        if self.controller.store is None:
+            raise ts.SetupError("The receiver is not running; start it first.")
+        return self.controller.store
+
+    @property
+    def on_exit(self) -> str:
+        value = str(self.settings.value(ON_EXIT_KEY, "restore"))
+        return value if value in {c for c, _ in ON_EXIT_CHOICES} else "restore"
+
+    @property
+    def auto_repoint(self) -> bool:
+        return str(self.settings.value(AUTO_REPOINT_KEY, "false")).lower() == "true"
+
+    @property
+    def overrides(self) -> str:
+        return str(self.settings.value(OVERRIDES_KEY, "") or "")
+
+
+def repoint(client: Any, store: Store, account_sid: str, new_base: str, overrides: str) -> ts.ApplyResult:
+    """Point every target the app changed (and has not restored) at ``new_base``. Runs off the GUI thread.
+
+    The new backups record the old tunnel URLs as "previous"; restore goes newest first, so the chain
+    unwinds back to the operator's original values.
+    """
+    sids = list(dict.fromkeys(b["target_sid"] for b in store.pending_backups(account_sid)))
+    targets = ts.list_targets(client)
+    present = [sid for sid in sids if targets.get(sid) is not None]
+    changes = ts.plan_changes(targets, present, new_base, overrides)
+    return ts.apply_plan(client, store, account_sid, changes)

@@ -1,0 +1,234 @@
+"""Tunnel control from the window, through the real pyngrok and the stand-in ngrok agent.
+
+Each way ngrok can fail has a test reading what the operator is shown (message and what to do);
+the own-URL dialog has its validation checked; URL changes re-point what the app configured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QMessageBox, QPushButton
+
+from desktop.going_live import GoingLive, install
+from desktop.main_window import MainWindow
+from desktop.wizard.context import AUTO_REPOINT_KEY
+from desktop.wizard.own_url import OwnUrlDialog
+from desktop.wizard.tunnel_form import TunnelSettingsDialog
+from receiver import secrets as keys
+from receiver import twilio_setup as ts
+from tests.fakes import fake_twilio as fakes
+from tests.fakes import ngrok_fixture
+from tests.fakes.fake_twilio import FakeTwilio
+from tests.fakes.ngrok_fixture import pid_alive, reconnect_agent, request_public_url
+
+fake_ngrok = ngrok_fixture.fake_ngrok
+fake_twilio = fakes.fake_twilio
+pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
+
+NGROK_TOKEN = "2abcDEFghiJKLmnoPQRstuVWXyz_0123456789abcdefGHIJ"
+
+
+@pytest.fixture(autouse=True)
+def _no_env_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NGROK_AUTHTOKEN", raising=False)
+    monkeypatch.delenv("FAKE_NGROK_FAIL", raising=False)
+
+
+@pytest.fixture
+def live(
+    make_controller: Callable[..., Any],
+    tmp_path: Path,
+    tmp_settings: QSettings,
+    fake_ngrok: str,
+    fake_twilio: FakeTwilio,
+    qtbot: Any,
+) -> Iterator[GoingLive]:
+    controller = make_controller(tmp_path / "live.db", token=None)
+    tmp_settings.setValue("tunnel/ngrok_path", fake_ngrok)
+    tmp_settings.setValue("tunnel/web_addr", "127.0.0.1:0")
+    window = MainWindow(controller, tmp_settings)
+    going = install(window, client_factory=lambda c: ts.make_client(c, api_base=fake_twilio.base_url))
+    qtbot.waitUntil(lambda: not going.runner.busy)
+    yield going
+    going._may_close = True
+    window.close()
+    going.shutdown()
+    window.deleteLater()
+
+
+def wait_idle(qtbot: Any, live: GoingLive) -> None:
+    qtbot.waitUntil(lambda: not live.runner.busy, timeout=20000)
+
+
+def start_and_fail(qtbot: Any, live: GoingLive) -> QMessageBox:
+    with qtbot.waitSignal(live.tunnel.failed, timeout=20000):
+        live.actions["start_tunnel"].trigger()
+    wait_idle(qtbot, live)
+    box = live.error_box
+    assert box is not None and box.isVisible()
+    assert live.tunnel.mode == "off" and live.ctx.controller.config.public_url is None
+    assert live.status.text() == "Public URL: none (local only)"
+    return box
+
+
+def button(box: QMessageBox, text: str) -> QPushButton:
+    found = [b for b in box.buttons() if b.text() == text]
+    assert found, [b.text() for b in box.buttons()]
+    return found[0]  # type: ignore[return-value]
+
+
+def test_no_ngrok_binary_says_so_and_offers_a_path(qtbot: Any, live: GoingLive, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "ngrok"
+    live.ctx.settings.setValue("tunnel/ngrok_path", str(missing))
+    live.ctx.secrets.set(keys.NGROK_AUTHTOKEN, NGROK_TOKEN)
+    box = start_and_fail(qtbot, live)
+    assert box.text().startswith(f"ngrok is not installed at {missing}")
+    assert "Install ngrok and set its path in Settings" in box.informativeText()
+    button(box, "Set the ngrok path…").click()
+    assert isinstance(live.dialog, TunnelSettingsDialog)
+    assert live.dialog.form.ngrok_path.text() == str(missing)
+
+
+def test_missing_authtoken_explains_4018(qtbot: Any, live: GoingLive) -> None:
+    box = start_and_fail(qtbot, live)
+    assert "needs the authtoken of a verified ngrok account (ERR_NGROK_4018)" in box.text()
+    assert "dashboard.ngrok.com/get-started/your-authtoken" in box.informativeText()
+    button(box, "Enter the ngrok authtoken…").click()
+    dialog = live.dialog
+    assert isinstance(dialog, TunnelSettingsDialog)
+    dialog.form.authtoken.setText(NGROK_TOKEN)
+    dialog.accept()
+    assert live.ctx.secrets.get(keys.NGROK_AUTHTOKEN) == NGROK_TOKEN
+    assert NGROK_TOKEN not in Path(live.ctx.settings.fileName()).read_text()  # keyring, not settings
+
+
+def test_bad_authtoken_is_named_and_never_shown(qtbot: Any, live: GoingLive) -> None:
+    token = "bad" + NGROK_TOKEN
+    live.ctx.secrets.set(keys.NGROK_AUTHTOKEN, token)
+    box = start_and_fail(qtbot, live)
+    assert "ngrok rejected the authtoken" in box.text() and "ERR_NGROK_107" in box.text()
+    assert token not in box.text() + box.informativeText()
+
+
+def test_session_limit_108_says_stop_the_other_agent(qtbot: Any, live: GoingLive) -> None:
+    live.ctx.secrets.set(keys.NGROK_AUTHTOKEN, "limited" + NGROK_TOKEN)
+    box = start_and_fail(qtbot, live)
+    assert "one agent session at a time (ERR_NGROK_108)" in box.text()
+    assert "Stop the other ngrok agent" in box.informativeText()
+    button(box, "Use my own public URL…").click()
+    assert isinstance(live.dialog, OwnUrlDialog)
+
+
+def test_own_url_dialog_validates_like_twilio(qtbot: Any, live: GoingLive) -> None:
+    live.actions["own_url"].trigger()
+    dialog = live.dialog
+    assert isinstance(dialog, OwnUrlDialog)
+    for bad, why in (
+        ("ftp://monitor.example.com", "must start with https://"),
+        ("https://my_box.example.com", "underscore"),
+        ("http://localhost:8080", "local or private address"),
+        ("https://192.168.1.20", "local or private address"),
+    ):
+        dialog.edit.setText(bad)
+        dialog.accept()
+        assert dialog.isVisible() and why in dialog.error.text(), (bad, dialog.error.text())
+    assert live.ctx.controller.config.public_url is None
+    dialog.edit.setText(" https://monitor.example.com/ ")
+    dialog.accept()
+    assert not dialog.isVisible()
+    assert live.ctx.controller.config.public_url == "https://monitor.example.com"
+    assert live.status.text() == "Public URL: https://monitor.example.com"
+
+
+def test_tunnel_start_sets_signature_base_and_stop_ends_the_agent(qtbot: Any, live: GoingLive) -> None:
+    live.ctx.secrets.set(keys.NGROK_AUTHTOKEN, NGROK_TOKEN)
+    with qtbot.waitSignal(live.tunnel.publicUrlChanged, timeout=20000) as blocker:
+        live.actions["start_tunnel"].trigger()
+        assert live.status.text() == "Tunnel: starting…"
+    url = blocker.args[0]
+    wait_idle(qtbot, live)
+    assert url.startswith("https://") and url.endswith(".ngrok.test")
+    assert live.ctx.controller.config.public_url == url
+    assert live.status.text() == f"Tunnel: {url}"
+    assert live.tunnel.poll.isActive()
+    manager = live.tunnel.manager
+    status, _, _ = request_public_url(
+        manager,
+        f"{url}/twilio/status",
+        "POST",
+        b"MessageSid=SMx",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert status == 403  # reached the receiver through the tunnel; unsigned, so refused
+    pid = manager.agent_pid
+    live.actions["stop_tunnel"].trigger()
+    wait_idle(qtbot, live)
+    assert live.ctx.controller.config.public_url is None and live.tunnel.manager is None
+    qtbot.waitUntil(lambda: not pid_alive(pid), timeout=5000)
+
+
+def test_url_change_repoints_automatically_when_ticked(
+    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+) -> None:
+    service = fake_twilio.add_service("Alerts", status_callback="https://old.example.com/status")
+    live.ctx.secrets.set(keys.NGROK_AUTHTOKEN, NGROK_TOKEN)
+    live.ctx.secrets.set(keys.TWILIO_ACCOUNT_SID, fake_twilio.account_sid)
+    live.ctx.secrets.set(keys.TWILIO_AUTH_TOKEN, fake_twilio.auth_token)
+    live.ctx.settings.setValue(AUTO_REPOINT_KEY, True)
+    with qtbot.waitSignal(live.tunnel.publicUrlChanged, timeout=20000) as started:
+        live.tunnel.start()
+    wait_idle(qtbot, live)
+    first = started.args[0]
+    client = live.ctx.client()
+    changes = ts.plan_changes(ts.list_targets(client), [service["sid"]], first)
+    ts.apply_plan(client, live.ctx.store(), fake_twilio.account_sid, changes)
+
+    reconnect_agent(live.tunnel.manager)
+    with qtbot.waitSignal(live.tunnel.urlChanged, timeout=10000) as changed:
+        live.tunnel.check_now()
+    old, new = changed.args
+    assert old == first and new != first and live.ctx.controller.config.public_url == new
+    wait_idle(qtbot, live)
+    with fake_twilio.lock:
+        assert fake_twilio.state.services[service["sid"]]["status_callback"] == f"{new}/twilio/status"
+    live.restore_now()
+    wait_idle(qtbot, live)
+    with fake_twilio.lock:  # the chain unwinds to the original, not to the first tunnel URL
+        assert (
+            fake_twilio.state.services[service["sid"]]["status_callback"] == "https://old.example.com/status"
+        )
+
+
+def test_url_change_is_offered_when_not_automatic(
+    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+) -> None:
+    service = fake_twilio.add_service("Alerts")
+    live.ctx.secrets.set(keys.NGROK_AUTHTOKEN, NGROK_TOKEN)
+    live.ctx.secrets.set(keys.TWILIO_ACCOUNT_SID, fake_twilio.account_sid)
+    live.ctx.secrets.set(keys.TWILIO_AUTH_TOKEN, fake_twilio.auth_token)
+    with qtbot.waitSignal(live.tunnel.publicUrlChanged, timeout=20000) as started:
+        live.tunnel.start()
+    wait_idle(qtbot, live)
+    client = live.ctx.client()
+    changes = ts.plan_changes(ts.list_targets(client), [service["sid"]], started.args[0])
+    ts.apply_plan(client, live.ctx.store(), fake_twilio.account_sid, changes)
+    reconnect_agent(live.tunnel.manager)
+    with qtbot.waitSignal(live.tunnel.urlChanged, timeout=10000) as changed:
+        live.tunnel.check_now()
+    new = changed.args[1]
+    box = live.offer_box
+    assert box is not None and box.isVisible() and new in box.text()
+    with fake_twilio.lock:  # nothing happens until the operator says so
+        assert (
+            fake_twilio.state.services[service["sid"]]["status_callback"]
+            == f"{started.args[0]}/twilio/status"
+        )
+    button(box, "Re-point now").click()
+    wait_idle(qtbot, live)
+    with fake_twilio.lock:
+        assert fake_twilio.state.services[service["sid"]]["status_callback"] == f"{new}/twilio/status"

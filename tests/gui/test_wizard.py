@@ -1,0 +1,397 @@
+"""The setup wizard, credentials and send dialogs against the fake Twilio through the real twilio client.
+
+Each failure an operator can meet has a test that reads the message the page shows.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import keyring.backends.fail
+import pytest
+from PySide6.QtCore import QSettings
+
+from desktop.credentials_dialog import CredentialsDialog
+from desktop.going_live import GoingLive, install
+from desktop.main_window import MainWindow
+from desktop.wizard import SetupWizard
+from desktop.wizard.credentials_page import CredentialsPage
+from desktop.wizard.public_url_page import PublicUrlPage
+from desktop.wizard.review_page import ReviewPage
+from desktop.wizard.targets_page import TargetsPage
+from receiver import paths
+from receiver import secrets as keys
+from receiver import twilio_setup as ts
+from receiver.secrets import SecretStore
+from tests.fakes import fake_twilio as fakes
+from tests.fakes.fake_twilio import FakeTwilio
+
+fake_twilio = fakes.fake_twilio
+pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
+
+OWN_URL = "https://monitor.example.com"
+OLD_INBOUND = "https://old.example.com/sms"
+OLD_STATUS = "https://old.example.com/status"
+
+
+@pytest.fixture
+def live(
+    make_controller: Callable[..., Any],
+    tmp_path: Path,
+    tmp_settings: QSettings,
+    fake_twilio: FakeTwilio,
+    qtbot: Any,
+) -> Iterator[GoingLive]:
+    """Window + going-live hooks on an empty DB; Twilio calls go to the fake (api_base parameter)."""
+    controller = make_controller(tmp_path / "live.db", token=None)
+    window = MainWindow(controller, tmp_settings)
+    going = install(window, client_factory=lambda c: ts.make_client(c, api_base=fake_twilio.base_url))
+    qtbot.waitUntil(lambda: not going.runner.busy)
+    yield going
+    going._may_close = True
+    window.close()
+    going.shutdown()
+    window.deleteLater()
+
+
+def seed(fake: FakeTwilio) -> tuple[dict[str, Any], dict[str, Any]]:
+    number = fake.add_number("+15550000001", sms_url=OLD_INBOUND, friendly_name="Support line")
+    service = fake.add_service("Notifications", inbound_request_url=OLD_INBOUND, status_callback=OLD_STATUS)
+    fake.add_number_to_service(service["sid"], number["sid"])
+    return number, service
+
+
+def wait_idle(qtbot: Any, live: GoingLive) -> None:
+    qtbot.waitUntil(lambda: not live.runner.busy, timeout=10000)
+
+
+def fill_credentials(page: CredentialsPage, fake: FakeTwilio, token: str | None = None) -> None:
+    page.form.use_token.setChecked(True)
+    page.form.account_sid.setText(fake.account_sid)
+    page.form.auth_token.setText(token if token is not None else fake.auth_token)
+
+
+def through_public_url(qtbot: Any, live: GoingLive, wizard: SetupWizard, fake: FakeTwilio) -> None:
+    fill_credentials(wizard.page_of(CredentialsPage), fake)
+    wizard.next()
+    wait_idle(qtbot, live)
+    page = wizard.page_of(PublicUrlPage)
+    assert wizard.currentPage() is page
+    page.use_own.setChecked(True)
+    page.own_url.setText(OWN_URL)
+    wizard.next()
+    wait_idle(qtbot, live)
+    assert isinstance(wizard.currentPage(), TargetsPage)
+
+
+# ------------------------------------------------------------------ credentials
+
+
+def test_bad_credentials_show_twilio_20003_and_keep_nothing(
+    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio, memory_keyring: Any
+) -> None:
+    wizard = live.open_wizard()
+    page = wizard.page_of(CredentialsPage)
+    fill_credentials(page, fake_twilio, token="f" * 32)
+    wizard.next()
+    assert page.form.busy.busy
+    wait_idle(qtbot, live)
+    assert wizard.currentPage() is page
+    shown = page.form.busy.text()
+    assert "rejected the credentials (error 20003)" in shown
+    assert page.isComplete()  # the operator can correct and retry
+    assert live.ctx.secrets.get(keys.TWILIO_AUTH_TOKEN) is None
+    assert not any(v == "f" * 32 for v in memory_keyring.items.values())
+
+
+def test_good_credentials_go_to_the_keyring_and_advance(
+    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio, memory_keyring: Any
+) -> None:
+    wizard = live.open_wizard()
+    fill_credentials(wizard.page_of(CredentialsPage), fake_twilio)
+    wizard.next()
+    wait_idle(qtbot, live)
+    assert isinstance(wizard.currentPage(), PublicUrlPage)
+    assert memory_keyring.items[(keys.SERVICE, keys.TWILIO_AUTH_TOKEN)] == fake_twilio.auth_token
+    assert memory_keyring.items[(keys.SERVICE, keys.TWILIO_ACCOUNT_SID)] == fake_twilio.account_sid
+    assert live.ctx.controller.has_token  # the receiver validates with it from now on
+
+
+def test_api_key_asks_for_primary_token_and_uses_it_for_validation(
+    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+) -> None:
+    dialog = CredentialsDialog(live.ctx.secrets, live.runner, live.ctx.client_factory)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    form = dialog.form
+    form.use_key.setChecked(True)
+    assert form.primary_token.isVisible() and "never with an API key" in form.primary_why.text()
+    assert not form.auth_token.isVisible()
+    form.account_sid.setText(fake_twilio.account_sid)
+    form.key_sid.setText(fake_twilio.api_key_sid)
+    form.key_secret.setText(fake_twilio.api_key_secret)
+    form.primary_token.setText("e" * 32)  # wrong primary token: the key works, the token does not
+    dialog.save.click()
+    wait_idle(qtbot, live)
+    assert "primary Auth Token (for signature validation) was not accepted" in form.busy.text()
+    assert dialog.isVisible()
+    form.primary_token.setText(fake_twilio.auth_token)
+    dialog.save.click()
+    wait_idle(qtbot, live)
+    assert not dialog.isVisible()
+    secrets = live.ctx.secrets
+    assert secrets.get(keys.TWILIO_API_KEY_SID) == fake_twilio.api_key_sid
+    assert secrets.get(keys.TWILIO_AUTH_TOKEN) == fake_twilio.auth_token
+
+
+def test_without_keyring_says_so_and_keeps_for_session_unless_weak_store_accepted(
+    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+) -> None:
+    no_keyring = SecretStore(keyring.backends.fail.Keyring())
+    dialog = CredentialsDialog(no_keyring, live.runner, live.ctx.client_factory)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    form = dialog.form
+    assert "No system keyring is available" in form.where.text()
+    assert form.accept_weak.isVisible()
+    form.account_sid.setText(fake_twilio.account_sid)
+    form.auth_token.setText(fake_twilio.auth_token)
+    form.check()
+    wait_idle(qtbot, live)
+    assert "kept for this session only" in form.busy.text()
+    weak_file = paths.data_dir() / "secrets.cfg"
+    assert not weak_file.exists()
+
+    form.accept_weak.setChecked(True)
+    form.check()
+    wait_idle(qtbot, live)
+    assert "plain-text file only you can read" in form.busy.text()
+    assert weak_file.exists() and stat.S_IMODE(os.stat(weak_file).st_mode) == 0o600
+    next_session = SecretStore(keyring.backends.fail.Keyring(), allow_weak=True)
+    assert next_session.get(keys.TWILIO_AUTH_TOKEN) == fake_twilio.auth_token
+
+
+# ------------------------------------------------------------------ public URL, targets, review, apply
+
+
+def test_own_url_rejected_when_twilio_cannot_reach_it(
+    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+) -> None:
+    wizard = live.open_wizard()
+    fill_credentials(wizard.page_of(CredentialsPage), fake_twilio)
+    wizard.next()
+    wait_idle(qtbot, live)
+    page = wizard.page_of(PublicUrlPage)
+    page.use_own.setChecked(True)
+    page.own_url.setText("http://localhost:8080")
+    wizard.next()
+    assert wizard.currentPage() is page
+    assert "local or private address" in page.busy.text()
+    page.own_url.setText("https://my_box.example.com")
+    wizard.next()
+    assert "underscore" in page.busy.text()
+    assert live.ctx.controller.config.public_url is None
+
+
+def test_targets_show_current_urls_and_precedence_warnings(
+    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+) -> None:
+    number, service = seed(fake_twilio)
+    wizard = live.open_wizard()
+    through_public_url(qtbot, live, wizard, fake_twilio)
+    page: TargetsPage = wizard.page_of(TargetsPage)
+    assert page.tree.topLevelItemCount() == 2
+    rows = {page.tree.topLevelItem(i).text(0): page.tree.topLevelItem(i) for i in range(2)}
+    service_row = next(r for k, r in rows.items() if "Notifications" in k)
+    assert service_row.text(1) == OLD_INBOUND and service_row.text(2) == OLD_STATUS
+    assert not page.isComplete()  # nothing ticked yet
+    page.check(number["sid"])
+    assert page.isComplete()
+    assert "Select the service as well" in page.notes.text()
+    # a number in a service: its incoming messages really go to the service's URL
+    number_row = next(r for k, r in rows.items() if k.startswith("+1"))
+    assert number_row.text(1) == "the service's URL: " + OLD_INBOUND
+    page.check(service["sid"])
+    assert "Select the service as well" not in page.notes.text()  # done: the note would only confuse
+
+
+def test_rate_limit_while_listing_targets_is_explained_and_retry_works(
+    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+) -> None:
+    seed(fake_twilio)
+    fake_twilio.fail_next(r"/v1/Services$", status=429, code=20429, message="Too Many Requests")
+    wizard = live.open_wizard()
+    fill_credentials(wizard.page_of(CredentialsPage), fake_twilio)
+    wizard.next()
+    wait_idle(qtbot, live)
+    url_page = wizard.page_of(PublicUrlPage)
+    url_page.use_own.setChecked(True)
+    url_page.own_url.setText(OWN_URL)
+    wizard.next()
+    wait_idle(qtbot, live)
+    page: TargetsPage = wizard.page_of(TargetsPage)
+    assert "rate-limiting requests from this account (error 20429)" in page.busy.text()
+    assert page.tree.topLevelItemCount() == 0
+    page.load()
+    wait_idle(qtbot, live)
+    assert page.tree.topLevelItemCount() == 2
+
+
+def test_review_lists_old_and_new_and_bad_overrides_block_apply(
+    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+) -> None:
+    _, service = seed(fake_twilio)
+    wizard = live.open_wizard()
+    through_public_url(qtbot, live, wizard, fake_twilio)
+    wizard.page_of(TargetsPage).check(service["sid"])
+    wizard.next()
+    review: ReviewPage = wizard.page_of(ReviewPage)
+    assert wizard.currentPage() is review
+    rows = [
+        [review.tree.topLevelItem(i).text(c) for c in range(4)]
+        for i in range(review.tree.topLevelItemCount())
+    ]
+    assert ["Notifications", "Delivery status callback", OLD_STATUS, f"{OWN_URL}/twilio/status"] in rows
+    review.overrides.setText("rc=9")
+    assert not review.isComplete() and "rc must be a whole number from 0 to 5" in review.busy.text()
+    review.overrides.setText("rc=3&rp=all")
+    assert review.isComplete()
+    assert any(
+        r[3] == f"{OWN_URL}/twilio/inbound#rc=3&rp=all"
+        for r in rows
+        + [
+            [review.tree.topLevelItem(i).text(c) for c in range(4)]
+            for i in range(review.tree.topLevelItemCount())
+        ]
+    )
+
+
+def test_server_error_during_apply_is_shown_and_nothing_stays_changed(
+    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+) -> None:
+    number, service = seed(fake_twilio)
+    wizard = live.open_wizard()
+    through_public_url(qtbot, live, wizard, fake_twilio)
+    targets: TargetsPage = wizard.page_of(TargetsPage)
+    targets.check(service["sid"])
+    targets.check(number["sid"])
+    wizard.next()
+    fake_twilio.fail_next(r"/IncomingPhoneNumbers/PN\w+\.json$", status=500, code=20500, method="POST")
+    wizard.next()  # "Apply changes"
+    wait_idle(qtbot, live)
+    review = wizard.page_of(ReviewPage)
+    assert wizard.currentPage() is review
+    assert "internal problem (HTTP 500)" in review.busy.text()
+    assert "put back" in review.busy.text()
+    with fake_twilio.lock:
+        assert fake_twilio.state.services[service["sid"]]["status_callback"] == OLD_STATUS
+        assert fake_twilio.state.numbers[number["sid"]]["sms_url"] == OLD_INBOUND
+    assert live.ctx.store().pending_backups() == []
+
+
+def test_apply_then_restore_on_demand(qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio) -> None:
+    _, service = seed(fake_twilio)
+    wizard = live.open_wizard()
+    through_public_url(qtbot, live, wizard, fake_twilio)
+    wizard.page_of(TargetsPage).check(service["sid"])
+    wizard.next()
+    with qtbot.waitSignal(wizard.applied, timeout=10000):
+        wizard.next()
+    assert "Changed 3 setting(s)" in wizard.currentPage().report.text()
+    with fake_twilio.lock:
+        assert fake_twilio.state.services[service["sid"]]["status_callback"] == f"{OWN_URL}/twilio/status"
+    assert len(live.ctx.store().pending_backups()) == 1
+    live.actions["restore"].trigger()
+    wait_idle(qtbot, live)
+    assert live.last_report == ["Restored Notifications: inbound_request_url, fallback_url, status_callback."]
+    with fake_twilio.lock:
+        assert fake_twilio.state.services[service["sid"]]["status_callback"] == OLD_STATUS
+        assert fake_twilio.state.services[service["sid"]]["inbound_request_url"] == OLD_INBOUND
+    assert live.ctx.store().pending_backups() == []
+
+
+# ------------------------------------------------------------------ sending
+
+
+def test_send_dialog_stores_message_with_initial_status(
+    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+) -> None:
+    number, _ = seed(fake_twilio)
+    live.ctx.secrets.set(keys.TWILIO_ACCOUNT_SID, fake_twilio.account_sid)
+    live.ctx.secrets.set(keys.TWILIO_AUTH_TOKEN, fake_twilio.auth_token)
+    live.tunnel.use_own_url(OWN_URL)
+    dialog = live.open_send()
+    dialog.to.setText("+15557654321")
+    dialog.sender_box.setEditText(number["phone_number"])
+    dialog.body.setPlainText("hello")
+    with qtbot.waitSignal(live.ctx.controller.dataChanged, timeout=5000):
+        dialog.send_button.click()
+        wait_idle(qtbot, live)
+    assert dialog.sent is not None and not dialog.isVisible()
+    row = tuple(
+        live.ctx.controller.reader()
+        .execute(
+            "SELECT status, to_addr, from_addr, source FROM messages WHERE sid = ?", (dialog.sent["sid"],)
+        )
+        .fetchone()
+    )
+    assert row == (dialog.sent["status"], "+15557654321", number["phone_number"], "api")
+    assert fake_twilio.state.message_callbacks[dialog.sent["sid"]] == f"{OWN_URL}/twilio/status"
+
+
+def test_send_dialog_shows_opt_out_error(qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio) -> None:
+    live.ctx.secrets.set(keys.TWILIO_ACCOUNT_SID, fake_twilio.account_sid)
+    live.ctx.secrets.set(keys.TWILIO_AUTH_TOKEN, fake_twilio.auth_token)
+    fake_twilio.fail_next(
+        r"/Messages\.json$", status=400, code=21610, message="Attempt to send to unsubscribed recipient"
+    )
+    dialog = live.open_send()
+    dialog.to.setText("+15557654321")
+    dialog.sender_box.setEditText("+15550000001")
+    dialog.send_button.click()
+    wait_idle(qtbot, live)
+    assert "opted out by replying STOP (error 21610)" in dialog.busy.text()
+    assert dialog.isVisible() and dialog.send_button.isEnabled()
+
+
+# ------------------------------------------------------------------ restore after a crash
+
+
+def test_start_after_crash_offers_to_restore_leftover_webhooks(
+    qtbot: Any,
+    make_controller: Callable[..., Any],
+    tmp_path: Path,
+    tmp_settings: QSettings,
+    fake_twilio: FakeTwilio,
+) -> None:
+    _, service = seed(fake_twilio)
+    controller = make_controller(tmp_path / "crashed.db", token=None)
+    controller.secrets.set(keys.TWILIO_ACCOUNT_SID, fake_twilio.account_sid)
+    controller.secrets.set(keys.TWILIO_AUTH_TOKEN, fake_twilio.auth_token)
+    client = ts.make_client(
+        ts.Credentials(fake_twilio.account_sid, fake_twilio.auth_token), api_base=fake_twilio.base_url
+    )
+    changes = ts.plan_changes(ts.list_targets(client), [service["sid"]], "https://gone.ngrok.test")
+    ts.apply_plan(client, controller.store, fake_twilio.account_sid, changes)  # ...and then the app died
+
+    window = MainWindow(controller, tmp_settings)
+    going = install(window, client_factory=lambda c: ts.make_client(c, api_base=fake_twilio.base_url))
+    try:
+        qtbot.waitUntil(lambda: going.offer_box is not None, timeout=5000)
+        box = going.offer_box
+        assert box is not None and box.isVisible()
+        assert "changed the webhooks of Notifications" in box.text() and "crashed" in box.text()
+        next(b for b in box.buttons() if b.text() == "Restore now").click()
+        qtbot.waitUntil(lambda: not going.runner.busy, timeout=10000)
+        with fake_twilio.lock:
+            assert fake_twilio.state.services[service["sid"]]["status_callback"] == OLD_STATUS
+        assert controller.store.pending_backups() == []
+    finally:
+        going._may_close = True
+        window.close()
+        going.shutdown()
+        window.deleteLater()
