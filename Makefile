@@ -22,9 +22,9 @@ test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check receiver desktop tests bench
-	$(BIN)/ruff format --check receiver desktop tests bench
-	$(BIN)/mypy receiver
+	$(BIN)/ruff check receiver desktop tests bench tools
+	$(BIN)/ruff format --check receiver desktop tests bench tools
+	$(BIN)/mypy receiver desktop
 
 bench: $(STAMP)
 	$(BIN)/python bench/receiver.py

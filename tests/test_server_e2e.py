@@ -115,5 +115,7 @@ def test_through_a_proxy_only_webhook_paths_are_served(server: tuple[ReceiverSer
     conn.request("GET", "/healthz")
     assert conn.getresponse().status == 200
     conn.close()
-    row = sqlite3.connect(store.path).execute("SELECT remote_addr FROM requests ORDER BY id LIMIT 1").fetchone()
+    row = (
+        sqlite3.connect(store.path).execute("SELECT remote_addr FROM requests ORDER BY id LIMIT 1").fetchone()
+    )
     assert row[0] == "54.1.2.3 via 127.0.0.1"
