@@ -166,7 +166,7 @@ def seed_database(path: Path, n: int = 60) -> SeedInfo:
                         received,
                         "/twilio/inbound" if row["direction"] == "inbound" else "/twilio/status",
                         "inbound" if row["direction"] == "inbound" else "status",
-                        200 if row["direction"] == "inbound" else 204,
+                        200,
                         row["sid"],
                     ),
                 )

@@ -95,7 +95,7 @@ def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_serve_prints_listening_and_stops_cleanly_on_sigterm(serve: Serve) -> None:
     banner = "".join(serve.banner)
     assert "signature validation: ON" in banner and f"{PUBLIC}/twilio/status" in banner
-    assert serve.post("/twilio/status", status_params(sid(), "delivered")) == 204
+    assert serve.post("/twilio/status", status_params(sid(), "delivered")) == 200
     assert serve.stop(signal.SIGTERM) == 0
     assert "[status] SM" in serve.stderr
 
@@ -123,14 +123,14 @@ def test_no_validate_is_announced(tmp_path: Path) -> None:
 def test_kill_9_after_acknowledgement_loses_nothing(serve: Serve, tmp_path: Path) -> None:
     sids = [sid() for _ in range(60)]
     for s in sids:
-        assert serve.post("/twilio/status", status_params(s, "delivered")) == 204
+        assert serve.post("/twilio/status", status_params(s, "delivered")) == 200
     assert serve.stop(signal.SIGKILL) == -signal.SIGKILL  # no clean shutdown, no flush
     out = run_cli(tmp_path, "export", "--db", str(serve.db), "--what", "messages")
     stored = {m["sid"] for m in json.loads(out.stdout)}
     assert stored == set(sids)
     # and the database opens again for writing (the lock died with the process)
     again = Serve(tmp_path, "--public-url", PUBLIC)
-    assert again.post("/twilio/status", status_params(sid(), "sent")) == 204
+    assert again.post("/twilio/status", status_params(sid(), "sent")) == 200
     assert again.stop() == 0
 
 
@@ -167,7 +167,7 @@ def test_export_json_and_csv(serve: Serve, tmp_path: Path) -> None:
     ).stdout
     rows = list(csv.DictReader(io.StringIO(req_csv)))
     assert [(r["path"], r["http_status"], r["outcome"]) for r in rows] == [
-        ("/twilio/status", "204", "accepted"),
+        ("/twilio/status", "200", "accepted"),
         ("/twilio/status", "400", "rejected"),
     ]
     assert {"reason", "received_at"} <= set(rows[0])

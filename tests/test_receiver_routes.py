@@ -51,12 +51,12 @@ def last_request(store: Store) -> sqlite3.Row:
 
 
 @pytest.mark.parametrize("path", STATUS_PATHS)
-def test_status_callback_on_every_status_path_answers_204_empty_and_is_stored(
+def test_status_callback_on_every_status_path_answers_200_empty_and_is_stored(
     client: Any, store: Store, path: str
 ) -> None:
     s = sid()
     resp = post(client, path, status_params(s, "delivered"))
-    assert resp.status_code == 204
+    assert resp.status_code == 200
     assert resp.data == b""
     row = message(store, s)
     assert row["status"] == "delivered" and row["direction"] == "outbound" and row["channel"] == "sms"
@@ -190,7 +190,7 @@ def test_unknown_status_is_stored_as_it_came_and_never_replaces_a_known_one(
     client: Any, store: Store
 ) -> None:
     s, t = sid(), sid()
-    assert post(client, "/twilio/status", status_params(s, "teleported")).status_code == 204
+    assert post(client, "/twilio/status", status_params(s, "teleported")).status_code == 200
     assert message(store, s)["status"] == "teleported"
     assert message(store, s)["status_rank"] == 0
     post(client, "/twilio/status", status_params(t, "sent"))
@@ -245,7 +245,7 @@ def test_same_idempotency_token_is_acknowledged_and_stored_once(
     first = post(client, "/twilio/status", status_params(s, "sent"), headers=headers)
     # a different body with the same token is still the same delivery (Twilio's retry)
     second = post(client, "/twilio/status", status_params(s, "delivered"), headers=headers)
-    assert first.status_code == second.status_code == 204
+    assert first.status_code == second.status_code == 200
     assert statuses_of(store, s) == ["sent"]
     assert [e["outcome"] for e in events] == ["accepted", "duplicate"]
     assert last_request(store)["outcome"] == "duplicate"
@@ -293,7 +293,7 @@ def test_signed_for_public_url_behind_tunnel_validates_although_flask_sees_local
             "X-Forwarded-For": "54.1.2.3",
         },
     )
-    assert resp.status_code == 204
+    assert resp.status_code == 200
 
 
 def test_wrong_token_is_rejected(client: Any, store: Store) -> None:
@@ -305,7 +305,7 @@ def test_wrong_token_is_rejected(client: Any, store: Store) -> None:
 def test_query_string_is_part_of_the_signed_url_and_fragment_is_not(client: Any) -> None:
     params = status_params(sid(), "sent")
     # Twilio was configured with .../twilio/status?tenant=a#rc=2 : it signs the URL without the fragment
-    assert post(client, "/twilio/status", params, query="tenant=a").status_code == 204
+    assert post(client, "/twilio/status", params, query="tenant=a").status_code == 200
     url = PUBLIC + "/twilio/status?tenant=a"
     resp = client.post(
         "/twilio/status?tenant=b", data=params, headers={"X-Twilio-Signature": sign(url, params)}
@@ -323,7 +323,7 @@ def test_no_token_configured_rejects_with_reason(store: Store) -> None:
 def test_validation_off_accepts_unsigned_and_says_so_in_the_log(store: Store) -> None:
     client = create_app(store, ReceiverConfig.with_token(None, validate=False)).test_client()
     resp = client.post("/twilio/status", data=status_params(sid(), "sent"))
-    assert resp.status_code == 204
+    assert resp.status_code == 200
     assert last_request(store)["reason"] == "signature validation is OFF"
 
 
@@ -332,10 +332,10 @@ def test_token_rotation_is_picked_up_without_restart(store: Store) -> None:
     client = create_app(
         store, ReceiverConfig(public_url=PUBLIC, auth_token=lambda: current["token"])
     ).test_client()
-    assert post(client, "/twilio/status", status_params(sid(), "sent")).status_code == 204
+    assert post(client, "/twilio/status", status_params(sid(), "sent")).status_code == 200
     current["token"] = "e" * 32
     assert post(client, "/twilio/status", status_params(sid(), "sent")).status_code == 403
-    assert post(client, "/twilio/status", status_params(sid(), "sent"), token="e" * 32).status_code == 204
+    assert post(client, "/twilio/status", status_params(sid(), "sent"), token="e" * 32).status_code == 200
 
 
 def test_signed_json_body_with_bodysha256_is_accepted(client: Any, store: Store) -> None:
@@ -351,7 +351,7 @@ def test_signed_json_body_with_bodysha256_is_accepted(client: Any, store: Store)
         content_type="application/json",
         headers={"X-Twilio-Signature": sign(url, {})},
     )
-    assert resp.status_code == 204
+    assert resp.status_code == 200
     assert message(store, s)["status"] == "delivered"
 
 
@@ -430,7 +430,7 @@ def test_bad_requests_never_cost_a_good_callback(client: Any, store: Store) -> N
     good = sid()
     client.post("/twilio/status", data=b"\xff" * 100, content_type="application/x-www-form-urlencoded")
     client.post("/twilio/status", data={"MessageSid": good, "MessageStatus": "delivered"})  # unsigned
-    assert post(client, "/twilio/status", status_params(good, "delivered")).status_code == 204
+    assert post(client, "/twilio/status", status_params(good, "delivered")).status_code == 200
     assert message(store, good)["status"] == "delivered"
 
 
@@ -451,3 +451,15 @@ def test_on_event_reports_after_commit(client: Any, store: Store, events: list[d
     )
     post(app.test_client(), "/twilio/status", status_params(s, "delivered"))
     assert seen == ["delivered"]  # the row was readable from another connection when the event fired
+
+
+def test_stats_count_requests_per_minute_and_rejections(store: Store) -> None:
+    from receiver.app import ReceiverStats
+
+    stats = ReceiverStats()
+    client = create_app(store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC), stats=stats).test_client()
+    post(client, "/twilio/status", status_params(sid(), "sent"))
+    client.post("/twilio/status", data=status_params(sid(), "sent"))  # unsigned
+    assert (stats.total, stats.rejected, stats.per_minute()) == (2, 1, 2)
+    stats.recent[0] -= 120  # an old arrival drops out of the one-minute window
+    assert stats.per_minute() == 1

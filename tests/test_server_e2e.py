@@ -56,7 +56,7 @@ def test_concurrent_callbacks_are_all_stored_once_acknowledged(server: tuple[Rec
         t.start()
     for t in threads:
         t.join()
-    assert results == [204] * 80
+    assert results == [200] * 80
     conn = sqlite3.connect(store.path)
     assert conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 80
     assert conn.execute("SELECT COUNT(*) FROM messages WHERE status = 'delivered'").fetchone()[0] == 40
@@ -79,7 +79,7 @@ def test_concurrent_duplicates_are_acknowledged_and_stored_once(server: tuple[Re
         t.start()
     for t in threads:
         t.join()
-    assert codes == [204] * 12
+    assert codes == [200] * 12
     conn = sqlite3.connect(store.path)
     assert conn.execute("SELECT COUNT(*) FROM events WHERE message_sid = ?", (s,)).fetchone()[0] == 1
     outcomes = sorted(r[0] for r in conn.execute("SELECT outcome FROM requests"))

@@ -120,7 +120,7 @@ def test_replaying_an_accepted_callback_adds_a_duplicate_and_keeps_the_selection
     qtbot: Any, ctl: Any, inspector: RequestInspector
 ) -> None:
     sid = "SM" + "2" * 32
-    assert post(ctl.local_url, "/twilio/status", status_form(sid, ErrorCode="30003"), signed=True) == 204
+    assert post(ctl.local_url, "/twilio/status", status_form(sid, ErrorCode="30003"), signed=True) == 200
     model = inspector.model
     qtbot.waitUntil(lambda: model.rowCount() == 1, timeout=5000)
     assert cell(model, 0, COL_OUTCOME) == "Accepted"
@@ -131,14 +131,14 @@ def test_replaying_an_accepted_callback_adds_a_duplicate_and_keeps_the_selection
     assert "30003 Unreachable handset" in fields  # the error code is explained in place
 
     assert inspector.replay_button.isEnabled()
-    with qtbot.waitSignal(ctl.replayed, timeout=10000, check_params_cb=lambda status, _text: status == 204):
+    with qtbot.waitSignal(ctl.replayed, timeout=10000, check_params_cb=lambda status, _text: status == 200):
         qtbot.mouseClick(inspector.replay_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: model.rowCount() == 2, timeout=5000)
     assert cell(model, 0, COL_OUTCOME) == "Duplicate"
     assert cell(model, 0, COL_SID) == sid
     assert inspector.selected_request_id() == original  # the new row went in above the selection
     assert inspector.table.selectionModel().selectedRows()[0].row() == 1
-    assert "HTTP 204" in inspector.replay_result.text()
+    assert "HTTP 200" in inspector.replay_result.text()
 
 
 def test_replaying_a_rejected_request_is_rejected_again(
