@@ -121,7 +121,7 @@ def serve(args: argparse.Namespace) -> int:
     base = (args.public_url or server.url).rstrip("/")
     out = sys.stdout
     print(f"Callback Monitor receiver — database {db_path}", file=out)
-    print(f"  log file: {getattr(log_file, 'baseFilename', '')}", file=out)
+    print(f"  log file: {log_file}", file=out)
     if config.validate:
         source = "TWILIO_AUTH_TOKEN" if os.environ.get("TWILIO_AUTH_TOKEN") else "keyring"
         if token:
@@ -151,6 +151,7 @@ def serve(args: argparse.Namespace) -> int:
     print("Stopping…", file=out, flush=True)
     server.stop()
     store.close()
+    logsetup.stop()
     return 0
 
 

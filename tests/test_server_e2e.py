@@ -94,7 +94,7 @@ def test_stop_leaves_no_server_thread(tmp_path: Path) -> None:
         srv.stop()
         assert not srv.running
     names = [t.name for t in threading.enumerate()]
-    assert "receiver-waitress" not in names and "store-writer" not in names
+    assert "receiver-waitress" not in names
     assert not any(n.startswith("waitress-") for n in names)
 
 
