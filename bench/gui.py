@@ -35,7 +35,7 @@ from desktop.main_window import MainWindow  # noqa: E402
 from desktop.models.message_query import MessageFilter  # noqa: E402
 from desktop.receiver_controller import ReceiverController  # noqa: E402
 from receiver.secrets import SecretStore  # noqa: E402
-from receiver.simulate import DEMO_AUTH_TOKEN  # noqa: E402
+from receiver.simulate_plan import DEMO_AUTH_TOKEN  # noqa: E402
 
 
 class StallMeter:

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from desktop.workers import BusyLine, TaskRunner
 from receiver import secrets as keys
 from receiver.secrets import SecretStore
-from receiver.twilio_setup import AccountInfo, Credentials, SetupError, verify_credentials
+from receiver.twilio_client import AccountInfo, Credentials, SetupError, verify_credentials
 
 ClientFactory = Callable[[Credentials], Any]
 

@@ -22,7 +22,8 @@ from desktop.receiver_controller import ReceiverController
 from desktop.workers import TaskRunner
 from receiver.secrets import NGROK_AUTHTOKEN, SecretStore
 from receiver.tunnel import TunnelError, TunnelManager, TunnelSettings
-from receiver.twilio_setup import SetupError, validate_public_base
+from receiver.twilio_client import SetupError
+from receiver.twilio_setup import validate_public_base
 
 Mode = Literal["off", "starting", "tunnel", "own"]
 DEFAULT_POLL_SECONDS = 30

@@ -98,7 +98,7 @@ def serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.demo_token:
-        from .simulate import DEMO_AUTH_TOKEN
+        from .simulate_plan import DEMO_AUTH_TOKEN
 
         token: str | None = DEMO_AUTH_TOKEN
         source = "the demo token (--demo-token): for simulated traffic only"

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import pytest
 from receiver_helpers import FORM, TOKEN, sid, sign, status_params
 
-from receiver.simulate import DEMO_AUTH_TOKEN
+from receiver.simulate_plan import DEMO_AUTH_TOKEN
 
 PUBLIC = "https://cli-test.ngrok-free.app"
 

@@ -16,7 +16,8 @@ from urllib.parse import parse_qsl
 import pytest
 from twilio.request_validator import RequestValidator
 
-from receiver.simulate import (
+from receiver.simulate import cli, run, send_plan
+from receiver.simulate_plan import (
     DEMO_AUTH_TOKEN,
     INBOUND_PATH,
     LEGACY_INBOUND_PATHS,
@@ -24,10 +25,7 @@ from receiver.simulate import (
     STATUS_PATH,
     SimConfig,
     SimRequest,
-    cli,
     generate_plan,
-    run,
-    send_plan,
 )
 
 SEEDS = [1, 2, 3]
@@ -486,7 +484,7 @@ def test_receiver_accepts_every_simulated_callback(receiver_url: tuple[str, Path
     cfg = SimConfig(url, public_url=E2E_PUBLIC, auth_token=E2E_TOKEN, seed=21, messages=60, rate=0)
     plan = generate_plan(cfg)
     result = run(cfg)
-    n_inbound = sum(r.kind == "inbound" for r in plan)
+    sum(r.kind == "inbound" for r in plan)
     assert result.errors == [] and result.sent == len(plan)
     assert result.by_status == {200: len(plan)}
 

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QVBoxLayout
 from desktop.credentials_dialog import CredentialsForm
 from desktop.wizard.base import AsyncPage, WizardState
 from desktop.wizard.context import SetupContext
-from receiver.twilio_setup import AccountInfo
+from receiver.twilio_client import AccountInfo
 
 
 class CredentialsPage(AsyncPage):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from desktop.tunnel_controller import check_own_url
-from receiver.twilio_setup import SetupError
+from receiver.twilio_client import SetupError
 
 OWN_URL_HELP = (
     "The https address that reaches this computer's receiver (a reverse proxy, Cloudflare Tunnel, "

@@ -9,7 +9,7 @@ from desktop.wizard.context import SetupContext
 from desktop.wizard.own_url import OWN_URL_HELP
 from desktop.wizard.tunnel_form import TunnelSettingsForm
 from receiver.tunnel import TunnelError
-from receiver.twilio_setup import SetupError
+from receiver.twilio_client import SetupError
 
 
 class PublicUrlPage(AsyncPage):
