@@ -158,6 +158,13 @@ def m002_events_error_code_index(db: sqlite_utils.Database) -> None:
     db["events"].create_index(["error_code"])  # type: ignore[union-attr]
 
 
+@migrations()
+def m003_messages_time_sid_index(db: sqlite_utils.Database) -> None:
+    """The messages table's default order (newest first, SID as tie-break) straight from an index, so a
+    deep page (LIMIT … OFFSET n) walks index entries instead of sorting a million rows."""
+    db["messages"].create_index(["first_seen", "sid"])  # type: ignore[union-attr]
+
+
 @dataclass
 class RequestRecord:
     """One HTTP request as the request log keeps it."""
