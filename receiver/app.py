@@ -61,7 +61,6 @@ class ReceiverStats:
     ``recent`` holds the arrival times of the last minute, oldest first: O(1) per request.
     """
 
-    started: float = field(default_factory=time.monotonic)
     total: int = 0
     rejected: int = 0
     recent: deque[float] = field(default_factory=deque)

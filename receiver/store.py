@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -169,17 +169,17 @@ def m003_messages_time_sid_index(db: sqlite_utils.Database) -> None:
 class RequestRecord:
     """One HTTP request as the request log keeps it."""
 
-    received_at: str
-    method: str
     path: str
-    query: str
-    remote_addr: str
-    headers: str
-    body: str
-    body_size: int
-    content_type: str
-    kind: str
-    started: float  # time.perf_counter() at arrival, for latency
+    kind: str  # status | inbound | other
+    method: str = "POST"
+    received_at: str = field(default_factory=lambda: utcnow())
+    query: str = ""
+    remote_addr: str = ""
+    headers: str = "{}"
+    body: str = ""
+    body_size: int = 0
+    content_type: str = ""
+    started: float = field(default_factory=time.perf_counter)  # at arrival, for latency
     outcome: str = "rejected"
     http_status: int = 0
     reason: str = ""
@@ -280,10 +280,7 @@ class Store:
         while not job.done.is_set():
             if self._commit_lock.acquire(blocking=False):
                 try:
-                    with self._pending_lock:
-                        batch, self._pending = self._pending[:BATCH_MAX], self._pending[BATCH_MAX:]
-                    if batch:
-                        self._commit(batch)
+                    self._commit_next_batch()
                 finally:
                     self._commit_lock.release()
                 # whoever queued while we held the lock found it taken: wake the oldest to lead next
@@ -303,12 +300,16 @@ class Store:
 
     def _drain(self) -> None:
         """Commit batches until nothing is queued (caller holds the commit lock)."""
-        while True:
-            with self._pending_lock:
-                batch, self._pending = self._pending[:BATCH_MAX], self._pending[BATCH_MAX:]
-            if not batch:
-                return
+        while self._commit_next_batch():
+            pass
+
+    def _commit_next_batch(self) -> bool:
+        """Commit up to BATCH_MAX queued jobs (caller holds the commit lock); False when none was queued."""
+        with self._pending_lock:
+            batch, self._pending = self._pending[:BATCH_MAX], self._pending[BATCH_MAX:]
+        if batch:
             self._commit(batch)
+        return bool(batch)
 
     def _commit(self, batch: list[_Job]) -> None:
         conn = self._conn
@@ -402,13 +403,6 @@ class Store:
 
         result: list[int] = self.run(job)
         return result
-
-    def update_backup_applied(self, backup_id: int, applied: dict[str, Any]) -> None:
-        self.run(
-            lambda conn: conn.execute(
-                "UPDATE webhook_backups SET applied = ? WHERE id = ?", (json.dumps(applied), backup_id)
-            )
-        )
 
     def pending_backups(self, account_sid: str | None = None) -> list[dict[str, Any]]:
         def job(conn: sqlite3.Connection) -> list[dict[str, Any]]:

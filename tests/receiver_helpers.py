@@ -61,3 +61,37 @@ def post(
     return client.post(
         path + (f"?{query}" if query else ""), data=urlencode(params), content_type=FORM, headers=hdrs
     )
+
+
+def http_post(
+    base_url: str,
+    path: str,
+    params: dict[str, str],
+    *,
+    token: str | None = TOKEN,
+    signed_for: str | None = None,
+    idempotency_token: str | None = None,
+) -> int:
+    """POST a form like Twilio to a running receiver over loopback; returns the HTTP status.
+
+    Signed with ``token`` over ``(signed_for or base_url) + path`` (the public URL Twilio would call);
+    ``token=None`` sends no signature. Every request carries an idempotency token, as Twilio's do.
+    """
+    import http.client
+    from urllib.parse import urlsplit
+
+    headers = {
+        "Content-Type": FORM,
+        "I-Twilio-Idempotency-Token": idempotency_token or pysecrets.token_hex(8),
+    }
+    if token is not None:
+        headers["X-Twilio-Signature"] = sign((signed_for or base_url) + path, params, token)
+    parts = urlsplit(base_url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    try:
+        conn.request("POST", path, body=urlencode(params), headers=headers)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import http.client
 import io
 import json
 import os
@@ -13,10 +12,9 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
-from receiver_helpers import FORM, TOKEN, sid, sign, status_params
+from receiver_helpers import TOKEN, http_post, sid, status_params
 
 from receiver.simulate_plan import DEMO_AUTH_TOKEN
 
@@ -55,16 +53,7 @@ class Serve:
         raise AssertionError("serve exited: " + "".join(self.banner) + self.stderr)
 
     def post(self, path: str, params: dict[str, str]) -> int:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        conn.request(
-            "POST",
-            path,
-            body=urlencode(params),
-            headers={"Content-Type": FORM, "X-Twilio-Signature": sign(PUBLIC + path, params)},
-        )
-        status = conn.getresponse().status
-        conn.close()
-        return status
+        return http_post(f"http://127.0.0.1:{self.port}", path, params, signed_for=PUBLIC)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         """Signal the server, wait, and collect what it wrote (pipes closed: no ResourceWarning)."""

@@ -7,10 +7,9 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
-from receiver_helpers import FORM, PUBLIC, TOKEN, sid, sign, status_params
+from receiver_helpers import PUBLIC, TOKEN, http_post, sid, status_params
 
 from receiver.app import ReceiverConfig, create_app
 from receiver.server import ReceiverServer
@@ -28,14 +27,9 @@ def server(tmp_path: Path) -> Iterator[tuple[ReceiverServer, Store]]:
 
 
 def send(port: int, path: str, params: dict[str, str], token_header: str | None = None) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    headers = {"Content-Type": FORM, "X-Twilio-Signature": sign(PUBLIC + path, params)}
-    if token_header:
-        headers["I-Twilio-Idempotency-Token"] = token_header
-    conn.request("POST", path, body=urlencode(params), headers=headers)
-    status = conn.getresponse().status
-    conn.close()
-    return status
+    return http_post(
+        f"http://127.0.0.1:{port}", path, params, signed_for=PUBLIC, idempotency_token=token_header
+    )
 
 
 def test_concurrent_callbacks_are_all_stored_once_acknowledged(server: tuple[ReceiverServer, Store]) -> None:

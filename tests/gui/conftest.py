@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QSettings
@@ -18,3 +20,34 @@ def tmp_settings(tmp_path: Path, qapp: object) -> QSettings:
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
     return make_settings()
+
+
+@pytest.fixture
+def open_live(
+    make_controller: Callable[..., Any], tmp_path: Path, tmp_settings: QSettings, qtbot: Any
+) -> Iterator[Callable[..., Any]]:
+    """Open a window with the going-live hooks on an empty DB; closed without restore prompts at teardown.
+
+    ``open_live(client_factory, **settings)``: ``settings`` keys use ``__`` for ``/`` (tunnel__ngrok_path).
+    """
+    from desktop.going_live import install
+    from desktop.main_window import MainWindow
+
+    opened: list[tuple[Any, Any]] = []
+
+    def factory(client_factory: Callable[..., Any], **settings: str) -> Any:
+        for key, value in settings.items():
+            tmp_settings.setValue(key.replace("__", "/"), value)
+        controller = make_controller(tmp_path / "live.db", token=None)
+        window = MainWindow(controller, tmp_settings)
+        going = install(window, client_factory=client_factory)
+        qtbot.waitUntil(lambda: not going.runner.busy)
+        opened.append((window, going))
+        return going
+
+    yield factory
+    for window, going in opened:
+        going._may_close = True
+        window.close()
+        going.shutdown()
+        window.deleteLater()

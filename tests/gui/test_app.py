@@ -23,7 +23,6 @@ from desktop.main_window import MainWindow
 from desktop.models.message_query import MessageFilter, SortSpec
 from receiver.store import Store
 
-pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
 REPO = Path(__file__).resolve().parents[2]
 RECEIVER_THREADS = ("receiver-waitress", "simulate", "export-csv")
 

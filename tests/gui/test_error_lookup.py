@@ -15,7 +15,7 @@ from desktop.views import error_lookup
 from desktop.views.error_lookup import ErrorLookupPanel
 from receiver import errors
 from receiver.callbacks import parse
-from receiver.store import RequestRecord, utcnow
+from receiver.store import RequestRecord
 
 
 @pytest.fixture
@@ -100,19 +100,7 @@ def test_counts_follow_new_callbacks(
     before = panel.counts
     assert before is not None
     items = [("MessageSid", "SM" + "e" * 32), ("MessageStatus", "undelivered"), ("ErrorCode", "30003")]
-    req = RequestRecord(
-        received_at=utcnow(),
-        method="POST",
-        path="/twilio/status",
-        query="",
-        remote_addr="t",
-        headers="{}",
-        body="",
-        body_size=0,
-        content_type="",
-        kind="status",
-        started=0.0,
-    )
+    req = RequestRecord(path="/twilio/status", kind="status")
     seeded_controller.store.record_callback(parse("status", items, None), req)
     seeded_controller.notify_changed()
     qtbot.waitUntil(lambda: panel.counts == (before[0] + 1, before[1] + 1), timeout=5000)

@@ -31,7 +31,6 @@ from tests.fakes.ngrok_fixture import pid_alive, resolve_public_url
 
 fake_ngrok = ngrok_fixture.fake_ngrok
 fake_twilio = fakes.fake_twilio
-pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
 
 NGROK_TOKEN = "2abcDEFghiJKLmnoPQRstuVWXyz_0123456789abcdefGHIJ"
 ORIGINAL = {

@@ -2,58 +2,25 @@
 
 from __future__ import annotations
 
-import http.client
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
 import pytest
 from conftest import TEST_AUTH_TOKEN, SeedInfo
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
-from twilio.request_validator import RequestValidator
 
 from desktop.main_window import MainWindow
 from desktop.models import message_query as mq
 from desktop.models.message_query import MessageFilter
 from desktop.models.messages_model import SID_ROLE
-
-pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
+from tests.receiver_helpers import http_post, status_params
 
 
 def post_signed(base: str, path: str, params: dict[str, str], token: str = TEST_AUTH_TOKEN) -> int:
     """POST like Twilio: form body, X-Twilio-Signature over base+path with the account's token."""
-    signature = RequestValidator(token).compute_signature(base + path, params)
-    parts = urlsplit(base)
-    assert parts.hostname is not None
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-    try:
-        conn.request(
-            "POST",
-            path,
-            body=urlencode(params),
-            headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
-        )
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
-
-
-def status_params(sid: str, status: str, **extra: str) -> dict[str, str]:
-    return {
-        "MessageSid": sid,
-        "SmsSid": sid,
-        "MessageStatus": status,
-        "SmsStatus": status,
-        "AccountSid": "AC" + "1" * 32,
-        "From": "+15005550006",
-        "To": "+14155552671",
-        "ApiVersion": "2010-04-01",
-        **extra,
-    }
+    return http_post(base, path, params, token=token)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,19 +54,7 @@ def record(store: Any, n: int, minutes_ago: int, channel: str, status: str, code
     if code:
         items.append(("ErrorCode", str(code)))
     when = (NOW - timedelta(minutes=minutes_ago)).isoformat(timespec="milliseconds")
-    req = RequestRecord(
-        received_at=when,
-        method="POST",
-        path=f"/twilio/{kind}",
-        query="",
-        remote_addr="test",
-        headers="{}",
-        body="",
-        body_size=0,
-        content_type="application/x-www-form-urlencoded",
-        kind=kind,
-        started=time.perf_counter(),
-    )
+    req = RequestRecord(path=f"/twilio/{kind}", kind=kind, received_at=when)
     store.record_callback(parse(kind, items, None), req)  # type: ignore[arg-type]
 
 

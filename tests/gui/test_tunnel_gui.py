@@ -6,16 +6,14 @@ the own-URL dialog has its validation checked; URL changes re-point what the app
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox, QPushButton
 
-from desktop.going_live import GoingLive, install
-from desktop.main_window import MainWindow
+from desktop.going_live import GoingLive
 from desktop.wizard.context import AUTO_REPOINT_KEY
 from desktop.wizard.own_url import OwnUrlDialog
 from desktop.wizard.tunnel_form import TunnelSettingsDialog
@@ -28,7 +26,6 @@ from tests.fakes.ngrok_fixture import pid_alive, reconnect_agent, request_public
 
 fake_ngrok = ngrok_fixture.fake_ngrok
 fake_twilio = fakes.fake_twilio
-pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
 
 NGROK_TOKEN = "2abcDEFghiJKLmnoPQRstuVWXyz_0123456789abcdefGHIJ"
 
@@ -40,25 +37,12 @@ def _no_env_token(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def live(
-    make_controller: Callable[..., Any],
-    tmp_path: Path,
-    tmp_settings: QSettings,
-    fake_ngrok: str,
-    fake_twilio: FakeTwilio,
-    qtbot: Any,
-) -> Iterator[GoingLive]:
-    controller = make_controller(tmp_path / "live.db", token=None)
-    tmp_settings.setValue("tunnel/ngrok_path", fake_ngrok)
-    tmp_settings.setValue("tunnel/web_addr", "127.0.0.1:0")
-    window = MainWindow(controller, tmp_settings)
-    going = install(window, client_factory=lambda c: ts.make_client(c, api_base=fake_twilio.base_url))
-    qtbot.waitUntil(lambda: not going.runner.busy)
-    yield going
-    going._may_close = True
-    window.close()
-    going.shutdown()
-    window.deleteLater()
+def live(fake_ngrok: str, fake_twilio: FakeTwilio, open_live: Callable[..., GoingLive]) -> GoingLive:
+    return open_live(
+        lambda c: ts.make_client(c, api_base=fake_twilio.base_url),
+        tunnel__ngrok_path=fake_ngrok,
+        tunnel__web_addr="127.0.0.1:0",
+    )
 
 
 def wait_idle(qtbot: Any, live: GoingLive) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,6 @@ from tests.fakes import fake_twilio as fakes
 from tests.fakes.fake_twilio import FakeTwilio
 
 fake_twilio = fakes.fake_twilio
-pytestmark = pytest.mark.qt_log_ignore("propagateSizeHints")
 
 OWN_URL = "https://monitor.example.com"
 OLD_INBOUND = "https://old.example.com/sms"
@@ -39,23 +38,9 @@ OLD_STATUS = "https://old.example.com/status"
 
 
 @pytest.fixture
-def live(
-    make_controller: Callable[..., Any],
-    tmp_path: Path,
-    tmp_settings: QSettings,
-    fake_twilio: FakeTwilio,
-    qtbot: Any,
-) -> Iterator[GoingLive]:
+def live(open_live: Callable[..., GoingLive], fake_twilio: FakeTwilio) -> GoingLive:
     """Window + going-live hooks on an empty DB; Twilio calls go to the fake (api_base parameter)."""
-    controller = make_controller(tmp_path / "live.db", token=None)
-    window = MainWindow(controller, tmp_settings)
-    going = install(window, client_factory=lambda c: ts.make_client(c, api_base=fake_twilio.base_url))
-    qtbot.waitUntil(lambda: not going.runner.busy)
-    yield going
-    going._may_close = True
-    window.close()
-    going.shutdown()
-    window.deleteLater()
+    return open_live(lambda c: ts.make_client(c, api_base=fake_twilio.base_url))
 
 
 def seed(fake: FakeTwilio) -> tuple[dict[str, Any], dict[str, Any]]:
