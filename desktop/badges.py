@@ -7,10 +7,12 @@ cached per (kind, theme): a table with a million rows asks for the same dozen pi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPainterPath, QPalette, QPen, QPixmap
+from PySide6.QtWidgets import QWidget
 
 from receiver import statuses
 
@@ -53,6 +55,13 @@ _COLOURS: dict[str, tuple[str, str]] = {
     "bad": ("#dc2626", "#f87171"),
     "canceled": ("#6b7280", "#a1a1aa"),
     "unknown": ("#6b7280", "#a1a1aa"),
+    # text, not badges: an error or a success line in a form (BusyLine, dialogs)
+    "error": ("#b00020", "#ff8a80"),
+    "success": ("#1b5e20", "#81c784"),
+}
+# surfaces: (light, dark) backgrounds that keep the palette's text colour readable on them
+_SURFACES: dict[str, tuple[str, str]] = {
+    "note": ("#fff8e1", "#3b3323"),  # a pale (or deep) amber panel for advice and warnings
 }
 
 _cache: dict[tuple[str, bool], QIcon] = {}
@@ -80,6 +89,79 @@ def colour_for(kind: str, dark: bool | None = None) -> QColor:
     return QColor(dark_hex if (is_dark_theme() if dark is None else dark) else light_hex)
 
 
+def surface_for(kind: str, dark: bool | None = None) -> QColor:
+    """A background for a panel of ordinary text (``"note"``): amber-tinted, light or dark per theme."""
+    light_hex, dark_hex = _SURFACES[kind]
+    return QColor(dark_hex if (is_dark_theme() if dark is None else dark) else light_hex)
+
+
+def contrast_ratio(a: QColor, b: QColor) -> float:
+    """WCAG 2 contrast ratio of two colours (1.0 … 21.0); tests hold the palette to it."""
+
+    def luminance(c: QColor) -> float:
+        def channel(v: float) -> float:
+            return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+        return 0.2126 * channel(c.redF()) + 0.7152 * channel(c.greenF()) + 0.0722 * channel(c.blueF())
+
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def ink_on(fill: QColor) -> QColor:
+    """White or near-black, whichever reads better on ``fill`` (the X inside the red "bad" disc)."""
+    white, black = QColor("white"), QColor("#1e1e1e")
+    return white if contrast_ratio(white, fill) >= contrast_ratio(black, fill) else black
+
+
+def tint(widget: QWidget, kind: str | None, role: QPalette.ColorRole = QPalette.ColorRole.WindowText) -> None:
+    """Colour ``widget``'s ``role`` with ``colour_for(kind)`` (None: back to the inherited palette colour).
+
+    A palette colour instead of a style sheet: the rest of the palette (and the style) stays the system's."""
+    if kind is None:
+        if widget.testAttribute(Qt.WidgetAttribute.WA_SetPalette):
+            widget.setPalette(QPalette())  # nothing resolved: every role inherited again
+        return
+    pal = widget.palette()
+    colour = colour_for(kind)
+    if pal.color(role) != colour:  # status bars re-tint every second: no needless palette events
+        pal.setColor(role, colour)
+        widget.setPalette(pal)
+
+
+class _ThemeFollower(QObject):
+    """Calls ``apply`` again when the application switches between a light and a dark palette."""
+
+    def __init__(self, widget: QWidget, apply: Callable[[], None]) -> None:
+        super().__init__(widget)
+        self._apply = apply
+        self._dark = is_dark_theme()
+        self._busy = False
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.PaletteChange and not self._busy:
+            dark = is_dark_theme()
+            if dark != self._dark:  # only on a real switch: apply() itself changes palettes
+                self._dark = dark
+                self._busy = True
+                try:
+                    self._apply()
+                finally:
+                    self._busy = False
+        return False
+
+
+def follow_theme(widget: QWidget, apply: Callable[[], None], *, now: bool = True) -> None:
+    """Run ``apply`` now (unless ``now`` is False) and whenever the theme turns light or dark while the app
+    runs.
+
+    For colours that are not palette roles (badge colours, tinted notes, pixmaps already drawn): Qt
+    sends every widget a PaletteChange when the system theme changes, and ``apply`` recomputes them."""
+    if now:
+        apply()
+    widget.installEventFilter(_ThemeFollower(widget, apply))
+
+
 def icon_for(status: str | None) -> QIcon:
     """A cached 16×16 icon for ``status`` (shape per kind, colour per theme)."""
     kind = badge_for(status).kind
@@ -102,6 +184,42 @@ def warning_icon(size: int = 16) -> QIcon:
     return QIcon(_draw("warning", colour_for("partial"), size))
 
 
+def dark_palette() -> QPalette:
+    """A typical dark desktop palette (close to Fusion's own dark scheme and to KDE Breeze Dark).
+
+    The app follows the system palette and never forces this one; screenshots (``tools/screenshots.py
+    --dark``) and tests use it to see the app as an operator with a dark system theme does."""
+    pal = QPalette()
+    roles = QPalette.ColorRole
+    for role, hex_colour in (
+        (roles.Window, "#2b2b2b"),
+        (roles.WindowText, "#e6e6e6"),
+        (roles.Base, "#1e1e1e"),
+        (roles.AlternateBase, "#333333"),
+        (roles.ToolTipBase, "#3c3c3c"),
+        (roles.ToolTipText, "#e6e6e6"),
+        (roles.PlaceholderText, "#9a9a9a"),
+        (roles.Text, "#e6e6e6"),
+        (roles.Button, "#353535"),
+        (roles.ButtonText, "#e6e6e6"),
+        (roles.BrightText, "#ff6b6b"),
+        (roles.Light, "#4a4a4a"),
+        (roles.Midlight, "#3e3e3e"),
+        (roles.Mid, "#5a5a5a"),
+        (roles.Dark, "#1a1a1a"),
+        (roles.Shadow, "#000000"),
+        (roles.Highlight, "#2f65ca"),
+        (roles.HighlightedText, "#ffffff"),
+        (roles.Link, "#7aa7ff"),
+        (roles.LinkVisited, "#b794f6"),
+    ):
+        pal.setColor(role, QColor(hex_colour))
+    disabled = QPalette.ColorGroup.Disabled
+    for role in (roles.WindowText, roles.Text, roles.ButtonText):
+        pal.setColor(disabled, role, QColor("#808080"))
+    return pal
+
+
 def _draw(kind: str, colour: QColor, size: int) -> QPixmap:
     pix = QPixmap(size, size)
     pix.fill(Qt.GlobalColor.transparent)
@@ -117,10 +235,10 @@ def _draw(kind: str, colour: QColor, size: int) -> QPixmap:
     elif kind == "read":  # double check
         _poly(p, [(1.2, 8.5), (4, 11.3), (9.2, 5)])
         _poly(p, [(6.2, 10), (7.5, 11.3), (14.8, 4.6)])
-    elif kind == "bad":  # filled circle with a white X
+    elif kind == "bad":  # filled circle with an X in white (light theme) or black (dark theme's pale red)
         p.setBrush(colour)
         p.drawEllipse(circle)
-        p.setPen(QPen(QColor("white"), 1.8, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+        p.setPen(QPen(ink_on(colour), 1.8, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
         p.drawLine(QPointF(5.5, 5.5), QPointF(10.5, 10.5))
         p.drawLine(QPointF(10.5, 5.5), QPointF(5.5, 10.5))
     elif kind == "sent":  # arrow to the right

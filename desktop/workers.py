@@ -15,6 +15,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
 
+from desktop import badges
+
 Done = Callable[[Any], None]
 Failed = Callable[[BaseException], None]
 
@@ -104,7 +106,8 @@ class BusyLine(QWidget):
     """A busy indicator plus the last error, for any form that waits on a background job.
 
     ``start(text)`` shows an indeterminate bar and the text; ``fail(text)`` shows the error in red
-    (selectable, so the operator can copy it into a support ticket); ``done(text)`` a quiet note.
+    (selectable, so the operator can copy it into a support ticket); ``done(text)`` a quiet note in green.
+    The reds and greens have light and dark variants (``badges.colour_for``), swapped when the theme does.
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -120,7 +123,9 @@ class BusyLine(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.bar, 0, Qt.AlignmentFlag.AlignTop)
         layout.addWidget(self.label, 1)
+        self.kind: str | None = None  # "error", "success" or None: what colours the text
         self.clear()
+        badges.follow_theme(self.label, lambda: badges.tint(self.label, self.kind))
 
     @property
     def busy(self) -> bool:
@@ -136,17 +141,18 @@ class BusyLine(QWidget):
 
     def start(self, text: str) -> None:
         self.bar.show()
-        self._show(text, "")
+        self._show(text, None)
 
     def fail(self, text: str) -> None:
         self.bar.hide()
-        self._show(text, "color: #b00020;")
+        self._show(text, "error")
 
     def done(self, text: str) -> None:
         self.bar.hide()
-        self._show(text, "color: #1b5e20;")
+        self._show(text, "success")
 
-    def _show(self, text: str, style: str) -> None:
-        self.label.setStyleSheet(style)
+    def _show(self, text: str, kind: str | None) -> None:
+        self.kind = kind
+        badges.tint(self.label, kind)
         self.label.setText(text)
         self.label.show()

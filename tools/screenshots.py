@@ -4,7 +4,10 @@ Seeds a fresh demo database by running the traffic simulator against the embedde
 main window offscreen at 1400×850 and saves PNGs into docs/screenshots/. Nothing of the user's is touched:
 database, settings and logs live in a temporary folder, and secrets stay in memory.
 
-    .venv/bin/python tools/screenshots.py [--out docs/screenshots] [--messages 120]
+    .venv/bin/python tools/screenshots.py [--out docs/screenshots] [--messages 120] [--dark]
+
+``--dark`` renders with the Fusion style and a dark palette (``badges.dark_palette``), as an operator with
+a dark system theme sees the app, and writes ``dark-*.png`` instead.
 
 Offscreen rendering needs fonts; on a bare Debian: ``apt-get install -y fonts-dejavu-core``.
 """
@@ -27,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     parser.add_argument("--messages", type=int, default=120)
+    parser.add_argument("--dark", action="store_true", help="dark palette; files are named dark-*.png")
     args = parser.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="cm-shots-"))
@@ -36,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import keyring.backends.null
     from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QWidget
 
     from desktop.main_window import MainWindow
     from desktop.models.message_query import MessageFilter
@@ -45,6 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     from receiver.secrets import SecretStore
 
     app = QApplication([])
+    prefix = ""
+    if args.dark:
+        from desktop.badges import dark_palette
+
+        app.setStyle("Fusion")
+        app.setPalette(dark_palette())
+        prefix = "dark-"
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "settings"))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -57,9 +68,9 @@ def main(argv: list[str] | None = None) -> int:
                 return
             time.sleep(0.02)
 
-    def shoot(window: MainWindow, name: str) -> None:
+    def shoot(window: QWidget, name: str) -> None:
         pump(0.4)
-        path = out / f"{name}.png"
+        path = out / f"{prefix}{name}.png"
         window.grab().save(str(path))
         print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
@@ -136,6 +147,19 @@ def main(argv: list[str] | None = None) -> int:
                 table.selectRow(0)
         pump(1.5)
         shoot(window, name)
+
+    # the warning every view carries while signatures are not checked
+    window.tabs.setCurrentWidget(window.messages)
+    controller.set_validate(False)
+    shoot(window, "validation-off")
+    controller.set_validate(True)
+
+    # the set-up wizard's first page (no Twilio call happens until Next)
+    from desktop.going_live import install
+
+    wizard = install(window).open_wizard()
+    shoot(wizard, "wizard")
+    wizard.close()
 
     window.close()
     controller.stop()

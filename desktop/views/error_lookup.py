@@ -130,6 +130,15 @@ class ErrorLookupPanel(QWidget):
         self.show_button.clicked.connect(self._on_show_clicked)
         controller.dataChanged.connect(self._on_data_changed)
         self.run_search()
+        badges.follow_theme(self, self._retheme, now=False)
+
+    def _retheme(self) -> None:
+        """After a light/dark switch: redraw the list's icons and the entry (its links take palette colours
+        when the HTML is laid out)."""
+        self.run_search()
+        entry = errors.lookup(self.code) if self.code is not None else None
+        if entry is not None:
+            self.entry.setHtml(entry_html(entry))
 
     # ------------------------------------------------------------ searching
     @Slot()

@@ -1,16 +1,24 @@
 """The filter row above the messages table: presets, free-text search, status/channel/direction/error/time.
 
 It only *describes* a filter (``MessageFilter``); the model turns it into SQL. Typing is debounced so a
-search runs once the operator pauses, not on every key.
+search runs once the operator pauses, not on every key. Time is a relative preset ("Last hour", which
+slides with every refresh) or a fixed range picked in local time (``TimeRangeDialog``) and kept as UTC
+ISO timestamps, the format ``first_seen`` is stored in, so the comparison in SQL is a plain string one.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from datetime import UTC, datetime, timedelta
+
+from PySide6.QtCore import QDateTime, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QIntValidator
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
+    QDateTimeEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -20,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop import badges
 from desktop.models.message_query import FAILED_STATUSES, MessageFilter
 from receiver import statuses
 
@@ -31,8 +40,123 @@ TIME_RANGES: tuple[tuple[str, int | None], ...] = (
     ("Last 24 hours", 86400),
     ("Last 7 days", 7 * 86400),
 )
+CUSTOM = "custom"  # item data of "Custom range…": opens the dialog
+RANGE = "range"  # item data of the item that shows the chosen range ("21 Nov 10:00 – 12:00")
+CUSTOM_LABEL = "Custom range…"
 CHANNELS = ("sms", "mms", "whatsapp", "rcs", "messenger")
 PRESETS = ("all", "inbound", "failures")
+EDIT_FORMAT = "yyyy-MM-dd HH:mm"
+
+
+def to_iso(moment: datetime) -> str:
+    """UTC ISO with milliseconds, like ``first_seen`` (``2026-11-21T05:33:16.123+00:00``)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def from_iso(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _day(moment: datetime, now: datetime) -> str:
+    year = "" if moment.year == now.year else f" {moment.year}"
+    return f"{moment.day} {moment.strftime('%b')}{year}"
+
+
+def range_label(since: str | None, until: str | None, now: datetime | None = None) -> str:
+    """A range as the operator reads it, in local time: "21 Nov 10:00 – 12:00", "21 Nov 23:00 – 22 Nov
+    01:00", "From 2 Mar 2025 09:00"; the year only when it is not this year's."""
+    local_now = (now or datetime.now(UTC)).astimezone()
+    start = from_iso(since) if since else None
+    end = from_iso(until) if until else None
+    a = start.astimezone() if start is not None else None
+    b = end.astimezone() if end is not None else None
+    if a is not None and b is not None:
+        tail = f"{b:%H:%M}" if a.date() == b.date() else f"{_day(b, local_now)} {b:%H:%M}"
+        return f"{_day(a, local_now)} {a:%H:%M} – {tail}"
+    if a is not None:
+        return f"From {_day(a, local_now)} {a:%H:%M}"
+    if b is not None:
+        return f"Until {_day(b, local_now)} {b:%H:%M}"
+    return "Any time"
+
+
+def _to_qt(moment: datetime) -> QDateTime:
+    return QDateTime.fromMSecsSinceEpoch(int(moment.timestamp() * 1000))  # local time
+
+
+def _from_qt(value: QDateTime) -> datetime:
+    return datetime.fromtimestamp(value.toMSecsSinceEpoch() / 1000, UTC)
+
+
+class TimeRangeDialog(QDialog):
+    """Pick a fixed time range: "From" and "To" in local time with calendar pop-ups.
+
+    "To" is exclusive (a message first seen at exactly 12:00 is not in 10:00 – 12:00), so ranges placed
+    end to end never count a message twice. A "From" that is not before "To" is refused with a message
+    saying what to change; the dialog stays open.
+    """
+
+    def __init__(self, since: datetime, until: datetime, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Custom time range")
+        self.since: str | None = None
+        self.until: str | None = None
+        self.from_edit = self._edit("from", since)
+        self.to_edit = self._edit("to", until)
+        offset = datetime.now().astimezone().strftime("%z")
+        zone = f"UTC{offset[:3]}:{offset[3:]}" if offset else "local time"
+        hint = QLabel(
+            f"Local time ({zone}). Shows messages first seen from “From” up to, not including, “To”.", self
+        )
+        hint.setWordWrap(True)
+        self.error = QLabel(self)
+        self.error.setObjectName("range_error")
+        self.error.setWordWrap(True)
+        badges.follow_theme(self.error, lambda: badges.tint(self.error, "error"))
+        self.error.hide()
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        form = QFormLayout()
+        form.addRow("&From:", self.from_edit)
+        form.addRow("&To:", self.to_edit)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(hint)
+        layout.addWidget(self.error)
+        layout.addWidget(self.buttons)
+        self.setMinimumWidth(440)  # room for the wrapped hint and error lines
+        self.from_edit.setFocus()
+
+    def _edit(self, name: str, moment: datetime) -> QDateTimeEdit:
+        edit = QDateTimeEdit(_to_qt(moment), self)
+        edit.setObjectName(f"range_{name}")
+        edit.setCalendarPopup(True)
+        edit.setDisplayFormat(EDIT_FORMAT)
+        edit.dateTimeChanged.connect(lambda _v: self.error.hide())
+        return edit
+
+    def set_range(self, since: datetime, until: datetime) -> None:
+        self.from_edit.setDateTime(_to_qt(since))
+        self.to_edit.setDateTime(_to_qt(until))
+
+    def accept(self) -> None:
+        start, end = _from_qt(self.from_edit.dateTime()), _from_qt(self.to_edit.dateTime())
+        if start >= end:
+            self.error.setText(
+                f"This range is {'empty' if start == end else 'reversed'}: “From” must be earlier than "
+                "“To”. Move “From” back or “To” forward."
+            )
+            self.error.show()
+            return
+        self.since, self.until = to_iso(start), to_iso(end)
+        super().accept()
 
 
 class FilterBar(QWidget):
@@ -111,11 +235,21 @@ class FilterBar(QWidget):
         self.error_code.textChanged.connect(lambda _t: self._debounce.start())
         self.time_range = QComboBox(self)
         self.time_range.setObjectName("time_range")
+        self.time_range.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         for label, seconds in TIME_RANGES:
             self.time_range.addItem(label, seconds)
-        for combo in (self.status, self.channel, self.direction, self.time_range):
+        self.time_range.addItem(CUSTOM_LABEL, CUSTOM)
+        self.time_range.setItemData(
+            self.time_range.count() - 1, "Pick a from and to date and time", Qt.ItemDataRole.ToolTipRole
+        )
+        self.range: tuple[str | None, str | None] = (None, None)  # the fixed range, UTC ISO
+        self.range_dialog: TimeRangeDialog | None = None
+        self._time_index = 0  # the last time item that is not "Custom range…"
+        for combo in (self.status, self.channel, self.direction):
             combo.currentIndexChanged.connect(self._emit_now)
             combo_row.addWidget(combo)
+        self.time_range.currentIndexChanged.connect(self._time_range_chosen)
+        combo_row.addWidget(self.time_range)
         combo_row.addWidget(self.error_code)
         clear = QPushButton("Clear filters", self)
         clear.setObjectName("clear")
@@ -132,12 +266,16 @@ class FilterBar(QWidget):
     # ------------------------------------------------------------------ reading / writing the filter
     def current_filter(self) -> MessageFilter:
         code = self.error_code.text().strip()
+        time_data = self.time_range.currentData()
+        fixed = time_data == RANGE
         return MessageFilter(
             statuses=tuple(self.status.currentData() or ()),
             channel=self.channel.currentData(),
             direction=self.direction.currentData(),
             error_code=int(code) if code.isdigit() else None,
-            since_seconds=self.time_range.currentData(),
+            since_seconds=time_data if isinstance(time_data, int) else None,
+            since=self.range[0] if fixed else None,
+            until=self.range[1] if fixed else None,
             text=self.search.text().strip(),
         )
 
@@ -150,13 +288,36 @@ class FilterBar(QWidget):
             _select(self.status, tuple(flt.statuses))
             _select(self.channel, flt.channel)
             _select(self.direction, flt.direction)
-            _select(self.time_range, flt.since_seconds)
+            if flt.since or flt.until:
+                self._show_range(flt.since, flt.until)
+            else:
+                _select(self.time_range, flt.since_seconds)
+                self.time_range.setToolTip("")
+            self._time_index = self.time_range.currentIndex()
         finally:
             self._applying = False
         self._emit_now()
 
     def clear(self) -> None:
         self.set_filter(MessageFilter())
+
+    def set_range(self, since: str | None, until: str | None) -> None:
+        """Filter on a fixed range (UTC ISO strings; None: open-ended) and emit the filter."""
+        self.set_filter(self.current_filter().with_(since=since, until=until, since_seconds=None))
+
+    def open_range_dialog(self) -> TimeRangeDialog:
+        """Ask for a range (window-modal, so the caller returns at once); accepting it filters on it.
+
+        Starts from the range in use, else from the last hour."""
+        now = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+        since, until = (from_iso(v) if v else None for v in self.range)
+        end = until or now
+        dialog = TimeRangeDialog(since or end - timedelta(hours=1), end, self)
+        dialog.accepted.connect(lambda: self.set_range(dialog.since, dialog.until))
+        dialog.finished.connect(dialog.deleteLater)
+        self.range_dialog = dialog
+        dialog.open()
+        return dialog
 
     def preset(self) -> str:
         flt = self.current_filter()
@@ -181,21 +342,27 @@ class FilterBar(QWidget):
         settings.setValue("filter/channel", flt.channel or "")
         settings.setValue("filter/direction", flt.direction or "")
         settings.setValue("filter/error_code", "" if flt.error_code is None else str(flt.error_code))
-        settings.setValue("filter/time_range", self.time_range.currentIndex())
+        preset = isinstance(self.time_range.currentData(), int)
+        settings.setValue("filter/time_range", self.time_range.currentIndex() if preset else 0)
+        settings.setValue("filter/since", flt.since or "")
+        settings.setValue("filter/until", flt.until or "")
 
     def restore_state(self, settings: QSettings) -> None:
         code = str(settings.value("filter/error_code", "") or "")
         status_index = _int(settings.value("filter/status", 0))
         time_index = _int(settings.value("filter/time_range", 0))
         statuses_value = self.status.itemData(status_index) if 0 <= status_index < self.status.count() else ()
-        seconds = self.time_range.itemData(time_index) if 0 <= time_index < self.time_range.count() else None
+        seconds = self.time_range.itemData(time_index) if 0 <= time_index < len(TIME_RANGES) else None
+        since, until = (_iso_setting(settings, f"filter/{key}") for key in ("since", "until"))
         self.set_filter(
             MessageFilter(
                 statuses=tuple(statuses_value or ()),
                 channel=str(settings.value("filter/channel", "") or "") or None,
                 direction=str(settings.value("filter/direction", "") or "") or None,
                 error_code=int(code) if code.isdigit() else None,
-                since_seconds=seconds,
+                since_seconds=None if since or until else seconds,
+                since=since,
+                until=until,
                 text=str(settings.value("filter/text", "") or ""),
             )
         )
@@ -210,6 +377,37 @@ class FilterBar(QWidget):
             self.set_filter(base.with_(direction=None, statuses=FAILED_STATUSES))
         else:
             self.set_filter(base.with_(direction=None, statuses=()))
+
+    def _time_range_chosen(self, index: int) -> None:
+        if self._applying:
+            return
+        if self.time_range.itemData(index) == CUSTOM:
+            # keep showing (and filtering by) the previous choice until a range is accepted
+            self.time_range.blockSignals(True)
+            self.time_range.setCurrentIndex(self._time_index)
+            self.time_range.blockSignals(False)
+            self.open_range_dialog()
+            return
+        self._time_index = index
+        if self.time_range.itemData(index) == RANGE:
+            self._show_range(*self.range)  # back to the range picked earlier: its tooltip again
+        else:
+            self.time_range.setToolTip("")
+        self._emit_now()
+
+    def _show_range(self, since: str | None, until: str | None) -> None:
+        """Select the range item (made on first use, just above "Custom range…") showing ``since–until``."""
+        self.range = (since, until)
+        index = self.time_range.findData(RANGE)
+        if index < 0:
+            index = self.time_range.count() - 1
+            self.time_range.insertItem(index, "", RANGE)
+        self.time_range.setItemText(index, range_label(since, until))
+        start, end = (from_iso(v) if v else None for v in (since, until))
+        tip = " – ".join(f"{m.astimezone():%Y-%m-%d %H:%M:%S %Z}" if m else "…" for m in (start, end))
+        self.time_range.setItemData(index, f"{tip} (“To” not included)", Qt.ItemDataRole.ToolTipRole)
+        self.time_range.setCurrentIndex(index)
+        self.time_range.setToolTip(f"Time range: {tip}")
 
     def _emit_now(self) -> None:
         self._debounce.stop()
@@ -235,6 +433,11 @@ def _select(combo: QComboBox, value: object) -> None:
         combo.setCurrentIndex(combo.count() - 1)
         return
     combo.setCurrentIndex(0)
+
+
+def _iso_setting(settings: QSettings, key: str) -> str | None:
+    text = str(settings.value(key, "") or "")
+    return text if text and from_iso(text) is not None else None
 
 
 def _int(value: object) -> int:

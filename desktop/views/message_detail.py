@@ -115,6 +115,7 @@ class MessageDetail(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(6, 0, 0, 0)
         outer.addWidget(self.stack)
+        badges.follow_theme(self, self.reload)  # status icons are drawn in the theme's colours
 
     # ------------------------------------------------------------------ public
     def show_sid(self, sid: str | None) -> None:

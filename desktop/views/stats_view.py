@@ -325,7 +325,13 @@ class StatsView(QWidget):
         self.refresh_button.clicked.connect(self.refresh_now)
         self.errors_table.doubleClicked.connect(self._on_error_activated)
         controller.dataChanged.connect(self.schedule_refresh)
+        badges.follow_theme(self, self._repaint_icons)
         self.refresh_now()
+
+    def _repaint_icons(self) -> None:
+        """After a light/dark switch: the status table's icons were drawn in the old theme's colours."""
+        if self.stats is not None:
+            self.show_stats(self.stats)
 
     @property
     def range_key(self) -> str:

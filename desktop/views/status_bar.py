@@ -8,6 +8,7 @@ window in words, because "validation OFF" or "no auth token" changes what every 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QStatusBar, QWidget
 
 from desktop import badges
@@ -70,7 +71,7 @@ class ReceiverStatusBar(QStatusBar):
         controller.started.connect(self.update_facts)
         controller.stopped.connect(self.update_facts)
         controller.dataChanged.connect(self.update_counters)
-        self.update_facts()
+        badges.follow_theme(self, self.update_facts)  # the icons are drawn in theme colours
 
     def _label(self, name: str) -> QLabel:
         label = QLabel(self)
@@ -91,6 +92,7 @@ class ReceiverStatusBar(QStatusBar):
         )
         problem = validation_problem(ctl)
         if problem is None:
+            badges.tint(self.validation, None)
             self.validation.setText("Signatures: checked")
             self.validation_icon.setPixmap(badges.kind_icon("ok").pixmap(16, 16))
             self.validation.setToolTip(
@@ -98,6 +100,7 @@ class ReceiverStatusBar(QStatusBar):
             )
         else:
             off = not ctl.config.validate
+            badges.tint(self.validation, "error")
             self.validation.setText(
                 "<b>Signatures: NOT CHECKED</b>" if off else "<b>No auth token: webhooks rejected</b>"
             )
@@ -131,9 +134,7 @@ class WarningBanner(QFrame):
         self.setObjectName("warning_banner")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAutoFillBackground(True)
-        self.setBackgroundRole(self.palette().ColorRole.AlternateBase)
         self.icon = QLabel(self)
-        self.icon.setPixmap(badges.warning_icon(20).pixmap(20, 20))
         self.text = QLabel(self)
         self.text.setObjectName("warning_text")
         self.text.setWordWrap(True)
@@ -147,7 +148,15 @@ class WarningBanner(QFrame):
         self._timer.setInterval(REFRESH_MS * 2)
         self._timer.timeout.connect(self.update_warning)
         self._timer.start()
+        badges.follow_theme(self, self._paint)
         self.update_warning()
+
+    def _paint(self) -> None:
+        """Amber background (light or dark variant) under the palette's own text colour, and the icon."""
+        pal = self.palette()
+        pal.setColor(QPalette.ColorRole.Window, badges.surface_for("note"))
+        self.setPalette(pal)
+        self.icon.setPixmap(badges.warning_icon(20).pixmap(20, 20))
 
     def update_warning(self) -> None:
         problem = validation_problem(self.controller)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLineEdit, QVBoxLayout, QWidget
 
+from desktop import badges
 from desktop.tunnel_controller import check_own_url
 from receiver.twilio_client import SetupError
 
@@ -25,7 +26,7 @@ class OwnUrlDialog(QDialog):
         self.edit = QLineEdit(current)
         self.edit.setPlaceholderText("https://monitor.example.com")
         self.error = QLabel(wordWrap=True)
-        self.error.setStyleSheet("color: #b00020;")
+        badges.follow_theme(self.error, lambda: badges.tint(self.error, "error"))
         self.error.hide()
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel

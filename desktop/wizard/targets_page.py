@@ -6,8 +6,10 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QHeaderView, QLabel, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout
 
+from desktop import badges
 from desktop.wizard.base import AsyncPage, Job, WizardState
 from desktop.wizard.context import SetupContext
 from receiver import twilio_setup as ts
@@ -58,7 +60,9 @@ class TargetsPage(AsyncPage):
         self.tree.currentItemChanged.connect(lambda *_: self._show_notes())
         self.notes = QLabel(wordWrap=True)
         self.notes.setTextFormat(Qt.TextFormat.RichText)
-        self.notes.setStyleSheet("QLabel { background: #fff8e1; padding: 6px; }")
+        self.notes.setMargin(6)
+        self.notes.setAutoFillBackground(True)
+        badges.follow_theme(self.notes, self._paint_notes)
         self.notes.hide()
         refresh = QPushButton("Refresh list")
         refresh.clicked.connect(self.load)
@@ -68,6 +72,12 @@ class TargetsPage(AsyncPage):
         layout.addWidget(self.busy)
         layout.addWidget(refresh, 0, Qt.AlignmentFlag.AlignLeft)
         self._warnings: dict[str, list[str]] = {}
+
+    def _paint_notes(self) -> None:
+        """Amber panel behind the notes: pale on light themes, deep on dark ones (text keeps its role)."""
+        pal = self.notes.palette()
+        pal.setColor(QPalette.ColorRole.Window, badges.surface_for("note"))
+        self.notes.setPalette(pal)
 
     def initializePage(self) -> None:
         if self.state.targets is None:
