@@ -2,14 +2,21 @@
 
 Measures, in one run, offscreen:
   * start → first rows shown (goal ≤ 2 s)
-  * a filter change → table answered (goal ≤ 200 ms)
-  * scrolling top → bottom in 60 jumps: the longest event-loop stall (goal ≤ 50 ms)
+  * a filter change → the first rows AND the count shown (goal ≤ 200 ms); the table reads slow answers
+    on a worker thread, so this waits for them with the event loop running, and reports the longest
+    event-loop stall meanwhile
+  * scrolling top → bottom in 60 jumps: the longest event-loop stall (goal ≤ 50 ms), and the longest
+    wait until the rows at the top of the view replaced their "…" placeholders
   * resident memory (goal ≤ 400 MB)
   * while `callback-monitor simulate` pushes ~500 callbacks/s at the embedded receiver: the longest
     event-loop stall (goal ≤ 100 ms) and whether the newest rows appear at the top.
 
     python bench/make_db.py --messages 1000000 --events 3000000 --out /tmp/big.db   # once
     python bench/gui.py --db /tmp/big.db
+
+A database made before migration m004 (the trigram text index) is migrated when the app opens the copy
+(~25 s for a million messages): "start" then includes it. Migrate the source once to measure a normal
+start: ``python -c "from receiver.store import Store; Store('/tmp/big.db').close()"``.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import _common
@@ -33,6 +41,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from desktop.main_window import MainWindow  # noqa: E402
 from desktop.models.message_query import MessageFilter  # noqa: E402
+from desktop.models.messages_model import SID_ROLE, MessagesModel  # noqa: E402
 from desktop.receiver_controller import ReceiverController  # noqa: E402
 from receiver.secrets import SecretStore  # noqa: E402
 from receiver.simulate_plan import DEMO_AUTH_TOKEN  # noqa: E402
@@ -67,6 +76,18 @@ def pump(app: QApplication, seconds: float) -> None:
     while time.perf_counter() < end:
         app.processEvents()
         time.sleep(0.001)
+
+
+def shown(model: MessagesModel) -> bool:
+    """The count is known and the first row is on screen (not a placeholder)."""
+    return model.count_known and (model.total == 0 or model.index(0, 0).data(SID_ROLE) is not None)
+
+
+def wait_until(app: QApplication, done: Callable[[], bool], timeout: float = 30.0) -> None:
+    end = time.perf_counter() + timeout
+    while not done() and time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.0005)
 
 
 def rss_mb() -> float:
@@ -106,15 +127,14 @@ def main() -> int:
     window.resize(1400, 850)
     window.show()
     model = window.messages.model
-    while model.rowCount() == 0 and time.perf_counter() - t0 < 30:
-        app.processEvents()
-    app.processEvents()
-    _ = model.index(0, 0).data()
+    wait_until(app, lambda: model.rowCount() > 0 and shown(model), 60)
     start_s = time.perf_counter() - t0
     results.append(("start → first rows shown", f"{start_s * 1000:.0f} ms", "≤ 2000 ms"))
     print(f"{model.total:,} messages in view", flush=True)
 
     timings = []
+    meter = StallMeter()
+    meter.start()
     for flt in (
         MessageFilter(statuses=("failed", "undelivered")),
         MessageFilter(channel="whatsapp"),
@@ -124,24 +144,30 @@ def main() -> int:
     ):
         t = time.perf_counter()
         window.messages.set_filter(flt)
-        _ = model.index(0, 0).data()
-        app.processEvents()
+        wait_until(app, lambda: shown(model))
         timings.append((time.perf_counter() - t) * 1000)
+        pump(app, 0.05)
     results.append(
         (
-            "filter change (worst of 5)",
+            "filter change → rows + count (worst of 5)",
             f"{max(timings):.0f} ms",
             "≤ 200 ms  (each: " + ", ".join(f"{x:.0f}" for x in timings) + ")",
         )
     )
+    results.append(("filter changes, worst stall", f"{meter.stop():.0f} ms", ""))
 
-    meter = StallMeter()
     meter.start()
-    bar = window.messages.table.verticalScrollBar()
+    table = window.messages.table
+    bar = table.verticalScrollBar()
+    waits = []
     for i in range(61):
         bar.setValue(int(bar.maximum() * i / 60))
+        t = time.perf_counter()
+        wait_until(app, lambda: model.sid_at(max(table.rowAt(0), 0)) is not None, 10)
+        waits.append((time.perf_counter() - t) * 1000)
         pump(app, 0.02)
     results.append(("scroll top→bottom, worst stall", f"{meter.stop():.0f} ms", "≤ 50 ms"))
+    results.append(("scroll: rows replace placeholders, worst", f"{max(waits):.0f} ms", "after each jump"))
     bar.setValue(0)
     pump(app, 0.2)
     results.append(("resident memory", f"{rss_mb():.0f} MB", "≤ 400 MB"))

@@ -82,9 +82,12 @@ def validate(
     signature: str | None,
     headers: Mapping[str, str] | None = None,
     raw_body: bytes | None = None,
+    validator: RequestValidator | None = None,
 ) -> Verdict:
-    """Check one request. ``params`` is the form MultiDict, or the raw body string for a JSON webhook
-    (then the URL must carry ``bodySHA256``, which is checked against ``raw_body``)."""
+    """Check one request. ``params`` is the form fields (a mapping the SDK can read: a MultiDict, or a
+    dict with ``getall``), or the raw body string for a JSON webhook (then the URL must carry
+    ``bodySHA256``, which is checked against ``raw_body``). ``validator``: a ``RequestValidator`` for
+    ``auth_token`` kept by the caller, so it is not rebuilt for every request."""
     if not auth_token:
         return Verdict(False, "no auth token configured: set TWILIO_AUTH_TOKEN or save it in the app")
     if not signature:
@@ -96,7 +99,8 @@ def validate(
         expected = hashlib.sha256(raw_body or b"").hexdigest()
         if f"bodySHA256={expected}" not in query:
             return Verdict(False, "bodySHA256 in the URL does not match the SHA-256 of the body")
-    validator = RequestValidator(auth_token)
+    if validator is None:
+        validator = RequestValidator(auth_token)
     if _check(validator, url, params, signature):
         return Verdict(True, "")
     return Verdict(

@@ -31,6 +31,7 @@ from . import statuses
 from .callbacks import Callback
 
 BATCH_MAX = 512
+MIN_SQLITE = (3, 35)
 migrations = Migrations("callback-monitor")
 
 
@@ -165,6 +166,46 @@ def m003_messages_time_sid_index(db: sqlite_utils.Database) -> None:
     db["messages"].create_index(["first_seen", "sid"])  # type: ignore[union-attr]
 
 
+_FTS_COLUMNS = ("sid", "from_addr", "to_addr", "body", "profile_name", "messaging_service_sid")
+
+
+@migrations()
+def m004_messages_text_index(db: sqlite_utils.Database) -> None:
+    """A trigram index for the messages table's free-text search (substring of the columns above).
+
+    Six ``LIKE '%x%'`` scan every message to count the matches (~300 ms for a million); a phrase of
+    trigrams finds them in time proportional to the matches. Contentless (``content=''``): the text is
+    already in ``messages``, the index only maps trigrams (with positions: ``detail=full``, so a phrase is
+    an exact substring) to ``messages.rowid``. That rowid is implicit (the key is ``sid``), and ``VACUUM``
+    may renumber implicit rowids: never VACUUM this database without rebuilding the index
+    (``INSERT INTO messages_fts(messages_fts) VALUES('delete-all')`` then re-insert every row).
+
+    Write path: one index insert per new message; an update touches the index only when one of the
+    indexed columns really changes (the ``WHEN`` clause), so status callbacks, which only fill empty
+    columns at most, cost a trigger check and nothing more.
+    """
+    cols = ", ".join(_FTS_COLUMNS)
+    new = ", ".join(f"new.{c}" for c in _FTS_COLUMNS)
+    old = ", ".join(f"old.{c}" for c in _FTS_COLUMNS)
+    changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in _FTS_COLUMNS)
+    statements = (
+        f"CREATE VIRTUAL TABLE messages_fts USING fts5({cols}, tokenize='trigram', content='', detail=full)",
+        f"INSERT INTO messages_fts(rowid, {cols}) SELECT rowid, {cols} FROM messages",
+        f"""CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+            INSERT INTO messages_fts(rowid, {cols}) VALUES (new.rowid, {new});
+        END""",
+        f"""CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+            INSERT INTO messages_fts(messages_fts, rowid, {cols}) VALUES ('delete', old.rowid, {old});
+        END""",
+        f"""CREATE TRIGGER messages_fts_update AFTER UPDATE OF {cols} ON messages WHEN {changed} BEGIN
+            INSERT INTO messages_fts(messages_fts, rowid, {cols}) VALUES ('delete', old.rowid, {old});
+            INSERT INTO messages_fts(rowid, {cols}) VALUES (new.rowid, {new});
+        END""",
+    )
+    for sql in statements:  # one by one: executescript would COMMIT the migration's transaction
+        db.execute(sql)
+
+
 @dataclass
 class RequestRecord:
     """One HTTP request as the request log keeps it."""
@@ -197,14 +238,25 @@ class Outcome:
 
 
 class _Job:
+    """One queued unit of work. ``wake`` is a binary semaphore (a raw lock, released = "look again"):
+    cheaper than ``threading.Event``, whose Condition costs two Python-level lock dances per wait/set."""
+
     __slots__ = ("fn", "done", "wake", "result", "error")
 
     def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
         self.fn = fn
-        self.done = threading.Event()
-        self.wake = threading.Event()  # done, or "the commit lock is free: lead the next batch"
+        self.done = False
+        self.wake = threading.Lock()
+        self.wake.acquire()
         self.result: Any = None
         self.error: BaseException | None = None
+
+    def signal(self) -> None:
+        """Wake the job's caller: it is done, or the commit lock is free for it to lead."""
+        try:
+            self.wake.release()
+        except RuntimeError:  # already signalled and not yet seen: one wake-up is enough
+            pass
 
 
 def _lock(path: Path) -> IO[str] | None:
@@ -243,6 +295,11 @@ class Store:
     """
 
     def __init__(self, path: str | Path) -> None:
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise RuntimeError(
+                f"SQLite {sqlite3.sqlite_version} is too old: Callback Monitor needs "
+                f"{'.'.join(map(str, MIN_SQLITE))} or newer (UPSERT … RETURNING). Use a newer Python build."
+            )
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock_handle = _lock(self.path)
@@ -277,7 +334,7 @@ class Store:
         with self._pending_lock:
             self._pending.append(job)
         deadline = time.monotonic() + timeout
-        while not job.done.is_set():
+        while not job.done:
             if self._commit_lock.acquire(blocking=False):
                 try:
                     self._commit_next_batch()
@@ -287,13 +344,12 @@ class Store:
                 with self._pending_lock:
                     successor = self._pending[0] if self._pending else None
                 if successor is not None:
-                    successor.wake.set()
+                    successor.signal()
                 continue
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError("the database writer did not answer in time")
-            job.wake.wait(min(remaining, 0.05))
-            job.wake.clear()
+            job.wake.acquire(timeout=min(remaining, 0.05))
         if job.error is not None:
             raise job.error
         return job.result
@@ -312,19 +368,14 @@ class Store:
         return bool(batch)
 
     def _commit(self, batch: list[_Job]) -> None:
+        """One transaction for the batch. Optimistic first: every job straight in, no savepoints (two
+        statements less per job); if any job raises, the whole transaction is rolled back and the batch
+        runs again with a SAVEPOINT per job, so the bad job fails alone. Jobs are therefore plain database
+        work that may run twice (every job in this module is)."""
         conn = self._conn
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for job in batch:
-                conn.execute("SAVEPOINT job")
-                try:
-                    job.result = job.fn(conn)
-                    conn.execute("RELEASE job")
-                except Exception as exc:  # one bad job must not cost the others
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    job.error = exc
-            conn.execute("COMMIT")
+            if not self._run_batch(conn, batch, savepoints=False):
+                self._run_batch(conn, batch, savepoints=True)
             self.commits += 1
         except Exception as exc:
             if conn.in_transaction:
@@ -332,8 +383,31 @@ class Store:
             for job in batch:
                 job.error = job.error or exc
         for job in batch:
-            job.done.set()
-            job.wake.set()
+            job.done = True
+            job.signal()
+
+    @staticmethod
+    def _run_batch(conn: sqlite3.Connection, batch: list[_Job], *, savepoints: bool) -> bool:
+        """Run and commit ``batch``; False (rolled back, nothing kept) if a job raised without savepoints."""
+        conn.execute("BEGIN IMMEDIATE")
+        for job in batch:
+            if not savepoints:
+                try:
+                    job.result = job.fn(conn)
+                except Exception:
+                    conn.execute("ROLLBACK")
+                    return False
+                continue
+            conn.execute("SAVEPOINT job")
+            try:
+                job.result, job.error = job.fn(conn), None
+                conn.execute("RELEASE job")
+            except Exception as exc:  # one bad job must not cost the others
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+                job.result, job.error = None, exc
+        conn.execute("COMMIT")
+        return True
 
     def close(self) -> None:
         if self._closed:
@@ -365,8 +439,10 @@ class Store:
     def record_callback(self, cb: Callback, req: RequestRecord) -> Outcome:
         """Store a validated callback and its request-log line in one transaction."""
 
+        prep = _PreparedCallback(cb, req.received_at)
+
         def job(conn: sqlite3.Connection) -> Outcome:
-            return _apply_callback(conn, cb, req)
+            return _apply_callback(conn, prep, req)
 
         result: Outcome = self.run(job)
         return result
@@ -469,18 +545,46 @@ _FILL_COLUMNS = (
     "num_segments",
     "profile_name",
 )
+_UP = "excluded.status_rank > status_rank"  # the callback's status supersedes the message's (statuses.py)
+# One statement creates the message (an early callback) or merges into it. In an UPDATE every column on
+# the right-hand side is the row's old value, so the order of the assignments does not matter.
+_UPSERT_MESSAGE = (
+    "INSERT INTO messages (sid, direction, channel, from_addr, to_addr, body, status, status_rank, "
+    "error_code, messaging_service_sid, account_sid, num_segments, num_media, profile_name, "
+    "channel_status_message, raw_dlr_done_date, first_seen, updated_at, event_count, source) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) "
+    "ON CONFLICT(sid) DO UPDATE SET "
+    + ", ".join(f"{c} = COALESCE({c}, excluded.{c})" for c in _FILL_COLUMNS)
+    + f", status = CASE WHEN {_UP} THEN excluded.status ELSE status END"
+    f", status_rank = CASE WHEN {_UP} THEN excluded.status_rank ELSE status_rank END"
+    f", error_code = CASE WHEN {_UP} THEN excluded.error_code ELSE error_code END"
+    f", channel_status_message = CASE WHEN {_UP} "
+    "THEN COALESCE(excluded.channel_status_message, channel_status_message) "
+    "ELSE COALESCE(channel_status_message, excluded.channel_status_message) END"
+    f", raw_dlr_done_date = CASE WHEN {_UP} "
+    "THEN COALESCE(excluded.raw_dlr_done_date, raw_dlr_done_date) "
+    "ELSE COALESCE(raw_dlr_done_date, excluded.raw_dlr_done_date) END"
+    f", num_media = CASE WHEN {_UP} THEN MAX(num_media, excluded.num_media) ELSE num_media END"
+    ", updated_at = excluded.updated_at, event_count = event_count + 1 "
+    "RETURNING status"
+)
+_INSERT_EVENT = (
+    "INSERT OR IGNORE INTO events (message_sid, status, error_code, event_type, event_key, "
+    "idempotency_token, channel_status_message, raw_dlr_done_date, received_at, request_id, payload) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
-def _apply_callback(conn: sqlite3.Connection, cb: Callback, req: RequestRecord) -> Outcome:
-    req.message_sid = cb.sid
-    req.outcome = "accepted"
-    request_id = _insert_request(conn, req)
-    now = req.received_at
-    cur = conn.execute(
-        "INSERT OR IGNORE INTO events (message_sid, status, error_code, event_type, event_key, "
-        "idempotency_token, channel_status_message, raw_dlr_done_date, received_at, request_id, payload) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
+class _PreparedCallback:
+    """A callback's rows, built on the request's own thread before it queues for the commit: the JSON
+    and the parameter tuples cost nothing inside the batch, which holds the database."""
+
+    __slots__ = ("cb", "event", "message", "payload")
+
+    def __init__(self, cb: Callback, received_at: str) -> None:
+        self.cb = cb
+        # the event row without its request_id, which is known only inside the transaction
+        self.event = (
             cb.sid,
             cb.status,
             cb.error_code,
@@ -489,80 +593,46 @@ def _apply_callback(conn: sqlite3.Connection, cb: Callback, req: RequestRecord) 
             cb.idempotency_token,
             cb.channel_status_message,
             cb.raw_dlr_done_date,
-            now,
-            request_id,
-            json.dumps(cb.payload, ensure_ascii=False),
-        ),
-    )
-    row = conn.execute("SELECT status FROM messages WHERE sid = ?", (cb.sid,)).fetchone()
-    current: str | None = row[0] if row else None
+            received_at,
+        )
+        self.message = (
+            cb.sid,
+            cb.direction,
+            cb.channel,
+            cb.from_addr,
+            cb.to_addr,
+            cb.body,
+            cb.status,
+            statuses.rank(cb.status),
+            cb.error_code,
+            cb.messaging_service_sid,
+            cb.account_sid,
+            cb.num_segments,
+            cb.num_media,
+            cb.profile_name,
+            cb.channel_status_message,
+            cb.raw_dlr_done_date,
+            received_at,
+            received_at,
+            "inbound" if cb.kind == "inbound" else "callback",
+        )
+        self.payload = json.dumps(cb.payload, ensure_ascii=False)
+
+
+def _apply_callback(conn: sqlite3.Connection, prep: _PreparedCallback, req: RequestRecord) -> Outcome:
+    cb = prep.cb
+    req.message_sid = cb.sid
+    req.outcome = "accepted"
+    request_id = _insert_request(conn, req)
+    cur = conn.execute(_INSERT_EVENT, (*prep.event, request_id, prep.payload))
     if cur.rowcount == 0:  # duplicate: same idempotency token, or same sid|status|event_type
         conn.execute(
             "UPDATE requests SET outcome = 'duplicate', reason = ? WHERE id = ?",
             ("already stored (duplicate delivery)", request_id),
         )
-        return Outcome(request_id, "duplicate", cb.sid, current, False, cb.error_code)
-    rank = statuses.rank(cb.status)
-    if row is None:
-        conn.execute(
-            "INSERT INTO messages (sid, direction, channel, from_addr, to_addr, body, status, status_rank, "
-            "error_code, messaging_service_sid, account_sid, num_segments, num_media, profile_name, "
-            "channel_status_message, raw_dlr_done_date, first_seen, updated_at, event_count, source) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
-            (
-                cb.sid,
-                cb.direction,
-                cb.channel,
-                cb.from_addr,
-                cb.to_addr,
-                cb.body,
-                cb.status,
-                rank,
-                cb.error_code,
-                cb.messaging_service_sid,
-                cb.account_sid,
-                cb.num_segments,
-                cb.num_media,
-                cb.profile_name,
-                cb.channel_status_message,
-                cb.raw_dlr_done_date,
-                now,
-                now,
-                "inbound" if cb.kind == "inbound" else "callback",
-            ),
-        )
-        new_status = cb.status
-    else:
-        fill = ", ".join(f"{c} = COALESCE({c}, ?)" for c in _FILL_COLUMNS)
-        fill_args = [getattr(cb, c) for c in _FILL_COLUMNS]
-        if statuses.supersedes(cb.status, current):
-            conn.execute(
-                f"UPDATE messages SET {fill}, status = ?, status_rank = ?, error_code = ?, "
-                "channel_status_message = COALESCE(?, channel_status_message), "
-                "raw_dlr_done_date = COALESCE(?, raw_dlr_done_date), "
-                "num_media = MAX(num_media, ?), updated_at = ?, event_count = event_count + 1 WHERE sid = ?",
-                (
-                    *fill_args,
-                    cb.status,
-                    rank,
-                    cb.error_code,
-                    cb.channel_status_message,
-                    cb.raw_dlr_done_date,
-                    cb.num_media,
-                    now,
-                    cb.sid,
-                ),
-            )
-            new_status = cb.status
-        else:  # history only: the message does not move back
-            conn.execute(
-                f"UPDATE messages SET {fill}, "
-                "channel_status_message = COALESCE(channel_status_message, ?), "
-                "raw_dlr_done_date = COALESCE(raw_dlr_done_date, ?), "
-                "updated_at = ?, event_count = event_count + 1 WHERE sid = ?",
-                (*fill_args, cb.channel_status_message, cb.raw_dlr_done_date, now, cb.sid),
-            )
-            new_status = current or cb.status
+        row = conn.execute("SELECT status FROM messages WHERE sid = ?", (cb.sid,)).fetchone()
+        return Outcome(request_id, "duplicate", cb.sid, row[0] if row else None, False, cb.error_code)
+    new_status = conn.execute(_UPSERT_MESSAGE, prep.message).fetchone()[0]
     if cb.media:
         conn.executemany(
             "INSERT OR IGNORE INTO media (message_sid, idx, url, content_type) VALUES (?, ?, ?, ?)",

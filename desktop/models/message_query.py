@@ -7,7 +7,15 @@ fast as its indexes allow.
 
 Sort keys are expressions that are never NULL (``IFNULL``), so a row's position can be computed with a
 row-value comparison ``(key, sid) < (?, ?)``; that is how the view finds the selected SID again after a
-refresh without loading the rows before it.
+refresh without loading the rows before it, and how the table reads a deep page from a cached neighbour
+(keyset paging) instead of skipping a million rows with ``OFFSET``.
+
+Free text is a case-insensitive substring of sid, from/to, body, profile name or messaging service SID.
+Two equivalent ways to ask it: six ``LIKE '%x%'`` (a scan; cheap only when matches are dense and the scan
+stops after a page) or the trigram index ``messages_fts`` (migration m004): a phrase of trigrams matches
+exactly the rows where one column contains the text. The index is used for ASCII text of three characters
+or more (shorter text has no trigram; for non-ASCII text the tokenizer's Unicode case folding is wider
+than LIKE's ASCII-only folding, so the results could differ).
 """
 
 from __future__ import annotations
@@ -89,8 +97,43 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def where_clause(flt: MessageFilter, now: datetime | None = None) -> tuple[str, list[Any]]:
-    """``("WHERE …", params)`` for ``flt``; ``("", [])`` when nothing is filtered."""
+TEXT_INDEX = "messages_fts"
+TEXT_COLUMNS = ("sid", "from_addr", "to_addr", "body", "profile_name", "messaging_service_sid")
+
+
+def has_text_index(conn: sqlite3.Connection) -> bool:
+    """Whether the database has the trigram index (migration m004)."""
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (TEXT_INDEX,)).fetchone()
+    return row is not None
+
+
+def text_indexable(text: str) -> bool:
+    """The index answers exactly what LIKE answers for ASCII text of at least one trigram."""
+    text = text.strip()
+    return len(text) >= 3 and text.isascii()
+
+
+def _phrase(text: str) -> str:
+    return '"' + text.strip().replace('"', '""') + '"'
+
+
+def text_match_count(conn: sqlite3.Connection, text: str, limit: int | None = None) -> int:
+    """How many messages contain ``text`` (from the index; ``limit`` caps the work: "more than N?")."""
+    sql = f"SELECT rowid FROM {TEXT_INDEX} WHERE {TEXT_INDEX} MATCH ?"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return int(conn.execute(f"SELECT COUNT(*) FROM ({sql})", (_phrase(text),)).fetchone()[0])
+
+
+def where_clause(
+    flt: MessageFilter, now: datetime | None = None, *, text_index: bool = False
+) -> tuple[str, list[Any]]:
+    """``("WHERE …", params)`` for ``flt``; ``("", [])`` when nothing is filtered.
+
+    ``text_index``: answer the free text from ``messages_fts`` (only for ``text_indexable`` text, and the
+    caller checked ``has_text_index``); the rows are the same, the cost is proportional to the matches
+    instead of a scan.
+    """
     parts: list[str] = []
     args: list[Any] = []
     if flt.statuses:
@@ -117,11 +160,13 @@ def where_clause(flt: MessageFilter, now: datetime | None = None) -> tuple[str, 
         parts.append("first_seen < ?")
         args.append(flt.until)
     text = flt.text.strip()
-    if text:
+    if text and text_index and text_indexable(text):
+        parts.append(f"rowid IN (SELECT rowid FROM {TEXT_INDEX} WHERE {TEXT_INDEX} MATCH ?)")
+        args.append(_phrase(text))
+    elif text:
         like = f"%{_escape_like(text)}%"
-        cols = ("sid", "from_addr", "to_addr", "body", "profile_name", "messaging_service_sid")
-        parts.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in cols) + ")")
-        args.extend([like] * len(cols))
+        parts.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in TEXT_COLUMNS) + ")")
+        args.extend([like] * len(TEXT_COLUMNS))
     return ("WHERE " + " AND ".join(parts), args) if parts else ("", args)
 
 
@@ -130,22 +175,63 @@ def order_clause(sort: SortSpec) -> str:
     return f"ORDER BY {sort.expression} {direction}, sid {direction}"
 
 
-def count(conn: sqlite3.Connection, flt: MessageFilter, now: datetime | None = None) -> int:
-    where, args = where_clause(flt, now)
+def count(
+    conn: sqlite3.Connection, flt: MessageFilter, now: datetime | None = None, *, text_index: bool = False
+) -> int:
+    """Messages matching ``flt``; with ``text_index`` and only free text, counted in the index alone."""
+    if text_index and flt.text.strip() and text_indexable(flt.text) and flt.with_(text="").is_empty:
+        return text_match_count(conn, flt.text)
+    where, args = where_clause(flt, now, text_index=text_index)
     return int(conn.execute(f"SELECT COUNT(*) FROM messages {where}", args).fetchone()[0])
 
 
-def select_sql(flt: MessageFilter, sort: SortSpec, now: datetime | None = None) -> tuple[str, list[Any]]:
+def select_sql(
+    flt: MessageFilter, sort: SortSpec, now: datetime | None = None, *, text_index: bool = False
+) -> tuple[str, list[Any]]:
     """The full ordered SELECT for ``flt`` (callers add LIMIT/OFFSET or stream it)."""
-    where, args = where_clause(flt, now)
+    where, args = where_clause(flt, now, text_index=text_index)
     return f"SELECT {SELECT_COLUMNS} FROM messages {where} {order_clause(sort)}", args
 
 
+SORT_KEY = "sort_key"
+
+
+def page_sql(
+    flt: MessageFilter,
+    sort: SortSpec,
+    now: datetime | None = None,
+    *,
+    text_index: bool = False,
+    after: tuple[Any, str] | None = None,
+    backwards: bool = False,
+) -> tuple[str, list[Any]]:
+    """A SELECT for one page (the caller adds ``LIMIT ? OFFSET ?``), with the sort key as ``sort_key``.
+
+    ``after=(key, sid)`` starts right after that row in table order (keyset paging: the index seeks to
+    it instead of skipping ``OFFSET`` rows); with ``backwards`` the rows before it come nearest first
+    (the caller reverses them).
+    """
+    where, args = where_clause(flt, now, text_index=text_index)
+    descending = sort.descending != backwards
+    if after is not None:
+        op = "<" if descending else ">"
+        where += f" {'AND' if where else 'WHERE'} ({sort.expression}, sid) {op} (?, ?)"
+        args = [*args, after[0], after[1]]
+    order = order_clause(SortSpec(sort.column, descending))
+    return f"SELECT {SELECT_COLUMNS}, {sort.expression} AS {SORT_KEY} FROM messages {where} {order}", args
+
+
 def position_of(
-    conn: sqlite3.Connection, sid: str, flt: MessageFilter, sort: SortSpec, now: datetime | None = None
+    conn: sqlite3.Connection,
+    sid: str,
+    flt: MessageFilter,
+    sort: SortSpec,
+    now: datetime | None = None,
+    *,
+    text_index: bool = False,
 ) -> int | None:
     """The 0-based row of ``sid`` in the filtered, sorted list; None when it does not match the filter."""
-    where, args = where_clause(flt, now)
+    where, args = where_clause(flt, now, text_index=text_index)
     match = conn.execute(
         f"SELECT {sort.expression} FROM messages {where} {'AND' if where else 'WHERE'} sid = ?", [*args, sid]
     ).fetchone()

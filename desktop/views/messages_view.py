@@ -85,6 +85,7 @@ class MessagesView(QWidget):
         self.table.setSortingEnabled(True)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
         self.model.modelReset.connect(self._update_count)
+        self.model.countChanged.connect(self._update_count)  # a count that arrives from the worker
 
         self.empty = QWidget(self)
         self.empty_hint = QLabel(self.empty)
@@ -236,6 +237,10 @@ class MessagesView(QWidget):
             self._time_sized = True
             self.resize_time_column()
         self.filter_bar.set_count(total)
+        if not self.model.count_known:  # the worker is still counting: rows so far, never "no messages"
+            self.filter_bar.count_label.setText(f"{total:,}+ messages, counting…" if total else "counting…")
+            self.table_stack.setCurrentIndex(0)
+            return
         filtered = not self.filter_bar.current_filter().is_empty
         if total:
             self.table_stack.setCurrentIndex(0)

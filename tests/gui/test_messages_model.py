@@ -148,11 +148,45 @@ def test_pages_are_fetched_lazily(tmp_path: Any, qapp: Any) -> None:
     try:
         model = MessagesModel(lambda: conn)
         assert model.rowCount() == PAGE_SIZE * 3 + 7
-        assert not any("LIMIT" in s for s in statements)  # counting reads no rows
+        reads = [s for s in statements if "LIMIT" in s]
+        assert len(reads) == 1 and "OFFSET 0" in reads[0]  # only the first page, for the top of the view
         model.index(PAGE_SIZE * 3 + 5, 0).data()
-        fetches = [s for s in statements if "LIMIT" in s]
-        assert len(fetches) == 1 and f"OFFSET {PAGE_SIZE * 3}" in fetches[0]
+        reads = [s for s in statements if "LIMIT" in s]
+        assert len(reads) == 2  # the last page: read backwards from the end, not OFFSET 600
+        assert "ORDER BY first_seen ASC" in reads[1] and "LIMIT 7 OFFSET 0" in reads[1]
         model.index(PAGE_SIZE * 3 + 1, 3).data()
-        assert len([s for s in statements if "LIMIT" in s]) == 1  # same page: cached
+        assert len([s for s in statements if "LIMIT" in s]) == 2  # same page: cached
+        model.index(PAGE_SIZE + 3, 0).data()
+        keyset = [s for s in statements if "LIMIT" in s][-1]
+        assert "(first_seen, sid) < (" in keyset and "OFFSET 0" in keyset  # right after cached page 0
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(("name", "descending"), [("time", True), ("to", False), ("price", True)])
+def test_deep_pages_read_by_keyset_match_the_full_order(
+    tmp_path: Any, qapp: Any, name: str, descending: bool
+) -> None:
+    from conftest import seed_database
+
+    info = seed_database(tmp_path / "pages.db", n=PAGE_SIZE * 5 + 13)
+    conn = connect(info.path, readonly=True)
+    try:
+        model = MessagesModel(lambda: conn)
+        spec = SortSpec(name, descending)
+        model.set_sort(spec)
+        sql, args = mq.select_sql(MessageFilter(), spec)
+        expected = [r["sid"] for r in conn.execute(sql, args)]
+        # jumps in an order that uses every plan: from the end, backwards from a cached page below,
+        # forwards from a cached page above with a skip, and neighbours
+        for row in (
+            len(expected) - 1,
+            PAGE_SIZE * 3 + 10,
+            PAGE_SIZE * 1 + 5,
+            PAGE_SIZE * 4,
+            PAGE_SIZE * 2 + 1,
+        ):
+            assert model.sid_at(row) == expected[row]
+        assert sids(model) == expected
     finally:
         conn.close()
