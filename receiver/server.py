@@ -9,9 +9,34 @@ import logging
 import threading
 from typing import Any
 
+from waitress.channel import HTTPChannel
 from waitress.server import create_server
 
 log = logging.getLogger("callback_monitor.server")
+# waitress warns "Task queue depth is N" on EVERY request that finds all worker threads busy: under a
+# burst that is one stderr line per callback (through logging's last-resort handler) and the cost of
+# building and writing it, which halved throughput at 64 connections (bench/README.md). A burst already
+# shows where the operator looks: in each request's latency in the request log.
+QUEUE_LOGGER = "waitress.queue"
+
+
+class _Channel(HTTPChannel):  # type: ignore[misc]  # waitress ships no type hints
+    """waitress's connection, minus a busy loop.
+
+    A worker thread answering a request puts the response in the channel's buffer and sends it itself,
+    holding the buffer's lock across ``send()``, which releases the GIL. Meanwhile the event loop sees a
+    non-empty buffer, calls the channel writable, finds the lock taken, and goes round again: measured
+    under 64 connections, ``handle_write`` ran 42 times per request and the loop held half the GIL time.
+    While a request is being served its worker flushes its own output (``write_soon`` sends at once and
+    pulls the loop's trigger only if something is left), so the loop need not watch for writability
+    until the request is done; closing is left exactly as waitress does it. The receiver only ever
+    answers small bodies, so nothing waits on this for long.
+    """
+
+    def writable(self) -> bool:
+        if self.requests and not (self.will_close or self.close_when_flushed):
+            return False
+        return bool(super().writable())
 
 
 class ReceiverServer:
@@ -43,6 +68,7 @@ class ReceiverServer:
 
     def start(self) -> int:
         """Bind and start serving; raises OSError if the port is taken. Returns the port."""
+        logging.getLogger(QUEUE_LOGGER).setLevel(logging.ERROR)
         self._server = create_server(
             self.app,
             host=self.host,
@@ -59,6 +85,9 @@ class ReceiverServer:
             # through the tunnel and to log the real client; they are never trusted for the signed URL
             clear_untrusted_proxy_headers=False,
         )
+        for listener in list(self._server._map.values()):  # one per bound address
+            if hasattr(listener, "channel_class"):
+                listener.channel_class = _Channel
         self._thread = threading.Thread(target=self._serve, name="receiver-waitress", daemon=True)
         self._thread.start()
         return self.port

@@ -113,3 +113,72 @@ def test_through_a_proxy_only_webhook_paths_are_served(server: tuple[ReceiverSer
         sqlite3.connect(store.path).execute("SELECT remote_addr FROM requests ORDER BY id LIMIT 1").fetchone()
     )
     assert row[0] == "54.1.2.3 via 127.0.0.1"
+
+
+def test_busy_worker_threads_do_not_log_a_line_per_request(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """waitress warns "Task queue depth is N" for every request that waits for a worker; under a burst
+    that was one log line per callback. One worker thread and 6 concurrent callbacks make every request
+    but the first wait."""
+    import logging
+
+    from receiver.server import QUEUE_LOGGER
+
+    logging.getLogger(QUEUE_LOGGER).setLevel(logging.NOTSET)  # as a fresh process has it
+    caplog.set_level(logging.DEBUG)
+    store = Store(tmp_path / "busy.db")
+    srv = ReceiverServer(create_app(store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC)), threads=1)
+    srv.start()
+    try:
+        codes: list[int] = []
+        threads = [
+            threading.Thread(
+                target=lambda: codes.append(send(srv.port, "/twilio/status", status_params(sid(), "sent")))
+            )
+            for _ in range(6)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        srv.stop()
+        store.close()
+    assert codes == [200] * 6
+    assert not [r for r in caplog.records if "Task queue depth" in r.getMessage()]
+
+
+def test_the_event_loop_does_not_watch_a_connection_whose_request_is_being_served(tmp_path: Path) -> None:
+    """While a worker answers a request it flushes its own output; if the loop also watched the socket
+    for writability it would spin (42 loop passes per request at 64 connections, bench/README.md)."""
+    import socket
+
+    from waitress.channel import HTTPChannel
+
+    from receiver.server import _Channel
+
+    store = Store(tmp_path / "ch.db")
+    srv = ReceiverServer(create_app(store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC)))
+    srv.start()
+    ours, theirs = socket.socketpair()
+    try:
+        listener = next(v for v in srv._server._map.values() if hasattr(v, "channel_class"))
+        assert listener.channel_class is _Channel  # every accepted connection gets it
+        channel = _Channel(srv._server, ours, ("127.0.0.1", 1), srv._server.adj, map={})
+        stock = HTTPChannel(srv._server, theirs, ("127.0.0.1", 2), srv._server.adj, map={})
+        for ch in (channel, stock):
+            ch.requests = [object()]  # a request is being served ...
+            ch.total_outbufs_len = 120  # ... and its worker has queued its answer
+        assert stock.writable()  # what made waitress's loop spin
+        assert not channel.writable()
+        channel.will_close = True  # closing still goes through the loop
+        assert channel.writable()
+        channel.will_close = False
+        channel.requests = []  # request done, answer left: the loop sends it
+        assert channel.writable()
+    finally:
+        ours.close()
+        theirs.close()
+        srv.stop()
+        store.close()
