@@ -12,7 +12,7 @@ Targets, each its own subprocess so the server never shares a GIL with the load 
 * ``serve`` -- the real ``callback-monitor serve`` (per-request log lines to stderr and the log file).
 * ``app``   -- ``create_app(Store, ReceiverConfig.with_token(...))`` on ``ReceiverServer``, no log handlers
   (what the GUI embeds, minus its log file); shows what logging costs.
-* ``hello`` -- Flask answering 200 "hello" on a bare waitress (``waitress.create_server``, threads=16 like
+* ``hello`` -- Flask answering 200 "hello" on a bare waitress (``waitress.create_server``, threads as
   the receiver, everything else waitress's defaults), receiving the very same request bytes. The
   reference for the 0.6x goal.
 * ``hello-ours`` -- the same hello world on the receiver's own ``ReceiverServer`` (waitress with the
@@ -55,12 +55,15 @@ import _common
 
 _common.use_repo_root()
 
+from receiver.server import THREADS as RECEIVER_THREADS  # noqa: E402 - after the path fix-up
+
 TOKEN = "0123456789abcdef0123456789abcdef"  # fake; the servers get it through TWILIO_AUTH_TOKEN
 PUBLIC_URL = "https://bench.callback-monitor.invalid"  # what Twilio "signed"; never contacted
 STATUS_PATH = "/twilio/status"
 ACCOUNT_SID = "AC" + "b" * 32
 SERVICE_SID = "MG" + "c" * 32
-THREADS = int(os.environ.get("BENCH_THREADS", "16"))  # ReceiverServer default; hello gets the same
+# the receiver's thread count (BENCH_THREADS to try others); the hello worlds get the same
+THREADS = int(os.environ.get("BENCH_THREADS", "0")) or RECEIVER_THREADS
 LISTEN_RE = re.compile(r"Listening on http://127\.0\.0\.1:(\d+)")
 TARGETS = ("hello", "hello-ours", "hello204", "serve", "app")
 ERROR_CODES = (30003, 30005, 30006, 30007, 30008)
@@ -554,6 +557,10 @@ def _serve_internal(target: str, db: str | None) -> int:
         store = Store(db)
         stats = _DequeStats() if os.environ.get("BENCH_DEQUE_STATS") else None  # experiment, see README
         app = create_app(store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC_URL), stats=stats)
+        if os.environ.get("BENCH_LOGGING"):  # experiment: the app with serve's logging (see README)
+            from receiver import logsetup
+
+            logsetup.configure(to_stderr=True)
     if os.environ.get("BENCH_SWITCH_INTERVAL"):  # experiment: GIL hand-off latency vs. the writer thread
         sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))
     wsgi: Any = app

@@ -1,8 +1,11 @@
 """Logging: one line per request to stderr (under ``serve``) and to a rotating file in the user log folder.
 
-Request threads only put records on a queue (``QueueHandler``); one listener thread formats and writes
-them. Writing on the request threads cost a third of ``serve``'s throughput at 64 connections: every
-write releases the GIL, and getting it back behind 16 busy threads takes milliseconds.
+Request threads only put records on a queue; one writer thread formats them and writes them out **a batch
+at a time**: everything queued since its last pass (it pauses ``PAUSE`` between passes) goes out as one
+``write`` (and one flush) per destination. Under a burst that is one system call per destination for
+dozens of lines instead of two per line; each of those released the GIL, and getting it back behind 16
+busy request threads is what made per-line logging cost ``serve`` a fifth of its throughput
+(bench/README.md: ``serve`` vs ``app``).
 """
 
 from __future__ import annotations
@@ -12,17 +15,119 @@ import logging
 import logging.handlers
 import queue
 import sys
+import threading
+import time
 from pathlib import Path
 
 from . import paths
 
 FORMAT = "%(asctime)s %(levelname)s %(message)s"
-_listener: logging.handlers.QueueListener | None = None
+MAX_BATCH = 1000
+PAUSE = 0.05  # after each batch: lines are at most this late, and a burst costs the writer 20 wake-ups/s
+_SIMPLE = (str, int, float, type(None))
+_writer: BatchWriter | None = None
+
+
+class _Enqueue(logging.handlers.QueueHandler):
+    """Puts the record itself on the queue when it holds nothing that could change before it is written
+    (the request lines: strings and numbers). ``QueueHandler.prepare`` formats and copies every record on
+    the request thread, which is the writer's job."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        args = record.args
+        if record.exc_info is None and (
+            not args or (isinstance(args, tuple) and all(isinstance(a, _SIMPLE) for a in args))
+        ):
+            return record
+        prepared: logging.LogRecord = super().prepare(record)
+        return prepared
+
+
+class BatchWriter:
+    """Drains the queue on its own thread and writes each batch with one call per handler.
+
+    File handlers are written to directly (rotating when the batch would pass ``maxBytes``, as
+    ``RotatingFileHandler`` does per record); any other handler gets its records one by one."""
+
+    def __init__(self, records: queue.SimpleQueue[logging.LogRecord | None], handlers: list[logging.Handler]):
+        self._records = records
+        self.handlers = handlers
+        self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Write out everything queued so far, then end the thread."""
+        self._records.put(None)
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        done = False
+        while not done:
+            batch: list[logging.LogRecord] = []
+            item = self._records.get()
+            while True:
+                if item is None:
+                    done = True
+                    break
+                batch.append(item)
+                if len(batch) >= MAX_BATCH:
+                    break
+                try:
+                    item = self._records.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._write(batch)
+            if not done:
+                # let lines gather: waking for every line put the writer in the queue for the GIL
+                # behind the request threads once per request
+                time.sleep(PAUSE)
+
+    def _write(self, batch: list[logging.LogRecord]) -> None:
+        for handler in self.handlers:
+            mine = [r for r in batch if r.levelno >= handler.level]
+            if not mine:
+                continue
+            try:
+                if isinstance(handler, logging.StreamHandler):
+                    self._write_stream(handler, mine)
+                else:  # pragma: no cover - every handler installed here is a stream handler
+                    for record in mine:
+                        handler.handle(record)
+            except Exception:  # pragma: no cover - a full disk must not stop the receiver
+                handler.handleError(mine[-1])
+
+    @staticmethod
+    def _write_stream(handler: logging.StreamHandler, records: list[logging.LogRecord]) -> None:  # type: ignore[type-arg]
+        lines = [handler.format(r) + handler.terminator for r in records]
+        with handler.lock or threading.Lock():
+            if not isinstance(handler, logging.handlers.RotatingFileHandler) or handler.maxBytes <= 0:
+                handler.stream.write("".join(lines))
+                handler.stream.flush()
+                return
+            # as RotatingFileHandler does per line: a line that would take the file past maxBytes starts
+            # a new file; lines in between go out in one write
+            if handler.stream is None:
+                handler.stream = handler._open()
+            size = handler.stream.tell()
+            chunk: list[str] = []
+            for line in lines:
+                if (chunk or size) and size + len(line) >= handler.maxBytes:
+                    handler.stream.write("".join(chunk))
+                    chunk = []
+                    handler.doRollover()
+                    size = handler.stream.tell()
+                chunk.append(line)
+                size += len(line)
+            handler.stream.write("".join(chunk))
+            handler.stream.flush()
 
 
 def configure(*, to_stderr: bool, level: int = logging.INFO) -> Path:
     """Install the handlers once; returns the log file's path (shown in the banner and the GUI)."""
-    global _listener
+    global _writer
     stop()
     root = logging.getLogger("callback_monitor")
     root.setLevel(level)
@@ -39,10 +144,10 @@ def configure(*, to_stderr: bool, level: int = logging.INFO) -> Path:
         stream = logging.StreamHandler(sys.stderr)
         stream.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
         handlers.append(stream)
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    root.addHandler(logging.handlers.QueueHandler(records))
-    _listener = logging.handlers.QueueListener(records, *handlers, respect_handler_level=True)
-    _listener.start()
+    records: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
+    root.addHandler(_Enqueue(records))
+    _writer = BatchWriter(records, handlers)
+    _writer.start()
     atexit.register(stop)
     root.propagate = False
     # pyngrok logs every agent line (one per forwarded request) at INFO: keep only its warnings
@@ -51,10 +156,10 @@ def configure(*, to_stderr: bool, level: int = logging.INFO) -> Path:
 
 
 def stop() -> None:
-    """Write out what is queued and stop the listener (idempotent)."""
-    global _listener
-    if _listener is not None:
-        _listener.stop()
-        for handler in _listener.handlers:
+    """Write out what is queued and stop the writer (idempotent)."""
+    global _writer
+    if _writer is not None:
+        _writer.stop()
+        for handler in _writer.handlers:
             handler.close()
-        _listener = None
+        _writer = None

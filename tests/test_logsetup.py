@@ -1,0 +1,79 @@
+"""The log writer: every line reaches the file (and stderr) in order, in batches, rotating by size."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import queue
+from pathlib import Path
+
+import pytest
+
+from receiver import logsetup
+
+
+def _writer(tmp_path: Path, max_bytes: int) -> tuple[logging.Logger, logsetup.BatchWriter, Path]:
+    path = tmp_path / "test.log"
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=50, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    records: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
+    logger = logging.getLogger(f"cm-test-{tmp_path.name}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(logsetup._Enqueue(records))
+    writer = logsetup.BatchWriter(records, [handler])
+    writer.start()
+    return logger, writer, path
+
+
+def _finish(writer: logsetup.BatchWriter) -> None:
+    writer.stop()
+    for handler in writer.handlers:
+        handler.close()
+
+
+def _lines(path: Path) -> list[str]:
+    files = sorted(path.parent.glob(path.name + ".*"), key=lambda p: -int(p.suffix[1:])) + [path]
+    return [line for f in files for line in f.read_text(encoding="utf-8").splitlines()]
+
+
+def test_every_line_is_written_in_order_once_stopped(tmp_path: Path) -> None:
+    logger, writer, path = _writer(tmp_path, max_bytes=0)
+    for i in range(3000):  # more than one batch
+        logger.info("[status] SM%032d delivered %d ms", i, i % 7)
+    _finish(writer)
+    lines = _lines(path)
+    assert lines == [f"INFO [status] SM{i:032d} delivered {i % 7} ms" for i in range(3000)]
+
+
+def test_the_file_rotates_by_size_and_loses_no_line(tmp_path: Path) -> None:
+    logger, writer, path = _writer(tmp_path, max_bytes=4096)
+    for i in range(2000):
+        logger.info("line %d %s", i, "x" * 40)
+    _finish(writer)
+    assert len(list(tmp_path.glob("test.log.*"))) > 5  # rotated many times
+    assert all(p.stat().st_size <= 4096 + 60 for p in tmp_path.glob("test.log*"))
+    assert _lines(path) == [f"INFO line {i} {'x' * 40}" for i in range(2000)]
+
+
+def test_records_with_mutable_arguments_are_formatted_when_logged(tmp_path: Path) -> None:
+    """A record is only passed as it is when its arguments cannot change before the writer gets to it."""
+    logger, writer, path = _writer(tmp_path, max_bytes=0)
+    items = ["before"]
+    logger.info("items: %s", items)
+    items.append("after")
+    _finish(writer)
+    assert _lines(path) == ["INFO items: ['before']"]
+
+
+def test_configure_writes_request_lines_to_stderr_and_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CALLBACK_MONITOR_HOME", str(tmp_path / "home"))
+    log_file = logsetup.configure(to_stderr=True)
+    try:
+        logging.getLogger("callback_monitor.requests").info("[status] %s %s", "SM" + "1" * 32, "delivered")
+    finally:
+        logsetup.stop()
+    assert "[status] SM" + "1" * 32 + " delivered" in capsys.readouterr().err
+    assert "INFO [status] SM" + "1" * 32 + " delivered" in log_file.read_text(encoding="utf-8")
