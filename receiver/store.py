@@ -14,6 +14,7 @@ A second process on the same database is refused (``StoreLocked``): never two wr
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import sys
 import threading
@@ -32,6 +33,8 @@ from .callbacks import Callback
 
 BATCH_MAX = 512
 MIN_SQLITE = (3, 35)
+CHECKPOINT_EVERY = 0.5  # seconds
+log = logging.getLogger("callback_monitor.store")
 migrations = Migrations("callback-monitor")
 
 
@@ -336,6 +339,29 @@ class Store:
         self._commit_lock = threading.Lock()  # held by the thread that is committing a batch
         self._closed = False
         self.commits = 0
+        self.checkpoints = 0
+        # Checkpoints (copying the WAL back into the database file, with an fsync) run on their own
+        # thread and connection instead of inside whichever COMMIT crosses SQLite's 1000-page mark: there
+        # they stalled every request of that batch, and the next ones queued behind it.
+        self._conn.execute("PRAGMA wal_autocheckpoint = 0")
+        self._checkpoint_stop = threading.Event()
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="db-checkpoint", daemon=True)
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self) -> None:
+        """A PASSIVE checkpoint every ``CHECKPOINT_EVERY`` seconds: it never waits for the writer or the
+        readers (it copies what it can), and the writer never waits for it."""
+        conn = sqlite3.connect(str(self.path), check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout = 1000")
+            while not self._checkpoint_stop.wait(CHECKPOINT_EVERY):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    self.checkpoints += 1
+                except sqlite3.Error:  # busy or locked: the next pass copies it
+                    log.debug("checkpoint skipped", exc_info=True)
+        finally:
+            conn.close()
 
     # ---------------------------------------------------------------- group commit
     def run(self, fn: Callable[[sqlite3.Connection], Any], timeout: float = 30.0) -> Any:
@@ -431,9 +457,11 @@ class Store:
         if self._closed:
             return
         self._closed = True
+        self._checkpoint_stop.set()
+        self._checkpointer.join()
         with self._commit_lock:
             self._drain()
-            self._conn.close()
+            self._conn.close()  # the last connection to close checkpoints the rest of the WAL
         if self._lock_handle is not None:
             self._lock_handle.close()
             self._lock_handle = None

@@ -81,3 +81,26 @@ def test_a_database_of_the_previous_release_is_migrated_with_its_rows(tmp_path: 
         "read",
         2,
     )
+
+
+def test_the_wal_is_checkpointed_off_the_request_path_and_the_thread_ends_with_the_store(
+    tmp_path: Path,
+) -> None:
+    import threading
+    import time
+
+    store = Store(tmp_path / "w.db")
+    size_before = (tmp_path / "w.db").stat().st_size
+    try:
+        for _ in range(300):
+            _store_callback(store, sid(), "sent")
+        deadline = time.monotonic() + 10
+        before = store.checkpoints
+        while store.checkpoints < before + 2 and time.monotonic() < deadline:  # a full pass after the writes
+            time.sleep(0.05)
+        assert store.checkpoints >= before + 2
+        # the callbacks' pages were copied from the WAL into the database file while the store was open
+        assert (tmp_path / "w.db").stat().st_size > size_before + 100_000
+    finally:
+        store.close()
+    assert not [t for t in threading.enumerate() if t.name == "db-checkpoint"]
