@@ -31,6 +31,7 @@ bench: $(STAMP)
 
 screenshots: $(STAMP)
 	$(BIN)/python tools/screenshots.py
+	$(BIN)/python tools/screenshots.py --dark
 
 build: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[build]'
