@@ -30,7 +30,7 @@ from urllib.parse import unquote_plus
 from flask import Flask, Response, request
 from twilio.request_validator import RequestValidator
 
-from . import signature
+from . import logsetup, signature
 from .callbacks import CallbackError, Kind, parse
 from .store import Outcome, RequestRecord, Store, utcnow
 
@@ -424,4 +424,6 @@ def _log_line(req: RequestRecord, outcome: Outcome) -> None:
     status = outcome.status or ""
     if outcome.error_code:
         status += f" ({outcome.error_code})"
-    log.info("[%s] %s %s%s %d %.0f ms", req.kind, what, status, detail, req.http_status, latency)
+    line = f"[{req.kind}] {what} {status}{detail} {req.http_status} {latency:.0f} ms"
+    if not logsetup.request_line(line):  # no writer running (tests, embedding without logsetup)
+        log.info(line)

@@ -77,3 +77,27 @@ def test_configure_writes_request_lines_to_stderr_and_the_file(
         logsetup.stop()
     assert "[status] SM" + "1" * 32 + " delivered" in capsys.readouterr().err
     assert "INFO [status] SM" + "1" * 32 + " delivered" in log_file.read_text(encoding="utf-8")
+
+
+def test_request_lines_skip_logging_but_read_like_its_lines_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import re
+
+    monkeypatch.setenv("CALLBACK_MONITOR_HOME", str(tmp_path / "home"))
+    log_file = logsetup.configure(to_stderr=True)
+    try:
+        logging.getLogger("callback_monitor.x").warning("before %s", 1)
+        assert logsetup.request_line("[status] SM1 delivered 200 3 ms 100%")
+        logging.getLogger("callback_monitor.x").info("after")
+    finally:
+        logsetup.stop()
+    assert not logsetup.request_line("nobody writes this")  # no writer: the caller logs it itself
+    file_lines = log_file.read_text(encoding="utf-8").splitlines()[-3:]
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
+    assert re.fullmatch(stamp + r" WARNING before 1", file_lines[0])
+    assert re.fullmatch(stamp + r" INFO \[status\] SM1 delivered 200 3 ms 100%", file_lines[1])
+    assert re.fullmatch(stamp + r" INFO after", file_lines[2])
+    err = capsys.readouterr().err.splitlines()[-3:]
+    assert re.fullmatch(r"\d\d:\d\d:\d\d \[status\] SM1 delivered 200 3 ms 100%", err[1])
+    assert err[0].endswith(" before 1") and err[2].endswith(" after")
