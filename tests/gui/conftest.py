@@ -51,3 +51,14 @@ def open_live(
         window.close()
         going.shutdown()
         window.deleteLater()
+
+
+@pytest.fixture
+def seeded_window(qtbot: Any, seeded_controller: Any, tmp_settings: Any) -> Any:
+    """The main window on the seeded database (tests/conftest.py ``seeded_db``), shown."""
+    from desktop.main_window import MainWindow
+
+    win = MainWindow(seeded_controller, tmp_settings)
+    qtbot.addWidget(win)
+    win.show()
+    return win

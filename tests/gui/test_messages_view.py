@@ -31,14 +31,6 @@ def window(qtbot: Any, controller: Any, tmp_settings: Any) -> MainWindow:
     return win
 
 
-@pytest.fixture
-def seeded_window(qtbot: Any, seeded_controller: Any, tmp_settings: Any) -> MainWindow:
-    win = MainWindow(seeded_controller, tmp_settings)
-    qtbot.addWidget(win)
-    win.show()
-    return win
-
-
 def test_signed_callback_over_http_appears_with_its_badge(qtbot: Any, window: MainWindow) -> None:
     view = window.messages
     assert view.model.rowCount() == 0

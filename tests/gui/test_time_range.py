@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
 from conftest import BASE, SeedInfo, iso
 from PySide6.QtCore import QDateTime, Qt
 from PySide6.QtWidgets import QDialogButtonBox
@@ -37,14 +36,6 @@ def open_dialog_by_keyboard(bar: FilterBar, qtbot: Any) -> TimeRangeDialog:
     assert dialog is not None
     qtbot.waitUntil(dialog.isVisible, timeout=2000)
     return dialog
-
-
-@pytest.fixture
-def seeded_window(qtbot: Any, seeded_controller: Any, tmp_settings: Any) -> MainWindow:
-    win = MainWindow(seeded_controller, tmp_settings)
-    qtbot.addWidget(win)
-    win.show()
-    return win
 
 
 def test_choosing_a_range_shows_exactly_the_messages_first_seen_in_it(
