@@ -26,23 +26,7 @@ STDERR_FORMAT = "%(asctime)s %(message)s"
 STDERR_DATEFMT = "%H:%M:%S"
 MAX_BATCH = 1000
 PAUSE = 0.05  # after each batch: lines are at most this late, and a burst costs the writer 20 wake-ups/s
-_SIMPLE = (str, int, float, type(None))
 _writer: BatchWriter | None = None
-
-
-class _Enqueue(logging.handlers.QueueHandler):
-    """Puts the record itself on the queue when it holds nothing that could change before it is written
-    (the request lines: strings and numbers). ``QueueHandler.prepare`` formats and copies every record on
-    the request thread, which is the writer's job."""
-
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        args = record.args
-        if record.exc_info is None and (
-            not args or (isinstance(args, tuple) and all(isinstance(a, _SIMPLE) for a in args))
-        ):
-            return record
-        prepared: logging.LogRecord = super().prepare(record)
-        return prepared
 
 
 Item = logging.LogRecord | tuple[float, str] | None
@@ -78,14 +62,23 @@ class _Stamp:
 
 
 class BatchWriter:
-    """Drains the queue on its own thread and writes each batch with one call per handler.
+    """Drains the queue on its own thread and writes each batch with one call per handler (a
+    ``RotatingFileHandler`` still rotates before the line that would take it past ``maxBytes``).
 
-    File handlers are written to directly (rotating when the batch would pass ``maxBytes``, as
-    ``RotatingFileHandler`` does per record); any other handler gets its records one by one."""
+    The queue holds ``LogRecord``s (any logger under ``callback_monitor``, through a ``QueueHandler``) and
+    ``(time, text)`` request lines (``request_line``), which are formatted here as the handler's
+    formatter would, from a time stamp cached per second."""
 
-    def __init__(self, records: queue.SimpleQueue[Item], handlers: list[logging.Handler]):
+    def __init__(self, records: queue.SimpleQueue[Item], handlers: list[logging.StreamHandler]):  # type: ignore[type-arg]
         self.records = records
         self.handlers = handlers
+        # request lines: the formatters installed by configure() are known, so their output is built here
+        self._quick: dict[int, tuple[_Stamp, str]] = {}
+        for handler in handlers:
+            formatter = handler.formatter
+            if formatter is not None and formatter._fmt in (FORMAT, STDERR_FORMAT):
+                level = " INFO" if formatter._fmt == FORMAT else ""
+                self._quick[id(handler)] = (_Stamp(formatter.datefmt), level)
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
 
     def start(self) -> None:
@@ -129,11 +122,7 @@ class BatchWriter:
             if not mine:
                 continue
             try:
-                if isinstance(handler, logging.StreamHandler):
-                    self._write_stream(handler, [self._format(handler, r) for r in mine])
-                else:  # pragma: no cover - every handler installed here is a stream handler
-                    for item in mine:
-                        handler.handle(item if isinstance(item, logging.LogRecord) else _record(item))
+                self._write_stream(handler, [self._format(handler, r) for r in mine])
             except Exception:  # pragma: no cover - a full disk must not stop the receiver
                 handler.handleError(_record((time.time(), "log write failed")))
 
@@ -141,17 +130,17 @@ class BatchWriter:
         """One line; a ``(time, text)`` request line is formatted here as the handler's format would."""
         if isinstance(item, logging.LogRecord):
             return handler.format(item)
-        stamp = getattr(handler, "_cm_stamp", None)
-        fmt = handler.formatter._fmt if handler.formatter is not None else None
-        if stamp is None or fmt not in (FORMAT, STDERR_FORMAT):
+        quick = self._quick.get(id(handler))
+        if quick is None:
             return handler.format(_record(item))
-        t, text = item
-        return f"{stamp(t)} INFO {text}" if fmt == FORMAT else f"{stamp(t)} {text}"
+        stamp, level = quick
+        return f"{stamp(item[0])}{level} {item[1]}"
 
     @staticmethod
     def _write_stream(handler: logging.StreamHandler, formatted: list[str]) -> None:  # type: ignore[type-arg]
         lines = [line + handler.terminator for line in formatted]
-        with handler.lock or threading.Lock():
+        handler.acquire()
+        try:
             if not isinstance(handler, logging.handlers.RotatingFileHandler) or handler.maxBytes <= 0:
                 handler.stream.write("".join(lines))
                 handler.stream.flush()
@@ -172,6 +161,8 @@ class BatchWriter:
                 size += len(line)
             handler.stream.write("".join(chunk))
             handler.stream.flush()
+        finally:
+            handler.release()
 
 
 def _record(item: tuple[float, str]) -> logging.LogRecord:
@@ -195,15 +186,13 @@ def configure(*, to_stderr: bool, level: int = logging.INFO) -> Path:
         log_file, maxBytes=5 * 1024 * 1024, backupCount=5, encoding="utf-8"
     )
     file_handler.setFormatter(logging.Formatter(FORMAT))
-    file_handler._cm_stamp = _Stamp(None)  # type: ignore[attr-defined]
-    handlers: list[logging.Handler] = [file_handler]
+    handlers: list[logging.StreamHandler] = [file_handler]  # type: ignore[type-arg]
     if to_stderr:
         stream = logging.StreamHandler(sys.stderr)
         stream.setFormatter(logging.Formatter(STDERR_FORMAT, datefmt=STDERR_DATEFMT))
-        stream._cm_stamp = _Stamp(STDERR_DATEFMT)  # type: ignore[attr-defined]
         handlers.append(stream)
     records: queue.SimpleQueue[Item] = queue.SimpleQueue()
-    root.addHandler(_Enqueue(records))
+    root.addHandler(logging.handlers.QueueHandler(records))
     _writer = BatchWriter(records, handlers)
     _writer.start()
     atexit.register(stop)

@@ -20,7 +20,7 @@ def _writer(tmp_path: Path, max_bytes: int) -> tuple[logging.Logger, logsetup.Ba
     logger = logging.getLogger(f"cm-test-{tmp_path.name}")
     logger.propagate = False
     logger.setLevel(logging.INFO)
-    logger.addHandler(logsetup._Enqueue(records))
+    logger.addHandler(logging.handlers.QueueHandler(records))
     writer = logsetup.BatchWriter(records, [handler])
     writer.start()
     return logger, writer, path

@@ -54,11 +54,27 @@ def open_live(
 
 
 @pytest.fixture
-def seeded_window(qtbot: Any, seeded_controller: Any, tmp_settings: Any) -> Any:
-    """The main window on the seeded database (tests/conftest.py ``seeded_db``), shown."""
+def open_window(qtbot: Any, tmp_settings: Any) -> Callable[..., Any]:
+    """``open_window(controller, show=True)``: a MainWindow on ``tmp_settings``, closed by qtbot."""
     from desktop.main_window import MainWindow
 
-    win = MainWindow(seeded_controller, tmp_settings)
-    qtbot.addWidget(win)
-    win.show()
-    return win
+    def factory(controller: Any, *, show: bool = True) -> Any:
+        win = MainWindow(controller, tmp_settings)
+        qtbot.addWidget(win)
+        if show:
+            win.show()
+        return win
+
+    return factory
+
+
+@pytest.fixture
+def window(open_window: Callable[..., Any], controller: Any) -> Any:
+    """The main window on an empty database with a live receiver, shown."""
+    return open_window(controller)
+
+
+@pytest.fixture
+def seeded_window(open_window: Callable[..., Any], seeded_controller: Any) -> Any:
+    """The main window on the seeded database (tests/conftest.py ``seeded_db``), shown."""
+    return open_window(seeded_controller)

@@ -149,10 +149,9 @@ def test_second_instance_on_same_database_is_refused(
 
 
 def test_export_writes_the_filtered_view_in_view_order(
-    qtbot: Any, seeded_controller: Any, tmp_settings: Any, seeded_db: SeedInfo, tmp_path: Path
+    qtbot: Any, seeded_controller: Any, open_window: Any, seeded_db: SeedInfo, tmp_path: Path
 ) -> None:
-    win = MainWindow(seeded_controller, tmp_settings)
-    qtbot.addWidget(win)
+    win = open_window(seeded_controller, show=False)
     win.messages.filter_bar.set_filter(MessageFilter(channel="sms"))
     dest = tmp_path / "out.csv"
     with qtbot.waitSignal(

@@ -12,7 +12,6 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
 from desktop import badges
-from desktop.main_window import MainWindow
 from desktop.wizard.own_url import OwnUrlDialog
 from desktop.wizard.targets_page import TargetsPage
 from desktop.workers import BusyLine
@@ -103,12 +102,10 @@ def test_form_messages_and_notes_take_dark_variants(dark: QPalette, qtbot: Any, 
 
 
 def test_switching_to_dark_while_running_recolours(
-    qtbot: Any, seeded_controller: Any, tmp_settings: Any
+    qtbot: Any, seeded_controller: Any, open_window: Any
 ) -> None:
     """A system theme switch reaches the app as a palette change; what is not a palette role follows."""
-    win = MainWindow(seeded_controller, tmp_settings)
-    qtbot.addWidget(win)
-    win.show()
+    win = open_window(seeded_controller)
     seeded_controller.set_validate(False)  # banner and status bar warning on
     qtbot.waitUntil(win.banner.isVisible, timeout=2000)
     sid = win.messages.model.sid_at(0)

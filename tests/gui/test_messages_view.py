@@ -6,7 +6,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import pytest
 from conftest import TEST_AUTH_TOKEN, SeedInfo
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
@@ -21,14 +20,6 @@ from tests.receiver_helpers import http_post, status_params
 def post_signed(base: str, path: str, params: dict[str, str], token: str = TEST_AUTH_TOKEN) -> int:
     """POST like Twilio: form body, X-Twilio-Signature over base+path with the account's token."""
     return http_post(base, path, params, token=token)
-
-
-@pytest.fixture
-def window(qtbot: Any, controller: Any, tmp_settings: Any) -> MainWindow:
-    win = MainWindow(controller, tmp_settings)
-    qtbot.addWidget(win)
-    win.show()
-    return win
 
 
 def test_signed_callback_over_http_appears_with_its_badge(qtbot: Any, window: MainWindow) -> None:
@@ -168,12 +159,10 @@ def test_detail_shows_timeline_payloads_media_and_explains_error(
 
 
 def test_status_bar_shows_urls_validation_and_token_warning(
-    qtbot: Any, make_controller: Any, tmp_path: Any, tmp_settings: Any
+    make_controller: Any, tmp_path: Any, open_window: Any
 ) -> None:
     ctl = make_controller(tmp_path / "nt.db", token=None)
-    win = MainWindow(ctl, tmp_settings)
-    qtbot.addWidget(win)
-    win.show()
+    win = open_window(ctl)
     assert win.status.local.text() == f"Local: {ctl.local_url}"
     assert win.status.public.text() == "Public: local only"
     assert win.banner.isVisible() and "every webhook will be rejected" in win.banner.text.text()
@@ -203,11 +192,10 @@ def test_simulate_traffic_fills_the_table_off_the_gui_thread(qtbot: Any, window:
 
 
 def test_simulate_with_no_token_uses_demo_token(
-    qtbot: Any, make_controller: Any, tmp_path: Any, tmp_settings: Any
+    qtbot: Any, make_controller: Any, tmp_path: Any, open_window: Any
 ) -> None:
     ctl = make_controller(tmp_path / "demo.db", token=None)
-    win = MainWindow(ctl, tmp_settings)
-    qtbot.addWidget(win)
+    win = open_window(ctl, show=False)
     with qtbot.waitSignal(win.simulation.finished, timeout=20000) as blocker:
         win.start_simulation(messages=3, rate=0)
     assert "demo token" in blocker.args[0] and "HTTP 403" not in blocker.args[0]
@@ -215,16 +203,14 @@ def test_simulate_with_no_token_uses_demo_token(
 
 
 def test_filters_layout_and_geometry_are_remembered(
-    qtbot: Any, seeded_controller: Any, tmp_settings: Any
+    seeded_controller: Any, tmp_settings: Any, open_window: Any
 ) -> None:
-    win = MainWindow(seeded_controller, tmp_settings)
-    qtbot.addWidget(win)
+    win = open_window(seeded_controller, show=False)
     win.messages.filter_bar.set_filter(MessageFilter(channel="whatsapp", text="reply"))
     win.messages.table.setColumnWidth(mq.COLUMN_IDS.index("to"), 222)
     win.messages.splitter.setSizes([700, 300])
     win.close()
-    again = MainWindow(seeded_controller, tmp_settings)
-    qtbot.addWidget(again)
+    again = open_window(seeded_controller, show=False)
     flt = again.messages.filter_bar.current_filter()
     assert flt.channel == "whatsapp" and flt.text == "reply"
     assert again.messages.model.filter == flt

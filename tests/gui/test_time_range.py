@@ -91,16 +91,14 @@ def test_reversed_or_empty_range_is_refused_with_what_to_do(
 
 
 def test_range_is_remembered_across_a_restart(
-    qtbot: Any, seeded_controller: Any, tmp_settings: Any, seeded_db: SeedInfo
+    qtbot: Any, seeded_controller: Any, open_window: Any, seeded_db: SeedInfo
 ) -> None:
-    win = MainWindow(seeded_controller, tmp_settings)
-    qtbot.addWidget(win)
+    win = open_window(seeded_controller, show=False)
     start, end = iso(BASE + timedelta(minutes=40)), iso(BASE + timedelta(minutes=45))
     win.messages.filter_bar.set_range(start, end)
     label = win.messages.filter_bar.time_range.currentText()
     win.close()
-    again = MainWindow(seeded_controller, tmp_settings)
-    qtbot.addWidget(again)
+    again = open_window(seeded_controller, show=False)
     bar = again.messages.filter_bar
     assert (bar.current_filter().since, bar.current_filter().until) == (start, end)
     assert bar.current_filter().since_seconds is None

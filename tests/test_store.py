@@ -1,10 +1,12 @@
-"""The schema the migrations leave: indexes the readers need are there, the ones nobody uses are not (each
-costs every callback a B-tree update), and a database from an older release is migrated in place."""
+"""The store: the schema its migrations leave (the readers' indexes, none that nobody uses: each costs
+every callback a B-tree update), migrating an older database in place, the checkpointer, and a batch in
+which one job fails."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from receiver_helpers import sid
 
@@ -104,3 +106,53 @@ def test_the_wal_is_checkpointed_off_the_request_path_and_the_thread_ends_with_t
     finally:
         store.close()
     assert not [t for t in threading.enumerate() if t.name == "db-checkpoint"]
+
+
+def test_a_failing_job_in_a_batch_fails_alone_and_the_others_commit(tmp_path: Path) -> None:
+    """Batches run without savepoints first; when a job raises, the batch runs again with one savepoint
+    per job, so only that job's caller sees the error and the rest are committed."""
+    import threading
+    import time
+
+    store = Store(tmp_path / "b.db")
+    good = [sid() for _ in range(3)]
+    errors: dict[str, BaseException] = {}
+
+    def call(name: str, fn: Any) -> None:
+        try:
+            store.run(fn)
+        except BaseException as exc:
+            errors[name] = exc
+
+    def bad(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO messages (sid) VALUES ('half-written')")  # NOT NULL columns: fails
+        raise AssertionError("unreachable")
+
+    def insert(message_sid: str) -> Any:
+        return lambda conn: conn.execute(
+            "INSERT INTO messages (sid, direction, channel, status, status_rank, first_seen, updated_at) "
+            "VALUES (?, 'outbound', 'sms', 'sent', 50, 'x', 'x')",
+            (message_sid,),
+        )
+
+    try:
+        with store._commit_lock:  # hold the writer so all four jobs queue into one batch
+            threads = [threading.Thread(target=call, args=(s, insert(s))) for s in good[:2]]
+            threads.append(threading.Thread(target=call, args=("bad", bad)))
+            threads.append(threading.Thread(target=call, args=(good[2], insert(good[2]))))
+            for t in threads:
+                t.start()
+            deadline = time.monotonic() + 5
+            while len(store._pending) < 4 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert len(store._pending) == 4
+            commits = store.commits
+        for t in threads:
+            t.join(10)
+        assert list(errors) == ["bad"] and isinstance(errors["bad"], sqlite3.IntegrityError)
+        assert store.commits == commits + 1  # one transaction for the whole batch
+    finally:
+        store.close()
+    conn = sqlite3.connect(tmp_path / "b.db")
+    stored = {row[0] for row in conn.execute("SELECT sid FROM messages")}
+    assert stored == set(good)
