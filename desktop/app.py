@@ -147,6 +147,7 @@ def main(db: str | None = None) -> int:
         return EXIT_NO_DISPLAY
 
     from PySide6.QtCore import QSettings
+    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from desktop.going_live import install as install_going_live
@@ -160,6 +161,7 @@ def main(db: str | None = None) -> int:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("Callback Monitor")
+    app.setWindowIcon(QIcon(str(paths.resource_path("icon.png"))))
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     logsetup.configure(to_stderr=False)
 

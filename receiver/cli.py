@@ -15,7 +15,16 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
-from . import paths
+from . import __version__, paths
+
+DB_HELP = "database file (default: in the user data folder)"
+
+
+def _add_db_option(parser: argparse.ArgumentParser) -> None:
+    """``--db`` on a subcommand. Unless given there, it must not overwrite the value given before the
+    subcommand (``callback-monitor --db x.db serve``): argparse copies a subparser's defaults over the
+    main parser's, hence SUPPRESS."""
+    parser.add_argument("--db", default=argparse.SUPPRESS, help=DB_HELP)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,11 +32,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="callback-monitor",
         description="Live monitor for Twilio SMS/WhatsApp callbacks. Without a subcommand, opens the app.",
     )
-    parser.add_argument("--db", help="database file (default: in the user data folder)")
+    parser.add_argument("--db", help=DB_HELP)
+    parser.add_argument("--version", action="version", version=f"callback-monitor {__version__}")
     sub = parser.add_subparsers(dest="command")
 
     serve = sub.add_parser("serve", help="run the receiver headless (servers, containers)")
-    serve.add_argument("--db", help="database file (default: in the user data folder)")
+    _add_db_option(serve)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     serve.add_argument("--public-url", help="the public base URL Twilio calls (e.g. https://abc.ngrok.app)")
@@ -40,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body", type=int, default=64 * 1024, help="largest accepted body in bytes")
 
     export = sub.add_parser("export", help="write messages, events or the request log to stdout")
-    export.add_argument("--db", help="database file (default: in the user data folder)")
+    _add_db_option(export)
     export.add_argument("--what", choices=("messages", "events", "requests"), default="messages")
     export.add_argument("--format", choices=("json", "csv"), default="json")
 
@@ -50,11 +60,21 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("rest", nargs=argparse.REMAINDER)
     errs = sub.add_parser("errors", help="look up a Twilio error code, or search by words", add_help=False)
     errs.add_argument("rest", nargs=argparse.REMAINDER)
+    check = sub.add_parser(
+        "self-test", help="check this installation end to end (temporary data)", add_help=False
+    )
+    check.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    from . import install_check
+
+    clash = install_check.clashes()
+    if clash:
+        print(install_check.clash_message(clash), file=sys.stderr)
+        return 1
     # these two parse their own arguments (argparse's REMAINDER does not pass on "--options")
     if argv and argv[0] == "simulate":
         from . import simulate
@@ -64,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import errors
 
         return errors.cli(argv[1:], sys.stdout)
+    if argv and argv[0] == "self-test":
+        from . import selftest
+
+        return selftest.cli(argv[1:], sys.stdout)
     args = _parser().parse_args(argv)
     if args.command is None:
         from desktop.app import main as gui_main  # lazy: the headless path never imports Qt
@@ -101,10 +125,12 @@ def serve(args: argparse.Namespace) -> int:
         from .simulate_plan import DEMO_AUTH_TOKEN
 
         token: str | None = DEMO_AUTH_TOKEN
-        source = "the demo token (--demo-token): for simulated traffic only"
+        source = "the public demo token (--demo-token): for simulated traffic only, never real callbacks"
     else:
         token = secrets.auth_token_from_env_or_keyring()
-        source = "TWILIO_AUTH_TOKEN" if os.environ.get("TWILIO_AUTH_TOKEN") else "keyring"
+        source = "auth token from " + (
+            "TWILIO_AUTH_TOKEN" if os.environ.get("TWILIO_AUTH_TOKEN") else "keyring"
+        )
     config = ReceiverConfig(
         public_url=args.public_url,
         validate=not args.no_validate,
@@ -123,9 +149,8 @@ def serve(args: argparse.Namespace) -> int:
     print(f"Callback Monitor receiver — database {db_path}", file=out)
     print(f"  log file: {log_file}", file=out)
     if config.validate:
-        source = "TWILIO_AUTH_TOKEN" if os.environ.get("TWILIO_AUTH_TOKEN") else "keyring"
         if token:
-            print(f"  signature validation: ON (auth token from {source}; signed URL base {base})", file=out)
+            print(f"  signature validation: ON ({source}; signed URL base {base})", file=out)
         else:
             print(
                 "  WARNING: signature validation is ON but no auth token is configured: every webhook will "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import platformdirs
@@ -31,8 +30,17 @@ def default_db_path() -> Path:
     return data_dir() / "callbacks.db"
 
 
+# Bundled data (the error catalogue, the icon). In the repo it is the top-level resources/ folder; a wheel
+# (pyproject's package-dir) and the PyInstaller build (build.spec) both put it in receiver/resources/.
+_INSTALLED_RESOURCES = Path(__file__).resolve().parent / "resources"
+_SOURCE_RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+
+
+def resources_dir() -> Path:
+    """The folder holding the bundled data files: installed (wheel, frozen build) or the source tree."""
+    return _INSTALLED_RESOURCES if _INSTALLED_RESOURCES.is_dir() else _SOURCE_RESOURCES
+
+
 def resource_path(name: str) -> Path:
-    """A file under ``resources/``, from the source tree or from a PyInstaller bundle."""
-    frozen_root = getattr(sys, "_MEIPASS", None)
-    root = Path(frozen_root) if frozen_root else Path(__file__).resolve().parent.parent
-    return root / "resources" / name
+    """A bundled data file, e.g. ``resource_path("error_codes.json")``; the only way code finds one."""
+    return resources_dir() / name
