@@ -3,14 +3,20 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DIST   := dist
 
-.PHONY: run serve test lint bench screenshots build clean
+.PHONY: run serve test test-packaging lint bench screenshots icon wheel package build ci clean
 
+# First run: about a minute (Qt is a large download); each step says what it does.
 $(STAMP): pyproject.toml
+	@echo "==> [1/3] creating the virtual environment in $(VENV)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "==> [2/3] updating pip"
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	@echo "==> [3/3] installing Callback Monitor and its dependencies (PySide6, twilio, flask, ...)"
+	$(BIN)/pip install --progress-bar on -e '.[test]'
 	touch $(STAMP)
+	@echo "==> ready"
 
 run: $(STAMP)
 	$(BIN)/callback-monitor
@@ -18,8 +24,12 @@ run: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/callback-monitor serve
 
+# the packaging tests need a built wheel and PyInstaller folder: `make test-packaging` (CI: .ci/run)
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m "not packaging"
+
+test-packaging: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m packaging tests/test_packaging.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check receiver desktop tests bench tools
@@ -33,9 +43,24 @@ screenshots: $(STAMP)
 	$(BIN)/python tools/screenshots.py
 	$(BIN)/python tools/screenshots.py --dark
 
-build: $(STAMP)
+icon: $(STAMP)
+	$(BIN)/python tools/make_icon.py
+
+wheel: $(STAMP)
+	rm -f $(DIST)/callback_monitor-*.whl
+	$(BIN)/pip wheel --quiet --no-deps --wheel-dir $(DIST) .
+	@ls $(DIST)/callback_monitor-*.whl
+
+# PyInstaller one-folder build: dist/callback-monitor/
+package: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[build]'
-	$(BIN)/pyinstaller --noconfirm build.spec
+	$(BIN)/pyinstaller --noconfirm --log-level WARN --distpath $(DIST) --workpath build build.spec
+	@echo "built $(DIST)/callback-monitor/ ($$(du -sh $(DIST)/callback-monitor | cut -f1))"
+
+build: package
+
+ci:
+	./.ci/run
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build $(DIST) .pytest_cache .mypy_cache .ruff_cache

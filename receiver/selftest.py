@@ -44,6 +44,8 @@ def _where() -> str:
 
 
 def check_install() -> str:
+    if getattr(sys, "frozen", False):
+        return "install: frozen build (it carries its own copy of every package)"
     found = install_check.clashes()
     if found:
         raise CheckFailed(install_check.clash_message(found))
