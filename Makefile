@@ -29,7 +29,7 @@ test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m "not packaging"
 
 test-packaging: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m packaging tests/test_packaging.py
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m packaging -v tests/test_packaging.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check receiver desktop tests bench tools
