@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     if clash:
         print(install_check.clash_message(clash), file=sys.stderr)
         return 1
-    # these two parse their own arguments (argparse's REMAINDER does not pass on "--options")
+    # these parse their own arguments (argparse's REMAINDER does not pass on "--options")
     if argv and argv[0] == "simulate":
         from . import simulate
 
@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve(args)
     if args.command == "export":
         return export(args, sys.stdout)
-    return 2
+    # simulate/errors/self-test parse their own options and are dispatched above only when they come first
+    _parser().error(f"'{args.command}' takes no options before it: run 'callback-monitor {args.command} …'")
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -79,6 +79,12 @@ def served(tmp_path: Path) -> Iterator[list[Served]]:
         server.stop()
 
 
+def test_options_before_a_self_parsing_subcommand_are_refused_with_a_message(tmp_path: Path) -> None:
+    result = _cli(tmp_path, "--db", str(tmp_path / "x.db"), "errors", "30003")
+    assert result.returncode == 2
+    assert "'errors' takes no options before it: run 'callback-monitor errors …'" in result.stderr
+
+
 def test_version_prints_the_package_version(tmp_path: Path) -> None:
     result = _cli(tmp_path, "--version")
     assert result.returncode == 0, result.stderr
