@@ -187,3 +187,16 @@ def test_self_test_rejects_unknown_options(tmp_path: Path) -> None:
     result = _cli(tmp_path, "self-test", "--bogus")
     assert result.returncode == 2
     assert result.stdout.startswith("usage: callback-monitor self-test")
+
+
+def test_self_test_names_the_failed_check_and_exits_1(tmp_path: Path) -> None:
+    """An operator on a server asks for the real display: the window check fails, and says why."""
+    env = _env(tmp_path)
+    for name in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
+        env.pop(name, None)
+    result = _cli(tmp_path, "self-test", "--display", env=env)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines[1:-1]] == ["ok", "ok", "ok", "ok", "FAIL"]
+    assert lines[-2].startswith("  FAIL window: callback-monitor: no display available")
+    assert lines[-1] == "self-test FAILED"
