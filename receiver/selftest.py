@@ -139,7 +139,10 @@ def check_window(db_path: Path, settings_file: Path) -> str:
     # desktop/ holds the Qt code; imported here only, so the checks above run without Qt
     from desktop.smoke import open_and_close_main_window
 
-    return open_and_close_main_window(db_path, settings_file)
+    try:
+        return open_and_close_main_window(db_path, settings_file)
+    except RuntimeError as exc:  # the window check's own explanations (no display, a timeout)
+        raise CheckFailed(str(exc)) from exc
 
 
 def run(out: TextIO, *, window: bool = True) -> int:
