@@ -15,15 +15,25 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QElapsedTimer, QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QElapsedTimer, QObject, QSettings, QTimer, Signal, Slot
 
 from receiver.app import ReceiverConfig, ReceiverStats, create_app
 from receiver.secrets import TWILIO_AUTH_TOKEN, SecretStore
 from receiver.server import ReceiverServer
 from receiver.store import Store, connect
 
+PORT_KEY = "receiver/port"  # QSettings: a fixed local port (0 or unset: any free port, new each start)
 COALESCE_MS = 250  # at most ~4 refreshes a second under a burst
 FIRST_MS = 15  # a lone callback shows up well within 100 ms
+
+
+def configured_port(settings: QSettings) -> int:
+    """The port the operator fixed (Tools → Receiver port…), or 0 for any free port."""
+    try:
+        port = int(str(settings.value(PORT_KEY, 0) or 0))
+    except ValueError:
+        return 0
+    return port if 0 < port < 65536 else 0
 
 
 class ReceiverController(QObject):
@@ -65,6 +75,7 @@ class ReceiverController(QObject):
         self.secrets = secrets or SecretStore()
         self.host = host
         self.requested_port = port
+        self.port_note = ""  # why the receiver is not on the requested port (shown once by the window)
         self.store: Store | None = None
         self.server: ReceiverServer | None = None
         self.stats = ReceiverStats()
@@ -95,8 +106,24 @@ class ReceiverController(QObject):
             port = self.server.start()
         except OSError as exc:
             self.server = None
-            self.failed.emit(f"The receiver cannot listen on {self.host}:{self.requested_port}: {exc}")
-            return
+            if not self.requested_port:
+                self.failed.emit(f"The receiver cannot listen on {self.host}: {exc}")
+                return
+            # a fixed port someone else holds: still serve (on a free port) and say what broke
+            self.server = ReceiverServer(app, host=self.host, port=0)
+            try:
+                port = self.server.start()
+            except OSError as again:
+                self.server = None
+                self.failed.emit(f"The receiver cannot listen on {self.host}: {again}")
+                return
+            self.port_note = (
+                f"Port {self.requested_port} is in use by another program ({exc.strerror or exc}), so the "
+                f"receiver listens on port {port} for now. A reverse proxy or tunnel forwarding to "
+                f"127.0.0.1:{self.requested_port} does not reach it: close the other program and restart, "
+                "or choose another port in Tools → Receiver port… (and forward to that)."
+            )
+            self.failed.emit(self.port_note)
         self.portChanged.emit(port)
         self.started.emit(self.local_url)
 
