@@ -14,9 +14,9 @@ from typing import Any
 import keyring
 import keyring.backends.fail
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QDialogButtonBox, QMessageBox, QWizard
+from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QMessageBox, QPushButton, QWizard
 
 from desktop.credentials_dialog import CredentialsDialog
 from desktop.going_live import install
@@ -184,7 +184,12 @@ OWN_URL = "https://monitor.example.test"
 
 
 def click(widget: Any) -> None:
-    QTest.mouseClick(widget, Qt.MouseButton.LeftButton)
+    """A left click where a person aims: a radio button's or check box's box (only its box and text
+    take clicks, and the widget may be much wider), anything else's middle."""
+    if isinstance(widget, QAbstractButton) and widget.isCheckable() and not isinstance(widget, QPushButton):
+        QTest.mouseClick(widget, Qt.MouseButton.LeftButton, pos=QPoint(8, widget.height() // 2))
+    else:
+        QTest.mouseClick(widget, Qt.MouseButton.LeftButton)
 
 
 def type_into(field: Any, text: str) -> None:

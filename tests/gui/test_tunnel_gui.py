@@ -13,9 +13,9 @@ from typing import Any
 
 import keyring.backends.fail
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QDialogButtonBox, QLabel, QMessageBox, QPushButton
+from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QLabel, QMessageBox, QPushButton
 
 from desktop.going_live import GoingLive
 from desktop.wizard.context import AUTO_REPOINT_KEY
@@ -73,7 +73,12 @@ def unused_port() -> int:
 
 
 def click(widget: Any) -> None:
-    QTest.mouseClick(widget, Qt.MouseButton.LeftButton)
+    """A left click where a person aims: a radio button's or check box's box (only its box and text
+    take clicks, and the widget may be much wider), anything else's middle."""
+    if isinstance(widget, QAbstractButton) and widget.isCheckable() and not isinstance(widget, QPushButton):
+        QTest.mouseClick(widget, Qt.MouseButton.LeftButton, pos=QPoint(8, widget.height() // 2))
+    else:
+        QTest.mouseClick(widget, Qt.MouseButton.LeftButton)
 
 
 def button(box: QMessageBox, text: str) -> QPushButton:
