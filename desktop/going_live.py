@@ -258,18 +258,24 @@ class GoingLive(QObject):
         self.runner.run("pending-backups", lambda: store.pending_backups(account), offer)
 
     def warn_dead_url(self, url: str | None) -> None:
-        """Keep saying it in the status bar until a restore or re-point succeeds."""
-        where = f" {url}" if url else " a URL this app no longer serves"
-        self.warning.setText(f"⚠ Twilio still calls{where}: Tools → Restore previous webhooks")
+        """Keep saying it in the status bar until a restore or re-point succeeds (short, so the window
+        still fits a small screen; the whole story is in the tooltip)."""
+        where = url or "an address that no longer reaches this app"
+        self.warning.setText("⚠ Twilio still calls the old URL")
         self.warning.setToolTip(
-            "Webhooks the monitor configured still point at an address that does not reach it. "
-            "Restore them, or re-point them from Tools → Use my own public URL… or Start tunnel."
+            f"Webhooks the monitor configured still point at {where}, so Twilio's calls fail. "
+            "Tools → Restore previous webhooks puts the previous values back; Tools → Use my own "
+            "public URL… or Start tunnel offers to re-point them."
         )
+        # in place of this widget's URL line (the receiver's status bar shows the URL too): the
+        # window keeps fitting a 1024-pixel screen
+        self.status.hide()
         self.warning.show()
 
     def clear_warning(self) -> None:
         self.warning.clear()
         self.warning.hide()
+        self.status.show()
 
     def url_changed(self, old: str, new: str) -> None:
         """The free tunnel URL moved: Twilio still calls ``old``. Re-point, or offer to."""

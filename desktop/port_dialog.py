@@ -43,6 +43,7 @@ class PortDialog(QDialog):
         layout.addWidget(self.now)
         layout.addLayout(form)
         layout.addWidget(buttons)
+        layout.setSizeConstraint(QVBoxLayout.SizeConstraint.SetMinimumSize)
         self.setMinimumWidth(520)
 
     def accept(self) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtGui import QFocusEvent, QMouseEvent
+from PySide6.QtCore import QEvent
+from PySide6.QtGui import QFocusEvent, QMouseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -92,13 +93,35 @@ class OwnUrlDialog(QDialog):
         self.anyway.clicked.connect(self._use_anyway)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
+        layout = self._layout = QVBoxLayout(self)
         layout.addWidget(QLabel(OWN_URL_HELP, wordWrap=True))
         layout.addWidget(self.forward)
         layout.addWidget(self.edit)
         layout.addWidget(self.busy)
         layout.addWidget(buttons)
         self.setMinimumWidth(560)
+        self.resize(600, 0)
+
+    def _fit(self) -> None:
+        """Grow to the height the wrapped help and error lines need at this width (Qt does not do
+        height-for-width on a top-level window by itself)."""
+        layout = self._layout
+        layout.activate()
+        needed = layout.totalHeightForWidth(self.width())
+        if needed > 0:
+            self.setMinimumHeight(needed)
+            if self.height() < needed:
+                self.resize(self.width(), needed)
+
+    def event(self, event: QEvent) -> bool:
+        handled = super().event(event)
+        if event.type() == QEvent.Type.LayoutRequest:  # a line changed: its height may have too
+            self._fit()
+        return handled
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        self._fit()
 
     @property
     def error(self) -> QLabel:
@@ -117,12 +140,14 @@ class OwnUrlDialog(QDialog):
             url = check_own_url(self.edit.text())
         except SetupError as exc:
             self.busy.fail(exc.message)
+            self._fit()
             return
         if self._probe is None or self._runner is None:
             self._finish(url, reached=False)
             return
         probe = self._probe
         self.busy.start(f"Checking that {url} reaches this receiver…")
+        self._fit()
         self.ok.setEnabled(False)
         self.anyway.hide()
         self._runner.run("own-url-probe", lambda: probe(url), lambda r: self._checked(url, r), self._crashed)
@@ -134,11 +159,13 @@ class OwnUrlDialog(QDialog):
             return
         self.busy.fail(reach.message)
         self.anyway.show()
+        self._fit()
         self._pending_url = url
 
     def _crashed(self, exc: BaseException) -> None:
         self.ok.setEnabled(True)
         self.busy.fail(f"The check failed: {exc}")
+        self._fit()
 
     def _use_anyway(self) -> None:
         self._finish(self._pending_url, reached=False)

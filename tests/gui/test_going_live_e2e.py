@@ -338,7 +338,7 @@ def test_journey_stop_tunnel_then_leave_them_keeps_a_warning(
     assert tunnel_url in box.text() and "no longer reaches this computer" in box.text()
     assert [b.text() for b in box.buttons() if b.text().startswith("Re-point")] == []  # nowhere to go
     click(box_button(box, "Leave them"))
-    assert live.warning.isVisible() and tunnel_url in live.warning.text()
+    assert live.warning.isVisible() and tunnel_url in live.warning.toolTip()
     with fake_twilio.lock:  # left as the operator chose
         assert fake_twilio.state.services[service["sid"]]["status_callback"] == f"{tunnel_url}/twilio/status"
     live.actions["restore"].trigger()

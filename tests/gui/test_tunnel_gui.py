@@ -177,6 +177,7 @@ def test_own_url_reaching_another_server_is_not_used_unless_the_operator_insists
     wait_idle(qtbot, live)
     assert dialog.isVisible()
     assert "never arrived at this receiver: it goes to another server" in dialog.error.text()
+    wait_whole_text(qtbot, dialog)  # the dialog grew for the explanation
     assert f"to http://127.0.0.1:{live.ctx.controller.port}" in dialog.error.text()
     assert live.ctx.controller.config.public_url is None
     click(dialog.anyway)
@@ -208,10 +209,23 @@ def test_tunnel_settings_dialog_shows_all_its_text(qtbot: Any, live: GoingLive) 
     dialog.show()
     qtbot.waitExposed(dialog)
     assert any("secrets are kept for this session only" in lb.text() for lb in dialog.findChildren(QLabel))
-    for label in dialog.findChildren(QLabel):
-        if label.isVisible() and label.wordWrap() and label.text():
-            needed = label.heightForWidth(label.width())
-            assert label.height() >= needed, (label.text(), label.height(), needed)
+    wait_whole_text(qtbot, dialog)
+
+
+def cut_texts(dialog: Any) -> list[str]:
+    """Wrapped lines of text in the dialog that have less height than they need at their width."""
+    return [
+        label.text()
+        for label in dialog.findChildren(QLabel)
+        if label.isVisible()
+        and label.wordWrap()
+        and label.text()
+        and label.height() < label.heightForWidth(label.width())
+    ]
+
+
+def wait_whole_text(qtbot: Any, dialog: Any) -> None:
+    qtbot.waitUntil(lambda: not cut_texts(dialog), timeout=3000)  # a resize lands in the event loop
 
 
 def test_tunnel_start_sets_signature_base_and_stop_ends_the_agent(qtbot: Any, live: GoingLive) -> None:
