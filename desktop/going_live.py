@@ -278,25 +278,37 @@ class GoingLive(QObject):
         self.status.show()
 
     def url_changed(self, old: str, new: str) -> None:
-        """The free tunnel URL moved: Twilio still calls ``old``. Re-point, or offer to."""
-        if self.ctx.controller.store is None or load_credentials(self.ctx.secrets) is None:
+        """The free tunnel URL moved: Twilio still calls ``old``. Re-point, or offer to (also without
+        stored credentials: re-pointing asks for them)."""
+        store = self.ctx.controller.store
+        if store is None:
             return
-        if self.ctx.auto_repoint:
+        creds = load_credentials(self.ctx.secrets)
+        if creds is not None and self.ctx.auto_repoint:
             self.repoint_now(new)
             return
-        box = QMessageBox(
-            QMessageBox.Icon.Question,
-            "The tunnel's URL changed",
-            f"ngrok gave the tunnel a new address:\n{new}\n\nTwilio still sends webhooks to\n{old}\nwhich "
-            "no longer reaches this computer.",
-            parent=self.window,
-        )
-        box.setInformativeText("Re-point the numbers and services the monitor configured to the new URL?")
-        yes = box.addButton("Re-point now", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton("Not now", QMessageBox.ButtonRole.RejectRole)
-        box.buttonClicked.connect(lambda b: self.repoint_now(new) if b is yes else None)
-        self.offer_box = box
-        box.open()
+
+        def offer(pending: list[dict[str, Any]]) -> None:
+            if not pending:
+                return  # the monitor configured nothing: nothing calls the old URL because of it
+            box = QMessageBox(
+                QMessageBox.Icon.Question,
+                "The tunnel's URL changed",
+                f"ngrok gave the tunnel a new address:\n{new}\n\nTwilio still sends webhooks to\n{old}\n"
+                "which no longer reaches this computer.",
+                parent=self.window,
+            )
+            box.setInformativeText("Re-point the numbers and services the monitor configured to the new URL?")
+            yes = box.addButton("Re-point now", QMessageBox.ButtonRole.AcceptRole)
+            box.addButton("Not now", QMessageBox.ButtonRole.RejectRole)
+            box.buttonClicked.connect(
+                lambda b: self.repoint_now(new) if b is yes else self.warn_dead_url(old)
+            )
+            self.offer_box = box
+            box.open()
+
+        account = creds.account_sid if creds else None
+        self.runner.run("pending-backups", lambda: store.pending_backups(account), offer)
 
     def with_credentials(self, why: str, action: Callable[[], None]) -> bool:
         """Run ``action`` now if credentials are stored, else ask for them and run it once Twilio accepted

@@ -17,6 +17,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QLabel, QMessageBox, QPushButton
 
+from desktop.credentials_dialog import CredentialsDialog
 from desktop.going_live import GoingLive
 from desktop.wizard.context import AUTO_REPOINT_KEY
 from desktop.wizard.own_url import OwnUrlDialog
@@ -306,14 +307,48 @@ def test_url_change_is_offered_when_not_automatic(
         pass
     new = changed.args[1]
     assert live.status.text() == f"Tunnel: {new}"
+    qtbot.waitUntil(lambda: live.offer_box is not None and live.offer_box.isVisible(), timeout=5000)
     box = live.offer_box
-    assert box is not None and box.isVisible() and new in box.text()
+    assert new in box.text()
     with fake_twilio.lock:  # nothing happens until the operator says so
         assert (
             fake_twilio.state.services[service["sid"]]["status_callback"]
             == f"{started.args[0]}/twilio/status"
         )
     click(button(box, "Re-point now"))
+    wait_idle(qtbot, live)
+    with fake_twilio.lock:
+        assert fake_twilio.state.services[service["sid"]]["status_callback"] == f"{new}/twilio/status"
+
+
+def test_url_change_without_stored_credentials_is_still_offered_and_asks_for_them(
+    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+) -> None:
+    service = fake_twilio.add_service("Alerts")
+    live.ctx.secrets.set(keys.NGROK_AUTHTOKEN, NGROK_TOKEN)
+    with qtbot.waitSignal(live.tunnel.publicUrlChanged, timeout=20000) as started:
+        live.actions["start_tunnel"].trigger()
+    wait_idle(qtbot, live)
+    first = started.args[0]
+    # an earlier part of the session applied webhooks with credentials kept for that session only
+    client = ts.make_client(
+        ts.Credentials(fake_twilio.account_sid, fake_twilio.auth_token), api_base=fake_twilio.base_url
+    )
+    changes = ts.plan_changes(ts.list_targets(client), [service["sid"]], first)
+    ts.apply_plan(client, live.ctx.store(), fake_twilio.account_sid, changes)
+    reconnect_agent(live.tunnel.manager)
+    with qtbot.waitSignal(live.tunnel.urlChanged, timeout=10000) as changed:
+        pass
+    new = changed.args[1]
+    qtbot.waitUntil(lambda: live.offer_box is not None and live.offer_box.isVisible(), timeout=5000)
+    click(button(live.offer_box, "Re-point now"))
+    dialog = live.dialog
+    assert isinstance(dialog, CredentialsDialog) and dialog.isVisible()
+    assert "re-point the webhooks" in dialog.reason.text()
+    QTest.keyClicks(dialog.form.account_sid, fake_twilio.account_sid)
+    QTest.keyClicks(dialog.form.auth_token, fake_twilio.auth_token)
+    click(dialog.save)
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=20000)
     wait_idle(qtbot, live)
     with fake_twilio.lock:
         assert fake_twilio.state.services[service["sid"]]["status_callback"] == f"{new}/twilio/status"
