@@ -151,8 +151,8 @@ def main(db: str | None = None) -> int:
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from desktop.going_live import install as install_going_live
-    from desktop.main_window import APPLICATION, ORGANIZATION, MainWindow
-    from desktop.receiver_controller import ReceiverController
+    from desktop.main_window import APPLICATION, ORGANIZATION, MainWindow, make_settings
+    from desktop.receiver_controller import ReceiverController, configured_port
     from receiver import logsetup, paths
     from receiver.store import StoreLocked
 
@@ -166,7 +166,7 @@ def main(db: str | None = None) -> int:
     logsetup.configure(to_stderr=False)
 
     db_path = Path(db) if db else paths.default_db_path()
-    controller = ReceiverController(db_path)
+    controller = ReceiverController(db_path, port=configured_port(make_settings()))
     try:
         controller.start()
     except StoreLocked:

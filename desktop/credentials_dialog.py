@@ -1,4 +1,5 @@
-"""Twilio credentials: entered once, checked against the API (off the GUI thread), kept in the keyring.
+"""Twilio credentials: entered once, checked against the API (off the GUI thread), kept in the keyring
+(or, where there is none, in the weaker file store the operator accepted, or for the session).
 
 Two ways in: Account SID + Auth Token, or an API key (SID + secret) + Account SID. Webhook signatures
 are always made with the account's *primary Auth Token*, never with an API key, so with API key
@@ -125,7 +126,7 @@ class CredentialsForm(QWidget):
         self.accept_weak = QCheckBox(
             "Accept a weaker store: keep them in a plain-text file only my user account can read"
         )
-        self.accept_weak.setVisible(not secrets.keyring_available)
+        self.accept_weak.setVisible(secrets.where == "session")
         self.busy = BusyLine(self)
 
         form = QFormLayout()
@@ -146,6 +147,8 @@ class CredentialsForm(QWidget):
         layout.addStretch(1)
 
         self._fill(load_credentials(secrets))
+        # a known primary token stays known when switching to an API key (it still signs webhooks)
+        self.primary_token.setText(secrets.get(keys.TWILIO_AUTH_TOKEN) or "")
         self.use_key.toggled.connect(self._sync_mode)
         self._sync_mode()
 
@@ -158,13 +161,14 @@ class CredentialsForm(QWidget):
             self.use_key.setChecked(True)
             self.key_sid.setText(creds.api_key_sid or "")
             self.key_secret.setText(creds.api_key_secret or "")
-            self.primary_token.setText(self.secrets.get(keys.TWILIO_AUTH_TOKEN) or "")
         else:
             self.use_token.setChecked(True)
             self.auth_token.setText(creds.auth_token or "")
 
     def _sync_mode(self) -> None:
         key = self.use_key.isChecked()
+        if key and not self.primary_token.text() and self.auth_token.text():
+            self.primary_token.setText(self.auth_token.text())  # the token typed above is the primary one
         for widget, visible in (
             (self.auth_token, not key),
             (self.key_sid, key),
@@ -213,6 +217,8 @@ class CredentialsForm(QWidget):
         if creds.uses_api_key and not primary:
             note += " No primary Auth Token: callbacks will fail signature validation."
         self.busy.done(note)
+        self.where.setText(self.secrets.status())
+        self.accept_weak.setVisible(self.secrets.where == "session")
         self.verified.emit(info)
 
     def _failed(self, message: str) -> None:
@@ -230,10 +236,17 @@ class CredentialsDialog(QDialog):
     """Tools → Twilio credentials…: the form with "Check and save"; closes once Twilio accepted them."""
 
     def __init__(
-        self, secrets: SecretStore, runner: TaskRunner, factory: ClientFactory, parent: QWidget | None = None
+        self,
+        secrets: SecretStore,
+        runner: TaskRunner,
+        factory: ClientFactory,
+        parent: QWidget | None = None,
+        reason: str = "",
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Twilio credentials")
+        self.reason = QLabel(reason, wordWrap=True)
+        self.reason.setVisible(bool(reason))
         self.form = CredentialsForm(secrets, runner, factory, self)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.save = buttons.addButton("Check and save", QDialogButtonBox.ButtonRole.AcceptRole)
@@ -241,6 +254,7 @@ class CredentialsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         self.form.verified.connect(lambda _info: self.accept())
         layout = QVBoxLayout(self)
+        layout.addWidget(self.reason)
         layout.addWidget(self.form)
         layout.addWidget(buttons)
-        self.resize(560, 420)
+        self.resize(600, 460)

@@ -9,21 +9,44 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QElapsedTimer, QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QElapsedTimer, QObject, QSettings, QTimer, Signal, Slot
 
 from receiver.app import ReceiverConfig, ReceiverStats, create_app
 from receiver.secrets import TWILIO_AUTH_TOKEN, SecretStore
 from receiver.server import ReceiverServer
 from receiver.store import Store, connect
 
+PORT_KEY = "receiver/port"  # QSettings: a fixed local port (0 or unset: any free port, new each start)
 COALESCE_MS = 250  # at most ~4 refreshes a second under a burst
 FIRST_MS = 15  # a lone callback shows up well within 100 ms
+
+
+def _bind_error(host: str, port: int) -> OSError | None:
+    """Why ``port`` cannot be bound now (None: it can). Checked before waitress tries, because a
+    failed waitress bind leaves its sockets open."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc
+    return None
+
+
+def configured_port(settings: QSettings) -> int:
+    """The port the operator fixed (Tools → Receiver port…), or 0 for any free port."""
+    try:
+        port = int(str(settings.value(PORT_KEY, 0) or 0))
+    except ValueError:
+        return 0
+    return port if 0 < port < 65536 else 0
 
 
 class ReceiverController(QObject):
@@ -65,6 +88,7 @@ class ReceiverController(QObject):
         self.secrets = secrets or SecretStore()
         self.host = host
         self.requested_port = port
+        self.port_note = ""  # why the receiver is not on the requested port (shown once by the window)
         self.store: Store | None = None
         self.server: ReceiverServer | None = None
         self.stats = ReceiverStats()
@@ -90,13 +114,26 @@ class ReceiverController(QObject):
         if self.store is None:
             self.store = Store(self.db_path)
         app = create_app(self.store, self.config, on_event=self._eventFromServer.emit, stats=self.stats)
-        self.server = ReceiverServer(app, host=self.host, port=self.requested_port)
+        port_wanted = self.requested_port
+        taken = _bind_error(self.host, port_wanted) if port_wanted else None
+        if taken is not None:
+            # a fixed port someone else holds: still serve (on a free port) and say what broke
+            port_wanted = 0
+        self.server = ReceiverServer(app, host=self.host, port=port_wanted)
         try:
             port = self.server.start()
         except OSError as exc:
             self.server = None
-            self.failed.emit(f"The receiver cannot listen on {self.host}:{self.requested_port}: {exc}")
+            self.failed.emit(f"The receiver cannot listen on {self.host}:{port_wanted}: {exc}")
             return
+        if taken is not None:
+            self.port_note = (
+                f"Port {self.requested_port} is in use by another program ({taken.strerror or taken}), so "
+                f"the receiver listens on port {port} for now. A reverse proxy or tunnel forwarding to "
+                f"127.0.0.1:{self.requested_port} does not reach it: close the other program and restart, "
+                "or choose another port in Tools → Receiver port… (and forward to that)."
+            )
+            self.failed.emit(self.port_note)
         self.portChanged.emit(port)
         self.started.emit(self.local_url)
 

@@ -76,10 +76,10 @@ class SimulationRunner(QObject):
                 return
             codes = ", ".join(f"{n}× HTTP {code}" for code, n in result.by_status.items()) or "no answers"
             note = " (stopped)" if result.stopped else ""
-            signer = "demo token" if demo else "your auth token"
+            signer = "the demo token" if demo else "your auth token"
             self.finished.emit(
                 f"Simulated {result.messages} messages and {result.inbound} replies: {result.sent} requests "
-                f"signed with the {signer} in {result.elapsed_s:.1f} s — {codes}{note}"
+                f"signed with {signer} in {result.elapsed_s:.1f} s — {codes}{note}"
             )
 
         self._thread = self.controller.run_in_background("simulate", work)

@@ -26,7 +26,7 @@ from receiver.twilio_client import SetupError
 from receiver.twilio_setup import validate_public_base
 
 Mode = Literal["off", "starting", "tunnel", "own"]
-DEFAULT_POLL_SECONDS = 30
+DEFAULT_POLL_SECONDS = 5  # a local call to the agent: cheap, and a new URL shows within seconds
 ManagerFactory = Callable[[TunnelSettings], Any]
 
 
@@ -46,10 +46,20 @@ def read_tunnel_settings(settings: QSettings, secrets: SecretStore) -> TunnelSet
     )
 
 
+HTTPS_REQUIRED = (
+    "Plain http:// is refused: a live number needs https (Twilio sends message bodies and signatures "
+    "over it, and Twilio rejects http webhooks on many accounts). Put TLS in front — your reverse "
+    "proxy's https address, or the https URL of a tunnel — and enter that."
+)
+
+
 def check_own_url(url: str) -> str:
     """The operator's own public base URL, cleaned; raises ``SetupError`` saying what is wrong with it
-    (not http/https, an underscore in the host, localhost or a private address)."""
-    return validate_public_base(url)
+    (not https, an underscore in the host, localhost or a private address)."""
+    clean = validate_public_base(url)
+    if not clean.lower().startswith("https://"):
+        raise SetupError(HTTPS_REQUIRED)
+    return clean
 
 
 class TunnelController(QObject):

@@ -3,12 +3,15 @@
 Never in SQLite, settings files, logs or exports. Where no keyring backend exists the secret is kept
 for the session only, unless the operator explicitly accepts a weaker store (a 0600 plain-text
 keyring file from ``keyrings.alt`` in the user data folder); ``SecretStore.status()`` says which.
+That file exists only once the operator accepted it, so its presence is the remembered acceptance:
+a later start without a keyring reads it back instead of forgetting every secret.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 from typing import Literal
 
 import keyring
@@ -39,6 +42,11 @@ def _backend_usable(backend: keyring.backend.KeyringBackend) -> bool:
     )
 
 
+def weak_store_path() -> Path:
+    """The plain-text store the operator may accept when there is no keyring."""
+    return paths.data_dir() / "secrets.cfg"
+
+
 class SecretStore:
     """Get and set named secrets. Thread-safe; the GUI and the receiver share one instance."""
 
@@ -47,19 +55,29 @@ class SecretStore:
         self._session: dict[str, str] = {}
         self._lock = threading.Lock()
         self._weak: keyring.backend.KeyringBackend | None = None
-        if allow_weak:
+        if allow_weak or (not self.keyring_available and weak_store_path().exists()):
             self.accept_weak_store()
 
     @property
     def keyring_available(self) -> bool:
         return _backend_usable(self._backend)
 
+    @property
+    def where(self) -> Where:
+        """Where a secret set now would be kept."""
+        if self.keyring_available:
+            return "keyring"
+        return "weak-file" if self._weak is not None else "session"
+
     def status(self) -> str:
         """One sentence for the operator about where secrets go."""
         if self.keyring_available:
             return f"Secrets are kept in the system keyring ({type(self._backend).__name__})."
         if self._weak is not None:
-            return "No system keyring: secrets are kept in a plain-text file readable only by you (weaker)."
+            return (
+                "No system keyring: secrets are kept in a plain-text file readable only by you (weaker): "
+                f"{self._weak_path}"
+            )
         return (
             "No system keyring is available: secrets are kept for this session only and must be entered "
             "again next time (install a keyring service such as gnome-keyring or KWallet, or accept the "
@@ -70,7 +88,7 @@ class SecretStore:
         from keyrings.alt.file import PlaintextKeyring
 
         weak = PlaintextKeyring()
-        weak.file_path = str(paths.data_dir() / "secrets.cfg")
+        weak.file_path = str(weak_store_path())
         self._weak = weak
         self._weak_path = weak.file_path
 

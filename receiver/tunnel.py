@@ -45,7 +45,10 @@ TunnelErrorKind = Literal["no_binary", "no_authtoken", "bad_authtoken", "session
 
 TUNNEL_NAME = "callback-monitor"
 MASK = "********"
-OWN_URL_ADVICE = "or enter a public URL of your own (reverse proxy, another tunnel) in Settings"
+OWN_URL_ADVICE = (
+    "or use a public URL of your own (reverse proxy, another tunnel): Tools → Use my own public URL…"
+)
+NGROK_DOWNLOAD = "https://ngrok.com/download"
 # Loggers that may see ngrok's output or our options; their records get the authtoken masked.
 PYNGROK_LOGGERS = ("pyngrok.process.ngrok", "pyngrok.process", "pyngrok.ngrok", "pyngrok.installer")
 
@@ -147,7 +150,7 @@ def _no_authtoken() -> TunnelError:
         "no_authtoken",
         "ngrok refused to start: it needs the authtoken of a verified ngrok account (ERR_NGROK_4018).",
         "Copy your authtoken from https://dashboard.ngrok.com/get-started/your-authtoken and enter it in "
-        f"Settings (it is kept in the system keyring), {OWN_URL_ADVICE}.",
+        f"Tools → Tunnel settings…, {OWN_URL_ADVICE}.",
         "ERR_NGROK_4018",
     )
 
@@ -167,7 +170,7 @@ def classify_failure(exc: BaseException, authtoken: str | None = None) -> Tunnel
             "bad_authtoken",
             f"ngrok rejected the authtoken: it is malformed, reset or revoked (ERR_NGROK_{bad}).",
             "Copy the current authtoken from https://dashboard.ngrok.com/get-started/your-authtoken and "
-            "enter it again in Settings.",
+            "enter it again in Tools → Tunnel settings….",
             f"ERR_NGROK_{bad}",
         )
     if "108" in codes:
@@ -200,9 +203,10 @@ def _no_binary(explicit: str | None) -> TunnelError:
     where = f" at {explicit}" if explicit else ""
     return TunnelError(
         "no_binary",
-        f"ngrok is not installed{where} and cannot be downloaded (no network); the app never downloads it.",
-        "Install ngrok and set its path in Settings, or enter a public URL of your own "
-        "(reverse proxy, another tunnel)",
+        f"The ngrok program was not found{where}. The app never downloads it by itself.",
+        f"Install ngrok from {NGROK_DOWNLOAD} (on a computer without internet access, copy the program "
+        "over from one that has it) and point the app at it in Tools → Tunnel settings… → ngrok program, "
+        f"{OWN_URL_ADVICE}.",
     )
 
 
@@ -312,7 +316,7 @@ class TunnelManager:
                 raise TunnelError(
                     "other",
                     f"ngrok opened {public_url or 'no URL'} instead of an https URL.",
-                    f"Check the reserved domain in Settings, {OWN_URL_ADVICE}.",
+                    f"Check the reserved domain in Tools → Tunnel settings…, {OWN_URL_ADVICE}.",
                 )
             self._tunnel = tunnel
             self._public_url = public_url

@@ -220,9 +220,12 @@ def test_missing_binary_is_reported_without_download(tmp_path: Path, no_download
 
     assert time.monotonic() - started < 3
     assert caught.value.kind == "no_binary"
-    assert "cannot be downloaded" in caught.value.message and str(missing) in caught.value.message
-    assert caught.value.advice.startswith("Install ngrok and set its path in Settings")
-    assert "public URL of your own" in caught.value.advice
+    assert "not found" in caught.value.message and str(missing) in caught.value.message
+    assert "network" not in caught.value.message  # a missing program is not a network problem
+    advice = caught.value.advice
+    assert advice.startswith("Install ngrok from https://ngrok.com/download")
+    assert "Tools → Tunnel settings… → ngrok program" in advice  # a menu item that exists
+    assert "Tools → Use my own public URL…" in advice
     assert no_download == []
     assert list(tmp_path.iterdir()) == []  # nothing written either
     assert manager.public_url is None

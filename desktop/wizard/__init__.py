@@ -47,8 +47,10 @@ class SetupWizard(QWizard):
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
         self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, True)
         self.pages: list[AsyncPage] = []
-        for cls in PAGE_CLASSES:
+        for number, cls in enumerate(PAGE_CLASSES, start=1):
             page = cls(ctx, self.state)
+            # where the operator is in the whole job, on every page
+            page.setTitle(f"Step {number} of {len(PAGE_CLASSES)}: {page.title()}")
             self.pages.append(page)
             self.addPage(page)
         self.currentIdChanged.connect(self._entered)

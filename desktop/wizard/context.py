@@ -18,6 +18,7 @@ from desktop.receiver_controller import ReceiverController
 from desktop.tunnel_controller import TunnelController
 from desktop.workers import TaskRunner
 from receiver import twilio_setup as ts
+from receiver.reachability import Reach
 from receiver.secrets import SecretStore
 from receiver.store import Store
 
@@ -45,6 +46,8 @@ class SetupContext:
     settings: QSettings
     runner: TaskRunner
     client_factory: ClientFactory = field(default=default_factory)
+    # does an own public URL reach this receiver? (blocks: worker threads only); None: not checked
+    probe: Callable[[str], Reach] | None = None
 
     def credentials(self) -> ts.Credentials:
         creds = load_credentials(self.secrets)

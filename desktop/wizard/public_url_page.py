@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QButtonGroup, QLabel, QLineEdit, QRadioButton, QVBoxLayout
+from collections.abc import Callable
 
-from desktop.wizard.base import AsyncPage, WizardState
+from PySide6.QtWidgets import QButtonGroup, QCheckBox, QLabel, QRadioButton, QVBoxLayout
+
+from desktop.tunnel_controller import check_own_url
+from desktop.wizard.base import AsyncPage, Job, WizardState
 from desktop.wizard.context import SetupContext
-from desktop.wizard.own_url import OWN_URL_HELP
+from desktop.wizard.own_url import OWN_URL_HELP, ReplacingLineEdit, forward_text
 from desktop.wizard.tunnel_form import TunnelSettingsForm
+from receiver.reachability import Reach
 from receiver.tunnel import TunnelError
 from receiver.twilio_client import SetupError
 
@@ -27,9 +31,13 @@ class PublicUrlPage(AsyncPage):
         group.addButton(self.use_tunnel)
         group.addButton(self.use_own)
         self.tunnel_form = TunnelSettingsForm(ctx.settings, ctx.secrets, self)
-        self.own_url = QLineEdit(str(ctx.settings.value("tunnel/own_url", "") or ""))
+        self.own_url = ReplacingLineEdit(str(ctx.settings.value("tunnel/own_url", "") or ""))
         self.own_url.setPlaceholderText("https://monitor.example.com")
+        self.own_url.textEdited.connect(lambda _t: self._url_edited())
         self.own_help = QLabel(OWN_URL_HELP, wordWrap=True)
+        self.forward = QLabel(wordWrap=True)
+        self.own_anyway = QCheckBox("Use it although it was not confirmed to reach this receiver")
+        self.own_anyway.hide()
         self.current = QLabel(wordWrap=True)
         layout = QVBoxLayout(self)
         layout.addWidget(self.use_tunnel)
@@ -38,6 +46,8 @@ class PublicUrlPage(AsyncPage):
         layout.addWidget(self.use_own)
         layout.addWidget(self.own_url)
         layout.addWidget(self.own_help)
+        layout.addWidget(self.forward)
+        layout.addWidget(self.own_anyway)
         layout.addSpacing(8)
         layout.addWidget(self.current)
         layout.addWidget(self.busy)
@@ -48,6 +58,7 @@ class PublicUrlPage(AsyncPage):
         self._sync()
 
     def initializePage(self) -> None:
+        self.forward.setText(forward_text(self.ctx.controller.port))
         self._show_current()
 
     def _sync(self) -> None:
@@ -55,22 +66,40 @@ class PublicUrlPage(AsyncPage):
         self.tunnel_form.setEnabled(tunnel)
         self.own_url.setEnabled(not tunnel)
         self.own_help.setEnabled(not tunnel)
+        self.forward.setEnabled(not tunnel)
+        self._show_current()
+
+    def _url_edited(self) -> None:
+        self.own_anyway.setChecked(False)
+        self.own_anyway.hide()
 
     def _show_current(self) -> None:
-        url = self.ctx.tunnel.public_url
-        self.current.setText(
-            f"Twilio will call: <b>{url}</b>" if url else "No public URL yet: Next starts the tunnel."
-        )
+        """What Next will do with the option that is ticked now (never the other one's story)."""
+        tunnel = self.ctx.tunnel
+        if self.use_own.isChecked():
+            if tunnel.mode == "own" and tunnel.public_url:
+                text = f"Twilio will call: <b>{tunnel.public_url}</b>"
+            else:
+                text = "Next checks that the URL above reaches this receiver, then uses it."
+        elif tunnel.mode == "tunnel" and tunnel.public_url:
+            text = f"Twilio will call the tunnel: <b>{tunnel.public_url}</b>"
+        else:
+            text = "No tunnel yet: Next starts it."
+        self.current.setText(text)
 
-    def before_next(self) -> bool:
+    def before_next(self) -> bool | Job:
         if self.use_own.isChecked():
             try:
-                self.ctx.tunnel.use_own_url(self.own_url.text())
+                url = check_own_url(self.own_url.text())
             except SetupError as exc:
                 self.busy.fail(exc.message)
                 return False
-            self.busy.clear()
-            return True
+            probe = self.ctx.probe
+            if probe is None or self.own_anyway.isChecked():
+                self.ctx.tunnel.use_own_url(url)
+                self.busy.clear()
+                return True
+            return Job(f"Checking that {url} reaches this receiver…", lambda: probe(url), self._reached(url))
         self.tunnel_form.save()
         if self.ctx.tunnel.mode == "tunnel" and self.ctx.tunnel.public_url:
             return True
@@ -78,6 +107,16 @@ class PublicUrlPage(AsyncPage):
         self.completeChanged.emit()
         self.ctx.tunnel.start(on_done=self._tunnel_up)
         return False
+
+    def _reached(self, url: str) -> Callable[[Reach], None]:
+        def done(reach: Reach) -> None:
+            if not reach.ok:
+                self.own_anyway.show()
+                raise SetupError(reach.message)  # shown on the page; the wizard stays here
+            self.ctx.tunnel.use_own_url(url)
+            self._show_current()
+
+        return done
 
     def _tunnel_up(self, url: str) -> None:
         self.busy.done(f"Tunnel up: {url}")

@@ -56,7 +56,9 @@ class ReviewPage(AsyncPage):
         self.tree = QTreeWidget(self)
         self.tree.setHeaderLabels(["Target", "Setting", "Now", "After"])
         self.tree.setRootIsDecorated(False)
-        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep the path and any #overrides visible
+        # the operator approves exactly these URLs: never elide them; scroll sideways when they are long
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.tree.header().setStretchLastSection(False)
         self.summary = QLabel(wordWrap=True)
         form = QFormLayout()
         form.addRow("Connection overrides", self.overrides)
@@ -96,7 +98,7 @@ class ReviewPage(AsyncPage):
             item.setToolTip(2, change.old or "")
             item.setToolTip(3, change.new)
             self.tree.addTopLevelItem(item)
-        for col in range(3):
+        for col in range(4):
             self.tree.resizeColumnToContents(col)
         n, targets_n = len(self.state.changes), len({c.target_sid for c in self.state.changes})
         self.summary.setText(

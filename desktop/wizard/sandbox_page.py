@@ -30,7 +30,8 @@ class SandboxPage(AsyncPage):
             state,
             "WhatsApp Sandbox (optional)",
             "Twilio has no API for the Sandbox's webhooks: if you test with the WhatsApp Sandbox, paste "
-            "these two URLs in the Console. Skip this page otherwise.",
+            "these two URLs in the Console. Skip this page otherwise. The monitor cannot put the "
+            "Sandbox's previous URLs back either: note them before you paste, and restore them by hand.",
         )
         self.inbound = QLineEdit()
         self.status = QLineEdit()

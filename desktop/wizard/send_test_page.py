@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import QElapsedTimer, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -17,8 +18,10 @@ from PySide6.QtWidgets import (
 
 from desktop.wizard.base import AsyncPage, Job, WizardState
 from desktop.wizard.context import SetupContext
+from receiver import errors
 from receiver import twilio_setup as ts
 
+NO_STATUS_AFTER_S = 30  # Twilio posts "sent" within seconds; after this long something is in the way
 SANDBOX_FROM = f"whatsapp:{ts.WHATSAPP_SANDBOX_NUMBER}"
 
 
@@ -66,8 +69,16 @@ class SendTestPage(AsyncPage):
         self.body = QLineEdit("Test message from Callback Monitor")
         self.send = QPushButton("Send test message")
         self.send.clicked.connect(self.send_now)
-        self.sid = QLabel()
+        self.sid = QLabel(wordWrap=True)
+        self.sid.setObjectName("sent_line")
+        self.waiting = QLabel(wordWrap=True)  # still waiting, or what to check when nothing comes
+        self.waiting.setObjectName("waiting_line")
         self.events = QListWidget()
+        self.events.setWordWrap(True)
+        self._clock = QElapsedTimer()
+        self._tick = QTimer(self)
+        self._tick.setInterval(1000)
+        self._tick.timeout.connect(self._show_waiting)
         form = QFormLayout()
         form.addRow("To", self.to)
         form.addRow("From", self.sender_box)
@@ -77,6 +88,7 @@ class SendTestPage(AsyncPage):
         layout.addWidget(self.send)
         layout.addWidget(self.busy)
         layout.addWidget(self.sid)
+        layout.addWidget(self.waiting)
         layout.addWidget(QLabel("Statuses received for it:"))
         layout.addWidget(self.events, 1)
         ctx.controller.dataChanged.connect(self.refresh)
@@ -92,6 +104,11 @@ class SendTestPage(AsyncPage):
             self.busy.fail("Enter the phone number to send to (E.164, e.g. +14155550123).")
             return
         sender = self.sender_box.currentData()
+        # a new attempt: nothing about the previous message may stay on screen as if it were this one
+        self.state.sent_sid = None
+        self._tick.stop()
+        self.sid.clear()
+        self.waiting.clear()
         self.events.clear()
         self.run_job(
             Job(f"Sending to {to}…", lambda: send_and_record(self.ctx, to, body, sender), self._sent)
@@ -100,8 +117,29 @@ class SendTestPage(AsyncPage):
     def _sent(self, row: dict[str, Any]) -> None:
         self.state.sent_sid = str(row["sid"])
         self.sid.setText(f"Sent {row['sid']}: Twilio accepted it as “{row['status']}”.")
+        self._clock.start()
+        self._tick.start()
+        self._show_waiting()
         self.ctx.controller.notify_changed()
         self.refresh()
+
+    def _show_waiting(self) -> None:
+        if self.events.count():
+            self._tick.stop()
+            self.waiting.clear()
+            return
+        seconds = self._clock.elapsed() // 1000
+        if seconds < NO_STATUS_AFTER_S:
+            self.waiting.setText(f"Waiting for the first status callback… ({seconds} s)")
+            return
+        self._tick.stop()
+        base = self.ctx.tunnel.public_url or "(no public URL)"
+        self.waiting.setText(
+            f"No status callback after {NO_STATUS_AFTER_S} s. Check: that {base} still reaches this "
+            "computer (the status bar shows the tunnel); the Requests tab, where a rejected callback "
+            "(403: signature) shows up; and Twilio Console → Monitor → Logs → Errors for error 11200 "
+            "(Twilio could not reach the URL)."
+        )
 
     def statuses(self) -> list[str]:
         return [self.events.item(i).text().split(" ", 1)[0] for i in range(self.events.count())]
@@ -121,5 +159,11 @@ class SendTestPage(AsyncPage):
         )
         self.events.clear()
         for status, error_code, received_at in rows:
-            error = f" (error {error_code})" if error_code else ""
+            entry = errors.lookup(error_code)
+            error = f" (error {entry.code}: {entry.title})" if entry else ""
             self.events.addItem(f"{status}{error}  — received {received_at[11:19]} UTC")
+            if entry:
+                item = self.events.item(self.events.count() - 1)
+                item.setToolTip(f"{entry.cause}\n\nWhat to do: {entry.action}\n{entry.url}")
+        if rows:
+            self._show_waiting()

@@ -63,7 +63,9 @@ class TunnelSettingsForm(QWidget):
         form.addRow("Region", self.region)
         form.addRow("Reserved domain", self.domain)
         form.addRow("ngrok authtoken", self.authtoken)
-        form.addRow("", QLabel(f"Never written to the settings file. {secrets.status()}", wordWrap=True))
+        self.where = QLabel(f"The authtoken is never written to the settings file. {secrets.status()}")
+        self.where.setWordWrap(True)
+        form.addRow("", self.where)
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Where is the ngrok program?")
@@ -96,7 +98,9 @@ class TunnelSettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.form)
         layout.addWidget(buttons)
-        self.resize(520, 200)
+        # wrapped labels need their height for the width: let the layout size the dialog
+        layout.setSizeConstraint(QVBoxLayout.SizeConstraint.SetMinimumSize)
+        self.setMinimumWidth(560)
 
     def accept(self) -> None:
         self.form.save()

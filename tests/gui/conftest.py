@@ -29,18 +29,22 @@ def open_live(
     """Open a window with the going-live hooks on an empty DB; closed without restore prompts at teardown.
 
     ``open_live(client_factory, **settings)``: ``settings`` keys use ``__`` for ``/`` (tunnel__ngrok_path).
+    An own public URL's reachability check goes to this window's receiver (as a working reverse proxy
+    would send it) unless ``probe_via`` says otherwise (a ``url -> (host, port)`` resolver).
     """
     from desktop.going_live import install
     from desktop.main_window import MainWindow
 
     opened: list[tuple[Any, Any]] = []
 
-    def factory(client_factory: Callable[..., Any], **settings: str) -> Any:
+    def factory(client_factory: Callable[..., Any], probe_via: Any = None, **settings: str) -> Any:
         for key, value in settings.items():
             tmp_settings.setValue(key.replace("__", "/"), value)
         controller = make_controller(tmp_path / "live.db", token=None)
+        if probe_via is None:
+            probe_via = lambda _url: ("127.0.0.1", controller.port)  # noqa: E731
         window = MainWindow(controller, tmp_settings)
-        going = install(window, client_factory=client_factory)
+        going = install(window, client_factory=client_factory, probe_via=probe_via)
         qtbot.waitUntil(lambda: not going.runner.busy)
         opened.append((window, going))
         return going

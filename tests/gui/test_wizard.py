@@ -6,6 +6,7 @@ Each failure an operator can meet has a test that reads the message the page sho
 from __future__ import annotations
 
 import os
+import socket
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -13,17 +14,23 @@ from typing import Any
 
 import keyring.backends.fail
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QPushButton, QWizard
 
 from desktop.credentials_dialog import CredentialsDialog
 from desktop.going_live import GoingLive, install
 from desktop.main_window import MainWindow
-from desktop.wizard import SetupWizard
+from desktop.port_dialog import PortDialog
+from desktop.receiver_controller import ReceiverController, configured_port
+from desktop.wizard import SetupWizard, send_test_page
 from desktop.wizard.credentials_page import CredentialsPage
 from desktop.wizard.public_url_page import PublicUrlPage
 from desktop.wizard.review_page import ReviewPage
+from desktop.wizard.sandbox_page import SandboxPage
+from desktop.wizard.send_test_page import SendTestPage
 from desktop.wizard.targets_page import TargetsPage
-from receiver import paths
+from receiver import errors, paths
 from receiver import secrets as keys
 from receiver import twilio_setup as ts
 from receiver.secrets import SecretStore
@@ -41,6 +48,13 @@ OLD_STATUS = "https://old.example.com/status"
 def live(open_live: Callable[..., GoingLive], fake_twilio: FakeTwilio) -> GoingLive:
     """Window + going-live hooks on an empty DB; Twilio calls go to the fake (api_base parameter)."""
     return open_live(lambda c: ts.make_client(c, api_base=fake_twilio.base_url))
+
+
+@pytest.fixture
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def seed(fake: FakeTwilio) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -380,3 +394,256 @@ def test_start_after_crash_offers_to_restore_leftover_webhooks(
         window.close()
         going.shutdown()
         window.deleteLater()
+
+
+# ------------------------------------------------------------------ what an operator meets on the pages
+
+
+def click(widget: Any) -> None:
+    """A left click where a person aims: a radio button's or check box's box (only its box and text
+    take clicks, and the widget may be much wider), anything else's middle."""
+    if isinstance(widget, QAbstractButton) and widget.isCheckable() and not isinstance(widget, QPushButton):
+        QTest.mouseClick(widget, Qt.MouseButton.LeftButton, pos=QPoint(8, widget.height() // 2))
+    else:
+        QTest.mouseClick(widget, Qt.MouseButton.LeftButton)
+
+
+def next_button(wizard: SetupWizard) -> Any:
+    return wizard.button(QWizard.WizardButton.NextButton)
+
+
+def test_api_key_form_keeps_a_known_primary_token(
+    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+) -> None:
+    live.ctx.secrets.set(keys.TWILIO_ACCOUNT_SID, fake_twilio.account_sid)
+    live.ctx.secrets.set(keys.TWILIO_AUTH_TOKEN, fake_twilio.auth_token)
+    live.actions["credentials"].trigger()
+    dialog = live.dialog
+    assert isinstance(dialog, CredentialsDialog)
+    form = dialog.form
+    click(form.use_key)  # moving to an API key: the primary token is still the one that signs webhooks
+    assert form.primary_token.isVisible() and form.primary_token.text() == fake_twilio.auth_token
+    QTest.keyClicks(form.key_sid, fake_twilio.api_key_sid)
+    QTest.keyClicks(form.key_secret, fake_twilio.api_key_secret)
+    click(dialog.save)
+    wait_idle(qtbot, live)
+    assert not dialog.isVisible()
+    assert live.ctx.secrets.get(keys.TWILIO_AUTH_TOKEN) == fake_twilio.auth_token
+    assert live.ctx.controller.has_token
+
+
+def test_every_wizard_page_says_which_step_it_is(
+    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+) -> None:
+    wizard = live.open_wizard()
+    assert wizard.currentPage().title().startswith("Step 1 of 7: ")
+    fill_credentials(wizard.page_of(CredentialsPage), fake_twilio)
+    click(next_button(wizard))
+    wait_idle(qtbot, live)
+    assert wizard.currentPage().title() == "Step 2 of 7: Public URL"
+
+
+def test_public_url_page_text_follows_the_option_and_a_click_replaces_the_old_url(
+    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+) -> None:
+    live.ctx.settings.setValue("tunnel/own_url", "https://old-proxy.example.com")
+    wizard = live.open_wizard()
+    fill_credentials(wizard.page_of(CredentialsPage), fake_twilio)
+    click(next_button(wizard))
+    wait_idle(qtbot, live)
+    page = wizard.page_of(PublicUrlPage)
+    click(page.use_tunnel)
+    assert "Next starts it" in page.current.text()
+    click(page.use_own)
+    assert "tunnel" not in page.current.text().lower()  # the own URL is selected: no tunnel story
+    assert "checks that the URL above reaches this receiver" in page.current.text()
+    assert f"http://127.0.0.1:{live.ctx.controller.port}" in page.forward.text()
+    click(page.own_url)
+    QTest.keyClicks(page.own_url, OWN_URL)
+    assert page.own_url.text() == OWN_URL  # replaced, not appended to the old value
+    click(next_button(wizard))
+    wait_idle(qtbot, live)
+    assert isinstance(wizard.currentPage(), TargetsPage)
+    assert live.ctx.controller.config.public_url == OWN_URL
+
+
+def test_public_url_page_refuses_an_own_url_that_does_not_reach_this_receiver(
+    qtbot: Any, open_live: Callable[..., GoingLive], fake_twilio: FakeTwilio, unused_port: int
+) -> None:
+    live = open_live(
+        lambda c: ts.make_client(c, api_base=fake_twilio.base_url),
+        probe_via=lambda _url: ("127.0.0.1", unused_port),  # nothing listens where the proxy sends
+    )
+    wizard = live.open_wizard()
+    fill_credentials(wizard.page_of(CredentialsPage), fake_twilio)
+    click(next_button(wizard))
+    wait_idle(qtbot, live)
+    page = wizard.page_of(PublicUrlPage)
+    click(page.use_own)
+    QTest.keyClicks(page.own_url, OWN_URL)
+    click(next_button(wizard))
+    wait_idle(qtbot, live)
+    assert wizard.currentPage() is page
+    assert page.busy.text().startswith(f"Could not reach {OWN_URL}")
+    assert live.ctx.controller.config.public_url is None
+    click(page.own_anyway)  # the operator will fix the proxy before sending: their call, made visibly
+    click(next_button(wizard))
+    wait_idle(qtbot, live)
+    assert isinstance(wizard.currentPage(), TargetsPage)
+
+
+def test_review_shows_the_new_urls_whole(qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio) -> None:
+    _, service = seed(fake_twilio)
+    long_url = "https://callbacks-for-the-notifications-team.eu-west.reverse-proxy.monitor.example.com"
+    wizard = live.open_wizard()
+    fill_credentials(wizard.page_of(CredentialsPage), fake_twilio)
+    click(next_button(wizard))
+    wait_idle(qtbot, live)
+    page = wizard.page_of(PublicUrlPage)
+    click(page.use_own)
+    QTest.keyClicks(page.own_url, long_url)
+    click(next_button(wizard))
+    wait_idle(qtbot, live)
+    wizard.page_of(TargetsPage).check(service["sid"])
+    click(next_button(wizard))
+    review: ReviewPage = wizard.page_of(ReviewPage)
+    assert wizard.currentPage() is review
+    metrics = review.tree.fontMetrics()
+    for i in range(review.tree.topLevelItemCount()):
+        item = review.tree.topLevelItem(i)
+        shown = review.tree.visualRect(review.tree.indexFromItem(item, 3)).width()
+        assert item.text(3).startswith(long_url)
+        assert shown >= metrics.horizontalAdvance(item.text(3)), item.text(3)  # room for every character
+
+
+def walk_to_sandbox_page(qtbot: Any, live: GoingLive, fake: FakeTwilio) -> tuple[SetupWizard, str]:
+    number, service = seed(fake)
+    wizard = live.open_wizard()
+    through_public_url(qtbot, live, wizard, fake)
+    wizard.page_of(TargetsPage).check(service["sid"])
+    click(next_button(wizard))
+    with qtbot.waitSignal(wizard.applied, timeout=10000):
+        click(wizard.button(QWizard.WizardButton.CommitButton))
+    click(next_button(wizard))  # applied -> sandbox
+    assert isinstance(wizard.currentPage(), SandboxPage)
+    return wizard, service["sid"]
+
+
+def test_sandbox_page_says_its_urls_are_not_restored(
+    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+) -> None:
+    wizard, _ = walk_to_sandbox_page(qtbot, live, fake_twilio)
+    assert "cannot put the Sandbox's previous URLs back" in wizard.currentPage().subTitle()
+
+
+def walk_to_send_page(qtbot: Any, live: GoingLive, fake: FakeTwilio) -> tuple[SetupWizard, Any, str]:
+    wizard, service_sid = walk_to_sandbox_page(qtbot, live, fake)
+    click(next_button(wizard))  # -> send test
+    page = wizard.currentPage()
+    assert isinstance(page, SendTestPage)
+    return wizard, page, service_sid
+
+
+def test_send_test_page_failed_send_replaces_the_old_sent_line(
+    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+) -> None:
+    _, page, service_sid = walk_to_send_page(qtbot, live, fake_twilio)
+    page.sender_box.setCurrentIndex(page.sender_box.findData(service_sid))
+    QTest.keyClicks(page.to, "+15557654321")
+    click(page.send)
+    wait_idle(qtbot, live)
+    assert page.sid.text().startswith("Sent SM")
+    fake_twilio.fail_next(
+        r"/Messages\.json$", status=400, code=21610, message="Attempt to send to unsubscribed recipient"
+    )
+    click(page.send)
+    wait_idle(qtbot, live)
+    assert "(error 21610)" in page.busy.text()
+    assert page.sid.text() == ""  # nothing claims this one was sent
+
+
+def test_send_test_page_says_what_to_check_when_no_status_comes(
+    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(send_test_page, "NO_STATUS_AFTER_S", 1)
+    _, page, service_sid = walk_to_send_page(qtbot, live, fake_twilio)
+    page.sender_box.setCurrentIndex(page.sender_box.findData(service_sid))
+    QTest.keyClicks(page.to, "+15557654321")
+    click(page.send)
+    wait_idle(qtbot, live)
+    assert page.waiting.text().startswith("Waiting for the first status callback")
+    qtbot.waitUntil(lambda: page.waiting.text().startswith("No status callback after 1 s"), timeout=5000)
+    assert OWN_URL in page.waiting.text() and "Requests tab" in page.waiting.text()
+    assert "11200" in page.waiting.text()
+
+
+def test_send_test_page_explains_an_error_code(qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio) -> None:
+    _, page, service_sid = walk_to_send_page(qtbot, live, fake_twilio)
+    page.sender_box.setCurrentIndex(page.sender_box.findData(service_sid))
+    QTest.keyClicks(page.to, "+15557654321")
+    click(page.send)
+    wait_idle(qtbot, live)
+    sid = live.wizard.state.sent_sid
+    port = live.ctx.controller.port
+    deliveries = fake_twilio.deliver(
+        sid, ["undelivered"], via=lambda _u: ("127.0.0.1", port), error_code=30003
+    )
+    assert [d.http_status for d in deliveries] == [200]
+    entry = errors.lookup(30003)
+    assert entry is not None
+    qtbot.waitUntil(lambda: page.events.count() == 1, timeout=5000)
+    assert page.events.item(0).text().startswith(f"undelivered (error 30003: {entry.title})")
+    assert entry.action in page.events.item(0).toolTip()
+    assert page.waiting.text() == ""  # a status came: no longer waiting
+
+
+# ------------------------------------------------------------------ the receiver's port
+
+
+def test_receiver_port_is_remembered_for_the_next_start(
+    qtbot: Any, live: GoingLive, unused_port: int, tmp_path: Path
+) -> None:
+    live.actions["port"].trigger()
+    dialog = live.dialog
+    assert isinstance(dialog, PortDialog)
+    assert dialog.spin.value() == live.ctx.controller.port  # suggests keeping the one in use
+    click(dialog.spin)
+    QTest.keyClick(dialog.spin, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(dialog.spin, str(unused_port))
+    click(dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Save))
+    assert not dialog.isVisible()
+    # the next start (desktop.app.main does this with the app's settings)
+    later = ReceiverController(tmp_path / "next.db", port=configured_port(live.ctx.settings))
+    try:
+        later.start()
+        assert later.port == unused_port and later.port_note == ""
+    finally:
+        later.stop()
+
+
+def test_a_taken_port_is_explained_and_the_app_still_works(
+    qtbot: Any, tmp_path: Path, tmp_settings: QSettings
+) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        controller = ReceiverController(tmp_path / "taken.db", port=taken)
+        window = None
+        try:
+            controller.start()
+            assert controller.running and controller.port != taken
+            window = MainWindow(controller, tmp_settings)
+            going = install(window)
+            box = going.port_box
+            assert box.isVisible()
+            assert f"Port {taken} is in use by another program" in box.text()
+            assert f"listens on port {controller.port} for now" in box.text()
+            assert "Tools → Receiver port…" in box.text()
+            going._may_close = True
+            going.shutdown()
+        finally:
+            if window is not None:
+                window.close()
+                window.deleteLater()
+            controller.stop()
