@@ -18,6 +18,7 @@ from typing import Any
 from PySide6.QtCore import QElapsedTimer, QObject, QTimer, Signal, Slot
 
 from receiver.app import ReceiverConfig, ReceiverStats, create_app
+from receiver.request_storage import read_request
 from receiver.secrets import TWILIO_AUTH_TOKEN, SecretStore
 from receiver.server import ReceiverServer
 from receiver.store import Store, connect
@@ -181,15 +182,13 @@ class ReceiverController(QObject):
 
     def replay(self, request_id: int) -> None:
         """Send a logged request to the receiver again (same method, path, query, headers, body)."""
-        row = (
-            self.reader()
-            .execute("SELECT method, path, query, headers, body FROM requests WHERE id = ?", (request_id,))
-            .fetchone()
-        )
+        row = read_request(self.reader(), request_id)
         if row is None or self.server is None:
             self.failed.emit("Nothing to replay: the request is gone or the receiver is stopped.")
             return
-        method, path, query, headers_json, body = row
+        method, path, query, headers_json, body = (
+            row[k] for k in ("method", "path", "query", "headers", "body")
+        )
         port = self.server.port
         headers = {
             k: v
