@@ -19,6 +19,8 @@ from PySide6.QtCore import QElapsedTimer, QObject, QTimer, Signal, Slot
 
 from receiver.app import ReceiverConfig, ReceiverStats, create_app
 from receiver.request_storage import read_request
+from receiver.retention import DEFAULT as DEFAULT_RETENTION
+from receiver.retention import Pruner
 from receiver.secrets import TWILIO_AUTH_TOKEN, SecretStore
 from receiver.server import ReceiverServer
 from receiver.store import Store, connect
@@ -71,6 +73,8 @@ class ReceiverController(QObject):
         self.stats = ReceiverStats()
         self.demo_token: str | None = None
         self.config = ReceiverConfig(public_url=None, validate=True, auth_token=self._auth_token)
+        self.retention = DEFAULT_RETENTION  # the window sets the saved rules; read at each pruning pass
+        self._pruner: Pruner | None = None
         self._reader: sqlite3.Connection | None = None
         self._threads: list[threading.Thread] = []
         self._timer = QTimer(self)
@@ -90,6 +94,7 @@ class ReceiverController(QObject):
             return
         if self.store is None:
             self.store = Store(self.db_path)
+            self._pruner = Pruner(self.store, lambda: self.retention).start()
         app = create_app(self.store, self.config, on_event=self._eventFromServer.emit, stats=self.stats)
         self.server = ReceiverServer(app, host=self.host, port=self.requested_port)
         try:
@@ -114,6 +119,9 @@ class ReceiverController(QObject):
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        if self._pruner is not None:
+            self._pruner.stop()
+            self._pruner = None
         if self.store is not None:
             self.store.close()
             self.store = None
