@@ -270,6 +270,13 @@ def main(argv: list[str] | None = None) -> int:
         f"at rest (after SIGTERM): DB {_common.human_size(_size(db))}, WAL {_common.human_size(_size(wal))}, "
         f"{at_rest:.0f} bytes per callback"
     )
+    slow_turns = [
+        line
+        for line in (workdir / "serve.log").read_text("utf-8", "replace").splitlines()
+        if "held the writer" in line
+    ]
+    if slow_turns:
+        print(f"  {len(slow_turns)} slow WAL restarts logged by the server, e.g. {slow_turns[-1].strip()}")
     sizes = _table_sizes(db)
     if sizes:
         print("  largest: " + ", ".join(f"{name} {size / stored:.0f} B/cb" for name, size in sizes[:8]))

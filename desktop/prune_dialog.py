@@ -1,5 +1,5 @@
-"""Tools > Prune old data…: the retention rules (kept in the settings) and an explicit prune of old
-messages with their events.
+"""Tools > Storage and retention…: the retention rules (kept in the settings), an explicit prune of old
+messages with their events, and the durability level (docs/DURABILITY.md).
 
 The rules apply to the embedded receiver at once (its ``Pruner`` reads them at each pass); "Prune now"
 runs one pass off the GUI thread (``TaskRunner``) through the receiver's own store, in the same small
@@ -34,6 +34,7 @@ from receiver.store import Store
 
 ACCEPTED_KEY = "retention/accepted_days"
 REJECTED_KEY = "retention/rejected_days"
+SYNCHRONOUS_KEY = "storage/synchronous"
 DEFAULT_MESSAGES_DAYS = 90
 MAX_DAYS = 3650
 
@@ -56,6 +57,11 @@ def load_retention(settings: QSettings) -> Retention:
     )
 
 
+def load_synchronous(settings: QSettings) -> str:
+    """The durability level saved in the settings: "FULL" or the default "NORMAL"."""
+    return "FULL" if str(settings.value(SYNCHRONOUS_KEY, "NORMAL")).upper() == "FULL" else "NORMAL"
+
+
 def _days_box(value: float | None) -> QSpinBox:
     box = QSpinBox()
     box.setRange(0, MAX_DAYS)
@@ -76,7 +82,7 @@ class PruneDialog(QDialog):
         self, controller: ReceiverController, settings: QSettings, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Prune old data")
+        self.setWindowTitle("Storage and retention")
         self.controller = controller
         self.settings = settings
         self.runner = TaskRunner(self)
@@ -105,6 +111,13 @@ class PruneDialog(QDialog):
         form.addRow("Keep requests of stored callbacks:", self.accepted_days)
         form.addRow("Keep rejected requests:", self.rejected_days)
         form.addRow(self.delete_messages, self.before)
+        self.full_sync = QCheckBox(
+            "Flush every commit to the disk (synchronous=FULL): acknowledged callbacks also survive a "
+            "power loss, at a cost in speed. Applies from the next start."
+        )
+        self.full_sync.setObjectName("full_sync")
+        self.full_sync.setChecked(load_synchronous(settings) == "FULL")
+        self.full_sync.toggled.connect(self._save_synchronous)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         self.prune_button: QPushButton = self.buttons.addButton(
@@ -119,6 +132,7 @@ class PruneDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addLayout(form)
+        layout.addWidget(self.full_sync)
         layout.addWidget(self.busy)
         layout.addWidget(self.buttons)
 
@@ -138,6 +152,10 @@ class PruneDialog(QDialog):
         self.settings.setValue(REJECTED_KEY, self.rejected_days.value())
         self.settings.sync()
         self.controller.retention = self.rules()
+
+    def _save_synchronous(self, full: bool) -> None:
+        self.settings.setValue(SYNCHRONOUS_KEY, "FULL" if full else "NORMAL")
+        self.settings.sync()
 
     # ------------------------------------------------------------ pruning
     def _prune_clicked(self) -> None:

@@ -74,6 +74,7 @@ class ReceiverController(QObject):
         self.demo_token: str | None = None
         self.config = ReceiverConfig(public_url=None, validate=True, auth_token=self._auth_token)
         self.retention = DEFAULT_RETENTION  # the window sets the saved rules; read at each pruning pass
+        self.synchronous = "NORMAL"  # durability level (docs/DURABILITY.md), used when the store opens
         self._pruner: Pruner | None = None
         self._reader: sqlite3.Connection | None = None
         self._threads: list[threading.Thread] = []
@@ -93,7 +94,7 @@ class ReceiverController(QObject):
         if self.server is not None:
             return
         if self.store is None:
-            self.store = Store(self.db_path)
+            self.store = Store(self.db_path, synchronous=self.synchronous)
             self._pruner = Pruner(self.store, lambda: self.retention).start()
         app = create_app(self.store, self.config, on_event=self._eventFromServer.emit, stats=self.stats)
         self.server = ReceiverServer(app, host=self.host, port=self.requested_port)

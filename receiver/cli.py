@@ -253,8 +253,8 @@ def prune(args: argparse.Namespace, out: TextIO) -> int:
     except StoreLocked:
         print(
             f"error: {db_path} is open in a running receiver (the app or `serve`). It applies the "
-            "retention rules itself; to delete messages, use the app's Tools > Prune old data…, or stop "
-            "the receiver and run prune again.",
+            "retention rules itself; to delete messages, use the app's Tools > Storage and retention…, "
+            "or stop the receiver and run prune again.",
             file=sys.stderr,
         )
         return 1

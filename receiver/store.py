@@ -39,6 +39,7 @@ CHECKPOINT_EVERY = 0.5  # seconds
 # WAL size past which the checkpointer takes the writer's turn to restart the WAL (docs/DURABILITY.md)
 WAL_LIMIT = 16 * 1024 * 1024
 WAL_POLL = 0.05  # seconds between looks at the WAL's size
+SLOW_WAL_TURN = 0.1  # seconds: a WAL restart that held the writer longer is logged
 SYNCHRONOUS_LEVELS = ("NORMAL", "FULL")
 log = logging.getLogger("callback_monitor.store")
 migrations = Migrations("callback-monitor")
@@ -352,6 +353,7 @@ class Store:
         self.commits = 0
         self.checkpoints = 0
         self.wal_restarts = 0
+        self.longest_wal_turn = 0.0  # seconds
         # Checkpoints (copying the WAL back into the database file, with an fsync) run on their own
         # thread and connection instead of inside whichever COMMIT crosses SQLite's 1000-page mark: there
         # they stalled every request of that batch, and the next ones queued behind it.
@@ -408,12 +410,17 @@ class Store:
         or empty the file (TRUNCATE), holding the writer's turn. A reader that still uses an old
         snapshot (another process) can keep it from finishing: then it waits at most 200 ms and the
         next pass tries again, while the writer goes on."""
+        started = time.perf_counter()
         with self._writer_turn():
             conn.execute("PRAGMA busy_timeout = 200")
             try:
                 busy, _frames, _copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
             finally:
                 conn.execute("PRAGMA busy_timeout = 1000")
+        held = time.perf_counter() - started
+        self.longest_wal_turn = max(self.longest_wal_turn, held)
+        if held > SLOW_WAL_TURN:  # callbacks waited that long: the disk's flushes are slow
+            log.warning("WAL %s checkpoint held the writer %.0f ms (slow disk flush?)", mode, held * 1000)
         if not busy:
             self.wal_restarts += 1
 

@@ -1,4 +1,4 @@
-"""Tools > Prune old data…, driven as a person does: the menu, the spin box typed into, the check box
+"""Tools > Storage and retention…, driven as a person does: the menu, the spin box typed into, the check box
 and the buttons clicked, the confirmation answered through its own buttons."""
 
 from __future__ import annotations
@@ -126,3 +126,28 @@ def test_cancelling_the_confirmation_deletes_nothing(
     assert _count(db, "SELECT COUNT(*) FROM messages WHERE sid = ?", old) == 1
     assert _count(db, "SELECT COUNT(*) FROM events WHERE message_sid = ?", old) == 1
     assert _count(db, "SELECT COUNT(*) FROM requests WHERE outcome = 'rejected'") == 1
+
+
+def test_the_durability_choice_is_saved_and_used_at_the_next_start(
+    qtbot: Any,
+    make_controller: Callable[..., Any],
+    open_window: Callable[..., Any],
+    tmp_path: Path,
+    tmp_settings: Any,
+) -> None:
+    from desktop.prune_dialog import load_synchronous
+    from desktop.receiver_controller import ReceiverController
+
+    window = open_window(make_controller(tmp_path / "a.db"))
+    dialog = _open_from_menu(qtbot, window)
+    _check_box(dialog.full_sync)
+    assert load_synchronous(tmp_settings) == "FULL"
+    # what desktop/app.py does at the next start
+    later = ReceiverController(tmp_path / "b.db")
+    later.synchronous = load_synchronous(tmp_settings)
+    later.start()
+    try:
+        assert later.store is not None
+        assert later.store.run(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0]) == 2
+    finally:
+        later.stop()
