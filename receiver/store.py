@@ -40,6 +40,7 @@ CHECKPOINT_EVERY = 0.5  # seconds
 WAL_LIMIT = 16 * 1024 * 1024
 WAL_POLL = 0.05  # seconds between looks at the WAL's size
 SLOW_WAL_TURN = 0.1  # seconds: a WAL restart that held the writer longer is logged
+WAL_HARD_FACTOR = 4  # times wal_limit: past it the committing writer restarts the WAL itself
 SYNCHRONOUS_LEVELS = ("NORMAL", "FULL")
 log = logging.getLogger("callback_monitor.store")
 migrations = Migrations("callback-monitor")
@@ -342,6 +343,7 @@ class Store:
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
         self.wal_limit = wal_limit
+        self._wal = self.path.with_name(self.path.name + "-wal")
         # when the WAL restarts, the next commit cuts the file back to this size (it is reused from the start)
         self._conn.execute(f"PRAGMA journal_size_limit = {int(wal_limit)}")
         self._conn.execute("PRAGMA busy_timeout = 5000")
@@ -359,6 +361,9 @@ class Store:
         # they stalled every request of that batch, and the next ones queued behind it.
         self._conn.execute("PRAGMA wal_autocheckpoint = 0")
         self._checkpoint_stop = threading.Event()
+        # one checkpoint at a time (SQLite answers a second one BUSY at once); taken after the commit
+        # lock by whoever holds both, never the other way round
+        self._checkpoint_lock = threading.Lock()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="db-checkpoint", daemon=True)
         self._checkpointer.start()
 
@@ -376,7 +381,7 @@ class Store:
         before did the bulk of the copying, so the turn lasts only for the frames committed since.
         """
         conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        wal = self.path.with_name(self.path.name + "-wal")
+        wal = self._wal
         commits_seen = -1
         next_pass = time.monotonic() + CHECKPOINT_EVERY
         try:
@@ -396,7 +401,8 @@ class Store:
                 if size == 0:
                     continue
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    with self._checkpoint_lock:
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     self.checkpoints += 1
                     if over or idle:
                         self._restart_wal(conn, "TRUNCATE" if idle else "RESTART")
@@ -411,7 +417,7 @@ class Store:
         snapshot (another process) can keep it from finishing: then it waits at most 200 ms and the
         next pass tries again, while the writer goes on."""
         started = time.perf_counter()
-        with self._writer_turn():
+        with self._writer_turn(), self._checkpoint_lock:
             conn.execute("PRAGMA busy_timeout = 200")
             try:
                 busy, _frames, _copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
@@ -423,6 +429,38 @@ class Store:
             log.warning("WAL %s checkpoint held the writer %.0f ms (slow disk flush?)", mode, held * 1000)
         if not busy:
             self.wal_restarts += 1
+
+    def _hold_wal_bound(self) -> None:
+        """The safety net under the checkpointer (caller holds the commit lock, its batch is answered):
+        when the WAL has reached ``WAL_HARD_FACTOR`` times the limit anyway (a disk whose flushes take
+        long, a burst faster than the checkpointer looks), the leader restarts it before the next batch.
+        The writers wait for that checkpoint: the WAL's bound holds whatever the load and the disk."""
+        try:
+            size = self._wal.stat().st_size
+        except OSError:
+            return
+        if size <= self.wal_limit * WAL_HARD_FACTOR:
+            return
+        started = time.perf_counter()
+        with self._checkpoint_lock:  # waits for a PASSIVE pass of the checkpointer to end
+            self._conn.execute("PRAGMA busy_timeout = 200")  # a reader with an old snapshot: next batch
+            try:
+                busy = self._conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]
+            except sqlite3.Error:
+                busy = 1
+            finally:
+                self._conn.execute("PRAGMA busy_timeout = 5000")
+        held = time.perf_counter() - started
+        self.longest_wal_turn = max(self.longest_wal_turn, held)
+        if busy:
+            log.debug("inline WAL restart could not finish (a reader); next batch tries again")
+            return
+        self.wal_restarts += 1
+        log.warning(
+            "WAL reached %.0f MB before the checkpointer restarted it: writers waited %.0f ms for it",
+            size / 2**20,
+            held * 1000,
+        )
 
     @contextmanager
     def _writer_turn(self) -> Iterator[None]:
@@ -481,6 +519,7 @@ class Store:
             batch, self._pending = self._pending[:BATCH_MAX], self._pending[BATCH_MAX:]
         if batch:
             self._commit(batch)
+            self._hold_wal_bound()
         return bool(batch)
 
     def _commit(self, batch: list[_Job]) -> None:

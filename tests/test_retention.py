@@ -243,7 +243,7 @@ def test_cli_prune_explains_bad_dates_and_a_running_receiver(tmp_path: Path) -> 
     assert code == 2 and "YYYY-MM-DD" in err
     with Store(db):
         code, _out, err = _run_cli("prune", "--db", str(db))
-    assert code == 1 and "running receiver" in err and "Prune" in err
+    assert code == 1 and "running receiver" in err and "Storage and retention" in err
 
 
 # ------------------------------------------------------------------------------------------ durability
