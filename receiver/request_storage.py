@@ -114,13 +114,14 @@ def read_request(conn: sqlite3.Connection, request_id: int) -> dict[str, Any] | 
     (the body rebuilt from the event's fields, the implied headers from their columns).
 
     ``body_rebuilt`` is True when the body shown is rebuilt: the same fields and values, in the same
-    order, but not necessarily byte for byte what was sent (percent-encoding may differ)."""
+    order, but not necessarily byte for byte what was sent (percent-encoding may differ).
+    ``body_deleted`` is True when the event that held the fields was pruned with its message."""
     cur = conn.execute("SELECT * FROM requests WHERE id = ?", (request_id,))
     raw = cur.fetchone()
     if raw is None:
         return None
     row = dict(zip([d[0] for d in cur.description], tuple(raw), strict=True))
-    row["body_rebuilt"] = False
+    row["body_rebuilt"] = row["body_deleted"] = False
     if row.get("outcome") != "accepted" or row.get("body") is not None or not row.get("message_sid"):
         return row
     event = conn.execute(
@@ -128,6 +129,7 @@ def read_request(conn: sqlite3.Connection, request_id: int) -> dict[str, Any] | 
         (row["message_sid"], request_id),
     ).fetchone()
     if event is None:
+        row["body_deleted"] = True
         return row
     payload, token = event[0], event[1]
     try:

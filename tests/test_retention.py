@@ -256,3 +256,12 @@ def test_the_durability_level_is_the_one_asked_for(tmp_path: Path, level: str, v
 def test_an_unknown_durability_level_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="NORMAL, FULL"):
         Store(tmp_path / "s.db", synchronous="OFF")
+
+
+def test_the_request_of_a_pruned_message_says_its_fields_went_with_it(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    with Store(db) as store:
+        _callback(store, sid(), "sent", _days_ago(100))
+        prune(store, Retention.from_days(0, 0), messages_before=_days_ago(30), now=NOW)
+    row = read_request(sqlite3.connect(db), 1)
+    assert row is not None and row["body_deleted"] and not row["body_rebuilt"]

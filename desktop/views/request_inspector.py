@@ -201,7 +201,8 @@ class RequestDetail(QWidget):
             "body_rebuilt"
         ):  # receiver.request_storage: an accepted callback's body is its event's fields
             truncated = "\n\n[rebuilt from the stored fields: same fields and values, encoding may differ]"
-        self.raw.setPlainText(body + truncated if body else "(empty body)")
+        empty = "(deleted with its message)" if row.get("body_deleted") else "(empty body)"
+        self.raw.setPlainText(body + truncated if body else empty)
 
     def _fill_fields(self, fields: list[tuple[str, str]] | None) -> None:
         self.fields.setRowCount(0)
