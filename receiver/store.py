@@ -401,9 +401,12 @@ class Store:
                 if size == 0:
                     continue
                 try:
-                    with self._checkpoint_lock:
-                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    self.checkpoints += 1
+                    # when the WAL is to be restarted, a second pass copies what came in during the
+                    # first, so the writer's turn only waits for the frames of the last moments
+                    for _ in range(2 if over else 1):
+                        with self._checkpoint_lock:
+                            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                        self.checkpoints += 1
                     if over or idle:
                         self._restart_wal(conn, "TRUNCATE" if idle else "RESTART")
                 except sqlite3.Error:  # busy or locked: the next pass copies it
