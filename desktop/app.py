@@ -152,6 +152,7 @@ def main(db: str | None = None) -> int:
 
     from desktop.going_live import install as install_going_live
     from desktop.main_window import APPLICATION, ORGANIZATION, MainWindow, make_settings
+    from desktop.prune_dialog import load_synchronous
     from desktop.receiver_controller import ReceiverController, configured_port
     from receiver import logsetup, paths
     from receiver.store import StoreLocked
@@ -167,6 +168,7 @@ def main(db: str | None = None) -> int:
 
     db_path = Path(db) if db else paths.default_db_path()
     controller = ReceiverController(db_path, port=configured_port(make_settings()))
+    controller.synchronous = load_synchronous(make_settings())  # the Storage and retention dialog's choice
     try:
         controller.start()
     except StoreLocked:

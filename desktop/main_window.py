@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.export_csv import CsvExport
+from desktop.prune_dialog import PruneDialog, load_retention
 from desktop.receiver_controller import ReceiverController
 from desktop.simulation import SimulationRunner
 from desktop.views.error_lookup import ErrorLookupPanel
@@ -92,6 +93,8 @@ class MainWindow(QMainWindow):
         self.simulation.finished.connect(self._simulation_done)
         self.simulation.failed.connect(self._simulation_failed)
         self.export: CsvExport | None = None
+        self.controller.retention = load_retention(self.settings)
+        self.prune_dialog: PruneDialog | None = None
 
         self._build_actions()
         controller.dataChanged.connect(self.messages.refresh)
@@ -157,6 +160,11 @@ class MainWindow(QMainWindow):
         self.tools_menu.addAction(self.simulate_action)
         self.tools_menu.addAction(self.stop_simulation_action)
         self.tools_menu.addAction(self.validate_action)
+        self.prune_action = QAction("Storage and retention…", self)
+        self.prune_action.setObjectName("prune_action")
+        self.prune_action.setStatusTip("How long the request log is kept; delete old messages; durability")
+        self.prune_action.triggered.connect(self.open_prune_dialog)
+        self.tools_menu.addAction(self.prune_action)
         self.tools_menu.addSeparator()
         help_menu = menu.addMenu("&Help")
         help_menu.addAction("About Callback Monitor", self._about)
@@ -254,6 +262,14 @@ class MainWindow(QMainWindow):
     def _export_failed(self, reason: str) -> None:
         self.export = None
         QMessageBox.warning(self, "Export to CSV", reason)
+
+    def open_prune_dialog(self) -> PruneDialog:
+        """One dialog, reused: a prune still running when it is closed reports to it, not to a deleted one."""
+        if self.prune_dialog is None:
+            self.prune_dialog = PruneDialog(self.controller, self.settings, self)
+            self.prune_dialog.pruned.connect(lambda text: self.status.showMessage(text, 30000))
+        self.prune_dialog.open()
+        return self.prune_dialog
 
     # ------------------------------------------------------------------ settings / lifecycle
     def restore_state(self) -> None:

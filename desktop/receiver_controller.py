@@ -19,6 +19,9 @@ from typing import Any
 from PySide6.QtCore import QElapsedTimer, QObject, QSettings, QTimer, Signal, Slot
 
 from receiver.app import ReceiverConfig, ReceiverStats, create_app
+from receiver.request_storage import read_request
+from receiver.retention import DEFAULT as DEFAULT_RETENTION
+from receiver.retention import Pruner
 from receiver.secrets import TWILIO_AUTH_TOKEN, SecretStore
 from receiver.server import ReceiverServer
 from receiver.store import Store, connect
@@ -94,6 +97,9 @@ class ReceiverController(QObject):
         self.stats = ReceiverStats()
         self.demo_token: str | None = None
         self.config = ReceiverConfig(public_url=None, validate=True, auth_token=self._auth_token)
+        self.retention = DEFAULT_RETENTION  # the window sets the saved rules; read at each pruning pass
+        self.synchronous = "NORMAL"  # durability level (docs/DURABILITY.md), used when the store opens
+        self._pruner: Pruner | None = None
         self._reader: sqlite3.Connection | None = None
         self._threads: list[threading.Thread] = []
         self._timer = QTimer(self)
@@ -112,7 +118,8 @@ class ReceiverController(QObject):
         if self.server is not None:
             return
         if self.store is None:
-            self.store = Store(self.db_path)
+            self.store = Store(self.db_path, synchronous=self.synchronous)
+            self._pruner = Pruner(self.store, lambda: self.retention).start()
         app = create_app(self.store, self.config, on_event=self._eventFromServer.emit, stats=self.stats)
         port_wanted = self.requested_port
         taken = _bind_error(self.host, port_wanted) if port_wanted else None
@@ -150,6 +157,9 @@ class ReceiverController(QObject):
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        if self._pruner is not None:
+            self._pruner.stop()
+            self._pruner = None
         if self.store is not None:
             self.store.close()
             self.store = None
@@ -218,15 +228,13 @@ class ReceiverController(QObject):
 
     def replay(self, request_id: int) -> None:
         """Send a logged request to the receiver again (same method, path, query, headers, body)."""
-        row = (
-            self.reader()
-            .execute("SELECT method, path, query, headers, body FROM requests WHERE id = ?", (request_id,))
-            .fetchone()
-        )
+        row = read_request(self.reader(), request_id)
         if row is None or self.server is None:
             self.failed.emit("Nothing to replay: the request is gone or the receiver is stopped.")
             return
-        method, path, query, headers_json, body = row
+        method, path, query, headers_json, body = (
+            row[k] for k in ("method", "path", "query", "headers", "body")
+        )
         port = self.server.port
         headers = {
             k: v

@@ -12,10 +12,12 @@ import os
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 from . import __version__, paths
+from .retention import Retention
 
 DB_HELP = "database file (default: in the user data folder)"
 
@@ -48,6 +50,24 @@ def _parser() -> argparse.ArgumentParser:
         help="validate with the simulator's public demo token (try the app without a Twilio account)",
     )
     serve.add_argument("--max-body", type=int, default=64 * 1024, help="largest accepted body in bytes")
+    _storage_options(serve)
+
+    prune = sub.add_parser(
+        "prune",
+        help="delete old request-log rows (retention) and, when asked, old messages with their events",
+        description="Apply the retention rules once. Messages and events are deleted only with "
+        "--before or --older-than. Run it while no receiver (app or serve) has the database open; a "
+        "running receiver applies the retention rules itself every 10 minutes.",
+    )
+    _add_db_option(prune)
+    _retention_options(prune)
+    when = prune.add_mutually_exclusive_group()
+    when.add_argument(
+        "--before", metavar="DATE", help="also delete messages first seen before DATE (YYYY-MM-DD, UTC)"
+    )
+    when.add_argument(
+        "--older-than", metavar="DAYS", type=float, help="also delete messages first seen more than DAYS ago"
+    )
 
     export = sub.add_parser("export", help="write messages, events or the request log to stdout")
     _add_db_option(export)
@@ -65,6 +85,40 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
+
+
+def _retention_options(parser: argparse.ArgumentParser) -> None:
+    from .retention import DEFAULT
+
+    parser.add_argument(
+        "--keep-accepted-days",
+        type=float,
+        default=DEFAULT.accepted_days,
+        metavar="DAYS",
+        help="keep request-log rows of stored callbacks DAYS days "
+        f"(default {DEFAULT.accepted_days:g}; 0 = forever)",
+    )
+    parser.add_argument(
+        "--keep-rejected-days",
+        type=float,
+        default=DEFAULT.rejected_days,
+        metavar="DAYS",
+        help="keep request-log rows of rejected requests DAYS days "
+        f"(default {DEFAULT.rejected_days:g}; 0 = forever)",
+    )
+
+
+def _storage_options(parser: argparse.ArgumentParser) -> None:
+    """serve's storage flags: retention, and the durability level (docs/DURABILITY.md)."""
+    _retention_options(parser)
+    parser.add_argument(
+        "--synchronous",
+        choices=("NORMAL", "FULL"),
+        default="NORMAL",
+        type=str.upper,
+        help="NORMAL (default) survives a crash of the process; FULL also the last commits before a power "
+        "loss, at a cost in speed (docs/DURABILITY.md)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,13 +151,27 @@ def main(argv: list[str] | None = None) -> int:
         return serve(args)
     if args.command == "export":
         return export(args, sys.stdout)
+    if args.command == "prune":
+        return prune(args, sys.stdout)
     # simulate/errors/self-test parse their own options and are dispatched above only when they come first
     _parser().error(f"'{args.command}' takes no options before it: run 'callback-monitor {args.command} …'")
+
+
+def _storage_line(synchronous: str, retention: Retention) -> str:
+    def days(value: float | None) -> str:
+        return "forever" if value is None else f"{value:g} days"
+
+    return (
+        f"synchronous={synchronous} (docs/DURABILITY.md); request log kept {days(retention.accepted_days)} "
+        f"(stored callbacks), {days(retention.rejected_days)} (rejected); messages and events until you "
+        "prune them"
+    )
 
 
 def serve(args: argparse.Namespace) -> int:
     from . import logsetup, secrets
     from .app import INBOUND_PATHS, STATUS_PATHS, ReceiverConfig, create_app
+    from .retention import Pruner
     from .server import ReceiverServer
     from .store import Store, StoreLocked
 
@@ -118,10 +186,12 @@ def serve(args: argparse.Namespace) -> int:
     log_file = logsetup.configure(to_stderr=True)
     db_path = Path(args.db) if args.db else paths.default_db_path()
     try:
-        store = Store(db_path)
+        store = Store(db_path, synchronous=args.synchronous)
     except StoreLocked as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    retention = Retention.from_days(args.keep_accepted_days, args.keep_rejected_days)
+    pruner = Pruner(store, lambda: retention).start()
     if args.demo_token:
         from .simulate_plan import DEMO_AUTH_TOKEN
 
@@ -168,6 +238,7 @@ def serve(args: argparse.Namespace) -> int:
             "  public URL: none (local only) — pass --public-url when Twilio reaches you through a tunnel",
             file=out,
         )
+    print(f"  storage: {_storage_line(args.synchronous, retention)}", file=out)
     print(f"  status callback URL: {base}{STATUS_PATHS[0]}", file=out)
     print(f"  inbound message URL: {base}{INBOUND_PATHS[0]}", file=out)
     print(f"Listening on {server.url}", file=out, flush=True)
@@ -176,8 +247,49 @@ def serve(args: argparse.Namespace) -> int:
         pass
     print("Stopping…", file=out, flush=True)
     server.stop()
+    pruner.stop()
     store.close()
     logsetup.stop()
+    return 0
+
+
+def prune(args: argparse.Namespace, out: TextIO) -> int:
+    from . import retention
+    from .store import Store, StoreLocked
+
+    db_path = Path(args.db) if args.db else paths.default_db_path()
+    if not db_path.exists():
+        print(f"error: no database at {db_path}", file=sys.stderr)
+        return 1
+    messages_before = None
+    if args.before:
+        try:
+            day = datetime.fromisoformat(args.before)
+        except ValueError:
+            print(f"error: --before {args.before!r} is not a date: write it as YYYY-MM-DD", file=sys.stderr)
+            return 2
+        messages_before = retention.iso(day if day.tzinfo else day.replace(tzinfo=UTC))
+    elif args.older_than is not None:
+        if args.older_than < 0:
+            print("error: --older-than takes a number of days, 0 or more", file=sys.stderr)
+            return 2
+        messages_before = retention.cutoff(args.older_than)
+    try:
+        store = Store(db_path)
+    except StoreLocked:
+        print(
+            f"error: {db_path} is open in a running receiver (the app or `serve`). It applies the "
+            "retention rules itself; to delete messages, use the app's Tools > Storage and retention…, "
+            "or stop the receiver and run prune again.",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        rules = retention.Retention.from_days(args.keep_accepted_days, args.keep_rejected_days)
+        result = retention.prune(store, rules, messages_before=messages_before)
+    finally:
+        store.close()
+    print(f"{db_path}: {result}", file=out)
     return 0
 
 

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,10 +31,17 @@ from sqlite_utils import Migrations
 
 from . import statuses
 from .callbacks import Callback
+from .request_storage import accepted_headers, cap_request, payload_json
 
 BATCH_MAX = 512
 MIN_SQLITE = (3, 35)
 CHECKPOINT_EVERY = 0.5  # seconds
+# WAL size past which the checkpointer takes the writer's turn to restart the WAL (docs/DURABILITY.md)
+WAL_LIMIT = 16 * 1024 * 1024
+WAL_POLL = 0.05  # seconds between looks at the WAL's size
+SLOW_WAL_TURN = 0.1  # seconds: a WAL restart that held the writer longer is logged
+WAL_HARD_FACTOR = 3  # times wal_limit: past it the committing writer restarts the WAL itself (48 MB)
+SYNCHRONOUS_LEVELS = ("NORMAL", "FULL")
 log = logging.getLogger("callback_monitor.store")
 migrations = Migrations("callback-monitor")
 
@@ -315,7 +323,9 @@ class Store:
     ``on_commit`` hooks passed to ``submit`` run on the writer thread after the commit.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL", wal_limit: int = WAL_LIMIT) -> None:
+        if synchronous.upper() not in SYNCHRONOUS_LEVELS:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS_LEVELS)}")
         if sqlite3.sqlite_version_info < MIN_SQLITE:
             raise RuntimeError(
                 f"SQLite {sqlite3.sqlite_version} is too old: Callback Monitor needs "
@@ -331,7 +341,11 @@ class Store:
             )
         self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = NORMAL")
+        self._conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        self.wal_limit = wal_limit
+        self._wal = self.path.with_name(self.path.name + "-wal")
+        # when the WAL restarts, the next commit cuts the file back to this size (it is reused from the start)
+        self._conn.execute(f"PRAGMA journal_size_limit = {int(wal_limit)}")
         self._conn.execute("PRAGMA busy_timeout = 5000")
         migrations.apply(sqlite_utils.Database(self._conn))
         self._pending: list[_Job] = []
@@ -340,28 +354,127 @@ class Store:
         self._closed = False
         self.commits = 0
         self.checkpoints = 0
+        self.wal_restarts = 0
+        self.longest_wal_turn = 0.0  # seconds
         # Checkpoints (copying the WAL back into the database file, with an fsync) run on their own
         # thread and connection instead of inside whichever COMMIT crosses SQLite's 1000-page mark: there
         # they stalled every request of that batch, and the next ones queued behind it.
         self._conn.execute("PRAGMA wal_autocheckpoint = 0")
         self._checkpoint_stop = threading.Event()
+        # one checkpoint at a time (SQLite answers a second one BUSY at once); taken after the commit
+        # lock by whoever holds both, never the other way round
+        self._checkpoint_lock = threading.Lock()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="db-checkpoint", daemon=True)
         self._checkpointer.start()
 
+    # ---------------------------------------------------------------- WAL size (checkpointer thread)
     def _checkpoint_loop(self) -> None:
-        """A PASSIVE checkpoint every ``CHECKPOINT_EVERY`` seconds: it never waits for the writer or the
-        readers (it copies what it can), and the writer never waits for it."""
-        conn = sqlite3.connect(str(self.path), check_same_thread=False)
+        """Keep the WAL small under any load, and give its space back when idle.
+
+        Every ``CHECKPOINT_EVERY`` seconds a PASSIVE checkpoint copies what it can without waiting for
+        anyone. That alone never ends a WAL that is always being written: SQLite starts writing at the
+        beginning of the WAL again only when a checkpoint has copied all of it and no transaction has
+        appended since, and under sustained load a commit always has. So when the WAL file has passed
+        ``wal_limit`` (or the store has been idle since the last pass and the WAL is not empty), the
+        checkpointer takes the group commit's turn (the commit lock: no batch runs meanwhile), finishes
+        the checkpoint with RESTART (TRUNCATE when idle), and hands the turn on. The PASSIVE pass just
+        before did the bulk of the copying, so the turn lasts only for the frames committed since.
+        """
+        conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        wal = self._wal
+        commits_seen = -1
+        next_pass = time.monotonic() + CHECKPOINT_EVERY
         try:
             conn.execute("PRAGMA busy_timeout = 1000")
-            while not self._checkpoint_stop.wait(CHECKPOINT_EVERY):
+            # the size is looked at often (a stat), the checkpoints run when due or when the WAL is too big
+            while not self._checkpoint_stop.wait(WAL_POLL):
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    self.checkpoints += 1
+                    size = wal.stat().st_size
+                except OSError:
+                    continue
+                over = size > self.wal_limit
+                if not over and time.monotonic() < next_pass:
+                    continue
+                next_pass = time.monotonic() + CHECKPOINT_EVERY
+                idle = self.commits == commits_seen
+                commits_seen = self.commits
+                if size == 0:
+                    continue
+                try:
+                    # when the WAL is to be restarted, a second pass copies what came in during the
+                    # first, so the writer's turn only waits for the frames of the last moments
+                    for _ in range(2 if over else 1):
+                        with self._checkpoint_lock:
+                            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                        self.checkpoints += 1
+                    if over or idle:
+                        self._restart_wal(conn, "TRUNCATE" if idle else "RESTART")
                 except sqlite3.Error:  # busy or locked: the next pass copies it
                     log.debug("checkpoint skipped", exc_info=True)
         finally:
             conn.close()
+
+    def _restart_wal(self, conn: sqlite3.Connection, mode: str) -> None:
+        """Checkpoint all of the WAL so that the next commit writes from its start (``mode`` RESTART),
+        or empty the file (TRUNCATE), holding the writer's turn. A reader that still uses an old
+        snapshot (another process) can keep it from finishing: then it waits at most 200 ms and the
+        next pass tries again, while the writer goes on."""
+        started = time.perf_counter()
+        with self._writer_turn(), self._checkpoint_lock:
+            conn.execute("PRAGMA busy_timeout = 200")
+            try:
+                busy, _frames, _copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+            finally:
+                conn.execute("PRAGMA busy_timeout = 1000")
+        held = time.perf_counter() - started
+        self.longest_wal_turn = max(self.longest_wal_turn, held)
+        if held > SLOW_WAL_TURN:  # callbacks waited that long: the disk's flushes are slow
+            log.warning("WAL %s checkpoint held the writer %.0f ms (slow disk flush?)", mode, held * 1000)
+        if not busy:
+            self.wal_restarts += 1
+
+    def _hold_wal_bound(self) -> None:
+        """The safety net under the checkpointer (caller holds the commit lock, its batch is answered):
+        when the WAL has reached ``WAL_HARD_FACTOR`` times the limit anyway (a disk whose flushes take
+        long, a burst faster than the checkpointer looks), the leader restarts it before the next batch.
+        The writers wait for that checkpoint: the WAL's bound holds whatever the load and the disk."""
+        try:
+            size = self._wal.stat().st_size
+        except OSError:
+            return
+        if size <= self.wal_limit * WAL_HARD_FACTOR:
+            return
+        started = time.perf_counter()
+        with self._checkpoint_lock:  # waits for a PASSIVE pass of the checkpointer to end
+            self._conn.execute("PRAGMA busy_timeout = 200")  # a reader with an old snapshot: next batch
+            try:
+                busy = self._conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]
+            except sqlite3.Error:
+                busy = 1
+            finally:
+                self._conn.execute("PRAGMA busy_timeout = 5000")
+        held = time.perf_counter() - started
+        self.longest_wal_turn = max(self.longest_wal_turn, held)
+        if busy:
+            log.debug("inline WAL restart could not finish (a reader); next batch tries again")
+            return
+        self.wal_restarts += 1
+        log.warning(
+            "WAL reached %.0f MB before the checkpointer restarted it: writers waited %.0f ms for it",
+            size / 2**20,
+            held * 1000,
+        )
+
+    @contextmanager
+    def _writer_turn(self) -> Iterator[None]:
+        """Hold the commit lock like a leader would, then wake the oldest queued job to lead next
+        (without that, queued callers would notice the free lock only at their 50 ms poll)."""
+        with self._commit_lock:
+            yield
+        with self._pending_lock:
+            successor = self._pending[0] if self._pending else None
+        if successor is not None:
+            successor.signal()
 
     # ---------------------------------------------------------------- group commit
     def run(self, fn: Callable[[sqlite3.Connection], Any], timeout: float = 30.0) -> Any:
@@ -409,6 +522,7 @@ class Store:
             batch, self._pending = self._pending[:BATCH_MAX], self._pending[BATCH_MAX:]
         if batch:
             self._commit(batch)
+            self._hold_wal_bound()
         return bool(batch)
 
     def _commit(self, batch: list[_Job]) -> None:
@@ -476,6 +590,8 @@ class Store:
     def log_request(self, req: RequestRecord) -> Outcome:
         """Log a request that carries no callback (rejected, health…)."""
 
+        cap_request(req)
+
         def job(conn: sqlite3.Connection) -> Outcome:
             return Outcome(_insert_request(conn, req), req.outcome, req.message_sid, None, False)
 
@@ -485,7 +601,8 @@ class Store:
     def record_callback(self, cb: Callback, req: RequestRecord) -> Outcome:
         """Store a validated callback and its request-log line in one transaction."""
 
-        prep = _PreparedCallback(cb, req.received_at)
+        cap_request(req)
+        prep = _PreparedCallback(cb, req)
 
         def job(conn: sqlite3.Connection) -> Outcome:
             return _apply_callback(conn, prep, req)
@@ -555,7 +672,13 @@ class Store:
 
 
 # -------------------------------------------------------------------- job bodies (writer thread)
-def _insert_request(conn: sqlite3.Connection, req: RequestRecord) -> int:
+_AS_RECEIVED: Any = object()
+
+
+def _insert_request(
+    conn: sqlite3.Connection, req: RequestRecord, *, headers: Any = _AS_RECEIVED, body: Any = _AS_RECEIVED
+) -> int:
+    """Insert the request's row; ``headers``/``body`` replace the received ones (an accepted callback's)."""
     latency = (time.perf_counter() - req.started) * 1000.0
     cur = conn.execute(
         "INSERT INTO requests (received_at, method, path, query, remote_addr, headers, body, body_size, "
@@ -567,8 +690,8 @@ def _insert_request(conn: sqlite3.Connection, req: RequestRecord) -> int:
             req.path,
             req.query,
             req.remote_addr,
-            req.headers,
-            req.body,
+            req.headers if headers is _AS_RECEIVED else headers,
+            req.body if body is _AS_RECEIVED else body,
             req.body_size,
             req.content_type,
             req.kind,
@@ -625,10 +748,13 @@ class _PreparedCallback:
     """A callback's rows, built on the request's own thread before it queues for the commit: the JSON
     and the parameter tuples cost nothing inside the batch, which holds the database."""
 
-    __slots__ = ("cb", "event", "message", "payload")
+    __slots__ = ("cb", "event", "message", "payload", "headers")
 
-    def __init__(self, cb: Callback, received_at: str) -> None:
+    def __init__(self, cb: Callback, req: RequestRecord) -> None:
+        received_at = req.received_at
         self.cb = cb
+        # stored once: the fields in the event, the headers other columns hold not in the request's row
+        self.headers = accepted_headers(req.headers)
         # the event row without its request_id, which is known only inside the transaction
         self.event = (
             cb.sid,
@@ -662,19 +788,19 @@ class _PreparedCallback:
             received_at,
             "inbound" if cb.kind == "inbound" else "callback",
         )
-        self.payload = json.dumps(cb.payload, ensure_ascii=False)
+        self.payload = payload_json(cb.payload)
 
 
 def _apply_callback(conn: sqlite3.Connection, prep: _PreparedCallback, req: RequestRecord) -> Outcome:
     cb = prep.cb
     req.message_sid = cb.sid
     req.outcome = "accepted"
-    request_id = _insert_request(conn, req)
+    request_id = _insert_request(conn, req, headers=prep.headers, body=None)
     cur = conn.execute(_INSERT_EVENT, (*prep.event, request_id, prep.payload))
     if cur.rowcount == 0:  # duplicate: same idempotency token, or same sid|status|event_type
-        conn.execute(
-            "UPDATE requests SET outcome = 'duplicate', reason = ? WHERE id = ?",
-            ("already stored (duplicate delivery)", request_id),
+        conn.execute(  # no event holds its fields: the row keeps them
+            "UPDATE requests SET outcome = 'duplicate', reason = ?, headers = ?, body = ? WHERE id = ?",
+            ("already stored (duplicate delivery)", req.headers, req.body, request_id),
         )
         row = conn.execute("SELECT status FROM messages WHERE sid = ?", (cb.sid,)).fetchone()
         return Outcome(request_id, "duplicate", cb.sid, row[0] if row else None, False, cb.error_code)

@@ -48,6 +48,7 @@ from desktop.models.requests_model import (
     outcome_icon,
 )
 from receiver import errors
+from receiver.request_storage import read_request
 
 FILTER_DELAY_MS = 250
 _COLUMN_WIDTHS = {
@@ -196,7 +197,12 @@ class RequestDetail(QWidget):
         self.headers.setPlainText(pretty_json(row.get("headers")))
         shown = len(body.encode("utf-8"))
         truncated = f"\n\n[only the first {shown:,} of {size:,} bytes were kept]" if size > shown else ""
-        self.raw.setPlainText(body + truncated if body else "(empty body)")
+        if row.get(
+            "body_rebuilt"
+        ):  # receiver.request_storage: an accepted callback's body is its event's fields
+            truncated = "\n\n[rebuilt from the stored fields: same fields and values, encoding may differ]"
+        empty = "(deleted with its message)" if row.get("body_deleted") else "(empty body)"
+        self.raw.setPlainText(body + truncated if body else empty)
 
     def _fill_fields(self, fields: list[tuple[str, str]] | None) -> None:
         self.fields.setRowCount(0)
@@ -353,13 +359,11 @@ class RequestInspector(QWidget):
         self._update_replay_button()
 
     def _show(self, request_id: int) -> None:
-        cur = self.controller.reader().execute("SELECT * FROM requests WHERE id = ?", (request_id,))
-        record = cur.fetchone()
+        record = read_request(self.controller.reader(), request_id)
         if record is None:
             self.detail.clear()
             return
-        names = [d[0] for d in cur.description]
-        self.detail.show_request(dict(zip(names, tuple(record), strict=True)))
+        self.detail.show_request(record)
 
     # ------------------------------------------------------------ replay
     @Slot()
