@@ -80,7 +80,7 @@ class Parser(HTTPRequestParser):  # type: ignore[misc]  # waitress ships no type
         command = getattr(self, "command", None)
         if command is None:
             return "(request line and headers not complete)"
-        return f"{command} {self.path}"
+        return f"{command} {requestlog.wsgi_text(self.path)}"
 
 
 class LoggedErrorTask(ErrorTask):  # type: ignore[misc]
@@ -88,7 +88,7 @@ class LoggedErrorTask(ErrorTask):  # type: ignore[misc]
     waitress does, plus a request-log line."""
 
     def execute(self) -> None:
-        super().execute()
+        # the line first: once the answer is out, the client (a test, a script) may read the log
         request = self.request
         error = request.error
         adj = self.channel.adj
@@ -101,6 +101,7 @@ class LoggedErrorTask(ErrorTask):  # type: ignore[misc]
         started = getattr(request, "started", None)
         what = request.what() if isinstance(request, Parser) else "-"
         requestlog.refused("other", what, error.code, f"{reason} (from {self.channel.peer})", started)
+        super().execute()
 
 
 class Channel(HTTPChannel):  # type: ignore[misc]

@@ -14,6 +14,12 @@ from . import logsetup
 log = logging.getLogger("callback_monitor.requests")
 
 
+def wsgi_text(text: str) -> str:
+    """A path as WSGI and waitress hand it over (bytes as latin-1) back to the UTF-8 text the client
+    sent, as Werkzeug does."""
+    return text if text.isascii() else text.encode("latin-1", "replace").decode("utf-8", "replace")
+
+
 def refused(kind: str, what: str, http_status: int, reason: str, started: float | None) -> None:
     """One line for a request answered (or dropped) with ``http_status``; ``started`` is a
     ``time.perf_counter()`` value, None when unknown. ``what`` may hold anything a client sent: the log

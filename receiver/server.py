@@ -24,7 +24,7 @@ from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.task import ThreadedTaskDispatcher
 
-from .connections import SLOW_AFTER, Channel, Guard, Limits, Listener
+from .connections import Channel, Guard, Limits, Listener
 from .wsgi_guard import guarded
 
 log = logging.getLogger("callback_monitor.server")
@@ -176,6 +176,7 @@ class ReceiverServer:
             return
         deadline = time.monotonic() + timeout
         guard = self.guard
+        request_timeout = guard.limits.request_timeout
         busy = [True]
 
         def stop_accepting() -> None:
@@ -195,10 +196,11 @@ class ReceiverServer:
                     left = True  # being answered; its answer says Connection: close
                     continue
                 pending = channel.pending_since()
-                if pending is not None and channel.seen_bytes and now - pending < SLOW_AFTER:
-                    left = True  # a request arriving now, as fast as Twilio sends: let it finish
-                elif pending is not None and channel.seen_bytes:
-                    channel.shed(503, "server shutting down")
+                if pending is not None and channel.seen_bytes:
+                    # a request arriving: it may finish within its usual deadline (the drain's is shorter)
+                    if now - pending > request_timeout:
+                        channel.shed(408, f"request not complete within {request_timeout:g} s")
+                    left = True
                 else:
                     channel.will_close = True  # idle, or never sent a byte
                     left = True

@@ -40,7 +40,7 @@ def guarded(app: WsgiApp, draining: Callable[[], bool]) -> WsgiApp:
                 headers.append(("Connection", "close"))
             return start_response(head, headers, exc_info)
 
-        path = str(environ.get("PATH_INFO") or "")
+        path = requestlog.wsgi_text(str(environ.get("PATH_INFO") or ""))
         try:
             result = app(environ, start)
             try:  # the receiver's answers are small: read them here, where a failure can still be a 500
