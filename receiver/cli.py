@@ -38,6 +38,18 @@ def _parser() -> argparse.ArgumentParser:
         help="validate with the simulator's public demo token (try the app without a Twilio account)",
     )
     serve.add_argument("--max-body", type=int, default=64 * 1024, help="largest accepted body in bytes")
+    serve.add_argument(
+        "--max-connections", type=int, default=1000, help="open connections; past it the slowest are closed"
+    )
+    serve.add_argument(
+        "--per-client-connections",
+        type=int,
+        default=64,
+        help="open connections per remote address, loopback (the tunnel) exempt; 0: no limit",
+    )
+    serve.add_argument(
+        "--request-timeout", type=float, default=10.0, help="seconds a request may take to arrive in full"
+    )
 
     export = sub.add_parser("export", help="write messages, events or the request log to stdout")
     export.add_argument("--db", help="database file (default: in the user data folder)")
@@ -79,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 def serve(args: argparse.Namespace) -> int:
     from . import logsetup, secrets
     from .app import INBOUND_PATHS, STATUS_PATHS, ReceiverConfig, create_app
+    from .connections import Limits
     from .server import ReceiverServer
     from .store import Store, StoreLocked
 
@@ -111,7 +124,18 @@ def serve(args: argparse.Namespace) -> int:
         auth_token=lambda: token,
         max_body=args.max_body,
     )
-    server = ReceiverServer(create_app(store, config), host=args.host, port=args.port)
+    try:
+        limits = Limits(
+            max_body=args.max_body,
+            max_connections=args.max_connections,
+            per_client=args.per_client_connections,
+            request_timeout=args.request_timeout,
+        )
+    except ValueError as exc:
+        store.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    server = ReceiverServer(create_app(store, config), host=args.host, port=args.port, limits=limits)
     try:
         server.start()
     except OSError as exc:

@@ -36,7 +36,7 @@ from typing import Any
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import TcpWSGIServer
-from waitress.task import ErrorTask
+from waitress.task import ErrorTask, WSGITask
 from waitress.utilities import RequestEntityTooLarge, RequestHeaderFieldsTooLarge
 
 from . import requestlog
@@ -104,10 +104,22 @@ class LoggedErrorTask(ErrorTask):  # type: ignore[misc]
         super().execute()
 
 
+class DrainingTask(WSGITask):  # type: ignore[misc]
+    """waitress's WSGI task; while the server drains (SIGTERM) its answer says ``Connection: close``, so
+    a keep-alive client opens a new connection to whatever replaces this process instead of sending into
+    one that is about to close. (The app cannot set that header: waitress refuses hop-by-hop headers.)"""
+
+    def build_response_header(self) -> bytes:
+        if self.channel.guard.draining:
+            self.set_close_on_finish()
+        return bytes(super().build_response_header())
+
+
 class Channel(HTTPChannel):  # type: ignore[misc]
     """One connection: knows when its pending request began and can be shed."""
 
     parser_class = Parser
+    task_class = DrainingTask
     error_task_class = LoggedErrorTask
     guard: Guard
 

@@ -124,7 +124,7 @@ class ReceiverServer:
         )
         dispatcher = ThreadedTaskDispatcher()
         dispatcher.set_thread_count(self.threads)
-        app = guarded(self.app, lambda: self.guard.draining)
+        app = guarded(self.app)
         try:
             for sockinfo in adj.listen:
                 listener = Listener(app, self._map, dispatcher=dispatcher, adj=adj, sockinfo=sockinfo)

@@ -6,8 +6,6 @@ exception never reaches the client.
   here, a request answered without a line from the app (counted per thread by ``logsetup``) gets one.
 * An exception from the app is answered 500 (TwiML on an inbound webhook path, which Twilio would otherwise
   text back to the customer), with the traceback in the log and nothing of it in the answer.
-* While the server drains (SIGTERM), answers carry ``Connection: close`` so keep-alive clients reconnect
-  to whatever replaces this process instead of sending into a closing socket.
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 _KIND = {**dict.fromkeys(STATUS_PATHS, "status"), **dict.fromkeys(INBOUND_PATHS, "inbound")}
 
 
-def guarded(app: WsgiApp, draining: Callable[[], bool]) -> WsgiApp:
+def guarded(app: WsgiApp) -> WsgiApp:
     def wrapper(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
         lines_before = logsetup.lines_on_this_thread()
@@ -35,9 +33,6 @@ def guarded(app: WsgiApp, draining: Callable[[], bool]) -> WsgiApp:
 
         def start(head: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             status[:] = [head]
-            if draining():
-                headers = [(k, v) for k, v in headers if k.lower() != "connection"]
-                headers.append(("Connection", "close"))
             return start_response(head, headers, exc_info)
 
         path = requestlog.wsgi_text(str(environ.get("PATH_INFO") or ""))
