@@ -171,6 +171,7 @@ def attacker(port: int, counts: dict[str, int], ready: Any, stop: Any, result: A
 @dataclass
 class Good:
     latencies: list[float] = field(default_factory=list)
+    started: list[float] = field(default_factory=list)  # when each answered callback began (run seconds)
     statuses: dict[int, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     timeouts: int = 0
@@ -249,6 +250,7 @@ def good_traffic(port: int, rate: float, seconds: float, workers: int, tag: str)
             with good.lock:
                 if status is not None:
                     good.latencies.append(elapsed)
+                    good.started.append(due - start)
                     good.statuses[status] = good.statuses.get(status, 0) + 1
                     if 200 <= status < 300:
                         good.acked.append((sid, "delivered"))
@@ -328,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=20.0, help="good callbacks per second")
     p.add_argument("--workers", type=int, default=16, help="threads sending good callbacks")
     p.add_argument("--serve-arg", action="append", default=[], help="extra argument for serve (repeatable)")
+    p.add_argument("--timeline", action="store_true", help="the slowest good callback of every second")
     p.add_argument("--keep", action="store_true", help="keep the run folder (database, server log)")
     args = p.parse_args(argv)
     counts = {"slow-headers": args.slow_headers, "slow-bodies": args.slow_bodies, "idle": args.idle}
@@ -373,6 +376,11 @@ def main(argv: list[str] | None = None) -> int:
         f"timeouts {good.timeouts}, errors {sum(good.errors.values())} {good.errors or ''}"
     )
     print(f"latency incl. connect: p50 {p50:.1f} ms  p99 {p99:.1f} ms  max {worst:.1f} ms")
+    if args.timeline:
+        by_second: dict[int, list[float]] = {}
+        for began, latency in zip(good.started, good.latencies, strict=True):
+            by_second.setdefault(int(began), []).append(latency * 1000.0)
+        print("  second: max ms  " + "  ".join(f"{s}:{max(v):.0f}" for s, v in sorted(by_second.items())))
     print(
         f"attack: opened {attack_report['opened']} connections, closed by the server "
         f"{attack_report['closed_by_server']}, answers {attack_report['answers']}, "

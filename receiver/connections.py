@@ -25,10 +25,12 @@ Every refusal leaves a request-log line (requestlog.py), with the peer address i
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -45,6 +47,7 @@ from .app import DEFAULT_MAX_BODY
 log = logging.getLogger("callback_monitor.server")
 # a request still arriving after this long is slow: Twilio's callbacks (a few KB) arrive in milliseconds
 SLOW_AFTER = 1.0
+ACCEPT_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -187,61 +190,81 @@ class Channel(HTTPChannel):  # type: ignore[misc]
 
 
 class Guard:
-    """The connections of every listener of one server, and the limits they share."""
+    """The connections of every listener of one server, and the limits they share.
+
+    Finding the connection to shed means looking at all of them; an attacker whose every shed connection
+    comes straight back would make that a scan per accept. So one scan ranks the worst ``BATCH`` and the
+    next accepts take them in turn (each checked again when its turn comes)."""
+
+    BATCH = 64
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.channels: set[Channel] = set()
-        self.per_peer: Counter[str] = Counter()
+        self.per_peer: dict[str, set[Channel]] = {}
         self.silent: Counter[str] = Counter()  # connections closed without a byte, by reason
         self.draining = False
+        self._ranked: list[Channel] = []
 
     def opened(self, channel: Channel) -> None:
         self.channels.add(channel)
-        self.per_peer[channel.peer] += 1
+        self.per_peer.setdefault(channel.peer, set()).add(channel)
 
     def closed(self, channel: Channel) -> None:
         if channel in self.channels:
             self.channels.discard(channel)
-            self.per_peer[channel.peer] -= 1
-            if self.per_peer[channel.peer] <= 0:
-                del self.per_peer[channel.peer]
+            mine = self.per_peer.get(channel.peer)
+            if mine is not None:
+                mine.discard(channel)
+                if not mine:
+                    del self.per_peer[channel.peer]
 
     @staticmethod
-    def worst(candidates: list[Channel], now: float) -> Channel | None:
-        """The connection to give up first: a slow request (oldest first), then an idle keep-alive
-        connection (longest idle), then a young request. None if every one is being answered."""
-        best: Channel | None = None
-        best_key: tuple[int, float] | None = None
+    def _rank(channel: Channel, now: float, wall: float) -> tuple[int, float] | None:
+        """Lower is worse: a slow request (oldest first), then an idle keep-alive connection (longest
+        idle first), then a young request (oldest first). None: never shed (being answered)."""
+        if not channel.sheddable():
+            return None
+        pending = channel.pending_since()
+        if pending is None:
+            return (1, -(wall - channel.last_activity))
+        age = now - pending
+        return (0 if age >= SLOW_AFTER else 2, -age)
+
+    def worst(self, candidates: Iterable[Channel], now: float, count: int = 1) -> list[Channel]:
         wall = time.time()
-        for channel in candidates:
-            if not channel.sheddable():
-                continue
-            pending = channel.pending_since()
-            if pending is None:
-                key = (1, -(wall - channel.last_activity))
-            else:
-                age = now - pending
-                key = (0 if age >= SLOW_AFTER else 2, -age)
-            if best_key is None or key < best_key:
-                best, best_key = channel, key
-        return best
+        ranked = [(key, id(c), c) for c in candidates if (key := self._rank(c, now, wall)) is not None]
+        return [c for _, _, c in heapq.nsmallest(count, ranked)]
+
+    def _victim(self, new: Channel, now: float) -> Channel | None:
+        wall = time.time()
+        while self._ranked:
+            channel = self._ranked.pop()
+            key = self._rank(channel, now, wall) if channel in self.channels else None
+            if channel is not new and key is not None and key[0] < 2:
+                return channel
+        ranked = self.worst((c for c in self.channels if c is not new), now, self.BATCH)
+        if not ranked:
+            return None
+        # slow requests and idle connections can wait their turn; a young request is taken only now
+        self._ranked = [c for c in reversed(ranked[1:]) if (self._rank(c, now, wall) or (2, 0))[0] < 2]
+        return ranked[0]
 
     def admit(self, channel: Channel) -> None:
         """Called once a connection is accepted: make room for it, or close it if there is none."""
         limits = self.limits
         now = time.monotonic()
-        if limits.per_client and not channel.local and self.per_peer[channel.peer] > limits.per_client:
-            mine = [c for c in self.channels if c.peer == channel.peer and c is not channel]
-            victim = self.worst(mine, now)
+        mine = self.per_peer.get(channel.peer, set())
+        if limits.per_client and not channel.local and len(mine) > limits.per_client:
             reason = f"more than {limits.per_client} connections from this address"
-            if victim is None:
+            victims = self.worst((c for c in mine if c is not channel), now)
+            if not victims:
                 channel.shed(503, reason)
                 return
-            victim.shed(503, reason + ", this one the slowest")
+            victims[0].shed(503, reason + ", this one the slowest")
         if len(self.channels) > limits.max_connections:
-            victim = self.worst([c for c in self.channels if c is not channel], now)
             reason = f"more than {limits.max_connections} open connections"
+            victim = self._victim(channel, now)
             if victim is None:
                 channel.shed(503, reason)
                 return
@@ -286,14 +309,18 @@ class Listener(TcpWSGIServer):  # type: ignore[misc]
         self.guard.sweep(list(self.active_channels.values()))
 
     def handle_accept(self) -> None:
-        try:
-            accepted = self.accept()
-            if accepted is None:
+        # everything waiting, up to ACCEPT_BATCH: waitress takes one connection per pass of its loop, and
+        # a pass looks at every open connection, so 1,000 connections arriving at once took 1,000 passes
+        # over up to 1,000 connections while a good callback waited in the backlog behind them
+        for _ in range(ACCEPT_BATCH):
+            try:
+                accepted = self.accept()
+                if accepted is None:
+                    return  # nothing more waiting
+                conn, addr = accepted
+                self.set_socket_options(conn)
+            except OSError:
+                # e.g. the peer reset before we got to it, or out of file descriptors: the next pass retries
                 return
-            conn, addr = accepted
-            self.set_socket_options(conn)
-        except OSError:
-            # e.g. the peer reset before we got to it, or out of file descriptors: the next pass retries
-            return
-        channel = self.channel_class(self, conn, self.fix_addr(addr), self.adj, map=self._map)
-        self.guard.admit(channel)
+            channel = self.channel_class(self, conn, self.fix_addr(addr), self.adj, map=self._map)
+            self.guard.admit(channel)
