@@ -328,3 +328,59 @@ def test_control_characters_in_a_path_cannot_forge_a_log_line(running: Running) 
     assert all("\\x1b[2K\\x00\\u2028\\u202e" in line for line in escaped)
     assert any("/x\\r2026-12-01" in line for line in escaped)
     assert any("/x\\n2026-12-01" in line for line in escaped)
+
+
+def _own_address() -> str | None:
+    """An address of this machine that is not loopback (none in some sandboxes)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("10.255.255.255", 1))  # no packet is sent: this only picks the outgoing interface
+        address = str(probe.getsockname()[0])
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    return None if address.startswith("127.") else address
+
+
+def test_one_remote_address_is_bounded_but_loopback_the_tunnel_is_not(tmp_path: Path) -> None:
+    """Past ``per_client`` connections from one remote address, that address's slowest connection is
+    shed; behind the tunnel every connection comes from loopback, and there the bound does not apply."""
+    address = _own_address()
+    if address is None:
+        pytest.skip("no non-loopback address to connect from")
+    store = Store(tmp_path / "per-client.db")
+    app = create_app(store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC))
+    server = ReceiverServer(app, host="0.0.0.0", limits=Limits(per_client=5))
+    port = server.start()
+    log_file = logsetup.configure(to_stderr=False)
+    remote = [socket.create_connection((address, port), timeout=TWILIO_TIMEOUT) for _ in range(5)]
+    local = [socket.create_connection(("127.0.0.1", port), timeout=TWILIO_TIMEOUT) for _ in range(10)]
+    try:
+        for sock in remote + local:
+            sock.sendall(SLOW_HEADERS)
+        # a round trip on another connection: the event loop has since read what those sent (on loopback
+        # a send is in the server's socket buffer when it returns)
+        assert _raw(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 200 ")
+        sixth = socket.create_connection((address, port), timeout=TWILIO_TIMEOUT)
+        head, body = signed_request()
+        sixth.sendall(head + body)
+        assert read_response(sixth).startswith(b"HTTP/1.1 200 ")  # the good one gets through ...
+        sixth.close()
+        assert read_response(remote[0]).startswith(b"HTTP/1.1 503 ")  # ... the oldest slow one made room
+        for sock in local:  # loopback: ten connections and none shed
+            sock.settimeout(0.2)
+            with pytest.raises(TimeoutError):
+                sock.recv(1)
+        logsetup.stop()
+        lines = log_file.read_text(encoding="utf-8").splitlines()
+    finally:
+        for sock in remote + local:
+            sock.close()
+        server.stop()
+        store.close()
+        logsetup.stop()
+    assert any(
+        f"more than 5 connections from this address, this one the slowest (from {address}) 503" in line
+        for line in lines
+    )
