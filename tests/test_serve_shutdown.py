@@ -5,12 +5,24 @@ from __future__ import annotations
 import signal
 import socket
 import sqlite3
+import time
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from receiver_helpers import FORM, sid, sign, status_params
 from test_cli import PUBLIC, Serve
+
+
+def _refuses_new_connections(port: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except ConnectionRefusedError:
+            return True
+        time.sleep(0.02)  # polling a condition: the listener closes on the server's event loop
+    return False
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -31,6 +43,7 @@ def test_a_request_in_flight_at_the_signal_completes_and_serve_exits_cleanly(
             serve.proc.send_signal(sig)
             assert serve.proc.stdout is not None
             assert serve.proc.stdout.readline().startswith("Stopping")  # ... when serve begins to stop
+            assert _refuses_new_connections(serve.port)  # and has stopped accepting: it is draining
             sock.sendall(body[20:])
             answer = b""
             while b"\r\n\r\n" not in answer:
