@@ -178,6 +178,7 @@ class ReceiverServer:
         guard = self.guard
         request_timeout = guard.limits.request_timeout
         busy = [True]
+        drained_once: dict[Channel, tuple[bool, float]] = {}
 
         def stop_accepting() -> None:
             guard.draining = True
@@ -202,7 +203,12 @@ class ReceiverServer:
                         channel.shed(408, f"request not complete within {request_timeout:g} s")
                     left = True
                 else:
-                    channel.will_close = True  # idle, or never sent a byte
+                    # idle, or never sent a byte: closed on the next pass if it still is. Between two
+                    # passes the loop has read the socket, so a request already sent is not cut off.
+                    seen = (channel.seen_bytes, channel.last_activity)
+                    if drained_once.get(channel) == seen:
+                        channel.will_close = True
+                    drained_once[channel] = seen
                     left = True
             busy[0] = left
 
