@@ -285,10 +285,9 @@ class Guard:
                     channel.shed(408, f"request not complete within {limits.request_timeout:g} s")
             elif wall - channel.last_activity > idle_limit:
                 channel.will_close = True
-        if self.silent:
-            counts = ", ".join(f"{n} {reason}" for reason, n in self.silent.items())
-            log.warning("closed connections that sent nothing: %s", counts)
-            self.silent.clear()
+        for reason, n in self.silent.items():  # one line a second at most, not one per connection
+            log.warning("closed %d connection(s) that had sent nothing: %s", n, reason)
+        self.silent.clear()
 
 
 class Listener(TcpWSGIServer):  # type: ignore[misc]

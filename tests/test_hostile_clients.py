@@ -384,3 +384,24 @@ def test_one_remote_address_is_bounded_but_loopback_the_tunnel_is_not(tmp_path: 
         f"more than 5 connections from this address, this one the slowest (from {address}) 503" in line
         for line in lines
     )
+
+
+def test_idle_keep_alive_connections_are_reaped_when_connections_run_short(tmp_path: Path) -> None:
+    """Seven of eight connections in use is pressure: idle keep-alive connections are then closed after
+    ``idle_timeout_under_pressure`` (1 s here), not the usual 30 s, so new callbacks find room."""
+    r = Running(tmp_path, Limits(max_connections=8, idle_timeout_under_pressure=1.0))
+    socks = []
+    try:
+        for _ in range(7):
+            sock = connect(r.port)
+            head, body = signed_request()
+            sock.sendall(head + body)
+            assert read_response(sock).startswith(b"HTTP/1.1 200 ")  # answered, and kept alive
+            socks.append(sock)
+        for sock in socks:
+            sock.settimeout(10.0)  # far below the 30 s idle timeout
+            assert sock.recv(1) == b""  # closed by the server
+    finally:
+        for sock in socks:
+            sock.close()
+        r.close()
