@@ -303,6 +303,15 @@ def start_server(db: Path, log: Path, extra: list[str]) -> tuple[subprocess.Pope
     raise SystemExit(f"serve did not start, see {log}")
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """user+system CPU of a process so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def lost_callbacks(db: Path, acked: list[tuple[str, str]]) -> int:
     conn = sqlite3.connect(db)
     try:
@@ -349,7 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         if not ready.wait(120):
             raise SystemExit("the attacker could not open its connections in 120 s")
         print(f"{sum(counts.values())} hostile connections open; good callbacks start", flush=True)
+        cpu0, run_t0 = cpu_seconds(proc.pid), time.monotonic()
         good = good_traffic(port, args.rate, args.seconds, args.workers, f"{os.getpid() % 65536:04x}")
+        cpu1, run_t1 = cpu_seconds(proc.pid), time.monotonic()
         t0 = time.monotonic()  # stopped while the attack goes on: the drain is bounded all the same
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=60)
@@ -386,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{attack_report['closed_by_server']}, answers {attack_report['answers']}, "
         f"connect errors {attack_report['connect_errors']}"
     )
+    if cpu0 is not None and cpu1 is not None:
+        print(f"server CPU during the run: {(cpu1 - cpu0) / (run_t1 - run_t0):.2f} cores")
     print(f"SIGTERM under attack: exit {code} after {stop_seconds:.1f} s")
     print(f"acknowledged callbacks missing from the database: {lost}")
     ok = p99 <= 1000.0 and lost == 0 and good.timeouts == 0 and not good.errors and non_2xx == 0
