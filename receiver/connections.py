@@ -78,6 +78,13 @@ class Parser(HTTPRequestParser):  # type: ignore[misc]  # waitress ships no type
         self.started = time.perf_counter()
         self.arrived = time.monotonic()
 
+    def received(self, data: bytes) -> int:
+        consumed = int(super().received(data))
+        if self.error is not None:
+            # refused already (e.g. 413 on its Content-Length): no "100 Continue" inviting the body
+            self.expect_continue = False
+        return consumed
+
     def what(self) -> str:
         """Method and path for a log line, as far as they were received."""
         command = getattr(self, "command", None)

@@ -405,3 +405,13 @@ def test_idle_keep_alive_connections_are_reaped_when_connections_run_short(tmp_p
         for sock in socks:
             sock.close()
         r.close()
+
+
+def test_a_body_over_the_limit_is_not_invited_with_100_continue(running: Running) -> None:
+    with connect(running.port) as sock:
+        sock.sendall(
+            f"POST /twilio/status HTTP/1.1\r\nHost: x\r\nContent-Type: {FORM}\r\n"
+            f"Expect: 100-continue\r\nContent-Length: {1024 * 1024}\r\n\r\n".encode()
+        )
+        answer = read_response(sock)
+    assert answer.startswith(b"HTTP/1.1 413 ")
