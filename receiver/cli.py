@@ -50,6 +50,18 @@ def _parser() -> argparse.ArgumentParser:
         help="validate with the simulator's public demo token (try the app without a Twilio account)",
     )
     serve.add_argument("--max-body", type=int, default=64 * 1024, help="largest accepted body in bytes")
+    serve.add_argument(
+        "--max-connections", type=int, default=1000, help="open connections; past it the slowest are closed"
+    )
+    serve.add_argument(
+        "--per-client-connections",
+        type=int,
+        default=64,
+        help="open connections per remote address, loopback (the tunnel) exempt; 0: no limit",
+    )
+    serve.add_argument(
+        "--request-timeout", type=float, default=10.0, help="seconds a request may take to arrive in full"
+    )
     _storage_options(serve)
 
     prune = sub.add_parser(
@@ -171,6 +183,7 @@ def _storage_line(synchronous: str, retention: Retention) -> str:
 def serve(args: argparse.Namespace) -> int:
     from . import logsetup, secrets
     from .app import INBOUND_PATHS, STATUS_PATHS, ReceiverConfig, create_app
+    from .connections import Limits
     from .retention import Pruner
     from .server import ReceiverServer
     from .store import Store, StoreLocked
@@ -184,6 +197,16 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     log_file = logsetup.configure(to_stderr=True)
+    try:
+        limits = Limits(
+            max_body=args.max_body,
+            max_connections=args.max_connections,
+            per_client=args.per_client_connections,
+            request_timeout=args.request_timeout,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     db_path = Path(args.db) if args.db else paths.default_db_path()
     try:
         store = Store(db_path, synchronous=args.synchronous)
@@ -208,7 +231,7 @@ def serve(args: argparse.Namespace) -> int:
         auth_token=lambda: token,
         max_body=args.max_body,
     )
-    server = ReceiverServer(create_app(store, config), host=args.host, port=args.port)
+    server = ReceiverServer(create_app(store, config), host=args.host, port=args.port, limits=limits)
     try:
         server.start()
     except OSError as exc:

@@ -6,14 +6,20 @@ at a time**: everything queued since its last pass (it pauses ``PAUSE`` between 
 dozens of lines instead of two per line; each of those released the GIL, and getting it back behind 16
 busy request threads is what made per-line logging cost ``serve`` a fifth of its throughput
 (bench/README.md: ``serve`` vs ``app``).
+
+Every line is escaped here, whatever logged it (``escape``): a request path or header can hold CR, LF,
+ESC, NUL, other control characters, Unicode line separators or bidi overrides, and written raw those
+forge or hide lines in ``tail -f`` and in editors. A traceback keeps its own line breaks.
 """
 
 from __future__ import annotations
 
 import atexit
+import copy
 import logging
 import logging.handlers
 import queue
+import re
 import sys
 import threading
 import time
@@ -27,14 +33,49 @@ STDERR_DATEFMT = "%H:%M:%S"
 MAX_BATCH = 1000
 PAUSE = 0.05  # after each batch: lines are at most this late, and a burst costs the writer 20 wake-ups/s
 _writer: BatchWriter | None = None
+# C0 and C1 controls, DEL, line/paragraph separators, bidi marks/embeddings/overrides/isolates, and lone
+# surrogates (which an encoder would refuse)
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
+_NAMED = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
+_counter = threading.local()
 
 
 Item = logging.LogRecord | tuple[float, str] | None
 
 
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape(text: str) -> str:
+    """``text`` with every character that could break or disguise a log line shown as an escape
+    (``\\r``, ``\\x1b``, ``\\u2028``); the same string when there is none (the usual case: one
+    regex search)."""
+    if _UNSAFE.search(text) is None:
+        return text
+    return _UNSAFE.sub(_escaped, text)
+
+
+def escape_lines(text: str) -> str:
+    """As ``escape``, but line breaks stay: for tracebacks, which are several lines by design."""
+    return "\n".join(escape(line) for line in text.split("\n"))
+
+
+def lines_on_this_thread() -> int:
+    """How many request lines this thread has logged (``request_line``): lets the WSGI wrapper see whether
+    the app logged the request it just answered."""
+    return getattr(_counter, "n", 0)
+
+
 def request_line(message: str) -> bool:
     """Queue one request line (INFO) for the writer as ``(time, text)``: no LogRecord, no handler lookup
     on the request thread. False when no writer is running (then the caller logs it the usual way)."""
+    _counter.n = getattr(_counter, "n", 0) + 1
     writer = _writer
     if writer is None:
         return False
@@ -127,14 +168,15 @@ class BatchWriter:
                 handler.handleError(_record((time.time(), "log write failed")))
 
     def _format(self, handler: logging.Handler, item: logging.LogRecord | tuple[float, str]) -> str:
-        """One line; a ``(time, text)`` request line is formatted here as the handler's format would."""
+        """One line, escaped; a ``(time, text)`` request line is formatted here as the handler's format
+        would."""
         if isinstance(item, logging.LogRecord):
-            return handler.format(item)
+            return handler.format(_escaped_record(item))
         quick = self._quick.get(id(handler))
         if quick is None:
-            return handler.format(_record(item))
+            return handler.format(_escaped_record(_record(item)))
         stamp, level = quick
-        return f"{stamp(item[0])}{level} {item[1]}"
+        return f"{stamp(item[0])}{level} {escape(item[1])}"
 
     @staticmethod
     def _write_stream(handler: logging.StreamHandler, formatted: list[str]) -> None:  # type: ignore[type-arg]
@@ -165,6 +207,41 @@ class BatchWriter:
             handler.release()
 
 
+def _escaped_record(record: logging.LogRecord) -> logging.LogRecord:
+    """The record with its message escaped, and its traceback and stack escaped line by line; the record
+    itself is left alone (every handler formats it)."""
+    message = record.getMessage()
+    safe = escape(message)
+    exc_text = record.exc_text
+    if record.exc_info and not exc_text:
+        exc_text = _TRACEBACKS.formatException(record.exc_info)
+    if safe is message and not record.args and not exc_text and not record.stack_info:
+        return record
+    copied = copy.copy(record)
+    copied.msg, copied.args = safe, None
+    copied.exc_info = None
+    copied.exc_text = escape_lines(exc_text) if exc_text else None
+    copied.stack_info = escape_lines(record.stack_info) if record.stack_info else None
+    return copied
+
+
+class _KeepTraceback(logging.handlers.QueueHandler):
+    """A ``QueueHandler`` that formats the message (so later changes to its arguments do not show) but
+    keeps the traceback apart from it, so the writer escapes the message and leaves the traceback's
+    line breaks alone."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        copied = copy.copy(record)
+        copied.msg, copied.args = record.getMessage(), None
+        if record.exc_info:
+            copied.exc_text = record.exc_text or _TRACEBACKS.formatException(record.exc_info)
+        copied.exc_info = None
+        return copied
+
+
+_TRACEBACKS = logging.Formatter()
+
+
 def _record(item: tuple[float, str]) -> logging.LogRecord:
     record = logging.LogRecord("callback_monitor.requests", logging.INFO, __file__, 0, item[1], None, None)
     record.created = item[0]
@@ -192,7 +269,14 @@ def configure(*, to_stderr: bool, level: int = logging.INFO) -> Path:
         stream.setFormatter(logging.Formatter(STDERR_FORMAT, datefmt=STDERR_DATEFMT))
         handlers.append(stream)
     records: queue.SimpleQueue[Item] = queue.SimpleQueue()
-    root.addHandler(logging.handlers.QueueHandler(records))
+    root.addHandler(_KeepTraceback(records))
+    # waitress's own warnings and errors (socket errors, a failed task) go to the same log, escaped
+    server_log = logging.getLogger("waitress")
+    for handler in [h for h in server_log.handlers if isinstance(h, _KeepTraceback)]:
+        server_log.removeHandler(handler)
+    server_log.addHandler(_KeepTraceback(records))
+    server_log.setLevel(logging.WARNING)
+    server_log.propagate = False
     _writer = BatchWriter(records, handlers)
     _writer.start()
     atexit.register(stop)
@@ -205,6 +289,10 @@ def configure(*, to_stderr: bool, level: int = logging.INFO) -> Path:
 def stop() -> None:
     """Write out what is queued and stop the writer (idempotent)."""
     global _writer
+    server_log = logging.getLogger("waitress")
+    for ours in [h for h in server_log.handlers if isinstance(h, _KeepTraceback)]:
+        server_log.removeHandler(ours)
+    server_log.propagate = True
     if _writer is not None:
         _writer.stop()
         for handler in _writer.handlers:

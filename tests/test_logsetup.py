@@ -101,3 +101,35 @@ def test_request_lines_skip_logging_but_read_like_its_lines_in_order(
     err = capsys.readouterr().err.splitlines()[-3:]
     assert re.fullmatch(r"\d\d:\d\d:\d\d \[status\] SM1 delivered 200 3 ms 100%", err[1])
     assert err[0].endswith(" before 1") and err[2].endswith(" after")
+
+
+def test_every_line_is_escaped_but_a_traceback_keeps_its_line_breaks(tmp_path: Path) -> None:
+    """Whatever logged it: a message with CR, LF, ESC, NUL, a C1 control, U+2028 and a bidi override is
+    one visible line; the traceback of an exception logged with it still reads as a traceback."""
+    path = tmp_path / "test.log"
+    handler = logging.handlers.RotatingFileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(logsetup.FORMAT))
+    records: queue.SimpleQueue[logsetup.Item] = queue.SimpleQueue()
+    logger = logging.getLogger(f"cm-escape-{tmp_path.name}")
+    logger.propagate = False
+    logger.addHandler(logsetup._KeepTraceback(records))
+    writer = logsetup.BatchWriter(records, [handler])
+    writer.start()
+    hostile = "/a\rFAKE\nINFO x\x1b[2K\x00\x85\u2028\u202e"
+    logger.warning("path %s", hostile)
+    try:
+        raise ValueError("bad value\rforged")
+    except ValueError:
+        logger.exception("failed on %s", hostile)
+    records.put((0.0, "[other] " + hostile + " 404 1 ms"))  # a request line, as request_line queues it
+    _finish(writer)
+    text = path.read_text(encoding="utf-8")
+    assert not any(c in text for c in "\r\x1b\x00\x85\u2028\u202e")
+    lines = text.splitlines()
+    escaped = "/a\\rFAKE\\nINFO x\\x1b[2K\\x00\\x85\\u2028\\u202e"
+    assert lines[0].endswith(f"WARNING path {escaped}")
+    assert lines[1].endswith(f"ERROR failed on {escaped}")
+    assert lines[2] == "Traceback (most recent call last):"
+    assert lines[-2] == "ValueError: bad value\\rforged"
+    assert lines[-1].endswith(f"INFO [other] {escaped} 404 1 ms")
+    assert len(lines) == lines.index("ValueError: bad value\\rforged") + 2  # nothing else split off

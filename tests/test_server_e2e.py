@@ -156,17 +156,17 @@ def test_the_event_loop_does_not_watch_a_connection_whose_request_is_being_serve
 
     from waitress.channel import HTTPChannel
 
-    from receiver.server import _Channel
+    from receiver.connections import Channel as _Channel
 
     store = Store(tmp_path / "ch.db")
     srv = ReceiverServer(create_app(store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC)))
     srv.start()
     ours, theirs = socket.socketpair()
     try:
-        listener = next(v for v in srv._server._map.values() if hasattr(v, "channel_class"))
+        listener = next(v for v in srv._map.values() if hasattr(v, "channel_class"))
         assert listener.channel_class is _Channel  # every accepted connection gets it
-        channel = _Channel(srv._server, ours, ("127.0.0.1", 1), srv._server.adj, map={})
-        stock = HTTPChannel(srv._server, theirs, ("127.0.0.1", 2), srv._server.adj, map={})
+        channel = _Channel(listener, ours, ("127.0.0.1", 1), listener.adj, map={})
+        stock = HTTPChannel(listener, theirs, ("127.0.0.1", 2), listener.adj, map={})
         for ch in (channel, stock):
             ch.requests = [object()]  # a request is being served ...
             ch.total_outbufs_len = 120  # ... and its worker has queued its answer
