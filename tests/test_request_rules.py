@@ -274,7 +274,8 @@ def test_the_exact_path_still_works_in_both_request_forms(server: ReceiverServer
     "headers",
     [{"Forwarded": "for=54.1.2.3;proto=https"}, {"X-Real-IP": "54.1.2.3"}, {"Via": "1.1 ngrok"},
      {"CF-Connecting-IP": "54.1.2.3"}, {"True-Client-IP": "54.1.2.3"},
-     {"X-Original-Forwarded-For": "54.1.2.3"}, {"X-Forwarded-Host": "abc.ngrok-free.app"}, {"X-Client-IP": "54.1.2.3"}, {"Ngrok-Trace-Id": "abc"}],
+     {"X-Original-Forwarded-For": "54.1.2.3"}, {"X-Forwarded-Host": "abc.ngrok-free.app"},
+     {"X-Client-IP": "54.1.2.3"}, {"Ngrok-Trace-Id": "abc"}],
     ids=lambda h: next(iter(h)),
 )  # fmt: skip
 def test_healthz_is_refused_whichever_header_announces_a_proxy(store: Store, headers: dict[str, str]) -> None:
