@@ -378,6 +378,8 @@ class _Receiver:
             return verdict
         demo = self.validator(DEMO_AUTH_TOKEN)
         bases = [inc.local_base, *([cfg.public_url] if cfg.public_url else [])]
+        if cfg.basic_auth is not None:  # signed like Twilio signs: the URL with its credentials
+            bases += [with_userinfo(base, cfg.basic_auth) for base in bases]
         if not any(signature.matches(demo, b, inc.path, query, params, sig) for b in bases):
             return verdict
         if not inc.is_local:
