@@ -16,6 +16,7 @@ checked, logged and answered by one piece of code.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import logging
@@ -61,6 +62,7 @@ _KEPT_HEADERS = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=512)  # the same few header names on every request
 def redacted(name: str) -> bool:
     """Whether a request header of this name is stored as ``[redacted]``."""
     lower = name.lower()
