@@ -257,3 +257,17 @@ def test_serve_demo_token_is_announced_as_local_only(tmp_path: Path) -> None:
         assert "demo token: accepted from this computer only" in "".join(s.banner)
     finally:
         s.stop()
+
+
+def test_serve_never_prints_or_logs_the_public_urls_password(tmp_path: Path) -> None:
+    password = "pa55-w0rd-in-url"
+    s = Serve(tmp_path, "--public-url", f"https://twilio:{password}@cli-test.ngrok-free.app")
+    try:
+        # Twilio's first try carries no credentials: challenged, and nothing echoed
+        assert s.post("/twilio/status", status_params(sid(), "sent")) == 401
+    finally:
+        s.stop()
+    everything = "".join(s.banner) + s.stderr
+    assert "HTTP Basic auth: required" in everything and f"{PUBLIC}/twilio/status" in everything
+    everything += "".join(p.read_text() for p in (tmp_path / "home" / "logs").glob("*.log*"))
+    assert password not in everything

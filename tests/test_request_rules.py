@@ -455,3 +455,13 @@ def test_a_rejected_request_with_a_bogus_sid_claims_none(store: Store) -> None:
     }
     assert post(client, "/twilio/status", params, token="f" * 32).status_code == 403
     assert last_request(store)["message_sid"] is None
+
+
+def test_an_inbound_webhook_answers_twiml_even_when_the_store_fails(tmp_path: Path) -> None:
+    store = Store(tmp_path / "closed.db")
+    client = create_app(store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC)).test_client()
+    store.close()  # every write now fails
+    params = {"MessageSid": sid(), "SmsStatus": "received", "From": "+15005550006", "To": "+14155552671"}
+    resp = post(client, "/twilio/inbound", params)
+    assert resp.status_code == 500
+    assert resp.content_type.startswith("text/xml") and resp.data.decode() == EMPTY_TWIML
