@@ -200,7 +200,9 @@ class MainWindow(QMainWindow):
         messages, ok = QInputDialog.getInt(
             self,
             "Simulate traffic",
-            "Outbound messages to simulate (each sends 1–4 status callbacks; some recipients reply):",
+            "Outbound messages to simulate (each sends 1–4 status callbacks; some recipients reply).\n"
+            "Signed with the public demo token, accepted from this computer only while the run lasts, "
+            "and marked simulated (Tools → Purge simulated traffic… removes it):",
             50,
             1,
             100_000,

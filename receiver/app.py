@@ -359,6 +359,8 @@ class _Receiver:
         cfg, env = self.cfg, inc.environ
         settings = env.get("HTTP_X_TWILIO_WEBHOOKS_SIGNATURE_SETTINGS")
         token = cfg.auth_token()
+        if token == DEMO_AUTH_TOKEN:  # published in the source: never a real token, whoever set it
+            token = None
         sig = env.get("HTTP_X_TWILIO_SIGNATURE")
         verdict = signature.validate(
             auth_token=token,
@@ -376,13 +378,7 @@ class _Receiver:
             shared_keys=cfg.shared_keys() if settings else None,
             validator_for=self.validator,
         )
-        if verdict.ok or settings or not sig or token == DEMO_AUTH_TOKEN:
-            return verdict
-        demo = self.validator(DEMO_AUTH_TOKEN)
-        bases = [inc.local_base, *([cfg.public_url] if cfg.public_url else [])]
-        if cfg.basic_auth is not None:  # signed like Twilio signs: the URL with its credentials
-            bases += [with_userinfo(base, cfg.basic_auth) for base in bases]
-        if not any(signature.matches(demo, b, inc.path, query, params, sig) for b in bases):
+        if verdict.ok or settings or not sig or not self.demo_signed(inc, params, query, sig):
             return verdict
         if not inc.is_local:
             return signature.Verdict(
@@ -397,6 +393,15 @@ class _Receiver:
                 "(Tools → Simulate traffic in the app, or `serve --demo-token`)",
             )
         return signature.Verdict(True, "", "demo token")
+
+    def demo_signed(self, inc: _Incoming, params: _Params | str, query: str, sig: str) -> bool:
+        """Whether ``sig`` is the public demo token's signature for this request (local or public URL)."""
+        cfg = self.cfg
+        bases = [inc.local_base, *([cfg.public_url] if cfg.public_url else [])]
+        if cfg.basic_auth is not None:  # signed like Twilio signs: the URL with its credentials
+            bases += [with_userinfo(base, cfg.basic_auth) for base in bases]
+        demo = self.validator(DEMO_AUTH_TOKEN)
+        return any(signature.matches(demo, base, inc.path, query, params, sig) for base in bases)
 
     def handle(self, environ: dict[str, Any]) -> Answer:
         started = time.perf_counter()
@@ -445,6 +450,9 @@ class _Receiver:
                 if not verdict.ok:
                     raise _Reject(403, verdict.reason)
                 req.simulated = verdict.signer == "demo token"
+            elif cfg.allow_demo() and inc.is_local:  # validation off: still keep simulated traffic apart
+                sig = str(environ.get("HTTP_X_TWILIO_SIGNATURE") or "")
+                req.simulated = bool(sig) and self.demo_signed(inc, params, req.query, sig)
             try:
                 cb = parse(kind, items, environ.get("HTTP_I_TWILIO_IDEMPOTENCY_TOKEN"))
             except CallbackError as exc:

@@ -465,3 +465,24 @@ def test_an_inbound_webhook_answers_twiml_even_when_the_store_fails(tmp_path: Pa
     resp = post(client, "/twilio/inbound", params)
     assert resp.status_code == 500
     assert resp.content_type.startswith("text/xml") and resp.data.decode() == EMPTY_TWIML
+
+
+def test_the_demo_token_set_as_the_auth_token_still_counts_only_locally_while_simulating(
+    store: Store,
+) -> None:
+    """The demo token is published in the source: configured as "the" auth token it must not open the
+    tunnel (the old ``serve --demo-token`` did exactly that)."""
+    client = create_app(store, ReceiverConfig.with_token(DEMO_AUTH_TOKEN, public_url=PUBLIC)).test_client()
+    tunnel = {"X-Forwarded-For": "54.1.2.3", "X-Forwarded-Proto": "https"}
+    resp = post(client, "/twilio/status", status_params(sid(), "sent"), token=DEMO_AUTH_TOKEN, headers=tunnel)
+    assert resp.status_code == 403
+
+
+def test_with_validation_off_simulated_traffic_is_still_marked(store: Store) -> None:
+    config = ReceiverConfig.with_token(TOKEN, public_url=PUBLIC, validate=False, allow_demo=lambda: True)
+    client = create_app(store, config).test_client()
+    simulated, real = sid(), sid()
+    post(client, "/twilio/status", status_params(simulated, "sent"), token=DEMO_AUTH_TOKEN, base=LOCAL)
+    post(client, "/twilio/status", status_params(real, "sent"))
+    marks = dict(rows(store, "SELECT sid, simulated FROM messages"))
+    assert marks == {simulated: 1, real: 0}
