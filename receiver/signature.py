@@ -6,6 +6,10 @@ public base + the raw path and query — never ``request.url`` or the Host heade
 ``twilio.request_validator.RequestValidator`` (which already tries the URL with and without its port);
 we add one variant the SDK misses: Node-based senders percent-encode a ``'`` in the query (``%27``).
 
+The secret is the auth token (HMAC-SHA1), unless the request carries ``X-Twilio-Webhooks-Signature-Settings``
+(``key=<id>,algorithm=HMAC_SHA256``): then it was signed with that *shared key* (Webhooks configuration
+API) and the header's algorithm, and only that key's secret is tried (TWILIO-FACTS.md §8).
+
 When a check fails we try the URLs a misconfigured set-up would have used (http vs https, the local URL,
 the forwarded host, a trailing slash) only to *explain* the failure; none of them is ever accepted.
 """
