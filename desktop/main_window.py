@@ -165,6 +165,13 @@ class MainWindow(QMainWindow):
         self.prune_action.setStatusTip("How long the request log is kept; delete old messages; durability")
         self.prune_action.triggered.connect(self.open_prune_dialog)
         self.tools_menu.addAction(self.prune_action)
+        self.shared_keys_action = self.tools_menu.addAction("Shared signing keys…", self.edit_shared_keys)
+        self.shared_keys_action.setObjectName("shared_keys_action")
+        self.purge_simulated_action = self.tools_menu.addAction(
+            "Purge simulated traffic…", self.purge_simulated
+        )
+        self.purge_simulated_action.setObjectName("purge_simulated_action")
+        self.controller.purged.connect(self._purged)
         self.tools_menu.addSeparator()
         help_menu = menu.addMenu("&Help")
         help_menu.addAction("About Callback Monitor", self._about)
@@ -201,7 +208,9 @@ class MainWindow(QMainWindow):
         messages, ok = QInputDialog.getInt(
             self,
             "Simulate traffic",
-            "Outbound messages to simulate (each sends 1–4 status callbacks; some recipients reply):",
+            "Outbound messages to simulate (each sends 1–4 status callbacks; some recipients reply).\n"
+            "Signed with the public demo token, accepted from this computer only while the run lasts, "
+            "and marked simulated (Tools → Purge simulated traffic… removes it):",
             50,
             1,
             100_000,
@@ -225,6 +234,35 @@ class MainWindow(QMainWindow):
 
     def _simulation_failed(self, reason: str) -> None:
         self._simulation_done(reason)
+
+    # ------------------------------------------------------------------ signing keys, simulated data
+    def edit_shared_keys(self) -> None:
+        from desktop.shared_keys_dialog import SharedKeysDialog
+
+        dialog = SharedKeysDialog(self.controller, self)
+        if dialog.exec() and dialog.saved_where == "session":
+            self.status.showMessage(
+                "Shared keys saved for this session only: no system keyring is available.", 15000
+            )
+
+    def purge_simulated(self) -> None:
+        answer = QMessageBox.question(
+            self,
+            "Purge simulated traffic",
+            "Delete every message, event and request that the simulator sent (validated by the public "
+            "demo token)? Real traffic is kept. This cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.controller.purge_simulated()
+
+    def _purged(self, counts: dict[str, int]) -> None:
+        self.status.showMessage(
+            f"Purged simulated traffic: {counts.get('messages', 0)} messages, {counts.get('events', 0)} "
+            f"events, {counts.get('requests', 0)} requests.",
+            15000,
+        )
 
     # ------------------------------------------------------------------ export
     def export_csv(self, path: str | Path | None = None) -> bool:

@@ -22,7 +22,7 @@ from receiver.app import ReceiverConfig, ReceiverStats, create_app
 from receiver.request_storage import read_request
 from receiver.retention import DEFAULT as DEFAULT_RETENTION
 from receiver.retention import Pruner
-from receiver.secrets import TWILIO_AUTH_TOKEN, SecretStore
+from receiver.secrets import TWILIO_AUTH_TOKEN, SecretStore, get_shared_keys
 from receiver.server import ReceiverServer
 from receiver.store import Store, connect
 
@@ -64,6 +64,7 @@ class ReceiverController(QObject):
         dataChanged(): coalesced "the database changed, refresh what you show".
         configChanged(): public URL or validation changed.
         replayed(int, str): a replayed request's HTTP status and the receiver's reason/outcome text.
+        purged(dict): simulated data was deleted; rows per table.
         failed(str): something went wrong that the operator should read.
     """
 
@@ -74,6 +75,7 @@ class ReceiverController(QObject):
     dataChanged = Signal()
     configChanged = Signal()
     replayed = Signal(int, str)
+    purged = Signal(dict)
     failed = Signal(str)
     _eventFromServer = Signal(dict)
 
@@ -95,8 +97,17 @@ class ReceiverController(QObject):
         self.store: Store | None = None
         self.server: ReceiverServer | None = None
         self.stats = ReceiverStats()
-        self.demo_token: str | None = None
-        self.config = ReceiverConfig(public_url=None, validate=True, auth_token=self._auth_token)
+        # True while the operator runs "Simulate traffic": only then does the receiver accept the public
+        # demo token, and only from this computer (receiver.app)
+        self.simulating = False
+        self.shared_keys: dict[str, str] = get_shared_keys(self.secrets)
+        self.config = ReceiverConfig(
+            public_url=None,
+            validate=True,
+            auth_token=self._auth_token,
+            allow_demo=lambda: self.simulating,
+            shared_keys=lambda: self.shared_keys,
+        )
         self.retention = DEFAULT_RETENTION  # the window sets the saved rules; read at each pruning pass
         self.synchronous = "NORMAL"  # durability level (docs/DURABILITY.md), used when the store opens
         self._pruner: Pruner | None = None
@@ -111,7 +122,17 @@ class ReceiverController(QObject):
 
     # ------------------------------------------------------------ lifecycle
     def _auth_token(self) -> str | None:
-        return self.secrets.get(TWILIO_AUTH_TOKEN) or self.demo_token
+        return self.secrets.get(TWILIO_AUTH_TOKEN)
+
+    def set_simulating(self, on: bool) -> None:
+        """The operator started (or the run ended) a simulation. Callable from any thread."""
+        self.simulating = on
+        self.configChanged.emit()
+
+    def set_shared_keys(self, keys: dict[str, str]) -> None:
+        """The shared signing keys changed (saved in the keyring by the dialog)."""
+        self.shared_keys = dict(keys)
+        self.configChanged.emit()
 
     def start(self) -> None:
         """Open the store (raises StoreLocked if another instance writes it) and start serving."""
@@ -191,7 +212,8 @@ class ReceiverController(QObject):
 
     @property
     def has_token(self) -> bool:
-        return bool(self._auth_token())
+        """Whether some real secret validates webhooks: the auth token or a shared key."""
+        return bool(self._auth_token()) or bool(self.shared_keys)
 
     # ------------------------------------------------------------ reading
     def reader(self) -> sqlite3.Connection:
@@ -225,6 +247,24 @@ class ReceiverController(QObject):
         self._threads.append(thread)
         thread.start()
         return thread
+
+    def purge_simulated(self) -> None:
+        """Delete simulated traffic (off the GUI thread, in small transactions); reports ``purged``."""
+        store = self.store
+        if store is None:
+            self.failed.emit("The receiver is stopped: start it to purge simulated traffic.")
+            return
+
+        def work() -> None:
+            try:
+                counts = store.purge_simulated()
+            except Exception as exc:  # reported, never swallowed
+                self.failed.emit(f"Purging simulated traffic failed: {exc}")
+                return
+            self.purged.emit(counts)
+            self._eventFromServer.emit({"request_id": None, "outcome": "purge", "kind": "purge"})
+
+        self.run_in_background("purge-simulated", work)
 
     def replay(self, request_id: int) -> None:
         """Send a logged request to the receiver again (same method, path, query, headers, body)."""

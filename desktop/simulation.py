@@ -1,7 +1,9 @@
 """Run ``receiver.simulate`` against the embedded receiver, off the GUI thread, reporting by signal.
 
-The simulator signs like Twilio; when no real auth token is configured the controller is given the
-demo token so the receiver accepts the demo traffic (and nothing else is weakened: validation stays on).
+The simulator signs like Twilio, but always with the public demo token, never the operator's auth token:
+simulated traffic must never pass for real. It sends to the local URL, straight (no tunnel), and the
+receiver accepts the demo token only from this computer and only while the run lasts; what it accepts is
+marked simulated, so statistics can leave it out and the operator can purge it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from PySide6.QtCore import QObject, Signal
 
 from desktop.receiver_controller import ReceiverController
 from receiver import simulate
-from receiver.secrets import TWILIO_AUTH_TOKEN
+from receiver.public_url import with_userinfo
 
 
 class SimulationRunner(QObject):
@@ -38,14 +40,6 @@ class SimulationRunner(QObject):
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def token(self) -> tuple[str, bool]:
-        """The token to sign with, and whether it is the demo token (the receiver is then told to
-        accept it)."""
-        real = self.controller.secrets.get(TWILIO_AUTH_TOKEN)
-        if real:
-            return real, False
-        return simulate.DEMO_AUTH_TOKEN, True
-
     def start(self, messages: int = 50, rate: float = 20.0, seed: int | None = None) -> bool:
         if self.running:
             self.failed.emit("A simulation is already running.")
@@ -53,20 +47,22 @@ class SimulationRunner(QObject):
         if not self.controller.running:
             self.failed.emit("The receiver is not running, so there is nothing to send traffic to.")
             return False
-        token, demo = self.token()
-        if demo:
-            self.controller.demo_token = simulate.DEMO_AUTH_TOKEN
-            self.controller.configChanged.emit()
+        target = self.controller.local_url
+        auth = self.controller.config.basic_auth
+        if auth is not None:  # the receiver asks everyone for the public URL's credentials
+            target = with_userinfo(target, auth)
         cfg = simulate.SimConfig(
-            target=self.controller.local_url,
-            public_url=self.controller.webhook_base,
-            auth_token=token,
+            target=target,
+            public_url=None,  # signed for the local URL it is sent to: never through the tunnel
+            auth_token=simulate.DEMO_AUTH_TOKEN,
             messages=messages,
             rate=rate,
             seed=seed,
         )
         self._stop = threading.Event()
         stop = self._stop
+        controller = self.controller
+        controller.set_simulating(True)
 
         def work() -> None:
             try:
@@ -74,12 +70,14 @@ class SimulationRunner(QObject):
             except Exception as exc:  # reported to the operator, not swallowed
                 self.failed.emit(f"Simulation failed: {exc}")
                 return
+            finally:
+                controller.set_simulating(False)  # the demo token stops counting with the run
             codes = ", ".join(f"{n}× HTTP {code}" for code, n in result.by_status.items()) or "no answers"
             note = " (stopped)" if result.stopped else ""
-            signer = "the demo token" if demo else "your auth token"
             self.finished.emit(
                 f"Simulated {result.messages} messages and {result.inbound} replies: {result.sent} requests "
-                f"signed with {signer} in {result.elapsed_s:.1f} s — {codes}{note}"
+                f"signed with the public demo token (marked simulated) in {result.elapsed_s:.1f} s — "
+                f"{codes}{note}"
             )
 
         self._thread = self.controller.run_in_background("simulate", work)

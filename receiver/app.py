@@ -16,22 +16,27 @@ checked, logged and answered by one piece of code.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import json
 import logging
+import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit
 
 from flask import Flask, Response, request
 from twilio.request_validator import RequestValidator
 
 from . import logsetup, signature
-from .callbacks import CallbackError, Kind, parse
+from .callbacks import MESSAGE_SID_RE, CallbackError, Kind, parse
+from .public_url import BasicAuth, split_userinfo, with_userinfo
+from .simulate_plan import DEMO_AUTH_TOKEN
 from .store import Outcome, RequestRecord, Store, utcnow
 
 STATUS_PATHS = ("/twilio/status", "/api/webhooks/status", "/api/whatsapp/status-callback")
@@ -41,11 +46,42 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 DEFAULT_MAX_BODY = 64 * 1024
 LOGGED_BODY_CAP = 8 * 1024
 MAX_FORM_FIELDS = 2000
-REDACTED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 FORM = "application/x-www-form-urlencoded"
 _KINDS: dict[str, Kind] = {**dict.fromkeys(STATUS_PATHS, "status"), **dict.fromkeys(INBOUND_PATHS, "inbound")}
-_PROXY_KEYS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST")
 _TWIML = EMPTY_TWIML.encode()
+
+# Stored headers: a header whose name says it carries a credential is kept as "[redacted]". Twilio's own
+# headers are kept: the signature and the idempotency token are bound to this one request (replay needs
+# them) and the signature settings name a key id, not its secret.
+_CREDENTIAL_WORDS = frozenset(
+    {"authorization", "auth", "cookie", "token", "secret", "password", "passwd", "key", "apikey",
+     "session", "credential", "credentials", "jwt", "bearer", "sig"}
+)  # fmt: skip
+_KEPT_HEADERS = frozenset(
+    {"x-twilio-signature", "x-twilio-webhooks-signature-settings", "i-twilio-idempotency-token"}
+)
+
+
+@functools.lru_cache(maxsize=512)  # the same few header names on every request
+def redacted(name: str) -> bool:
+    """Whether a request header of this name is stored as ``[redacted]``."""
+    lower = name.lower()
+    if lower in _KEPT_HEADERS:
+        return False
+    return lower == "set-cookie" or any(w in _CREDENTIAL_WORDS for w in re.split(r"[-_.]", lower))
+
+
+# Any of these announces a proxy or a tunnel in front of us (ngrok adds X-Forwarded-*; others use the
+# standard Forwarded, Via, X-Real-IP or a CDN's own header): such a request is never "local".
+_PROXY_HEADERS = frozenset(
+    {"HTTP_FORWARDED", "HTTP_VIA", "HTTP_X_REAL_IP", "HTTP_CF_CONNECTING_IP", "HTTP_TRUE_CLIENT_IP",
+     "HTTP_X_CLIENT_IP", "HTTP_CLIENT_IP", "HTTP_X_CLUSTER_CLIENT_IP", "HTTP_FASTLY_CLIENT_IP",
+     "HTTP_X_PROXYUSER_IP", "HTTP_X_ORIGINATING_IP", "HTTP_X_HOST", "HTTP_X_PROXY_ID"}
+)  # fmt: skip
+_PROXY_PREFIXES = (
+    "HTTP_X_FORWARDED", "HTTP_X_ORIGINAL", "HTTP_NGROK", "HTTP_X_NGROK", "HTTP_CF_",
+    "HTTP_X_AMZN", "HTTP_X_ENVOY", "HTTP_X_AZURE", "HTTP_X_APPENGINE", "HTTP_FLY_",
+)  # fmt: skip
 
 log = logging.getLogger("callback_monitor.requests")
 EventSink = Callable[[dict[str, Any]], None]
@@ -55,12 +91,35 @@ StartResponse = Callable[..., Any]
 @dataclass
 class ReceiverConfig:
     """Settings read on every request, so the GUI can change them while the server runs
-    (e.g. a new tunnel URL, or a token rotated in the keyring)."""
+    (e.g. a new tunnel URL, or a token rotated in the keyring).
 
+    ``public_url`` may be given as ``https://user:password@host``: on assignment the credentials move to
+    ``basic_auth`` (never shown, stored or logged) and ``public_url`` keeps the clean base. ``allow_demo``
+    says whether the operator has asked for simulation (the public demo token is then accepted from this
+    computer only); ``shared_keys`` returns the shared signing keys (id → secret).
+    """
+
+    basic_auth: BasicAuth | None = field(default=None, init=False, repr=False)  # set with public_url
     public_url: str | None = None
     validate: bool = True
     auth_token: Callable[[], str | None] = field(default=lambda: None)
     max_body: int = DEFAULT_MAX_BODY
+    allow_demo: Callable[[], bool] = field(default=lambda: False)
+    shared_keys: Callable[[], Mapping[str, str]] = field(default=lambda: {})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "public_url":
+            value, auth = split_userinfo(value)
+            object.__setattr__(self, "basic_auth", auth)
+        object.__setattr__(self, name, value)
+
+    @property
+    def signed_bases(self) -> tuple[str, ...]:
+        """The public base as configured, credentials included: that is the URL Twilio signs (twilio-node's
+        validation vectors, ../shared/reference/signature_vectors.json); the clean base is tried after."""
+        if self.public_url and self.basic_auth is not None:
+            return (with_userinfo(self.public_url, self.basic_auth),)
+        return ()
 
     @staticmethod
     def with_token(token: str | None, **kwargs: Any) -> ReceiverConfig:
@@ -105,16 +164,20 @@ class _Reject(Exception):
         self.reason = reason
 
 
+_CHALLENGE = (("WWW-Authenticate", 'Basic realm="Callback Monitor"'),)
+
+
 @dataclass
 class Answer:
-    """What goes back to the sender: status, body, content type."""
+    """What goes back to the sender: status, body, content type (and a 401's challenge)."""
 
     status: int
     body: bytes
     content_type: str
+    extra: tuple[tuple[str, str], ...] = ()
 
     def headers(self) -> list[tuple[str, str]]:
-        return [("Content-Type", self.content_type), ("Content-Length", str(len(self.body)))]
+        return [("Content-Type", self.content_type), ("Content-Length", str(len(self.body))), *self.extra]
 
 
 class _Params(dict[str, list[str]]):
@@ -155,10 +218,12 @@ class _Incoming:
     def __init__(self, environ: dict[str, Any]) -> None:
         self.environ = environ
         self.method = str(environ.get("REQUEST_METHOD", "GET")).upper()
-        raw_path = str(environ.get("PATH_INFO") or "")
+        # The path as the client sent it: waitress decodes %2F and merges leading slashes in PATH_INFO,
+        # so "/twilio%2fstatus" and "//twilio/status" would look like the webhook there.
+        raw_path = _sent_path(environ)
         if not raw_path.isascii():  # WSGI hands over latin-1; undo it as Werkzeug does
             raw_path = raw_path.encode("latin-1", "replace").decode("utf-8", "replace")
-        self.path = "/" + raw_path.lstrip("/")
+        self.path = raw_path if raw_path.startswith("/") else "/" + raw_path
         self.query = str(environ.get("QUERY_STRING") or "")
         headers: dict[str, str] = {}
         for key, value in environ.items():
@@ -171,7 +236,18 @@ class _Incoming:
 
     @property
     def came_through_proxy(self) -> bool:
-        return any(k in self.environ for k in _PROXY_KEYS)
+        env = self.environ
+        return any(k in env for k in _PROXY_HEADERS) or any(k.startswith(_PROXY_PREFIXES) for k in env)
+
+    @property
+    def is_local(self) -> bool:
+        """Sent from this computer straight to us: a loopback peer and no header announcing a proxy."""
+        try:
+            peer = ipaddress.ip_address(str(self.environ.get("REMOTE_ADDR") or "").split("%", 1)[0])
+        except ValueError:
+            return False
+        mapped = getattr(peer, "ipv4_mapped", None)
+        return (mapped or peer).is_loopback and not self.came_through_proxy
 
     @property
     def remote(self) -> str:
@@ -200,7 +276,7 @@ class _Incoming:
 
     def headers_json(self) -> str:
         return json.dumps(
-            {k: ("[redacted]" if k.lower() in REDACTED_HEADERS else v) for k, v in self.headers.items()},
+            {k: ("[redacted]" if redacted(k) else v) for k, v in self.headers.items()},
             ensure_ascii=False,
         )
 
@@ -263,12 +339,69 @@ class _Receiver:
         return outcome
 
     @staticmethod
-    def reply(kind: Kind | None, status: int, reason: str = "") -> Answer:
+    def reply(kind: Kind | None, status: int, reason: str = "", *, local: bool = True) -> Answer:
+        extra = _CHALLENGE if status == 401 else ()
         if kind == "inbound":
             # TwiML even on errors: a plain-text body is what Twilio texts back to the customer.
-            return Answer(status, _TWIML, "text/xml; charset=utf-8")
+            return Answer(status, _TWIML, "text/xml; charset=utf-8", extra)
+        if status in (401, 403) and not local:
+            # the diagnosis names the URL and what the signature matched: for the log and the request
+            # inspector, not for whoever is probing the tunnel
+            reason = HTTPStatus(status).phrase
         body = (reason + "\n").encode() if reason and status != 200 else b""
-        return Answer(status, body, "text/plain; charset=utf-8")
+        return Answer(status, body, "text/plain; charset=utf-8", extra)
+
+    def check_signature(
+        self, inc: _Incoming, params: _Params | str, body: bytes, query: str
+    ) -> signature.Verdict:
+        """The auth token (or the shared key the request names); failing those, the public demo token,
+        which counts only for a local, un-proxied request while the operator has asked for simulation."""
+        cfg, env = self.cfg, inc.environ
+        settings = env.get("HTTP_X_TWILIO_WEBHOOKS_SIGNATURE_SETTINGS")
+        token = cfg.auth_token()
+        if token == DEMO_AUTH_TOKEN:  # published in the source: never a real token, whoever set it
+            token = None
+        sig = env.get("HTTP_X_TWILIO_SIGNATURE")
+        verdict = signature.validate(
+            auth_token=token,
+            public_base=cfg.public_url,
+            local_base=inc.local_base,
+            path=inc.path,
+            query=query,
+            params=params,
+            signature=sig,
+            headers=inc.headers,
+            raw_body=body,
+            validator=self.validator(token) if token else None,
+            signed_bases=cfg.signed_bases,
+            settings=settings,
+            shared_keys=cfg.shared_keys() if settings else None,
+            validator_for=self.validator,
+        )
+        if verdict.ok or settings or not sig or not self.demo_signed(inc, params, query, sig):
+            return verdict
+        if not inc.is_local:
+            return signature.Verdict(
+                False,
+                "signed with the public demo token, which is accepted only from this computer, "
+                "never through a tunnel or proxy",
+            )
+        if not cfg.allow_demo():
+            return signature.Verdict(
+                False,
+                "signed with the public demo token, but no simulation is running "
+                "(Tools → Simulate traffic in the app, or `serve --demo-token`)",
+            )
+        return signature.Verdict(True, "", "demo token")
+
+    def demo_signed(self, inc: _Incoming, params: _Params | str, query: str, sig: str) -> bool:
+        """Whether ``sig`` is the public demo token's signature for this request (local or public URL)."""
+        cfg = self.cfg
+        bases = [inc.local_base, *([cfg.public_url] if cfg.public_url else [])]
+        if cfg.basic_auth is not None:  # signed like Twilio signs: the URL with its credentials
+            bases += [with_userinfo(base, cfg.basic_auth) for base in bases]
+        demo = self.validator(DEMO_AUTH_TOKEN)
+        return any(signature.matches(demo, base, inc.path, query, params, sig) for base in bases)
 
     def handle(self, environ: dict[str, Any]) -> Answer:
         started = time.perf_counter()
@@ -276,6 +409,7 @@ class _Receiver:
         cfg = self.cfg
         path = inc.path
         kind = _KINDS.get(path)
+        items: list[tuple[str, str]] = []
         req = RequestRecord(
             received_at=utcnow(),
             method=inc.method,
@@ -291,12 +425,16 @@ class _Receiver:
         )
         try:
             if kind is None:
-                if path == "/healthz" and inc.method in ("GET", "HEAD") and not inc.came_through_proxy:
+                if path == "/healthz" and inc.method in ("GET", "HEAD") and inc.is_local:
                     req.outcome, req.http_status = "accepted", 200
                     self.record(req, None)
                     health = {"ok": True, "validate": cfg.validate, "public_url": cfg.public_url}
                     return Answer(200, json.dumps(health).encode(), "application/json")
-                via = " (only webhook paths are served through the tunnel)" if inc.came_through_proxy else ""
+                via = (
+                    ""
+                    if inc.is_local
+                    else " (only webhook paths are served through a tunnel or proxy, or to another computer)"
+                )
                 raise _Reject(404, "not a webhook path" + via)
             if inc.method != "POST":
                 raise _Reject(405, f"{inc.method} not allowed: Twilio webhooks here are POST")
@@ -304,22 +442,17 @@ class _Receiver:
             req.body_size = len(body)
             req.body = body[:LOGGED_BODY_CAP].decode("utf-8", "replace")
             items, params = _parse_body(inc, body, req.query)
+            if cfg.basic_auth is not None and not cfg.basic_auth.matches(environ.get("HTTP_AUTHORIZATION")):
+                # Twilio's documented first attempt: no credentials until a 401 challenges it
+                raise _Reject(401, "no or wrong HTTP credentials for the public URL's user:password")
             if cfg.validate:
-                token = cfg.auth_token()
-                verdict = signature.validate(
-                    auth_token=token,
-                    public_base=cfg.public_url,
-                    local_base=inc.local_base,
-                    path=path,
-                    query=req.query,
-                    params=params,
-                    signature=environ.get("HTTP_X_TWILIO_SIGNATURE"),
-                    headers=inc.headers,
-                    raw_body=body,
-                    validator=self.validator(token) if token else None,
-                )
+                verdict = self.check_signature(inc, params, body, req.query)
                 if not verdict.ok:
                     raise _Reject(403, verdict.reason)
+                req.simulated = verdict.signer == "demo token"
+            elif cfg.allow_demo() and inc.is_local:  # validation off: still keep simulated traffic apart
+                sig = str(environ.get("HTTP_X_TWILIO_SIGNATURE") or "")
+                req.simulated = bool(sig) and self.demo_signed(inc, params, req.query, sig)
             try:
                 cb = parse(kind, items, environ.get("HTTP_I_TWILIO_IDEMPOTENCY_TOKEN"))
             except CallbackError as exc:
@@ -328,8 +461,9 @@ class _Receiver:
             req.outcome, req.http_status, req.reason = "rejected", rej.status, rej.reason
             if not cfg.validate and req.reason and rej.status != 403:
                 req.reason += " (signature validation is OFF)"
+            req.message_sid = _claimed_sid(items)
             self.record(req, None)
-            return self.reply(kind, rej.status, rej.reason)
+            return self.reply(kind, rej.status, rej.reason, local=inc.is_local)
         req.http_status = 200
         if not cfg.validate:
             req.reason = "signature validation is OFF"
@@ -341,9 +475,17 @@ class _Receiver:
         """The WSGI entry: webhook paths answered here, everything else passed to Flask."""
 
         def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-            if environ.get("PATH_INFO") not in _KINDS:
+            kind = _KINDS.get(environ.get("PATH_INFO") or "")
+            if kind is None:
                 return flask_wsgi(environ, start_response)
-            answer = self.handle(environ)
+            try:
+                answer = self.handle(environ)
+            except Exception:
+                if kind != "inbound":
+                    raise
+                # the inbound webhook promises TwiML whatever happens (plain text is texted back)
+                logging.getLogger("callback_monitor").exception("inbound webhook failed")
+                answer = self.reply(kind, 500)
             start_response(f"{answer.status} {HTTPStatus(answer.status).phrase}", answer.headers())
             return [answer.body]
 
@@ -371,10 +513,32 @@ def create_app(
     @app.route("/<path:_path>", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
     def dispatch(_path: str) -> Response:
         answer = receiver.handle(request.environ)
-        return Response(answer.body, status=answer.status, content_type=answer.content_type)
+        return Response(
+            answer.body, status=answer.status, content_type=answer.content_type, headers=list(answer.extra)
+        )
 
     app.wsgi_app = receiver.wsgi(app.wsgi_app)  # type: ignore[method-assign]
     return app
+
+
+def _sent_path(environ: dict[str, Any]) -> str:
+    """The request target's path as sent (``REQUEST_URI``, waitress and Werkzeug), else ``PATH_INFO``."""
+    raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    if not raw:
+        return str(environ.get("PATH_INFO") or "")
+    target = str(raw).split("?", 1)[0]
+    if not target.startswith("/"):  # absolute form, "POST http://host/twilio/status HTTP/1.1"
+        target = urlsplit(target).path
+    return target
+
+
+def _claimed_sid(items: list[tuple[str, str]]) -> str | None:
+    """The MessageSid a refused request claims (unverified), so its message can find it."""
+    for name in ("MessageSid", "SmsMessageSid", "SmsSid"):
+        for key, value in items:
+            if key == name and MESSAGE_SID_RE.match(value.strip()):
+                return value.strip()
+    return None
 
 
 def _parse_body(inc: _Incoming, body: bytes, query: str) -> tuple[list[tuple[str, str]], _Params | str]:

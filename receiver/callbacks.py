@@ -80,13 +80,17 @@ def _first(payload: dict[str, str | list[str]], *names: str) -> str | None:
     return None
 
 
+#: The indexed number columns hold small counts and Twilio's five-digit error codes; anything longer (a
+#: value past SQLite's 64-bit INTEGER, a negative, "1_000", non-ASCII digits) is not one Twilio sends, so
+#: the column is left empty and the text stays in ``payload`` as received.
+_COUNT_RE = re.compile(r"[0-9]{1,9}")
+
+
 def _int(value: str | None) -> int | None:
     if value is None:
         return None
-    try:
-        return int(value.strip())
-    except ValueError:
-        return None
+    text = value.strip()
+    return int(text) if _COUNT_RE.fullmatch(text) else None
 
 
 def channel_of(payload: dict[str, str | list[str]], sid: str, num_media: int) -> str:

@@ -42,12 +42,17 @@ def _parser() -> argparse.ArgumentParser:
     _add_db_option(serve)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
-    serve.add_argument("--public-url", help="the public base URL Twilio calls (e.g. https://abc.ngrok.app)")
+    serve.add_argument(
+        "--public-url",
+        help="the public base URL Twilio calls (e.g. https://abc.ngrok.app); for HTTP Basic auth give the "
+        "credentials as Twilio does, https://user:password@host (they are never printed or stored)",
+    )
     serve.add_argument("--no-validate", action="store_true", help="accept unsigned requests (testing only)")
     serve.add_argument(
         "--demo-token",
         action="store_true",
-        help="validate with the simulator's public demo token (try the app without a Twilio account)",
+        help="also accept the simulator's public demo token, from this computer only (not through a tunnel "
+        "or proxy); that traffic is marked simulated",
     )
     serve.add_argument("--max-body", type=int, default=64 * 1024, help="largest accepted body in bytes")
     serve.add_argument(
@@ -214,22 +219,23 @@ def serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     retention = Retention.from_days(args.keep_accepted_days, args.keep_rejected_days)
+    token = secrets.auth_token_from_env_or_keyring()
+    source = "TWILIO_AUTH_TOKEN" if os.environ.get("TWILIO_AUTH_TOKEN") else "keyring"
+    try:
+        shared_keys, keys_source = secrets.shared_keys_from_env_or_keyring()
+    except ValueError as exc:
+        store.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    demo = bool(args.demo_token)
     pruner = Pruner(store, lambda: retention).start()
-    if args.demo_token:
-        from .simulate_plan import DEMO_AUTH_TOKEN
-
-        token: str | None = DEMO_AUTH_TOKEN
-        source = "the public demo token (--demo-token): for simulated traffic only, never real callbacks"
-    else:
-        token = secrets.auth_token_from_env_or_keyring()
-        source = "auth token from " + (
-            "TWILIO_AUTH_TOKEN" if os.environ.get("TWILIO_AUTH_TOKEN") else "keyring"
-        )
     config = ReceiverConfig(
         public_url=args.public_url,
         validate=not args.no_validate,
         auth_token=lambda: token,
         max_body=args.max_body,
+        allow_demo=lambda: demo,
+        shared_keys=lambda: shared_keys,
     )
     server = ReceiverServer(create_app(store, config), host=args.host, port=args.port, limits=limits)
     try:
@@ -238,14 +244,23 @@ def serve(args: argparse.Namespace) -> int:
         store.close()
         print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    base = (args.public_url or server.url).rstrip("/")
+    base = (config.public_url or server.url).rstrip("/")  # never the URL's credentials
     out = sys.stdout
     print(f"Callback Monitor receiver — database {db_path}", file=out)
     print(f"  log file: {log_file}", file=out)
     if config.validate:
         if token:
-            print(f"  signature validation: ON ({source}; signed URL base {base})", file=out)
-        else:
+            print(f"  signature validation: ON (auth token from {source}; signed URL base {base})", file=out)
+        if shared_keys:
+            ids = ", ".join(sorted(shared_keys))
+            print(f"  shared signing keys ({keys_source}): {ids}", file=out)
+        if demo:
+            print(
+                "  demo token: accepted from this computer only (never through a tunnel or proxy); "
+                "that traffic is marked simulated",
+                file=out,
+            )
+        if not token and not shared_keys and not demo:
             print(
                 "  WARNING: signature validation is ON but no auth token is configured: every webhook will "
                 "be rejected (403). Set TWILIO_AUTH_TOKEN, or pass --no-validate for local testing.",
@@ -256,6 +271,8 @@ def serve(args: argparse.Namespace) -> int:
             "  WARNING: signature validation is OFF (--no-validate): forged requests will be accepted.",
             file=out,
         )
+    if config.basic_auth is not None:
+        print("  HTTP Basic auth: required (credentials from --public-url, not shown)", file=out)
     if not args.public_url:
         print(
             "  public URL: none (local only) — pass --public-url when Twilio reaches you through a tunnel",

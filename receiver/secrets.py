@@ -9,6 +9,7 @@ a later start without a keyring reads it back instead of forgetting every secret
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from pathlib import Path
@@ -146,3 +147,50 @@ def auth_token_from_env_or_keyring(store: SecretStore | None = None) -> str | No
     if token:
         return token
     return (store or SecretStore()).get(TWILIO_AUTH_TOKEN)
+
+
+# Shared signing keys (Twilio's Webhooks configuration API): id → secret, one JSON entry in the keyring.
+SHARED_KEYS = "twilio-shared-keys"
+SHARED_KEYS_ENV = "CALLBACK_MONITOR_SHARED_KEYS"  # "KSxxx:secret,KSyyy:secret" (never a command line)
+
+
+def parse_shared_keys(text: str) -> dict[str, str]:
+    """``"id:secret,id2:secret2"`` → ``{id: secret}``. Raises ValueError naming the bad entry's position
+    (never its secret)."""
+    keys: dict[str, str] = {}
+    for n, entry in enumerate((e.strip() for e in text.split(",")), start=1):
+        if not entry:
+            continue
+        key_id, sep, secret = entry.partition(":")
+        if not sep or not key_id.strip() or not secret.strip():
+            raise ValueError(f"{SHARED_KEYS_ENV}: entry {n} is not key_id:secret")
+        keys[key_id.strip()] = secret.strip()
+    return keys
+
+
+def get_shared_keys(store: SecretStore) -> dict[str, str]:
+    raw = store.get(SHARED_KEYS)
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def set_shared_keys(store: SecretStore, keys: dict[str, str]) -> Where:
+    """Replace the stored shared keys; returns where they went (as ``SecretStore.set``)."""
+    if not keys:
+        store.delete(SHARED_KEYS)
+        return "keyring" if store.keyring_available else "session"
+    return store.set(SHARED_KEYS, json.dumps(keys))
+
+
+def shared_keys_from_env_or_keyring(store: SecretStore | None = None) -> tuple[dict[str, str], str]:
+    """The shared keys ``serve`` validates with and where they came from: the environment variable if
+    set (ValueError if malformed), else the keyring."""
+    env = os.environ.get(SHARED_KEYS_ENV)
+    if env:
+        return parse_shared_keys(env), SHARED_KEYS_ENV
+    return get_shared_keys(store or SecretStore()), "keyring"

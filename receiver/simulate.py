@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -219,7 +218,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--target", required=True, help="where to send, e.g. http://127.0.0.1:8080")
     parser.add_argument("--public-url", help="URL Twilio would sign (your tunnel), defaults to --target")
-    parser.add_argument("--auth-token", help="defaults to $TWILIO_AUTH_TOKEN, else the built-in demo token")
+    parser.add_argument(
+        "--auth-token",
+        help="sign with this token instead of the public demo token (e.g. a test receiver's); never "
+        "taken from $TWILIO_AUTH_TOKEN, so simulated traffic cannot pass for real traffic by accident",
+    )
     parser.add_argument("--messages", type=int, default=50, help="outbound messages to simulate (50)")
     parser.add_argument("--rate", type=float, default=20.0, help="requests per second, 0 = unpaced (20)")
     parser.add_argument("--seed", type=int, help="make the traffic reproducible")
@@ -231,10 +234,10 @@ def _pick_token(given: str | None) -> tuple[str, str]:
     """(token, human description of where it came from). The description never contains the token."""
     if given:
         return given, "the token given with --auth-token"
-    env = os.environ.get("TWILIO_AUTH_TOKEN")
-    if env:
-        return env, "$TWILIO_AUTH_TOKEN"
-    return DEMO_AUTH_TOKEN, "the built-in demo token (the receiver must use the demo token too)"
+    return DEMO_AUTH_TOKEN, (
+        "the public demo token (the receiver accepts it from this computer only, with `serve --demo-token` "
+        "or while the app simulates; the traffic is marked simulated)"
+    )
 
 
 def cli(argv: list[str], out: TextIO) -> int:

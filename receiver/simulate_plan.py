@@ -29,6 +29,8 @@ from urllib.parse import urlencode, urlsplit
 
 from twilio.request_validator import RequestValidator
 
+from .public_url import split_userinfo
+
 #: A fixed, obviously fake Auth Token so a demo receiver and the simulator agree without real secrets.
 DEMO_AUTH_TOKEN = "deadbeefdeadbeefdeadbeefdeadbeef"
 
@@ -486,7 +488,10 @@ def generate_plan(cfg: SimConfig) -> list[SimRequest]:
     validator = RequestValidator(cfg.auth_token)
     base = cfg.signing_base
     proxied = cfg.public_url is not None and cfg.public_url.rstrip("/") != cfg.target.rstrip("/")
-    public_host = urlsplit(base).netloc
+    public_host = urlsplit(base).netloc.rpartition("@")[2]
+    # Credentials in the public URL (Twilio's HTTP auth form): Twilio signs the URL as configured,
+    # credentials included, and sends them as Basic auth once challenged; the simulator sends them at once.
+    auth = split_userinfo(base)[1]
     plan = []
     for event in events:
         params = event.params
@@ -500,6 +505,8 @@ def generate_plan(cfg: SimConfig) -> list[SimRequest]:
             "X-Twilio-Signature": signature,
             "I-Twilio-Idempotency-Token": event.token,
         }
+        if auth is not None:
+            headers["Authorization"] = auth.header()
         if proxied:  # what a TLS-terminating tunnel such as ngrok adds
             egress = _TWILIO_EGRESS[event.seq % len(_TWILIO_EGRESS)]
             headers |= {

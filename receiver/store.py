@@ -235,6 +235,21 @@ def m005_drop_unused_message_indexes(db: sqlite_utils.Database) -> None:
         db.execute(f"DROP INDEX IF EXISTS {name}")
 
 
+SIMULATED_TABLES = ("requests", "events", "messages")
+
+
+@migrations()
+def m008_simulated_marker(db: sqlite_utils.Database) -> None:
+    """``simulated = 1`` on the requests, events and messages that the public demo token validated
+    (the simulator's traffic), so statistics can leave them out and the operator can purge them. A
+    partial index per table finds them for the purge without costing real traffic more than the
+    check of its condition."""
+    for table in SIMULATED_TABLES:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN simulated INTEGER NOT NULL DEFAULT 0")
+        pk = "sid" if table == "messages" else "id"
+        db.execute(f"CREATE INDEX idx_{table}_simulated ON {table}({pk}) WHERE simulated = 1")
+
+
 @dataclass
 class RequestRecord:
     """One HTTP request as the request log keeps it."""
@@ -253,7 +268,8 @@ class RequestRecord:
     outcome: str = "rejected"
     http_status: int = 0
     reason: str = ""
-    message_sid: str | None = None
+    message_sid: str | None = None  # on a rejected request: the SID it claims, unverified
+    simulated: bool = False  # validated by the public demo token (m008)
 
 
 @dataclass
@@ -605,10 +621,45 @@ class Store:
         prep = _PreparedCallback(cb, req)
 
         def job(conn: sqlite3.Connection) -> Outcome:
-            return _apply_callback(conn, prep, req)
+            outcome = _apply_callback(conn, prep, req)
+            if req.simulated:
+                _mark_simulated(conn, outcome)
+            return outcome
 
         result: Outcome = self.run(job)
         return result
+
+    def purge_simulated(self, batch: int = 2000) -> dict[str, int]:
+        """Delete everything the demo token validated (simulated messages with their events and media,
+        and simulated requests), in small transactions so callbacks never wait long. Rows per table."""
+        deleted = dict.fromkeys(("messages", "events", "media", "requests"), 0)
+
+        def step(conn: sqlite3.Connection) -> dict[str, int]:
+            sids = [r[0] for r in conn.execute(
+                "SELECT sid FROM messages WHERE simulated = 1 LIMIT ?", (batch,)
+            )]  # fmt: skip
+            marks = ",".join("?" * len(sids))
+            counts = {"messages": 0, "media": 0}
+            if sids:
+                counts["media"] = conn.execute(
+                    f"DELETE FROM media WHERE message_sid IN ({marks})", sids
+                ).rowcount
+                counts["messages"] = conn.execute(
+                    f"DELETE FROM messages WHERE sid IN ({marks})", sids
+                ).rowcount
+            for table in ("events", "requests"):
+                counts[table] = conn.execute(
+                    f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE simulated = 1 LIMIT ?)",
+                    (batch,),
+                ).rowcount
+            return counts
+
+        while True:
+            counts: dict[str, int] = self.run(step)
+            for table, n in counts.items():
+                deleted[table] += n
+            if not any(counts.values()):
+                return deleted
 
     def record_outbound(self, message: dict[str, Any]) -> None:
         """A message the app sent through the REST API, with the status the API returned at creation
@@ -811,6 +862,20 @@ def _apply_callback(conn: sqlite3.Connection, prep: _PreparedCallback, req: Requ
             [(cb.sid, m.idx, m.url, m.content_type) for m in cb.media],
         )
     return Outcome(request_id, "accepted", cb.sid, new_status, True, cb.error_code)
+
+
+def _mark_simulated(conn: sqlite3.Connection, outcome: Outcome) -> None:
+    """Mark a demo-token callback's rows (m008); a real message it merely touched stays real."""
+    conn.execute("UPDATE requests SET simulated = 1 WHERE id = ?", (outcome.request_id,))
+    if outcome.outcome == "accepted":
+        sid = outcome.message_sid
+        conn.execute(
+            "UPDATE events SET simulated = 1 WHERE message_sid = ? AND request_id = ?",
+            (sid, outcome.request_id),
+        )
+        conn.execute(
+            "UPDATE messages SET simulated = 1 WHERE sid = ? AND event_count = 1 AND source != 'api'", (sid,)
+        )
 
 
 _API_COLUMNS = (

@@ -50,8 +50,10 @@ def post(
     base: str = PUBLIC,
     headers: dict[str, str] | None = None,
     query: str = "",
+    environ_base: dict[str, str] | None = None,
 ) -> Any:
-    """POST like Twilio through the Flask test client, signed for ``base + path``."""
+    """POST like Twilio through the Flask test client, signed for ``base + path``; ``environ_base``
+    sets WSGI keys such as ``REMOTE_ADDR`` (the test client's peer is 127.0.0.1)."""
     url = base + path + (f"?{query}" if query else "")
     hdrs = {
         "X-Twilio-Signature": sign(url, params, token),
@@ -59,7 +61,11 @@ def post(
     }
     hdrs.update(headers or {})
     return client.post(
-        path + (f"?{query}" if query else ""), data=urlencode(params), content_type=FORM, headers=hdrs
+        path + (f"?{query}" if query else ""),
+        data=urlencode(params),
+        content_type=FORM,
+        headers=hdrs,
+        environ_base=environ_base or {},
     )
 
 

@@ -203,3 +203,71 @@ def test_simulate_subcommand_against_serve_with_demo_token(tmp_path: Path) -> No
         s.stop()
     exported = json.loads(run_cli(tmp_path, "export", "--db", str(s.db)).stdout)
     assert len([m for m in exported if m["direction"] == "outbound"]) == 5
+
+
+def test_serve_takes_shared_keys_from_the_environment_never_printing_a_secret(tmp_path: Path) -> None:
+    from urllib.parse import urlencode
+
+    from twilio.request_validator import HMAC_SHA256, SIGNATURE_SETTINGS_HEADER, RequestValidator
+
+    secret = "shared-secret-from-env-0123"
+    os.environ["CALLBACK_MONITOR_SHARED_KEYS"] = f"webhooks_sharedkey_a:{secret},webhooks_sharedkey_b:other"
+    try:
+        s = Serve(tmp_path, "--public-url", PUBLIC)
+    finally:
+        del os.environ["CALLBACK_MONITOR_SHARED_KEYS"]
+    try:
+        params = status_params(sid(), "delivered")
+        url = PUBLIC + "/twilio/status"
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": RequestValidator(secret).compute_signature(
+                url, params, algorithm=HMAC_SHA256
+            ),
+            SIGNATURE_SETTINGS_HEADER: "key=webhooks_sharedkey_a,algorithm=HMAC_SHA256",
+        }
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+        conn.request("POST", "/twilio/status", body=urlencode(params), headers=headers)
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        s.stop()
+    banner = "".join(s.banner) + s.stderr
+    assert "webhooks_sharedkey_a, webhooks_sharedkey_b" in banner and secret not in banner
+
+
+def test_serve_refuses_malformed_shared_keys_without_echoing_them(tmp_path: Path) -> None:
+    env = env_for(tmp_path) | {"CALLBACK_MONITOR_SHARED_KEYS": "webhooks_sharedkey_a:ok,only-a-secret-here"}
+    out = subprocess.run(
+        [sys.executable, "-m", "receiver", "serve", "--port", "0", "--db", str(tmp_path / "x.db")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert out.returncode == 1 and "entry 2 is not key_id:secret" in out.stderr
+    assert "only-a-secret-here" not in out.stderr + out.stdout
+
+
+def test_serve_demo_token_is_announced_as_local_only(tmp_path: Path) -> None:
+    s = Serve(tmp_path, "--demo-token")
+    try:
+        assert "demo token: accepted from this computer only" in "".join(s.banner)
+    finally:
+        s.stop()
+
+
+def test_serve_never_prints_or_logs_the_public_urls_password(tmp_path: Path) -> None:
+    password = "pa55-w0rd-in-url"
+    s = Serve(tmp_path, "--public-url", f"https://twilio:{password}@cli-test.ngrok-free.app")
+    try:
+        # Twilio's first try carries no credentials: challenged, and nothing echoed
+        assert s.post("/twilio/status", status_params(sid(), "sent")) == 401
+    finally:
+        s.stop()
+    everything = "".join(s.banner) + s.stderr
+    assert "HTTP Basic auth: required" in everything and f"{PUBLIC}/twilio/status" in everything
+    everything += "".join(p.read_text() for p in (tmp_path / "home" / "logs").glob("*.log*"))
+    assert password not in everything

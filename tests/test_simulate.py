@@ -411,18 +411,21 @@ def test_unreachable_target_is_reported_not_raised() -> None:
 # ------------------------------------------------------------------------------------------ CLI
 
 
-def test_cli_uses_env_token_without_printing_it(recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_never_signs_with_the_real_token_from_the_environment(
+    recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Simulated traffic signed with the operator's real token would pass for real traffic (issue #9)."""
     token = "f" * 32
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", token)
     out = io.StringIO()
     code = cli(["--target", recorder.url, "--messages", "5", "--rate", "0", "--seed", "3"], out)
     assert code == 0
-    assert "$TWILIO_AUTH_TOKEN" in out.getvalue() and token not in out.getvalue()
+    assert "demo token" in out.getvalue() and token not in out.getvalue()
     got = recorder.requests[0]
     params = dict(parse_qsl(got.body.decode(), keep_blank_values=True))
-    assert RequestValidator(token).validate(
-        recorder.url + got.path, params, got.headers["X-Twilio-Signature"]
-    )
+    url = recorder.url + got.path
+    assert RequestValidator(DEMO_AUTH_TOKEN).validate(url, params, got.headers["X-Twilio-Signature"])
+    assert not RequestValidator(token).validate(url, params, got.headers["X-Twilio-Signature"])
 
 
 def test_cli_prefers_the_flag_then_falls_back_to_the_demo_token(

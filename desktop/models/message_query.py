@@ -68,6 +68,7 @@ class MessageFilter:
     since: str | None = None
     until: str | None = None
     text: str = ""
+    hide_simulated: bool = False  # leave out what the simulator sent (messages.simulated, m008)
 
     def cleared(self) -> MessageFilter:
         return MessageFilter()
@@ -159,6 +160,8 @@ def where_clause(
     if flt.until:
         parts.append("first_seen < ?")
         args.append(flt.until)
+    if flt.hide_simulated:
+        parts.append("simulated = 0")
     text = flt.text.strip()
     if text and text_index and text_indexable(text):
         parts.append(f"rowid IN (SELECT rowid FROM {TEXT_INDEX} WHERE {TEXT_INDEX} MATCH ?)")

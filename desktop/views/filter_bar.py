@@ -14,6 +14,7 @@ from PySide6.QtCore import QDateTime, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QIntValidator
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QDateTimeEdit,
     QDialog,
@@ -256,6 +257,11 @@ class FilterBar(QWidget):
         clear.setToolTip("Show every message again (Esc)")
         clear.clicked.connect(self.clear)
         combo_row.addWidget(clear)
+        self.hide_simulated = QCheckBox("Hide simulated", self)
+        self.hide_simulated.setObjectName("hide_simulated")
+        self.hide_simulated.setToolTip("Leave out the messages that Simulate traffic sent (demo token)")
+        self.hide_simulated.toggled.connect(lambda _on: self._emit_now())
+        combo_row.addWidget(self.hide_simulated)
         combo_row.addStretch(1)
 
         layout = QVBoxLayout(self)
@@ -277,6 +283,7 @@ class FilterBar(QWidget):
             since=self.range[0] if fixed else None,
             until=self.range[1] if fixed else None,
             text=self.search.text().strip(),
+            hide_simulated=self.hide_simulated.isChecked(),
         )
 
     def set_filter(self, flt: MessageFilter) -> None:
@@ -284,6 +291,7 @@ class FilterBar(QWidget):
         self._applying = True
         try:
             self.search.setText(flt.text)
+            self.hide_simulated.setChecked(flt.hide_simulated)
             self.error_code.setText("" if flt.error_code is None else str(flt.error_code))
             _select(self.status, tuple(flt.statuses))
             _select(self.channel, flt.channel)

@@ -150,6 +150,8 @@ class MessageDetail(QWidget):
         code = m["error_code"]
         self.error_code = int(code) if code is not None else None
         status = f"<b>{html.escape(badge.text)}</b> — {html.escape(badge.tooltip)}"
+        if m.get("simulated"):
+            status = f"<b>SIMULATED</b> (Simulate traffic, demo token: not from Twilio)<br>{status}"
         if code is not None:
             status += f"<br>Error <b>{html.escape(short_title(code))}</b>"
         self.status_text.setText(status)

@@ -190,7 +190,8 @@ class RequestDetail(QWidget):
             f"latency {row.get('latency_ms') or 0:.1f} ms",
         ]
         if row.get("message_sid"):
-            facts.append(f"message {row['message_sid']}")
+            claimed = " (claimed by a refused request: unverified)" if outcome == "rejected" else ""
+            facts.append(f"message {row['message_sid']}{claimed}")
         facts.append(f"request #{row.get('id')}")
         self.facts.setText(" · ".join(facts))
         self._fill_fields(form_fields(row.get("content_type"), body))

@@ -13,16 +13,36 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QStatus
 
 from desktop import badges
 from desktop.receiver_controller import ReceiverController
+from receiver.secrets import TWILIO_AUTH_TOKEN
 
 REFRESH_MS = 1000
 NO_TOKEN_TEXT = (
     "Signature validation is ON but no Twilio auth token is set: every webhook will be rejected — "
-    "set the auth token or simulate with the demo token."
+    "set the auth token (Simulate traffic works without one: it uses the public demo token)."
 )
 OFF_TEXT = (
     "Signature validation is OFF: any request that looks like a Twilio webhook is accepted, "
     "including forged ones. Turn it on before real traffic."
 )
+
+
+def signers(controller: ReceiverController) -> tuple[str, str]:
+    """(short status-bar text, tooltip): which secret validates what, right now."""
+    parts, tips = [], []
+    if controller.secrets.get(TWILIO_AUTH_TOKEN):
+        parts.append("auth token")
+        tips.append("Webhooks without a shared-key header: X-Twilio-Signature checked with your auth token.")
+    keys = controller.shared_keys
+    if keys:
+        parts.append(f"{len(keys)} shared key" + ("s" if len(keys) > 1 else ""))
+        tips.append("Webhooks naming a shared key (" + ", ".join(sorted(keys)) + "): checked with that key.")
+    if controller.simulating:
+        parts.append("demo token (local only) while simulating")
+        tips.append(
+            "While Simulate traffic runs, the public demo token is accepted from this computer only "
+            "(never through the tunnel); that traffic is marked simulated."
+        )
+    return "Signatures: " + "; ".join(parts), "\n".join(tips)
 
 
 def validation_problem(controller: ReceiverController) -> str | None:
@@ -93,16 +113,16 @@ class ReceiverStatusBar(QStatusBar):
         problem = validation_problem(ctl)
         if problem is None:
             badges.tint(self.validation, None)
-            self.validation.setText("Signatures: checked")
+            text, tip = signers(ctl)
+            self.validation.setText(text)
             self.validation_icon.setPixmap(badges.kind_icon("ok").pixmap(16, 16))
-            self.validation.setToolTip(
-                "Every webhook's X-Twilio-Signature is validated with your auth token."
-            )
+            self.validation.setToolTip(tip)
         else:
             off = not ctl.config.validate
             badges.tint(self.validation, "error")
+            demo = "; demo token (local only) while simulating" if ctl.simulating and not off else ""
             self.validation.setText(
-                "<b>Signatures: NOT CHECKED</b>" if off else "<b>No auth token: webhooks rejected</b>"
+                "<b>Signatures: NOT CHECKED</b>" if off else f"<b>No auth token: webhooks rejected</b>{demo}"
             )
             self.validation_icon.setPixmap(badges.warning_icon().pixmap(16, 16))
             self.validation.setToolTip(problem)

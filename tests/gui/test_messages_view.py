@@ -172,10 +172,10 @@ def test_status_bar_shows_urls_validation_and_token_warning(
     assert ctl.config.validate is False
     assert "NOT CHECKED" in win.status.validation.text() and "OFF" in win.banner.text.text()
     win.validate_action.setChecked(True)
-    ctl.demo_token = "x" * 32
+    ctl.secrets.set("twilio-auth-token", "x" * 32)
     win.status.update_facts()
     win.banner.update_warning()
-    assert win.status.validation.text() == "Signatures: checked" and not win.banner.isVisible()
+    assert win.status.validation.text() == "Signatures: auth token" and not win.banner.isVisible()
 
 
 def test_simulate_traffic_fills_the_table_off_the_gui_thread(qtbot: Any, window: MainWindow) -> None:
@@ -199,7 +199,11 @@ def test_simulate_with_no_token_uses_demo_token(
     with qtbot.waitSignal(win.simulation.finished, timeout=20000) as blocker:
         win.start_simulation(messages=3, rate=0)
     assert "demo token" in blocker.args[0] and "HTTP 403" not in blocker.args[0]
-    assert ctl.config.validate and not win.banner.isVisible()
+    assert ctl.config.validate
+    # the demo token counted only during the run: real webhooks are still rejected without a token
+    qtbot.waitUntil(lambda: not ctl.simulating, timeout=3000)
+    win.banner.update_warning()
+    assert "every webhook will be rejected" in win.banner.text.text()
 
 
 def test_filters_layout_and_geometry_are_remembered(
