@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -32,7 +33,7 @@ from twilio.request_validator import RequestValidator
 
 from . import logsetup, signature
 from .callbacks import CallbackError, Kind, parse
-from .store import Outcome, RequestRecord, Store, utcnow
+from .store import Outcome, RequestRecord, Store, StoreError, utcnow
 
 STATUS_PATHS = ("/twilio/status", "/api/webhooks/status", "/api/whatsapp/status-callback")
 INBOUND_PATHS = ("/twilio/inbound", "/twilio/fallback", "/api/webhooks/inbound-sms", "/api/whatsapp/incoming")
@@ -292,10 +293,7 @@ class _Receiver:
         try:
             if kind is None:
                 if path == "/healthz" and inc.method in ("GET", "HEAD") and not inc.came_through_proxy:
-                    req.outcome, req.http_status = "accepted", 200
-                    self.record(req, None)
-                    health = {"ok": True, "validate": cfg.validate, "public_url": cfg.public_url}
-                    return Answer(200, json.dumps(health).encode(), "application/json")
+                    return self.healthz(req)
                 via = " (only webhook paths are served through the tunnel)" if inc.came_through_proxy else ""
                 raise _Reject(404, "not a webhook path" + via)
             if inc.method != "POST":
@@ -333,9 +331,51 @@ class _Receiver:
         req.http_status = 200
         if not cfg.validate:
             req.reason = "signature validation is OFF"
-        outcome = self.store.record_callback(cb, req)
+        try:
+            outcome = self.store.record_callback(cb, req)
+        except STORE_FAILURES as exc:  # not durable in the operator's database: never a 2xx
+            req.message_sid = cb.sid
+            self.refuse_unstored(req, f"not stored: {_store_reason(exc)}")
+            return self.reply(kind, 503, req.reason)
         self.record(req, outcome)
         return self.reply(kind, req.http_status)
+
+    def refuse_unstored(self, req: RequestRecord, reason: str) -> None:
+        """A 503 for a request the store could not take: its row if the store still takes one, and
+        always its text log line."""
+        req.outcome, req.http_status, req.reason = "rejected", 503, reason
+        try:
+            self.record(req, None)
+        except STORE_FAILURES:
+            self.stats.count("rejected")
+            _log_line(req, Outcome(0, "rejected", req.message_sid, None, False))
+
+    def healthz(self, req: RequestRecord) -> Answer:
+        """``ok`` false and 503 (for a monitoring probe) when callbacks would not be stored, with why;
+        the health request's own log row is the write probe."""
+        problems = self.store.health.problems()
+        req.outcome, req.http_status = "accepted", 503 if problems else 200
+        if problems:
+            self.refuse_unstored(req, "; ".join(problems))
+        else:
+            try:
+                self.record(req, None)
+            except STORE_FAILURES as exc:
+                problems = [_store_reason(exc)]
+                self.refuse_unstored(req, problems[0])
+        health = self.store.health
+        body = {
+            "ok": not problems,
+            "problems": problems,
+            "store": {
+                "path": str(self.store.path),
+                "free_bytes": health.free,
+                "min_free_bytes": health.min_free_bytes,
+            },
+            "validate": self.cfg.validate,
+            "public_url": self.cfg.public_url,
+        }
+        return Answer(req.http_status, json.dumps(body).encode(), "application/json")
 
     def wsgi(self, flask_wsgi: Callable[[dict[str, Any], StartResponse], Iterable[bytes]]) -> Any:
         """The WSGI entry: webhook paths answered here, everything else passed to Flask."""
@@ -408,6 +448,17 @@ def _parse_body(inc: _Incoming, body: bytes, query: str) -> tuple[list[tuple[str
     for key, value in items:
         params.setdefault(key, []).append(value)
     return items, params
+
+
+STORE_FAILURES = (StoreError, sqlite3.Error, TimeoutError)
+
+
+def _store_reason(exc: BaseException) -> str:
+    if isinstance(exc, StoreError):
+        return str(exc)
+    if isinstance(exc, TimeoutError):
+        return "the database writer did not answer in time"
+    return f"the database cannot be written: {exc}"
 
 
 def _log_line(req: RequestRecord, outcome: Outcome) -> None:

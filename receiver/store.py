@@ -8,7 +8,9 @@ every request then paid two thread hand-offs under the GIL, which was slower und
 therefore always means "committed": a crash or ``kill -9`` after it loses nothing (WAL,
 synchronous=NORMAL is durable against process crashes).
 
-A second process on the same database is refused (``StoreLocked``): never two writers fighting.
+A second process on the same database file, whatever path reaches it, is refused (``StoreLocked``):
+never two writers fighting. A batch is acknowledged only while the file is still the operator's database
+and the disk has room (store_health.py).
 """
 
 from __future__ import annotations
@@ -28,8 +30,11 @@ from typing import IO, Any
 import sqlite_utils
 from sqlite_utils import Migrations
 
-from . import statuses
+from . import statuses, store_health
 from .callbacks import Callback
+from .store_health import StoreError, StoreHealth, StoreLocked, StoreUnavailable
+
+__all__ = ["StoreError", "StoreLocked", "StoreUnavailable"]  # re-exported: callers import them from here
 
 BATCH_MAX = 512
 MIN_SQLITE = (3, 35)
@@ -40,10 +45,6 @@ migrations = Migrations("callback-monitor")
 
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-class StoreLocked(RuntimeError):
-    """Another process (app or ``serve``) is already writing to this database."""
 
 
 class StoreClosed(RuntimeError):
@@ -227,6 +228,16 @@ def m005_drop_unused_message_indexes(db: sqlite_utils.Database) -> None:
         db.execute(f"DROP INDEX IF EXISTS {name}")
 
 
+@migrations()
+def m007_idempotency_token_not_unique(db: sqlite_utils.Database) -> None:
+    """A repeated ``I-Twilio-Idempotency-Token`` is a duplicate only for the same message, status and event
+    type, and the unique ``event_key`` (``sid|status|event_type``) already refuses exactly those. The
+    unique index on the token alone dropped distinct callbacks that shared a token (``twilio
+    webhook:invoke`` sends one token every time, so only its first webhook was stored). Nothing looks
+    events up by token, so no index replaces it; rows are untouched."""
+    db.execute("DROP INDEX IF EXISTS idx_events_idempotency_token")
+
+
 @dataclass
 class RequestRecord:
     """One HTTP request as the request log keeps it."""
@@ -315,25 +326,21 @@ class Store:
     ``on_commit`` hooks passed to ``submit`` run on the writer thread after the commit.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        min_free_bytes: int = store_health.DEFAULT_MIN_FREE_MB * 1024 * 1024,
+        free_space: store_health.FreeSpace = store_health.free_bytes,
+    ) -> None:
         if sqlite3.sqlite_version_info < MIN_SQLITE:
-            raise RuntimeError(
+            raise store_health.StoreOpenError(
                 f"SQLite {sqlite3.sqlite_version} is too old: Callback Monitor needs "
                 f"{'.'.join(map(str, MIN_SQLITE))} or newer (UPSERT … RETURNING). Use a newer Python build."
             )
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock_handle = _lock(self.path)
-        if self._lock_handle is None:
-            raise StoreLocked(
-                f"{self.path} is already in use by another Callback Monitor (app or `serve`). "
-                "Close it first, or use another database with --db."
-            )
-        self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = NORMAL")
-        self._conn.execute("PRAGMA busy_timeout = 5000")
-        migrations.apply(sqlite_utils.Database(self._conn))
+        self.min_free_bytes, self.free_space = min_free_bytes, free_space
+        self._open_checked()
         self._pending: list[_Job] = []
         self._pending_lock = threading.Lock()
         self._commit_lock = threading.Lock()  # held by the thread that is committing a batch
@@ -347,6 +354,45 @@ class Store:
         self._checkpoint_stop = threading.Event()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="db-checkpoint", daemon=True)
         self._checkpointer.start()
+
+    # ---------------------------------------------------------------- opening (store_health.py)
+    def _open_checked(self) -> None:
+        """Lock the file itself, check it for damage when it may be damaged, migrate, start watching it.
+        Every failure is a ``StoreError`` whose text is the operator's message, with nothing left open."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise store_health.open_error(self.path, exc) from None
+        self._writer_lock = store_health.WriterLock(self.path)
+        self._lock_handle: IO[str] | None = None
+        conn: sqlite3.Connection | None = None
+        try:
+            self._lock_handle = _lock(self.path)
+            if self._lock_handle is None:
+                raise store_health._locked(self.path)
+            must_check = store_health.needs_check(self.path)
+            conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+            self.integrity_checked = must_check
+            if must_check:
+                damage = store_health.check_integrity(conn, self.path)
+                if damage is not None:
+                    raise store_health.StoreDamaged(self.path, damage)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA busy_timeout = 5000")
+            migrations.apply(sqlite_utils.Database(conn))
+            self.health = StoreHealth(self.path, self.min_free_bytes, self.free_space)
+            self.health.wal_opened()
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if self._lock_handle is not None:
+                self._lock_handle.close()
+            self._writer_lock.release()
+            if isinstance(exc, StoreError) or not isinstance(exc, (OSError, sqlite3.Error)):
+                raise
+            raise store_health.open_error(self.path, exc) from None
+        self._conn = conn
 
     def _checkpoint_loop(self) -> None:
         """A PASSIVE checkpoint every ``CHECKPOINT_EVERY`` seconds: it never waits for the writer or the
@@ -418,12 +464,15 @@ class Store:
         work that may run twice (every job in this module is)."""
         conn = self._conn
         try:
+            self.health.before_write()  # gone, replaced, disk low: refuse before writing
             if not self._run_batch(conn, batch, savepoints=False):
                 self._run_batch(conn, batch, savepoints=True)
             self.commits += 1
+            self.health.after_commit()  # committed into the operator's file, or no 2xx
         except Exception as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self.health.write_failed(exc)
             for job in batch:
                 job.error = job.error or exc
         for job in batch:
@@ -462,9 +511,12 @@ class Store:
         with self._commit_lock:
             self._drain()
             self._conn.close()  # the last connection to close checkpoints the rest of the WAL
+        if not self.health.problems():
+            store_health.write_clean_stamp(self.path)
         if self._lock_handle is not None:
             self._lock_handle.close()
             self._lock_handle = None
+        self._writer_lock.release()
 
     def __enter__(self) -> Store:
         return self
@@ -671,7 +723,7 @@ def _apply_callback(conn: sqlite3.Connection, prep: _PreparedCallback, req: Requ
     req.outcome = "accepted"
     request_id = _insert_request(conn, req)
     cur = conn.execute(_INSERT_EVENT, (*prep.event, request_id, prep.payload))
-    if cur.rowcount == 0:  # duplicate: same idempotency token, or same sid|status|event_type
+    if cur.rowcount == 0:  # duplicate: same sid|status|event_type (a retry, whatever its token)
         conn.execute(
             "UPDATE requests SET outcome = 'duplicate', reason = ? WHERE id = ?",
             ("already stored (duplicate delivery)", request_id),
