@@ -13,9 +13,12 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from . import paths
+
+if TYPE_CHECKING:
+    from .store import Store
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +41,17 @@ def _parser() -> argparse.ArgumentParser:
         help="validate with the simulator's public demo token (try the app without a Twilio account)",
     )
     serve.add_argument("--max-body", type=int, default=64 * 1024, help="largest accepted body in bytes")
+    serve.add_argument(
+        "--min-free-mb",
+        type=int,
+        default=256,
+        help="refuse callbacks (503) while the database's disk has less free space than this (default 256)",
+    )
+    serve.add_argument(
+        "--fresh-if-damaged",
+        action="store_true",
+        help="if the database is damaged, keep it aside (renamed with a timestamp) and start a new one",
+    )
 
     export = sub.add_parser("export", help="write messages, events or the request log to stdout")
     export.add_argument("--db", help="database file (default: in the user data folder)")
@@ -80,7 +94,7 @@ def serve(args: argparse.Namespace) -> int:
     from . import logsetup, secrets
     from .app import INBOUND_PATHS, STATUS_PATHS, ReceiverConfig, create_app
     from .server import ReceiverServer
-    from .store import Store, StoreLocked
+    from .store import StoreError
 
     # handlers first: a signal that arrives while we start up still stops us cleanly
     stop = threading.Event()
@@ -90,11 +104,11 @@ def serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    log_file = logsetup.configure(to_stderr=True)
-    db_path = Path(args.db) if args.db else paths.default_db_path()
     try:
-        store = Store(db_path)
-    except StoreLocked as exc:
+        log_file = logsetup.configure(to_stderr=True)
+        db_path = Path(args.db) if args.db else paths.default_db_path()
+        store = _open_store(db_path, args)
+    except (StoreError, OSError) as exc:  # one clear message, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.demo_token:
@@ -153,6 +167,29 @@ def serve(args: argparse.Namespace) -> int:
     store.close()
     logsetup.stop()
     return 0
+
+
+def _open_store(db_path: Path, args: argparse.Namespace) -> Store:
+    """The store, or a ``StoreError`` to print; a damaged database is kept aside only when asked."""
+    from .store import Store
+    from .store_health import StoreDamaged, keep_aside
+
+    min_free = max(0, args.min_free_mb) * 1024 * 1024
+    try:
+        return Store(db_path, min_free_bytes=min_free)
+    except StoreDamaged as exc:
+        if not args.fresh_if_damaged:
+            remedy = (
+                "Run again with --fresh-if-damaged to keep it aside (renamed with a timestamp: its data may "
+                "still be recovered with `sqlite3 FILE .recover`) and start a new empty database."
+            )
+            raise StoreDamaged(exc.path, exc.detail, remedy) from None
+        kept = keep_aside(db_path)
+        print(
+            f"warning: {exc.detail}: the damaged database was kept aside as {kept}; starting a new one.",
+            file=sys.stderr,
+        )
+        return Store(db_path, min_free_bytes=min_free)
 
 
 def export(args: argparse.Namespace, out: TextIO) -> int:

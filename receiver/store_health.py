@@ -63,13 +63,16 @@ class StoreOpenError(StoreError):
 class StoreDamaged(StoreError):
     """The database file is damaged; nothing was changed. ``keep_aside`` then a new Store starts afresh."""
 
-    def __init__(self, path: Path, detail: str) -> None:
+    def __init__(self, path: Path, detail: str, remedy: str = "") -> None:
         self.path = path
         self.detail = detail
         super().__init__(
-            f"The database {path} is damaged ({detail}). Nothing was changed. It can be kept aside "
-            "(renamed with a timestamp: its data may still be recovered with `sqlite3 FILE .recover`) "
-            "and a new empty database started."
+            f"The database {path} is damaged ({detail}). Nothing was changed. "
+            + (
+                remedy
+                or "It can be kept aside (renamed with a timestamp: its data may still be recovered with "
+                "`sqlite3 FILE .recover`) and a new empty database started."
+            )
         )
 
 
