@@ -153,7 +153,7 @@ def main(db: str | None = None) -> int:
     from desktop.main_window import APPLICATION, ORGANIZATION, MainWindow
     from desktop.receiver_controller import ReceiverController
     from receiver import logsetup, paths
-    from receiver.store import StoreLocked
+    from receiver.store import StoreError, StoreLocked
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
@@ -177,6 +177,13 @@ def main(db: str | None = None) -> int:
         QMessageBox.critical(None, "Callback Monitor is already running", text)
         controller.stop()
         return EXIT_LOCKED
+    except StoreError as exc:  # damaged, unreadable, unwritable…: one message, or a fresh start if agreed
+        from desktop.store_problems import recover
+
+        code = recover(exc, db_path, controller)
+        if code is not None:
+            controller.stop()
+            return code
     live = None
     try:
         window = MainWindow(controller)

@@ -21,6 +21,7 @@ from receiver.app import ReceiverConfig, ReceiverStats, create_app
 from receiver.secrets import TWILIO_AUTH_TOKEN, SecretStore
 from receiver.server import ReceiverServer
 from receiver.store import Store, connect
+from receiver.store_health import DEFAULT_MIN_FREE_MB
 
 COALESCE_MS = 250  # at most ~4 refreshes a second under a burst
 FIRST_MS = 15  # a lone callback shows up well within 100 ms
@@ -58,10 +59,12 @@ class ReceiverController(QObject):
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        min_free_bytes: int = DEFAULT_MIN_FREE_MB * 1024 * 1024,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.db_path = Path(db_path)
+        self.min_free_bytes = min_free_bytes  # below this free disk space callbacks are refused (503)
         self.secrets = secrets or SecretStore()
         self.host = host
         self.requested_port = port
@@ -88,7 +91,7 @@ class ReceiverController(QObject):
         if self.server is not None:
             return
         if self.store is None:
-            self.store = Store(self.db_path)
+            self.store = Store(self.db_path, min_free_bytes=self.min_free_bytes)
         app = create_app(self.store, self.config, on_event=self._eventFromServer.emit, stats=self.stats)
         self.server = ReceiverServer(app, host=self.host, port=self.requested_port)
         try:
@@ -99,6 +102,10 @@ class ReceiverController(QObject):
             return
         self.portChanged.emit(port)
         self.started.emit(self.local_url)
+
+    def store_problems(self) -> list[str]:
+        """Why callbacks are refused with 503 right now (disk low, file gone…); empty when storing."""
+        return self.store.health.problems() if self.store is not None else []
 
     def stop(self) -> None:
         """Stop serving, wait for helper threads, close the store. Safe to call twice."""

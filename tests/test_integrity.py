@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from receiver_helpers import TOKEN, http_post, sid, status_params
+from store_damage import damaged_db
 
 from receiver.store import Store
 
@@ -233,26 +234,6 @@ def test_second_instance_through_another_path_is_refused(running: Serve, tmp_pat
 
 
 # ------------------------------------------------------------------ damage and other start failures
-def damaged_db(tmp_path: Path) -> Path:
-    """A real database with callbacks, closed, then one of its b-tree pages overwritten."""
-    db = tmp_path / "damaged.db"
-    from receiver.callbacks import parse
-
-    with Store(db) as store:
-        for _ in range(300):
-            cb = parse("status", list(status_params(sid(), "delivered", Body="y" * 500).items()), None)
-            from receiver.store import RequestRecord
-
-            store.record_callback(cb, RequestRecord(path="/twilio/status", kind="status"))
-    data = bytearray(db.read_bytes())
-    page = 4096
-    pages = len(data) // page
-    middle = pages // 2
-    data[middle * page : (middle + 1) * page] = b"\xa5" * page
-    db.write_bytes(bytes(data))
-    return db
-
-
 def run_serve(tmp_path: Path, db: Path, *args: str) -> Serve:
     return Serve(tmp_path, db, "--public-url", PUBLIC, *args)
 
