@@ -354,15 +354,12 @@ class _Receiver:
         """``ok`` false and 503 (for a monitoring probe) when callbacks would not be stored, with why;
         the health request's own log row is the write probe."""
         problems = self.store.health.problems()
-        req.outcome, req.http_status = "accepted", 503 if problems else 200
+        if not problems:
+            req.outcome, req.http_status = "accepted", 200
+            if self.record(req, None).request_id == 0:  # its own log row was refused
+                problems = self.store.health.problems() or ["the database cannot be written"]
         if problems:
             self.refuse_unstored(req, "; ".join(problems))
-        else:
-            try:
-                self.record(req, None)
-            except STORE_FAILURES as exc:
-                problems = [_store_reason(exc)]
-                self.refuse_unstored(req, problems[0])
         health = self.store.health
         body = {
             "ok": not problems,

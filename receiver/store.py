@@ -531,7 +531,12 @@ class Store:
         def job(conn: sqlite3.Connection) -> Outcome:
             return Outcome(_insert_request(conn, req), req.outcome, req.message_sid, None, False)
 
-        result: Outcome = self.run(job)
+        try:
+            result: Outcome = self.run(job)
+        except (StoreError, sqlite3.OperationalError):
+            # these answers (4xx, /healthz) promise nothing stored: they still go out while the store
+            # refuses writes (disk low, file gone; ``health`` says why), without a row (request_id 0)
+            return Outcome(0, req.outcome, req.message_sid, None, False)
         return result
 
     def record_callback(self, cb: Callback, req: RequestRecord) -> Outcome:

@@ -173,6 +173,10 @@ def test_low_disk_refuses_with_503_and_says_so_in_healthz_and_the_log(tmp_path: 
     try:
         msid = sid()
         assert s.post(status_params(msid, "sent")) == 503
+        forged = http_post(
+            s.base, "/twilio/status", status_params(sid(), "sent"), token="f" * 32, signed_for=PUBLIC
+        )
+        assert forged == 403  # other answers stay what they are: no 500 because the log row is refused
         status, health = s.healthz()
         assert status == 503 and health["ok"] is False
         assert "disk almost full" in " ".join(map(str, health["problems"]))  # type: ignore[call-overload]

@@ -42,7 +42,14 @@ def answer_dialog(button_text: str, seen: list[str], then: Callable[[], None] | 
     def look() -> None:
         box = QApplication.activeModalWidget()
         if not isinstance(box, QMessageBox):
-            QTimer.singleShot(50, look)
+            windows = [
+                w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()
+            ]
+            for w in windows:  # opened without asking: record it and end main() so the test fails, not hangs
+                seen.append("the window opened without a message")
+                w.close()
+            if not windows:
+                QTimer.singleShot(50, look)
             return
         seen.append(box.text())
         button = next(b for b in box.findChildren(QPushButton) if b.text().replace("&", "") == button_text)
