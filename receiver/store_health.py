@@ -39,6 +39,7 @@ log = logging.getLogger("callback_monitor.store")
 
 DEFAULT_MIN_FREE_MB = 256  # a checkpoint may need room for the whole WAL, and the log grows too
 DISK_CHECK_EVERY = 0.25  # seconds between free-space probes
+WRITE_FAILURE_SHOWN = 60.0  # seconds a failed commit keeps /healthz at 503
 CLEAN_SUFFIX = "-clean"
 SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26
 FreeSpace = Callable[[Path], int]
@@ -287,7 +288,8 @@ class StoreHealth:
         self._wal_path = str(wal_path(path))
         self._wal: tuple[int, int] | None = None
         self._file_problem: str | None = None
-        self._write_problem: str | None = None
+        self._write_error: str | None = None
+        self._write_failed_at = -1e9
         self._disk_problem: str | None = None
         self.free: int | None = None
         self._disk_checked = -1e9
@@ -310,16 +312,21 @@ class StoreHealth:
         self._check_files()
         if self._file_problem is not None:
             raise StoreUnavailable(self._file_problem)
-        if self._write_problem is not None:
-            self._set("_write_problem", None)
 
     def write_failed(self, exc: BaseException) -> None:
         if isinstance(exc, sqlite3.Error):
-            self._set("_write_problem", f"the database cannot be written: {exc}")
+            now, error = time.monotonic(), str(exc)
+            if error != self._write_error or now - self._write_failed_at > WRITE_FAILURE_SHOWN:
+                log.error("store: the database cannot be written: %s: callbacks are refused (503)", error)
+            self._write_error, self._write_failed_at = error, now
 
     def problems(self) -> list[str]:
         self._check_disk()
-        return [p for p in (self._file_problem, self._disk_problem, self._write_problem) if p]
+        problems = [p for p in (self._file_problem, self._disk_problem) if p]
+        ago = time.monotonic() - self._write_failed_at
+        if ago < WRITE_FAILURE_SHOWN:  # a later small write may pass while callbacks still fail
+            problems.append(f"the database cannot be written ({self._write_error}, {ago:.0f} s ago)")
+        return problems
 
     # ---------------------------------------------------------------- checks
     def _check_files(self) -> None:
