@@ -373,3 +373,16 @@ def test_m007_lets_reused_tokens_through_and_keeps_existing_rows(tmp_path: Path)
         assert record(store, first, "delivered", "tok") == "duplicate"
         rows = store.run(lambda c: c.execute("SELECT status FROM events ORDER BY id").fetchall())
     assert [r[0] for r in rows] == ["sent", "delivered"]
+
+
+def test_sqlite_too_old_gets_one_clear_message(tmp_path: Path) -> None:
+    """An older SQLite simulated by asking for a newer one than this Python has."""
+    code = (
+        "import sys, receiver.store as s; s.MIN_SQLITE = (99, 0); from receiver.cli import main; "
+        f"sys.exit(main(['serve', '--port', '0', '--db', {str(tmp_path / 'x.db')!r}]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env_for(tmp_path), timeout=30
+    )
+    assert out.returncode == 1 and "is too old" in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
