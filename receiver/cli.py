@@ -136,6 +136,7 @@ def serve(args: argparse.Namespace) -> int:
     out = sys.stdout
     print(f"Callback Monitor receiver — database {db_path}", file=out)
     print(f"  log file: {log_file}", file=out)
+    print(f"  disk: callbacks are refused (503) while less than {args.min_free_mb} MB is free", file=out)
     if config.validate:
         source = "TWILIO_AUTH_TOKEN" if os.environ.get("TWILIO_AUTH_TOKEN") else "keyring"
         if token:
