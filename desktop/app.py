@@ -161,9 +161,15 @@ def main(db: str | None = None) -> int:
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("Callback Monitor")
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    logsetup.configure(to_stderr=False)
+    try:
+        logsetup.configure(to_stderr=False)
+        db_path = Path(db) if db else paths.default_db_path()
+    except OSError as exc:  # the user's data or log folder cannot be created: one message, no traceback
+        from desktop.store_problems import report
 
-    db_path = Path(db) if db else paths.default_db_path()
+        return report(
+            "Callback Monitor cannot start", f"Cannot create its folders: {exc.strerror} ({exc.filename})."
+        )
     controller = ReceiverController(db_path)
     try:
         controller.start()

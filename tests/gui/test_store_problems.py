@@ -4,7 +4,9 @@ through the dialog's buttons), an unusable path (one message), a disk almost ful
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -126,3 +128,27 @@ def test_status_bar_says_callbacks_are_refused_while_the_disk_is_almost_full(
     assert http_post(ctl.local_url, "/twilio/status", status_params(sid(), "sent"), signed_for=PUBLIC) == 503
     qtbot.waitUntil(lambda: label.isVisible() and "disk almost full" in label.text(), timeout=5000)
     assert "503" in label.text() and "--min-free-mb" in label.toolTip()
+
+
+def test_unwritable_home_gets_one_message_not_a_traceback(
+    qapp: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any, restore_logging: None
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    if os.geteuid() == 0:  # root ignores permission bits: make the folder immutable instead
+        if subprocess.run(["chattr", "+i", str(home)], capture_output=True).returncode != 0:
+            pytest.skip("cannot make a folder unwritable here")
+    else:
+        home.chmod(0o555)
+    monkeypatch.setenv("CALLBACK_MONITOR_HOME", str(home))
+    boxes: list[str] = []
+    answer_dialog("OK", boxes)
+    try:
+        assert desktop_app.main() == store_problems.EXIT_STORE
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(home)], check=True)
+        home.chmod(0o755)
+    assert boxes and "Cannot create its folders" in boxes[0]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Cannot create its folders" in err[0]
