@@ -42,6 +42,7 @@ DEFAULT_MIN_FREE_MB = 256  # a checkpoint may need room for the whole WAL, and t
 DISK_CHECK_EVERY = 0.25  # seconds between free-space probes
 WRITE_FAILURE_SHOWN = 60.0  # seconds a failed commit keeps /healthz at 503
 CLEAN_SUFFIX = "-clean"
+ANNOUNCE_CHECK_ABOVE = 64 * 2**20  # bytes; smaller files are checked in well under a second
 SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26
 FreeSpace = Callable[[Path], int]
 
@@ -239,6 +240,14 @@ def needs_check(path: Path) -> bool:
 
 def check_integrity(conn: sqlite3.Connection, path: Path) -> str | None:
     """``PRAGMA quick_check``: None when sound, else what SQLite found (first lines)."""
+    size = path.stat().st_size if path.exists() else 0
+    if size > ANNOUNCE_CHECK_ABOVE:  # seconds to minutes: say why the start is slow
+        log.warning(
+            "checking %s (%.1f GB) for damage: it was not closed cleanly last time or was changed since; "
+            "this reads the whole file",
+            path,
+            size / 1e9,
+        )
     try:
         rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check(20)").fetchall()]
     except sqlite3.DatabaseError as exc:
