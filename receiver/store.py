@@ -377,6 +377,7 @@ class Store:
                 damage = store_health.check_integrity(conn, self.path)
                 if damage is not None:
                     raise store_health.StoreDamaged(self.path, damage)
+            store_health.mark_open(self.path)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA busy_timeout = 5000")

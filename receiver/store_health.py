@@ -13,11 +13,14 @@ write that is not durable".
 - **Damage at start** (``check_integrity``): ``PRAGMA quick_check`` reads every page: 22 s with the file
   in the page cache and 379 s from disk on bench/make_db.py's million-message database (2.7 GB, a
   shared 2-core VM), too slow for every start, so it runs only when the file may have been damaged
-  since this program last closed it cleanly. A clean close leaves a stamp (``<db>-clean``: inode, size,
-  mtime); a start that finds the same file with the same size and mtime, and no WAL, skips the check.
-  Every cause of damage SQLite documents (a crash mid-write with lying fsyncs, a copy of a live file, a
-  second writer, a lost or foreign WAL, another program writing it) leaves the stamp missing or stale;
-  only silent media corruption under an unchanged mtime goes unchecked.
+  since this program last had it. A stamp next to it (``<db>-clean``) says how it was left: "clean"
+  (inode, size, mtime, no WAL) at a clean close; "open" (inode, boot id) while in use. A start skips the
+  check when the file is as a clean close left it, or when the process that had it open died during
+  this same boot (a process crash cannot damage a WAL database: SQLite rolls its WAL forward or back).
+  It checks after a reboot while open (power loss or OS crash with a disk that lies about fsync), when
+  the file was changed or replaced since a clean close (a copy, a restore, another program), and when
+  there is no stamp (first start of this version, a file from elsewhere). What goes unchecked: silent
+  media corruption, and a file overwritten in place after a process crash.
 
 Qt-free; errors carry a message written for the operator (the CLI prints it, the GUI shows it).
 """
@@ -192,14 +195,25 @@ def open_error(path: Path, exc: BaseException) -> StoreError:
 
 
 # ------------------------------------------------------------------------------- damage at start
-def _stamp_of(path: Path) -> dict[str, int] | None:
+def boot_id() -> str | None:
+    """This boot of the machine (Linux); None where unknown, which counts as "maybe rebooted"."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _stamp_of(path: Path, state: str) -> dict[str, int | str | None] | None:
     try:
         st = os.stat(path)
     except OSError:
         return None
+    if state == "open":  # the file changes while open: only which file, and in which boot
+        return {"state": state, "dev": st.st_dev, "ino": st.st_ino, "boot": boot_id()}
     wal = wal_path(path)
     wal_size = wal.stat().st_size if wal.exists() else 0
     return {
+        "state": state,
         "dev": st.st_dev,
         "ino": st.st_ino,
         "size": st.st_size,
@@ -212,30 +226,42 @@ def _stamp_path(path: Path) -> Path:
     return path.with_name(path.name + CLEAN_SUFFIX)
 
 
-def write_clean_stamp(path: Path) -> None:
-    """After a clean close (every connection closed): the file as it was left."""
-    stamp = _stamp_of(path)
-    if stamp is None or stamp["wal"]:
+def _write_stamp(path: Path, state: str) -> None:
+    stamp = _stamp_of(path, state)
+    if stamp is None or stamp.get("wal"):
         return
     try:
         _stamp_path(path).write_text(json.dumps(stamp))
     except OSError:  # no stamp only means a full check next time
-        log.debug("clean-close stamp not written", exc_info=True)
+        log.debug("%s stamp not written", state, exc_info=True)
+
+
+def write_clean_stamp(path: Path) -> None:
+    """After a clean close (every connection closed): the file as it was left."""
+    _write_stamp(path, "clean")
 
 
 def needs_check(path: Path) -> bool:
-    """True unless the file is exactly as this program left it at a clean close; drops the stamp (a crash
-    from now on must lead to a check)."""
+    """False when the file is exactly as this program left it at a clean close, or when it was left open
+    by a process that died during this same boot (a process crash cannot damage a WAL database: SQLite
+    rolls the WAL forward or back); True otherwise."""
     stamp_file = _stamp_path(path)
     try:
         stamp = json.loads(stamp_file.read_text())
     except (OSError, ValueError):
         stamp = None
-    try:
-        stamp_file.unlink()
-    except OSError:
-        pass
-    return stamp is None or stamp != _stamp_of(path)
+    if not isinstance(stamp, dict):
+        check = True
+    elif stamp.get("state") == "open":
+        check = stamp.get("boot") is None or stamp != _stamp_of(path, "open")
+    else:
+        check = stamp != _stamp_of(path, "clean")
+    return check
+
+
+def mark_open(path: Path) -> None:
+    """Once the file is known sound and in use: what the next start compares against if we die."""
+    _write_stamp(path, "open")
 
 
 def check_integrity(conn: sqlite3.Connection, path: Path) -> str | None:
@@ -243,8 +269,8 @@ def check_integrity(conn: sqlite3.Connection, path: Path) -> str | None:
     size = path.stat().st_size if path.exists() else 0
     if size > ANNOUNCE_CHECK_ABOVE:  # seconds to minutes: say why the start is slow
         log.warning(
-            "checking %s (%.1f GB) for damage: it was not closed cleanly last time or was changed since; "
-            "this reads the whole file",
+            "checking %s (%.1f GB) for damage: it was changed since it was last closed cleanly, or the "
+            "machine went down while it was open; this reads the whole file",
             path,
             size / 1e9,
         )

@@ -327,23 +327,43 @@ def test_port_in_use_gets_one_clear_message(running: Serve, tmp_path: Path) -> N
     assert out.returncode == 1 and "cannot listen" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_integrity_check_is_skipped_only_after_a_clean_close(tmp_path: Path) -> None:
+def test_integrity_check_runs_only_when_the_file_may_be_damaged(tmp_path: Path) -> None:
     db = tmp_path / "c.db"
-    Store(db).close()
+    stamp = tmp_path / "c.db-clean"
+    first = Store(db)
+    assert first.integrity_checked is True  # never seen
+    first.close()
     again = Store(db)
     assert again.integrity_checked is False  # closed cleanly, unchanged since
     again.close()
-    s = run_serve(tmp_path, db)  # killed: no clean close
+    s = run_serve(tmp_path, db)
     assert s.port is not None
-    s.stop(signal.SIGKILL)
+    s.stop(signal.SIGKILL)  # a process crash, same boot: SQLite's WAL recovery keeps the file sound
     after_crash = Store(db)
-    assert after_crash.integrity_checked is True
+    assert after_crash.integrity_checked is False
     after_crash.close()
     with db.open("ab") as f:  # changed by something else since the clean close
         f.write(b"\0" * 4096)
     touched = Store(db)
     assert touched.integrity_checked is True
     touched.close()
+    s = run_serve(tmp_path, db)
+    assert s.port is not None
+    s.stop(signal.SIGKILL)
+    # the machine went down while the file was open: the stamp names another boot
+    left = json.loads(stamp.read_text())
+    assert left["state"] == "open"
+    stamp.write_text(json.dumps({**left, "boot": "an-earlier-boot"}))
+    after_reboot = Store(db)
+    assert after_reboot.integrity_checked is True
+    after_reboot.close()
+
+
+def test_a_damaged_file_is_checked_again_at_every_start_until_the_operator_decides(tmp_path: Path) -> None:
+    db = damaged_db(tmp_path)
+    for _ in range(2):
+        s = run_serve(tmp_path, db)
+        assert s.port is None and "is damaged" in s.stderr
 
 
 # ------------------------------------------------------------------ m007 on an existing database
