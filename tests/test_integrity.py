@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from receiver_helpers import TOKEN, http_post, sid, status_params
@@ -72,7 +73,7 @@ class Serve:
     def post(self, params: dict[str, str]) -> int:
         return http_post(self.base, "/twilio/status", params, signed_for=PUBLIC)
 
-    def healthz(self) -> tuple[int, dict[str, object]]:
+    def healthz(self) -> tuple[int, dict[str, Any]]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
             conn.request("GET", "/healthz")
@@ -133,7 +134,7 @@ def test_callbacks_are_refused_with_503_while_the_database_is_gone_or_replaced(
     assert set(during.values()) == {503}, during
     status, health = running.healthz()
     assert status == 503 and health["ok"] is False
-    problems = " ".join(map(str, health["problems"]))  # type: ignore[call-overload]
+    problems = " ".join(map(str, health["problems"]))
     assert ("deleted" if "deleted" in how else "replaced") in problems and "restart" in problems
     if (
         how == "file replaced"
@@ -158,7 +159,7 @@ def test_write_failures_answer_503_and_every_acknowledged_callback_is_stored(tmp
         assert 503 in answers.values() and 200 in answers.values(), answers
         assert set(answers.values()) <= {200, 503}
         status, health = s.healthz()
-        assert status == 503 and "cannot be written" in " ".join(map(str, health["problems"]))  # type: ignore[call-overload]
+        assert status == 503 and "cannot be written" in " ".join(map(str, health["problems"]))
     finally:
         s.stop()
     acknowledged = {k for k, v in answers.items() if v == 200}
@@ -179,7 +180,7 @@ def test_low_disk_refuses_with_503_and_says_so_in_healthz_and_the_log(tmp_path: 
         assert forged == 403  # other answers stay what they are: no 500 because the log row is refused
         status, health = s.healthz()
         assert status == 503 and health["ok"] is False
-        assert "disk almost full" in " ".join(map(str, health["problems"]))  # type: ignore[call-overload]
+        assert "disk almost full" in " ".join(map(str, health["problems"]))
     finally:
         s.stop()
     assert msid not in stored_sids(s.db)
