@@ -120,7 +120,7 @@ def main() -> int:
     from keyring.backends.null import Keyring as NullKeyring
 
     controller = ReceiverController(db, SecretStore(backend=NullKeyring()))
-    controller.demo_token = DEMO_AUTH_TOKEN
+    controller.set_simulating(True)
     controller.start()
     settings = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(controller, settings)

@@ -155,7 +155,7 @@ def main(db: str | None = None) -> int:
     from desktop.prune_dialog import load_synchronous
     from desktop.receiver_controller import ReceiverController, configured_port
     from receiver import logsetup, paths
-    from receiver.store import StoreLocked
+    from receiver.store import StoreError, StoreLocked
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
@@ -164,9 +164,15 @@ def main(db: str | None = None) -> int:
     app.setApplicationDisplayName("Callback Monitor")
     app.setWindowIcon(QIcon(str(paths.resource_path("icon.png"))))
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    logsetup.configure(to_stderr=False)
+    try:
+        logsetup.configure(to_stderr=False)
+        db_path = Path(db) if db else paths.default_db_path()
+    except OSError as exc:  # the user's data or log folder cannot be created: one message, no traceback
+        from desktop.store_problems import report
 
-    db_path = Path(db) if db else paths.default_db_path()
+        return report(
+            "Callback Monitor cannot start", f"Cannot create its folders: {exc.strerror} ({exc.filename})."
+        )
     controller = ReceiverController(db_path, port=configured_port(make_settings()))
     controller.synchronous = load_synchronous(make_settings())  # the Storage and retention dialog's choice
     try:
@@ -181,6 +187,13 @@ def main(db: str | None = None) -> int:
         QMessageBox.critical(None, "Callback Monitor is already running", text)
         controller.stop()
         return EXIT_LOCKED
+    except StoreError as exc:  # damaged, unreadable, unwritable…: one message, or a fresh start if agreed
+        from desktop.store_problems import recover
+
+        code = recover(exc, db_path, controller)
+        if code is not None:
+            controller.stop()
+            return code
     live = None
     try:
         window = MainWindow(controller)

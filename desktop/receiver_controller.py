@@ -25,6 +25,7 @@ from receiver.retention import Pruner
 from receiver.secrets import TWILIO_AUTH_TOKEN, SecretStore, get_shared_keys
 from receiver.server import ReceiverServer
 from receiver.store import Store, connect
+from receiver.store_health import DEFAULT_MIN_FREE_MB
 
 PORT_KEY = "receiver/port"  # QSettings: a fixed local port (0 or unset: any free port, new each start)
 COALESCE_MS = 250  # at most ~4 refreshes a second under a burst
@@ -86,10 +87,12 @@ class ReceiverController(QObject):
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        min_free_bytes: int = DEFAULT_MIN_FREE_MB * 1024 * 1024,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.db_path = Path(db_path)
+        self.min_free_bytes = min_free_bytes  # below this free disk space callbacks are refused (503)
         self.secrets = secrets or SecretStore()
         self.host = host
         self.requested_port = port
@@ -139,7 +142,7 @@ class ReceiverController(QObject):
         if self.server is not None:
             return
         if self.store is None:
-            self.store = Store(self.db_path, synchronous=self.synchronous)
+            self.store = Store(self.db_path, synchronous=self.synchronous, min_free_bytes=self.min_free_bytes)
             self._pruner = Pruner(self.store, lambda: self.retention).start()
         app = create_app(self.store, self.config, on_event=self._eventFromServer.emit, stats=self.stats)
         port_wanted = self.requested_port
@@ -164,6 +167,10 @@ class ReceiverController(QObject):
             self.failed.emit(self.port_note)
         self.portChanged.emit(port)
         self.started.emit(self.local_url)
+
+    def store_problems(self) -> list[str]:
+        """Why callbacks are refused with 503 right now (disk low, file gone…); empty when storing."""
+        return self.store.health.problems() if self.store is not None else []
 
     def stop(self) -> None:
         """Stop serving, wait for helper threads, close the store. Safe to call twice."""

@@ -21,6 +21,7 @@ import ipaddress
 import json
 import logging
 import re
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -37,7 +38,7 @@ from . import logsetup, signature
 from .callbacks import MESSAGE_SID_RE, CallbackError, Kind, parse
 from .public_url import BasicAuth, split_userinfo, with_userinfo
 from .simulate_plan import DEMO_AUTH_TOKEN
-from .store import Outcome, RequestRecord, Store, utcnow
+from .store import Outcome, RequestRecord, Store, StoreError, utcnow
 
 STATUS_PATHS = ("/twilio/status", "/api/webhooks/status", "/api/whatsapp/status-callback")
 INBOUND_PATHS = ("/twilio/inbound", "/twilio/fallback", "/api/webhooks/inbound-sms", "/api/whatsapp/incoming")
@@ -426,10 +427,7 @@ class _Receiver:
         try:
             if kind is None:
                 if path == "/healthz" and inc.method in ("GET", "HEAD") and inc.is_local:
-                    req.outcome, req.http_status = "accepted", 200
-                    self.record(req, None)
-                    health = {"ok": True, "validate": cfg.validate, "public_url": cfg.public_url}
-                    return Answer(200, json.dumps(health).encode(), "application/json")
+                    return self.healthz(req)
                 via = (
                     ""
                     if inc.is_local
@@ -467,9 +465,48 @@ class _Receiver:
         req.http_status = 200
         if not cfg.validate:
             req.reason = "signature validation is OFF"
-        outcome = self.store.record_callback(cb, req)
+        try:
+            outcome = self.store.record_callback(cb, req)
+        except STORE_FAILURES as exc:  # not durable in the operator's database: never a 2xx
+            req.message_sid = cb.sid
+            self.refuse_unstored(req, f"not stored: {_store_reason(exc)}")
+            return self.reply(kind, 503, req.reason)
         self.record(req, outcome)
         return self.reply(kind, req.http_status)
+
+    def refuse_unstored(self, req: RequestRecord, reason: str) -> None:
+        """A 503 for a request the store could not take: its row if the store still takes one, and
+        always its text log line."""
+        req.outcome, req.http_status, req.reason = "rejected", 503, reason
+        try:
+            self.record(req, None)
+        except STORE_FAILURES:
+            self.stats.count("rejected")
+            _log_line(req, Outcome(0, "rejected", req.message_sid, None, False))
+
+    def healthz(self, req: RequestRecord) -> Answer:
+        """``ok`` false and 503 (for a monitoring probe) when callbacks would not be stored, with why;
+        the health request's own log row is the write probe."""
+        problems = self.store.health.problems()
+        if not problems:
+            req.outcome, req.http_status = "accepted", 200
+            if self.record(req, None).request_id == 0:  # its own log row was refused
+                problems = self.store.health.problems() or ["the database cannot be written"]
+        if problems:
+            self.refuse_unstored(req, "; ".join(problems))
+        health = self.store.health
+        body = {
+            "ok": not problems,
+            "problems": problems,
+            "store": {
+                "path": str(self.store.path),
+                "free_bytes": health.free,
+                "min_free_bytes": health.min_free_bytes,
+            },
+            "validate": self.cfg.validate,
+            "public_url": self.cfg.public_url,
+        }
+        return Answer(req.http_status, json.dumps(body).encode(), "application/json")
 
     def wsgi(self, flask_wsgi: Callable[[dict[str, Any], StartResponse], Iterable[bytes]]) -> Any:
         """The WSGI entry: webhook paths answered here, everything else passed to Flask."""
@@ -572,6 +609,17 @@ def _parse_body(inc: _Incoming, body: bytes, query: str) -> tuple[list[tuple[str
     for key, value in items:
         params.setdefault(key, []).append(value)
     return items, params
+
+
+STORE_FAILURES = (StoreError, sqlite3.Error, TimeoutError)
+
+
+def _store_reason(exc: BaseException) -> str:
+    if isinstance(exc, StoreError):
+        return str(exc)
+    if isinstance(exc, TimeoutError):
+        return "the database writer did not answer in time"
+    return f"the database cannot be written: {exc}"
 
 
 def _log_line(req: RequestRecord, outcome: Outcome) -> None:

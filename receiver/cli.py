@@ -14,7 +14,7 @@ import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from . import __version__, paths
 from .retention import Retention
@@ -27,6 +27,10 @@ def _add_db_option(parser: argparse.ArgumentParser) -> None:
     subcommand (``callback-monitor --db x.db serve``): argparse copies a subparser's defaults over the
     main parser's, hence SUPPRESS."""
     parser.add_argument("--db", default=argparse.SUPPRESS, help=DB_HELP)
+
+
+if TYPE_CHECKING:
+    from .store import Store
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,6 +70,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--request-timeout", type=float, default=10.0, help="seconds a request may take to arrive in full"
+    )
+    serve.add_argument(
+        "--min-free-mb",
+        type=int,
+        default=256,
+        help="refuse callbacks (503) while the database's disk has less free space than this (default 256)",
+    )
+    serve.add_argument(
+        "--fresh-if-damaged",
+        action="store_true",
+        help="if the database is damaged, keep it aside (renamed with a timestamp) and start a new one",
     )
     _storage_options(serve)
 
@@ -191,7 +206,7 @@ def serve(args: argparse.Namespace) -> int:
     from .connections import Limits
     from .retention import Pruner
     from .server import ReceiverServer
-    from .store import Store, StoreLocked
+    from .store import StoreError
 
     # handlers first: a signal that arrives while we start up still stops us cleanly
     stop = threading.Event()
@@ -201,7 +216,6 @@ def serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    log_file = logsetup.configure(to_stderr=True)
     try:
         limits = Limits(
             max_body=args.max_body,
@@ -212,10 +226,11 @@ def serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    db_path = Path(args.db) if args.db else paths.default_db_path()
     try:
-        store = Store(db_path, synchronous=args.synchronous)
-    except StoreLocked as exc:
+        log_file = logsetup.configure(to_stderr=True)
+        db_path = Path(args.db) if args.db else paths.default_db_path()
+        store = _open_store(db_path, args)
+    except (StoreError, OSError) as exc:  # one clear message, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 1
     retention = Retention.from_days(args.keep_accepted_days, args.keep_rejected_days)
@@ -248,6 +263,7 @@ def serve(args: argparse.Namespace) -> int:
     out = sys.stdout
     print(f"Callback Monitor receiver — database {db_path}", file=out)
     print(f"  log file: {log_file}", file=out)
+    print(f"  disk: callbacks are refused (503) while less than {args.min_free_mb} MB is free", file=out)
     if config.validate:
         if token:
             print(f"  signature validation: ON (auth token from {source}; signed URL base {base})", file=out)
@@ -295,7 +311,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def prune(args: argparse.Namespace, out: TextIO) -> int:
     from . import retention
-    from .store import Store, StoreLocked
+    from .store import Store, StoreError, StoreLocked
 
     db_path = Path(args.db) if args.db else paths.default_db_path()
     if not db_path.exists():
@@ -324,6 +340,9 @@ def prune(args: argparse.Namespace, out: TextIO) -> int:
             file=sys.stderr,
         )
         return 1
+    except StoreError as exc:  # damaged, unreadable…: one clear message, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     try:
         rules = retention.Retention.from_days(args.keep_accepted_days, args.keep_rejected_days)
         result = retention.prune(store, rules, messages_before=messages_before)
@@ -331,6 +350,29 @@ def prune(args: argparse.Namespace, out: TextIO) -> int:
         store.close()
     print(f"{db_path}: {result}", file=out)
     return 0
+
+
+def _open_store(db_path: Path, args: argparse.Namespace) -> Store:
+    """The store, or a ``StoreError`` to print; a damaged database is kept aside only when asked."""
+    from .store import Store
+    from .store_health import StoreDamaged, keep_aside
+
+    min_free = max(0, args.min_free_mb) * 1024 * 1024
+    try:
+        return Store(db_path, synchronous=args.synchronous, min_free_bytes=min_free)
+    except StoreDamaged as exc:
+        if not args.fresh_if_damaged:
+            remedy = (
+                "Run again with --fresh-if-damaged to keep it aside (renamed with a timestamp: its data may "
+                "still be recovered with `sqlite3 FILE .recover`) and start a new empty database."
+            )
+            raise StoreDamaged(exc.path, exc.detail, remedy) from None
+        kept = keep_aside(db_path)
+        print(
+            f"warning: {exc.detail}: the damaged database was kept aside as {kept}; starting a new one.",
+            file=sys.stderr,
+        )
+        return Store(db_path, synchronous=args.synchronous, min_free_bytes=min_free)
 
 
 def export(args: argparse.Namespace, out: TextIO) -> int:

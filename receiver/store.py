@@ -8,7 +8,9 @@ every request then paid two thread hand-offs under the GIL, which was slower und
 therefore always means "committed": a crash or ``kill -9`` after it loses nothing (WAL,
 synchronous=NORMAL is durable against process crashes).
 
-A second process on the same database is refused (``StoreLocked``): never two writers fighting.
+A second process on the same database file, whatever path reaches it, is refused (``StoreLocked``):
+never two writers fighting. A batch is acknowledged only while the file is still the operator's database
+and the disk has room (store_health.py).
 """
 
 from __future__ import annotations
@@ -29,9 +31,12 @@ from typing import IO, Any
 import sqlite_utils
 from sqlite_utils import Migrations
 
-from . import statuses
+from . import statuses, store_health
 from .callbacks import Callback
 from .request_storage import accepted_headers, cap_request, payload_json
+from .store_health import StoreError, StoreHealth, StoreLocked, StoreUnavailable
+
+__all__ = ["StoreError", "StoreLocked", "StoreUnavailable"]  # re-exported: callers import them from here
 
 BATCH_MAX = 512
 MIN_SQLITE = (3, 35)
@@ -48,10 +53,6 @@ migrations = Migrations("callback-monitor")
 
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-class StoreLocked(RuntimeError):
-    """Another process (app or ``serve``) is already writing to this database."""
 
 
 class StoreClosed(RuntimeError):
@@ -235,6 +236,16 @@ def m005_drop_unused_message_indexes(db: sqlite_utils.Database) -> None:
         db.execute(f"DROP INDEX IF EXISTS {name}")
 
 
+@migrations()
+def m007_idempotency_token_not_unique(db: sqlite_utils.Database) -> None:
+    """A repeated ``I-Twilio-Idempotency-Token`` is a duplicate only for the same message, status and event
+    type, and the unique ``event_key`` (``sid|status|event_type``) already refuses exactly those. The
+    unique index on the token alone dropped distinct callbacks that shared a token (``twilio
+    webhook:invoke`` sends one token every time, so only its first webhook was stored). Nothing looks
+    events up by token, so no index replaces it; rows are untouched."""
+    db.execute("DROP INDEX IF EXISTS idx_events_idempotency_token")
+
+
 SIMULATED_TABLES = ("requests", "events", "messages")
 
 
@@ -339,31 +350,28 @@ class Store:
     ``on_commit`` hooks passed to ``submit`` run on the writer thread after the commit.
     """
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL", wal_limit: int = WAL_LIMIT) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "NORMAL",
+        wal_limit: int = WAL_LIMIT,
+        min_free_bytes: int = store_health.DEFAULT_MIN_FREE_MB * 1024 * 1024,
+        free_space: store_health.FreeSpace = store_health.free_bytes,
+    ) -> None:
         if synchronous.upper() not in SYNCHRONOUS_LEVELS:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS_LEVELS)}")
         if sqlite3.sqlite_version_info < MIN_SQLITE:
-            raise RuntimeError(
+            raise store_health.StoreOpenError(
                 f"SQLite {sqlite3.sqlite_version} is too old: Callback Monitor needs "
                 f"{'.'.join(map(str, MIN_SQLITE))} or newer (UPSERT … RETURNING). Use a newer Python build."
             )
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock_handle = _lock(self.path)
-        if self._lock_handle is None:
-            raise StoreLocked(
-                f"{self.path} is already in use by another Callback Monitor (app or `serve`). "
-                "Close it first, or use another database with --db."
-            )
-        self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        self.synchronous = synchronous.upper()
         self.wal_limit = wal_limit
         self._wal = self.path.with_name(self.path.name + "-wal")
-        # when the WAL restarts, the next commit cuts the file back to this size (it is reused from the start)
-        self._conn.execute(f"PRAGMA journal_size_limit = {int(wal_limit)}")
-        self._conn.execute("PRAGMA busy_timeout = 5000")
-        migrations.apply(sqlite_utils.Database(self._conn))
+        self.min_free_bytes, self.free_space = min_free_bytes, free_space
+        self._open_checked()
         self._pending: list[_Job] = []
         self._pending_lock = threading.Lock()
         self._commit_lock = threading.Lock()  # held by the thread that is committing a batch
@@ -382,6 +390,48 @@ class Store:
         self._checkpoint_lock = threading.Lock()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="db-checkpoint", daemon=True)
         self._checkpointer.start()
+
+    # ---------------------------------------------------------------- opening (store_health.py)
+    def _open_checked(self) -> None:
+        """Lock the file itself, check it for damage when it may be damaged, migrate, start watching it.
+        Every failure is a ``StoreError`` whose text is the operator's message, with nothing left open."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise store_health.open_error(self.path, exc) from None
+        self._writer_lock = store_health.WriterLock(self.path)
+        self._lock_handle: IO[str] | None = None
+        conn: sqlite3.Connection | None = None
+        try:
+            self._lock_handle = _lock(self.path)
+            if self._lock_handle is None:
+                raise store_health._locked(self.path)
+            must_check = store_health.needs_check(self.path)
+            conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+            self.integrity_checked = must_check
+            if must_check:
+                damage = store_health.check_integrity(conn, self.path)
+                if damage is not None:
+                    raise store_health.StoreDamaged(self.path, damage)
+            store_health.mark_open(self.path)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            # when the WAL restarts, the next commit cuts the file back to this size
+            conn.execute(f"PRAGMA journal_size_limit = {int(self.wal_limit)}")
+            conn.execute("PRAGMA busy_timeout = 5000")
+            migrations.apply(sqlite_utils.Database(conn))
+            self.health = StoreHealth(self.path, self.min_free_bytes, self.free_space)
+            self.health.wal_opened()
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if self._lock_handle is not None:
+                self._lock_handle.close()
+            self._writer_lock.release()
+            if isinstance(exc, StoreError) or not isinstance(exc, (OSError, sqlite3.Error)):
+                raise
+            raise store_health.open_error(self.path, exc) from None
+        self._conn = conn
 
     # ---------------------------------------------------------------- WAL size (checkpointer thread)
     def _checkpoint_loop(self) -> None:
@@ -548,12 +598,15 @@ class Store:
         work that may run twice (every job in this module is)."""
         conn = self._conn
         try:
+            self.health.before_write()  # gone, replaced, disk low: refuse before writing
             if not self._run_batch(conn, batch, savepoints=False):
                 self._run_batch(conn, batch, savepoints=True)
             self.commits += 1
+            self.health.after_commit()  # committed into the operator's file, or no 2xx
         except Exception as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self.health.write_failed(exc)
             for job in batch:
                 job.error = job.error or exc
         for job in batch:
@@ -592,9 +645,12 @@ class Store:
         with self._commit_lock:
             self._drain()
             self._conn.close()  # the last connection to close checkpoints the rest of the WAL
+        if not self.health.problems():
+            store_health.write_clean_stamp(self.path)
         if self._lock_handle is not None:
             self._lock_handle.close()
             self._lock_handle = None
+        self._writer_lock.release()
 
     def __enter__(self) -> Store:
         return self
@@ -611,7 +667,12 @@ class Store:
         def job(conn: sqlite3.Connection) -> Outcome:
             return Outcome(_insert_request(conn, req), req.outcome, req.message_sid, None, False)
 
-        result: Outcome = self.run(job)
+        try:
+            result: Outcome = self.run(job)
+        except (StoreError, sqlite3.OperationalError):
+            # these answers (4xx, /healthz) promise nothing stored: they still go out while the store
+            # refuses writes (disk low, file gone; ``health`` says why), without a row (request_id 0)
+            return Outcome(0, req.outcome, req.message_sid, None, False)
         return result
 
     def record_callback(self, cb: Callback, req: RequestRecord) -> Outcome:
@@ -848,7 +909,7 @@ def _apply_callback(conn: sqlite3.Connection, prep: _PreparedCallback, req: Requ
     req.outcome = "accepted"
     request_id = _insert_request(conn, req, headers=prep.headers, body=None)
     cur = conn.execute(_INSERT_EVENT, (*prep.event, request_id, prep.payload))
-    if cur.rowcount == 0:  # duplicate: same idempotency token, or same sid|status|event_type
+    if cur.rowcount == 0:  # duplicate: same sid|status|event_type (a retry, whatever its token)
         conn.execute(  # no event holds its fields: the row keeps them
             "UPDATE requests SET outcome = 'duplicate', reason = ?, headers = ?, body = ? WHERE id = ?",
             ("already stored (duplicate delivery)", req.headers, req.body, request_id),

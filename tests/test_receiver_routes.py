@@ -237,18 +237,31 @@ def test_unknown_fields_are_kept_in_the_raw_payload(client: Any, store: Store) -
 
 
 # ------------------------------------------------------------------ duplicates
-def test_same_idempotency_token_is_acknowledged_and_stored_once(
+def test_same_idempotency_token_same_message_and_status_is_stored_once(
     client: Any, store: Store, events: list[dict[str, Any]]
 ) -> None:
     s = sid()
     headers = {"I-Twilio-Idempotency-Token": "retry-token-1"}
     first = post(client, "/twilio/status", status_params(s, "sent"), headers=headers)
-    # a different body with the same token is still the same delivery (Twilio's retry)
-    second = post(client, "/twilio/status", status_params(s, "delivered"), headers=headers)
-    assert first.status_code == second.status_code == 200
+    retry = post(client, "/twilio/status", status_params(s, "sent"), headers=headers)  # Twilio's retry
+    assert first.status_code == retry.status_code == 200
     assert statuses_of(store, s) == ["sent"]
     assert [e["outcome"] for e in events] == ["accepted", "duplicate"]
     assert last_request(store)["outcome"] == "duplicate"
+
+
+def test_reused_idempotency_token_with_another_status_or_message_is_stored(
+    client: Any, store: Store, events: list[dict[str, Any]]
+) -> None:
+    """``twilio webhook:invoke`` sends the same token with every webhook: each distinct one is kept."""
+    first, second = sid(), sid()
+    headers = {"I-Twilio-Idempotency-Token": "same-token-every-time"}
+    for s, status in ((first, "sent"), (first, "delivered"), (second, "sent")):
+        assert post(client, "/twilio/status", status_params(s, status), headers=headers).status_code == 200
+    assert statuses_of(store, first) == ["sent", "delivered"]
+    assert statuses_of(store, second) == ["sent"]
+    assert message(store, first)["status"] == "delivered"
+    assert [e["outcome"] for e in events] == ["accepted"] * 3
 
 
 def test_same_sid_status_eventtype_without_token_is_a_duplicate(client: Any, store: Store) -> None:

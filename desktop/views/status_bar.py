@@ -73,7 +73,9 @@ class ReceiverStatusBar(QStatusBar):
         self.validation = self._label("validation")
         self.rate = self._label("rate")
         self.rejected = self._label("rejected")
+        self.store_state = self._label("store_health")  # shown only while callbacks are refused
         for widget in (
+            self.store_state,
             self.local,
             self.public,
             self.validation_icon,
@@ -126,6 +128,12 @@ class ReceiverStatusBar(QStatusBar):
             )
             self.validation_icon.setPixmap(badges.warning_icon().pixmap(16, 16))
             self.validation.setToolTip(problem)
+        stored = ctl.store_problems()
+        self.store_state.setVisible(bool(stored))
+        if stored:
+            badges.tint(self.store_state, "error")
+            self.store_state.setText(f"<b>Not storing (503): {stored[0].split(':')[0]}</b>")
+            self.store_state.setToolTip("\n".join(stored))
         self.update_counters()
 
     def update_counters(self) -> None:
