@@ -34,9 +34,10 @@ from urllib.parse import unquote_plus, urlsplit
 from flask import Flask, Response, request
 from twilio.request_validator import RequestValidator
 
-from . import logsetup, signature
+from . import logsetup, requestlog, signature
 from .callbacks import MESSAGE_SID_RE, CallbackError, Kind, parse
 from .public_url import BasicAuth, split_userinfo, with_userinfo
+from .request_storage import MAX_BODY as MAX_STORED_BODY
 from .simulate_plan import DEMO_AUTH_TOKEN
 from .store import Outcome, RequestRecord, Store, StoreError, utcnow
 
@@ -45,7 +46,6 @@ INBOUND_PATHS = ("/twilio/inbound", "/twilio/fallback", "/api/webhooks/inbound-s
 WEBHOOK_PATHS = STATUS_PATHS + INBOUND_PATHS
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 DEFAULT_MAX_BODY = 64 * 1024
-LOGGED_BODY_CAP = 8 * 1024
 MAX_FORM_FIELDS = 2000
 FORM = "application/x-www-form-urlencoded"
 _KINDS: dict[str, Kind] = {**dict.fromkeys(STATUS_PATHS, "status"), **dict.fromkeys(INBOUND_PATHS, "inbound")}
@@ -438,7 +438,7 @@ class _Receiver:
                 raise _Reject(405, f"{inc.method} not allowed: Twilio webhooks here are POST")
             body = inc.read_body(cfg.max_body)
             req.body_size = len(body)
-            req.body = body[:LOGGED_BODY_CAP].decode("utf-8", "replace")
+            req.body = body[:MAX_STORED_BODY].decode("utf-8", "replace")
             items, params = _parse_body(inc, body, req.query)
             if cfg.basic_auth is not None and not cfg.basic_auth.matches(environ.get("HTTP_AUTHORIZATION")):
                 # Twilio's documented first attempt: no credentials until a 401 challenges it
@@ -515,13 +515,16 @@ class _Receiver:
             kind = _KINDS.get(environ.get("PATH_INFO") or "")
             if kind is None:
                 return flask_wsgi(environ, start_response)
+            started = time.perf_counter()
             try:
                 answer = self.handle(environ)
             except Exception:
                 if kind != "inbound":
-                    raise
-                # the inbound webhook promises TwiML whatever happens (plain text is texted back)
+                    raise  # the server's guard (wsgi_guard.py) answers and logs it
+                # the inbound webhook promises TwiML whatever happens (plain text is texted back), also
+                # when the app runs without our server's guard
                 logging.getLogger("callback_monitor").exception("inbound webhook failed")
+                requestlog.refused(kind, environ.get("PATH_INFO") or "", 500, "internal error", started)
                 answer = self.reply(kind, 500)
             start_response(f"{answer.status} {HTTPStatus(answer.status).phrase}", answer.headers())
             return [answer.body]

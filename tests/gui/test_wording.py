@@ -8,8 +8,8 @@ from desktop.main_window import MainWindow
 
 
 def test_simulation_summary_names_the_signing_token_in_plain_words(qtbot: Any, window: MainWindow) -> None:
-    assert window.controller.has_token  # the configured (not the demo) token signs
+    assert window.controller.has_token  # a real token is set, and still the demo token signs
     with qtbot.waitSignal(window.simulation.finished, timeout=20000) as blocker:
         assert window.start_simulation(messages=2, rate=0)
     summary = blocker.args[0]
-    assert "signed with your auth token" in summary and "the your" not in summary
+    assert "signed with the public demo token" in summary and "the your" not in summary
