@@ -83,7 +83,9 @@ class MessagesView(QWidget):
             self.table.setColumnWidth(i, DEFAULT_WIDTHS.get(cid, 100))
         header.setSortIndicator(mq.COLUMN_IDS.index("time"), Qt.SortOrder.DescendingOrder)
         self.table.setSortingEnabled(True)
-        self.table.selectionModel().currentRowChanged.connect(self._current_changed)
+        # The pane follows the *selection*: a mouse press moves the current index before it selects,
+        # so reading the selection on currentRowChanged showed the previously selected message.
+        self.table.selectionModel().selectionChanged.connect(self._current_changed)
         self.model.modelReset.connect(self._update_count)
         self.model.countChanged.connect(self._update_count)  # a count that arrives from the worker
 

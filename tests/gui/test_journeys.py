@@ -1,0 +1,60 @@
+"""Journeys: the app driven the way an operator drives it — mouse clicks on rows, keys, dialog buttons.
+
+Nothing here sets a selection, calls a slot or reads private state to make something happen; the tests
+only read what is on screen (the table's cells, the detail pane's labels, the status bar).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import SeedInfo
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QTableView
+
+from desktop.main_window import MainWindow
+from desktop.models import message_query as mq
+
+SID_COLUMN = mq.COLUMN_IDS.index("sid")
+
+
+def click_row(table: QTableView, row: int, column: int = 0) -> None:
+    """Left-click the cell like a person: on the viewport, at the cell's visible rectangle."""
+    index = table.model().index(row, column)
+    table.scrollTo(index)
+    rect = table.visualRect(index)
+    assert rect.isValid(), f"row {row} is not on screen"
+    QTest.mouseClick(
+        table.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, rect.center()
+    )
+
+
+def sid_on_row(table: QTableView, row: int) -> str:
+    return str(table.model().index(row, SID_COLUMN).data())
+
+
+def test_clicking_rows_shows_the_clicked_message_each_time(
+    qtbot: Any, seeded_window: MainWindow, seeded_db: SeedInfo
+) -> None:
+    view = seeded_window.messages
+    table = view.table
+    qtbot.waitUntil(lambda: view.model.count_known and view.model.rowCount() == 60, timeout=5000)
+    for row in (3, 7, 1, 12, 2):
+        click_row(table, row)
+        expected = sid_on_row(table, row)
+        qtbot.waitUntil(lambda e=expected: e in view.detail.title.text(), timeout=2000)
+        assert view.detail.stack.currentIndex() == 1
+
+
+def test_clicking_rows_in_the_inbound_view_shows_the_clicked_message(
+    qtbot: Any, seeded_window: MainWindow
+) -> None:
+    view = seeded_window.messages
+    QTest.mouseClick(view.filter_bar.presets.button(1), Qt.MouseButton.LeftButton)  # "Inbound"
+    qtbot.waitUntil(lambda: view.model.count_known and view.model.rowCount() == 12, timeout=5000)
+    for row in (4, 0, 9):
+        click_row(view.table, row)
+        expected = sid_on_row(view.table, row)
+        qtbot.waitUntil(lambda e=expected: e in view.detail.title.text(), timeout=2000)
+        assert "inbound" in view.detail.title.text()
