@@ -138,6 +138,7 @@ class MessagesView(QWidget):
         self._apply_column_preset()
         if sid is not None:
             self.select_sid(sid)
+        self._sync_detail()
         self._update_count()
 
     def resize_time_column(self) -> None:
@@ -165,7 +166,7 @@ class MessagesView(QWidget):
                     self.table.scrollTo(self.model.index(row, 0), QAbstractItemView.ScrollHint.PositionAtTop)
         finally:
             self._restoring = False
-        self.detail.reload()
+        self._sync_detail()
         self._update_count()
 
     def selected_sid(self) -> str | None:
@@ -223,6 +224,16 @@ class MessagesView(QWidget):
         sid = self.selected_sid()
         self.detail.show_sid(sid)
         self.currentSidChanged.emit(sid or "")
+
+    def _sync_detail(self) -> None:
+        """After a filter change or refresh: the pane shows the selected message, or nothing when the
+        filter removed it (a model reset drops the selection without a selectionChanged signal)."""
+        sid = self.selected_sid()
+        if sid != self.detail.sid:
+            self.detail.show_sid(sid)
+            self.currentSidChanged.emit(sid or "")
+        else:
+            self.detail.reload()
 
     def _apply_column_preset(self) -> None:
         """Inbound shows who wrote and what (profile, body, media); other views show delivery columns."""

@@ -58,3 +58,34 @@ def test_clicking_rows_in_the_inbound_view_shows_the_clicked_message(
         expected = sid_on_row(view.table, row)
         qtbot.waitUntil(lambda e=expected: e in view.detail.title.text(), timeout=2000)
         assert "inbound" in view.detail.title.text()
+
+
+def test_filtering_out_the_shown_message_empties_the_detail_pane(
+    qtbot: Any, seeded_window: MainWindow
+) -> None:
+    view = seeded_window.messages
+    qtbot.waitUntil(lambda: view.model.count_known and view.model.rowCount() == 60, timeout=5000)
+    click_row(view.table, 0)
+    shown = sid_on_row(view.table, 0)
+    qtbot.waitUntil(lambda: shown in view.detail.title.text(), timeout=2000)
+
+    qtbot.keyClick(seeded_window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(view.filter_bar.search, "no such message anywhere")
+    qtbot.keyClick(view.filter_bar.search, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: view.table_stack.currentWidget() is view.empty, timeout=5000)
+    assert "No messages match" in view.empty_hint.text()
+    assert view.detail.stack.currentWidget() is view.detail.placeholder  # not the filtered-out message
+
+
+def test_failures_preset_hides_a_delivered_message_from_the_pane(
+    qtbot: Any, seeded_window: MainWindow
+) -> None:
+    view = seeded_window.messages
+    qtbot.waitUntil(lambda: view.model.count_known and view.model.rowCount() == 60, timeout=5000)
+    status_col = mq.COLUMN_IDS.index("status")
+    row = next(r for r in range(60) if view.model.index(r, status_col).data() == "delivered")
+    click_row(view.table, row)
+    qtbot.waitUntil(lambda: view.detail.stack.currentIndex() == 1, timeout=2000)
+    QTest.mouseClick(view.filter_bar.presets.button(2), Qt.MouseButton.LeftButton)  # "Failed / undelivered"
+    qtbot.waitUntil(lambda: view.model.count_known and view.model.rowCount() < 60, timeout=5000)
+    assert view.detail.stack.currentWidget() is view.detail.placeholder
