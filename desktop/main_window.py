@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         controller.dataChanged.connect(self.messages.refresh)
         controller.failed.connect(lambda text: self.status.showMessage(text, 15000))
         self.messages.errorCodeRequested.connect(self.show_error_code)
+        self.messages.detail.notice.connect(lambda text: self.status.showMessage(text, 5000))
         self.messages.simulateRequested.connect(self.simulate_traffic)
         self.error_panel.filterByErrorCode.connect(self.filter_by_error_code)
         self.stats_view.errorCodeActivated.connect(self.show_error_code)

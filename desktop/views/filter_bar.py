@@ -251,7 +251,7 @@ class FilterBar(QWidget):
         self.time_range.currentIndexChanged.connect(self._time_range_chosen)
         combo_row.addWidget(self.time_range)
         combo_row.addWidget(self.error_code)
-        clear = QPushButton("Clear filters", self)
+        clear = self.clear_button = QPushButton("Clear filters", self)
         clear.setObjectName("clear")
         clear.setToolTip("Show every message again (Esc)")
         clear.clicked.connect(self.clear)
@@ -262,6 +262,24 @@ class FilterBar(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(preset_row)
         layout.addLayout(combo_row)
+
+    def tab_chain(self) -> list[QWidget]:
+        """Focusable controls left to right, top row first: the tab order matches what the eye reads."""
+        return [
+            *self.presets.buttons(),
+            self.search,
+            self.status,
+            self.channel,
+            self.direction,
+            self.time_range,
+            self.error_code,
+            self.clear_button,
+        ]
+
+    def apply_now(self) -> None:
+        """Apply typed text at once (the debounce is for typing, not for leaving the box)."""
+        if self._debounce.isActive():
+            self._emit_now()
 
     # ------------------------------------------------------------------ reading / writing the filter
     def current_filter(self) -> MessageFilter:

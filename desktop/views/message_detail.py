@@ -38,9 +38,11 @@ class MessageDetail(QWidget):
 
     Signals:
         errorCodeRequested(int): "Explain error" was clicked for the shown message's error code.
+        notice(str): a short confirmation for the status bar ("Copied SM… to the clipboard").
     """
 
     errorCodeRequested = Signal(int)
+    notice = Signal(str)
 
     def __init__(self, reader: Callable[[], sqlite3.Connection], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -63,13 +65,15 @@ class MessageDetail(QWidget):
         self.status_icon = QLabel(page)
         self.status_text = QLabel(page)
         self.status_text.setObjectName("detail_status")
-        self.copy_sid = QPushButton("Copy SID", page)
-        self.copy_sid.setObjectName("copy_sid")
-        self.copy_sid.clicked.connect(self._copy_sid)
+        # "&": Alt+E / Alt+C work from anywhere in the Messages tab (mnemonics of visible buttons only)
         self.explain = QPushButton(page)
         self.explain.setObjectName("explain_error")
-        self.explain.setToolTip("Open this error code in the Error lookup tab: cause and what to do")
+        self.explain.setToolTip("Open this error code in the Error lookup tab: cause and what to do (Alt+E)")
         self.explain.clicked.connect(self._explain)
+        self.copy_sid = QPushButton("&Copy SID", page)
+        self.copy_sid.setObjectName("copy_sid")
+        self.copy_sid.setToolTip("Copy this message's SID to the clipboard (Alt+C)")
+        self.copy_sid.clicked.connect(self._copy_sid)
         status_row = QHBoxLayout()
         status_row.addWidget(self.status_icon)
         status_row.addWidget(self.status_text, 1)
@@ -118,6 +122,10 @@ class MessageDetail(QWidget):
         badges.follow_theme(self, self.reload)  # status icons are drawn in the theme's colours
 
     # ------------------------------------------------------------------ public
+    def tab_chain(self) -> list[QWidget]:
+        """The pane's focusable widgets in visual order, for the view's tab order."""
+        return [self.explain, self.copy_sid, self.timeline, self.raw]
+
     def show_sid(self, sid: str | None) -> None:
         """Show ``sid`` (None: the placeholder)."""
         self.sid = sid
@@ -155,7 +163,7 @@ class MessageDetail(QWidget):
         self.status_text.setText(status)
         self.status_text.setWordWrap(True)
         self.explain.setVisible(code is not None)
-        self.explain.setText(f"Explain error {code}" if code is not None else "")
+        self.explain.setText(f"&Explain error {code}" if code is not None else "")
 
         facts = [
             ("From", m["from_addr"]),
@@ -231,6 +239,7 @@ class MessageDetail(QWidget):
     def _copy_sid(self) -> None:
         if self.sid:
             QGuiApplication.clipboard().setText(self.sid)
+            self.notice.emit(f"Copied {self.sid} to the clipboard")
 
     def _explain(self) -> None:
         if self.error_code is not None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from PySide6.QtCore import QItemSelectionModel, QPoint, QSettings, Qt, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, QPoint, QSettings, Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -69,6 +70,8 @@ class MessagesView(QWidget):
         self.table.setWordWrap(False)
         self.table.setAlternatingRowColors(True)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        # rows, not cells, are what the operator picks: Tab leaves the table, arrows move the selection
+        self.table.setTabKeyNavigation(False)
         vheader = self.table.verticalHeader()
         vheader.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # never ResizeToContents: quadratic
         vheader.setDefaultSectionSize(self.fontMetrics().height() + 8)
@@ -128,6 +131,10 @@ class MessagesView(QWidget):
         layout.setContentsMargins(6, 6, 6, 0)
         layout.addWidget(self.filter_bar)
         layout.addWidget(self.splitter, 1)
+        chain = [*self.filter_bar.tab_chain(), self.table, *self.detail.tab_chain()]
+        for first, second in zip(chain, chain[1:], strict=False):
+            QWidget.setTabOrder(first, second)
+        self.filter_bar.search.installEventFilter(self)
         self._apply_column_preset()
         self._update_count()
 
@@ -181,6 +188,27 @@ class MessagesView(QWidget):
 
     def focus_search(self) -> None:
         self.filter_bar.focus_search()
+
+    def focus_table(self) -> None:
+        """Move the keyboard into the table, selecting the first row when nothing is selected."""
+        if self.table_stack.currentWidget() is not self.table:
+            return
+        self.table.setFocus(Qt.FocusReason.OtherFocusReason)
+        if self.selected_sid() is None and self.model.rowCount():
+            self._select_row(0, scroll=True)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        # Down in the search box goes to the results, as in a browser's address bar
+        if (
+            watched is self.filter_bar.search
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Down
+        ):
+            self.filter_bar.apply_now()
+            self.focus_table()
+            return True
+        return super().eventFilter(watched, event)
 
     def clear_filters(self) -> None:
         self.filter_bar.clear()

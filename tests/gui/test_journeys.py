@@ -11,7 +11,7 @@ from typing import Any
 from conftest import SeedInfo
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QTableView
+from PySide6.QtWidgets import QApplication, QTableView, QWidget
 
 from desktop.main_window import MainWindow
 from desktop.models import message_query as mq
@@ -89,3 +89,75 @@ def test_failures_preset_hides_a_delivered_message_from_the_pane(
     QTest.mouseClick(view.filter_bar.presets.button(2), Qt.MouseButton.LeftButton)  # "Failed / undelivered"
     qtbot.waitUntil(lambda: view.model.count_known and view.model.rowCount() < 60, timeout=5000)
     assert view.detail.stack.currentWidget() is view.detail.placeholder
+
+
+def focus_chain_from(start: QWidget, stop: QWidget, qtbot: Any, limit: int = 30) -> list[QWidget]:
+    """Press Tab from ``start`` until ``stop`` has the focus; the widgets visited, in order."""
+    start.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is start, timeout=2000)
+    seen: list[QWidget] = []
+    for _ in range(limit):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        widget = QApplication.focusWidget()
+        if widget is stop:
+            return seen
+        seen.append(widget)
+    raise AssertionError(f"Tab never reached {stop!r}; visited {[w.objectName() for w in seen]}")
+
+
+def test_tab_leaves_the_table_and_keeps_the_selected_message(qtbot: Any, seeded_window: MainWindow) -> None:
+    view = seeded_window.messages
+    qtbot.waitUntil(lambda: view.model.count_known and view.model.rowCount() == 60, timeout=5000)
+    click_row(view.table, 5)
+    shown = sid_on_row(view.table, 5)
+    qtbot.waitUntil(lambda: shown in view.detail.title.text(), timeout=2000)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is view.table, timeout=2000)
+    qtbot.keyClick(view.table, Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is not view.table
+    assert view.detail.isAncestorOf(QApplication.focusWidget())  # on to the pane beside it
+    assert shown in view.detail.title.text()
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab, Qt.KeyboardModifier.ShiftModifier)
+    assert QApplication.focusWidget() is view.table
+    assert shown in view.detail.title.text()
+
+
+def test_filter_bar_tab_order_is_the_visual_order(qtbot: Any, seeded_window: MainWindow) -> None:
+    bar = seeded_window.messages.filter_bar
+    qtbot.keyClick(seeded_window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is bar.search, timeout=2000)
+    visited = focus_chain_from(bar.search, seeded_window.messages.table, qtbot)
+    assert visited, "Tab from the search box went straight to the table"
+    # left to right on the second row: each stop is to the right of the one before
+    xs = [w.mapTo(bar, w.rect().topLeft()).x() for w in visited]
+    assert xs == sorted(xs), [w.objectName() or type(w).__name__ for w in visited]
+    assert {"status", "channel", "direction", "time_range", "error_code", "clear"} <= {
+        w.objectName() for w in visited
+    }
+
+
+def test_keyboard_only_triage_of_a_failed_message(qtbot: Any, seeded_window: MainWindow) -> None:
+    """Ctrl+F, type the customer's number, Down into the results, Alt+E explains, Ctrl+1, Alt+C copies."""
+    view = seeded_window.messages
+    qtbot.waitUntil(lambda: view.model.count_known and view.model.rowCount() == 60, timeout=5000)
+    qtbot.keyClick(seeded_window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is view.filter_bar.search, timeout=2000)
+    qtbot.keyClicks(view.filter_bar.search, "+14155550003")  # seeded row 3: failed, 21610
+    qtbot.keyClick(view.filter_bar.search, Qt.Key.Key_Down)
+    qtbot.waitUntil(lambda: view.model.count_known and view.model.rowCount() == 1, timeout=5000)
+    assert QApplication.focusWidget() is view.table
+    qtbot.waitUntil(lambda: view.detail.stack.currentIndex() == 1, timeout=2000)
+    sid = sid_on_row(view.table, 0)
+    assert sid in view.detail.title.text()
+    assert "21610" in view.detail.explain.text()
+
+    qtbot.keyClick(view.table, Qt.Key.Key_E, Qt.KeyboardModifier.AltModifier)
+    # a mnemonic "animates" the button press: the click lands a moment later
+    qtbot.waitUntil(lambda: seeded_window.tabs.currentWidget() is seeded_window.error_panel, timeout=2000)
+    assert "21610" in seeded_window.error_panel.entry.toPlainText()
+
+    qtbot.keyClick(seeded_window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert seeded_window.tabs.currentWidget() is view
+    QApplication.clipboard().clear()
+    qtbot.keyClick(QApplication.focusWidget() or seeded_window, Qt.Key.Key_C, Qt.KeyboardModifier.AltModifier)
+    qtbot.waitUntil(lambda: QApplication.clipboard().text() == sid, timeout=2000)
+    assert sid in seeded_window.status.currentMessage()
