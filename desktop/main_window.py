@@ -6,6 +6,8 @@ worker threads (``SimulationRunner``, ``CsvExport``) and report back by signal.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
@@ -22,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.export_csv import CsvExport
+from desktop.export_csv import CsvExport, ExportJob, export_messages, export_requests
 from desktop.receiver_controller import ReceiverController
 from desktop.simulation import SimulationRunner
 from desktop.views.error_lookup import ErrorLookupPanel
@@ -92,6 +94,8 @@ class MainWindow(QMainWindow):
         self.simulation.finished.connect(self._simulation_done)
         self.simulation.failed.connect(self._simulation_failed)
         self.export: CsvExport | None = None
+        # (title, suggested path) -> chosen path or "": the save dialog; tests answer it through here
+        self.choose_save_path: Callable[[str, str], str] = self.ask_export_path
 
         self._build_actions()
         controller.dataChanged.connect(self.messages.refresh)
@@ -114,10 +118,12 @@ class MainWindow(QMainWindow):
         self.stop_simulation_action = QAction("Stop simulation", self)
         self.stop_simulation_action.setEnabled(False)
         self.stop_simulation_action.triggered.connect(self.simulation.stop)
-        self.export_action = QAction("Export view to CSV…", self)
+        self.export_action = QAction("Export this tab to CSV…", self)
         self.export_action.setObjectName("export_action")
         self.export_action.setShortcut(QKeySequence("Ctrl+E"))
-        self.export_action.setStatusTip("Write the messages matching the current filters to a CSV file")
+        self.export_action.setStatusTip(
+            "Write what this tab shows (messages or the request log, with its filters) to a CSV file"
+        )
         self.export_action.triggered.connect(lambda: self.export_csv())
         self.validate_action = QAction("Validate Twilio signatures", self)
         self.validate_action.setObjectName("validate_action")
@@ -221,35 +227,43 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ export
     def export_csv(self, path: str | Path | None = None) -> bool:
-        """Export the current view; asks for a file name when ``path`` is None."""
+        """Export what the current tab shows: the request log on the Requests tab, else the messages
+        (with the Messages tab's filter and sort). Asks for a file name when ``path`` is None."""
         if self.export is not None:
             self.status.showMessage("An export is already running.", 5000)
             return False
+        requests = self.tabs.currentWidget() is self.inspector
+        what = "requests" if requests else "messages"
         if path is None:
-            chosen, _filter = QFileDialog.getSaveFileName(
-                self, "Export messages to CSV", str(Path.home() / "messages.csv"), "CSV files (*.csv)"
-            )
+            chosen = self.choose_save_path(f"Export {what} to CSV", str(Path.home() / f"{what}.csv"))
             if not chosen:
                 return False
             path = chosen
-        model = self.messages.model
+        db_path, dest = self.controller.db_path, path
+        job: ExportJob
+        if requests:
+            where, args = self.inspector.model.where()
+            expected = self.inspector.model.rowCount()
+            job = partial(export_requests, db_path, dest, where, args)
+        else:
+            model = self.messages.model
+            flt, sort, expected = model.filter, model.sort_spec, model.total
+            job = partial(export_messages, db_path, dest, flt, sort)
         export = CsvExport(self)
-        export.finished.connect(self._export_done)
+        export.finished.connect(lambda rows, p: self._export_done(rows, p, what))
         export.failed.connect(self._export_failed)
         self.export = export
-        export.start(
-            self.controller.run_in_background,
-            self.controller.db_path,
-            path,
-            model.filter,
-            model.sort_spec,
-            model.total,
-        )
+        export.start(self.controller.run_in_background, job, dest, expected, what)
         return True
 
-    def _export_done(self, rows: int, path: str) -> None:
+    def ask_export_path(self, title: str, suggested: str) -> str:
+        """The file to export to ("" when canceled)."""
+        chosen, _filter = QFileDialog.getSaveFileName(self, title, suggested, "CSV files (*.csv)")
+        return chosen
+
+    def _export_done(self, rows: int, path: str, what: str = "messages") -> None:
         self.export = None
-        text = "Export canceled." if rows < 0 else f"Exported {rows:,} messages to {path}"
+        text = "Export canceled." if rows < 0 else f"Exported {rows:,} {what} to {path}"
         self.status.showMessage(text, 30000)
 
     def _export_failed(self, reason: str) -> None:

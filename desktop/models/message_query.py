@@ -47,7 +47,7 @@ COLUMN_IDS = tuple(c[0] for c in COLUMNS)
 SELECT_COLUMNS = (
     "sid, direction, channel, from_addr, to_addr, body, status, status_rank, error_code, "
     "messaging_service_sid, num_segments, num_media, price, price_unit, profile_name, first_seen, "
-    "updated_at, event_count"
+    "updated_at, event_count, channel_status_message"
 )
 FAILED_STATUSES = ("failed", "undelivered")
 

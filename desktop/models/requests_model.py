@@ -107,7 +107,8 @@ class RequestsModel(QAbstractTableModel):
         self._outcome, self._text = outcome, text
         self.reload()
 
-    def _where(self) -> tuple[str, list[Any]]:
+    def where(self) -> tuple[str, list[Any]]:
+        """The current filter as an SQL condition on ``requests`` and its parameters (for exports)."""
         clauses: list[str] = []
         args: list[Any] = []
         if self._outcome is not None:
@@ -127,7 +128,7 @@ class RequestsModel(QAbstractTableModel):
         return int(row[0] or 0)
 
     def _count_between(self, low: int, high: int) -> int:
-        where, args = self._where()
+        where, args = self.where()
         sql = f"SELECT COUNT(*) FROM requests WHERE id > ? AND id <= ? AND {where}"
         row = self._connection().execute(sql, [low, high, *args]).fetchone()
         return int(row[0])
@@ -170,7 +171,7 @@ class RequestsModel(QAbstractTableModel):
         if page is not None:
             self._pages.move_to_end(number)
             return page
-        where, args = self._where()
+        where, args = self.where()
         try:
             page = list(
                 self._connection().execute(
@@ -201,7 +202,7 @@ class RequestsModel(QAbstractTableModel):
         """The row showing ``request_id`` under the current filter, or None (filtered out / unknown)."""
         if not 0 < request_id <= self._top_id:
             return None
-        where, args = self._where()
+        where, args = self.where()
         conn = self._connection()
         hit = conn.execute(f"SELECT 1 FROM requests WHERE id = ? AND {where}", [request_id, *args]).fetchone()
         if hit is None:

@@ -6,6 +6,8 @@ only read what is on screen (the table's cells, the detail pane's labels, the st
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
 from typing import Any
 
 from conftest import SeedInfo
@@ -161,3 +163,34 @@ def test_keyboard_only_triage_of_a_failed_message(qtbot: Any, seeded_window: Mai
     qtbot.keyClick(QApplication.focusWidget() or seeded_window, Qt.Key.Key_C, Qt.KeyboardModifier.AltModifier)
     qtbot.waitUntil(lambda: QApplication.clipboard().text() == sid, timeout=2000)
     assert sid in seeded_window.status.currentMessage()
+
+
+def test_export_on_the_requests_tab_writes_the_request_log(
+    qtbot: Any, seeded_window: MainWindow, tmp_path: Path
+) -> None:
+    dest = tmp_path / "log.csv"
+    asked: list[str] = []
+
+    def save_dialog(title: str, suggested: str) -> str:  # the operator picks ``dest`` in the dialog
+        asked.append(title)
+        return str(dest)
+
+    seeded_window.choose_save_path = save_dialog
+    qtbot.keyClick(seeded_window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)  # Requests
+    inspector = seeded_window.inspector
+    assert seeded_window.tabs.currentWidget() is inspector
+    qtbot.keyClicks(inspector.search, "/twilio/inbound")  # only the inbound webhooks
+    qtbot.waitUntil(lambda: inspector.model.rowCount() == 12, timeout=5000)
+    with qtbot.waitSignal(
+        seeded_window.status.messageChanged, timeout=10000, check_params_cb=lambda t: t.startswith("Exported")
+    ):
+        qtbot.keyClick(seeded_window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    assert asked == ["Export requests to CSV"]
+    assert seeded_window.status.currentMessage() == f"Exported 12 requests to {dest}"
+    with dest.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 12
+    assert {r["path"] for r in rows} == {"/twilio/inbound"}
+    assert {"outcome", "http_status", "reason", "message_sid"} <= set(rows[0])
+    ids = [int(r["id"]) for r in rows]
+    assert ids == sorted(ids, reverse=True)  # the tab's order: newest first
