@@ -102,6 +102,7 @@ class MainWindow(QMainWindow):
         controller.failed.connect(lambda text: self.status.showMessage(text, 15000))
         self.messages.errorCodeRequested.connect(self.show_error_code)
         self.messages.detail.notice.connect(lambda text: self.status.showMessage(text, 5000))
+        self.messages.requestsForSid.connect(self.show_requests_for)
         self.messages.simulateRequested.connect(self.simulate_traffic)
         self.error_panel.filterByErrorCode.connect(self.filter_by_error_code)
         self.stats_view.errorCodeActivated.connect(self.show_error_code)
@@ -190,6 +191,13 @@ class MainWindow(QMainWindow):
         flt = self.messages.filter_bar.current_filter().with_(error_code=code)
         self.messages.filter_bar.set_filter(flt)
         self.tabs.setCurrentWidget(self.messages)
+
+    def show_requests_for(self, sid: str) -> None:
+        """The Requests tab, filtered to the requests that name ``sid``."""
+        self.inspector.outcome.setCurrentIndex(0)
+        self.inspector.search.setText(sid)
+        self.inspector.apply_filter()
+        self.tabs.setCurrentWidget(self.inspector)
 
     def focus_search(self) -> None:
         self.tabs.setCurrentWidget(self.messages)

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from desktop import badges
 from desktop.models.messages_model import format_price, local_time, short_title
+from receiver import rejections
 
 TIMELINE_HEADERS = ("Received", "Status", "Error", "Channel status message", "RawDlrDoneDate", "EventType")
 
@@ -39,10 +40,12 @@ class MessageDetail(QWidget):
     Signals:
         errorCodeRequested(int): "Explain error" was clicked for the shown message's error code.
         notice(str): a short confirmation for the status bar ("Copied SM… to the clipboard").
+        requestsRequested(str): show the request log filtered to this SID (its rejected callbacks).
     """
 
     errorCodeRequested = Signal(int)
     notice = Signal(str)
+    requestsRequested = Signal(str)
 
     def __init__(self, reader: Callable[[], sqlite3.Connection], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -86,6 +89,13 @@ class MessageDetail(QWidget):
         self.facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
         self.facts.setOpenExternalLinks(True)
 
+        self.rejected_note = QLabel(page)
+        self.rejected_note.setObjectName("rejected_note")
+        self.rejected_note.setWordWrap(True)
+        self.rejected_note.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.rejected_note.linkActivated.connect(lambda _link: self.requestsRequested.emit(self.sid or ""))
+        self.rejected_note.hide()
+
         self.timeline = QTreeWidget(page)
         self.timeline.setObjectName("timeline")
         self.timeline.setRootIsDecorated(False)
@@ -112,7 +122,8 @@ class MessageDetail(QWidget):
         layout.addWidget(self.title)
         layout.addLayout(status_row)
         layout.addWidget(self.facts)
-        layout.addWidget(QLabel("Status timeline (every accepted callback, in arrival order):", page))
+        layout.addWidget(self.rejected_note)
+        layout.addWidget(QLabel("Status timeline (every callback for this message, in arrival order):", page))
         layout.addWidget(self.splitter, 1)
         self.stack.addWidget(page)
 
@@ -212,6 +223,9 @@ class MessageDetail(QWidget):
         )
         self.timeline.clear()
         raw_parts = []
+        rejected = rejections.for_sid(self._reader(), sid)
+        self._show_rejections(rejected)
+        entries: list[tuple[str, QTreeWidgetItem]] = []
         for r in rows:
             code = r["error_code"]
             item = QTreeWidgetItem(
@@ -226,15 +240,48 @@ class MessageDetail(QWidget):
             )
             item.setIcon(1, badges.icon_for(r["status"]))
             item.setToolTip(0, f"{r['received_at']} (UTC)")
-            self.timeline.addTopLevelItem(item)
+            entries.append((str(r["received_at"]), item))
             try:
                 pretty = json.dumps(json.loads(r["payload"]), indent=2, ensure_ascii=False, sort_keys=True)
             except (TypeError, ValueError):
                 pretty = str(r["payload"])
             raw_parts.append(f"// {r['received_at']}  {r['status']}\n{pretty}")
+        for rej in rejected:
+            claimed = f" ({rej.status})" if rej.status else ""
+            item = QTreeWidgetItem(
+                [
+                    local_time(rej.received_at),
+                    f"rejected{claimed}",
+                    f"HTTP {rej.http_status}",
+                    rej.reason,
+                    "",
+                    "",
+                ]
+            )
+            item.setIcon(1, badges.warning_icon())
+            item.setToolTip(1, "This callback was refused and not applied; the Requests tab has the request")
+            item.setToolTip(0, f"{rej.received_at} (UTC)")
+            item.setToolTip(3, rej.reason)
+            entries.append((rej.received_at, item))
+        entries.sort(key=lambda e: e[0])  # one arrival order for accepted and rejected callbacks
+        self.timeline.addTopLevelItems([item for _when, item in entries])
         if not rows:
             raw_parts.append("// no callbacks stored for this message (created through the REST API)")
         self.raw.setPlainText("\n\n".join(raw_parts))
+
+    def _show_rejections(self, rejected: list[rejections.Rejection]) -> None:
+        if not rejected:
+            self.rejected_note.hide()
+            return
+        n = len(rejected)
+        latest = rejected[-1]
+        self.rejected_note.setText(
+            f"⚠ <b>{n} callback{'s' if n != 1 else ''} naming this message {'were' if n != 1 else 'was'} "
+            f"rejected</b> and not applied (latest: HTTP {latest.http_status}, "
+            f"{html.escape(latest.reason or 'no reason recorded')}). "
+            "<a href='requests'>Show in the Requests tab</a>"
+        )
+        self.rejected_note.show()
 
     def _copy_sid(self) -> None:
         if self.sid:

@@ -7,6 +7,7 @@ appear, newest first), otherwise the row that was at the top stays at the top.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable
 
@@ -31,11 +32,13 @@ from desktop.models.message_query import MessageFilter
 from desktop.models.messages_model import MessagesModel
 from desktop.views.filter_bar import FilterBar
 from desktop.views.message_detail import MessageDetail
+from receiver import rejections
 
 DEFAULT_WIDTHS = {
     "time": 110, "direction": 72, "channel": 78, "from": 165, "to": 165, "status": 110, "error": 240,
     "segments": 70, "price": 95, "service": 130, "profile": 130, "body": 260, "media": 55, "sid": 275,
 }  # fmt: skip
+SID_PATTERN = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")  # SM…, MM…: what a message SID looks like
 INBOUND_COLUMNS = {"profile", "body", "media"}
 OUTBOUND_ONLY_COLUMNS = {"segments", "price", "service", "error", "direction"}
 
@@ -47,16 +50,19 @@ class MessagesView(QWidget):
         errorCodeRequested(int): open this error code in the Error lookup tab.
         simulateRequested(): the empty-state "Simulate traffic" button was clicked.
         currentSidChanged(str): the selected message changed ("" when none).
+        requestsForSid(str): show the request log filtered to this message SID (its rejected callbacks).
     """
 
     errorCodeRequested = Signal(int)
     simulateRequested = Signal()
     currentSidChanged = Signal(str)
+    requestsForSid = Signal(str)
 
     def __init__(self, reader: Callable[[], sqlite3.Connection], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._restoring = False
         self._time_sized = False
+        self._reader = reader
         self.model = MessagesModel(reader, self)
         self.filter_bar = FilterBar(self)
         self.filter_bar.filterChanged.connect(self.set_filter)
@@ -102,8 +108,15 @@ class MessagesView(QWidget):
         self.simulate_button.clicked.connect(self.simulateRequested)
         self.clear_button = QPushButton("Clear filters", self.empty)
         self.clear_button.clicked.connect(self.filter_bar.clear)
+        self.rejected_button = QPushButton("Show the rejected requests", self.empty)
+        self.rejected_button.setObjectName("show_rejected")
+        self.rejected_button.clicked.connect(
+            lambda: self.requestsForSid.emit(self.filter_bar.search.text().strip())
+        )
+        self.rejected_button.hide()
         buttons = QHBoxLayout()
         buttons.addStretch(1)
+        buttons.addWidget(self.rejected_button)
         buttons.addWidget(self.simulate_button)
         buttons.addWidget(self.clear_button)
         buttons.addStretch(1)
@@ -119,6 +132,7 @@ class MessagesView(QWidget):
 
         self.detail = MessageDetail(reader, self)
         self.detail.errorCodeRequested.connect(self.errorCodeRequested)
+        self.detail.requestsRequested.connect(self.requestsForSid)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("messages_splitter")
         self.splitter.addWidget(self.table_stack)
@@ -286,8 +300,19 @@ class MessagesView(QWidget):
         if total:
             self.table_stack.setCurrentIndex(0)
             return
+        rejected = 0
         if filtered:
             self.empty_hint.setText("No messages match these filters.")
+            sid = self.filter_bar.current_filter().text
+            if SID_PATTERN.fullmatch(sid):
+                rejected = rejections.count_for_sid(self._reader(), sid)
+            if rejected:
+                self.empty_hint.setText(
+                    f"<h3>No stored message has the SID {sid}</h3>"
+                    f"<p>but <b>{rejected} rejected request{'s' if rejected != 1 else ''}</b> named it: "
+                    f"the receiver refused {'them' if rejected != 1 else 'it'}, so nothing was stored. "
+                    "The request log says why (signature, public URL, auth token…).</p>"
+                )
         else:
             self.empty_hint.setText(
                 "<h3>No messages yet</h3>"
@@ -299,6 +324,7 @@ class MessagesView(QWidget):
             )
         self.simulate_button.setVisible(not filtered)
         self.clear_button.setVisible(filtered)
+        self.rejected_button.setVisible(rejected > 0)
         self.table_stack.setCurrentIndex(1)
 
     def _header_menu(self, pos: QPoint) -> None:

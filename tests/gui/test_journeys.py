@@ -194,3 +194,58 @@ def test_export_on_the_requests_tab_writes_the_request_log(
     assert {"outcome", "http_status", "reason", "message_sid"} <= set(rows[0])
     ids = [int(r["id"]) for r in rows]
     assert ids == sorted(ids, reverse=True)  # the tab's order: newest first
+
+
+def reject(window: MainWindow, sid: str, reason: str, status: str = "delivered") -> None:
+    """A callback the receiver refused, logged as it logs one: a rejected request naming ``sid``."""
+    from receiver.store import RequestRecord
+
+    body = f"MessageSid={sid}&MessageStatus={status}"
+    record = RequestRecord(
+        path="/twilio/status", kind="status", body=body, body_size=len(body), outcome="rejected",
+        http_status=403, reason=reason, message_sid=sid,
+        content_type="application/x-www-form-urlencoded",
+    )  # fmt: skip
+    window.controller.store.log_request(record)
+    window.controller.dataChanged.emit()
+
+
+def test_rejected_callbacks_are_found_from_their_message(qtbot: Any, seeded_window: MainWindow) -> None:
+    """ "Why didn't my delivered arrive?": the message's timeline names the rejected callback."""
+    view = seeded_window.messages
+    qtbot.waitUntil(lambda: view.model.count_known and view.model.rowCount() == 60, timeout=5000)
+    status_col = mq.COLUMN_IDS.index("status")
+    row = next(r for r in range(60) if view.model.index(r, status_col).data() == "sent")
+    sid = sid_on_row(view.table, row)
+    reject(
+        seeded_window, sid, "signature does not match (the public URL was http://, Twilio signed https://)"
+    )
+    click_row(view.table, row)
+    qtbot.waitUntil(lambda: sid in view.detail.title.text(), timeout=2000)
+    assert view.detail.rejected_note.isVisible()
+    assert "1 callback naming this message was rejected" in view.detail.rejected_note.text()
+    timeline = view.detail.timeline
+    texts = [timeline.topLevelItem(i).text(1) for i in range(timeline.topLevelItemCount())]
+    assert "rejected (delivered)" in texts
+    rejected = timeline.topLevelItem(texts.index("rejected (delivered)"))
+    assert "signature does not match" in rejected.text(3)
+
+
+def test_searching_a_sid_that_only_has_rejected_requests_leads_to_them(
+    qtbot: Any, seeded_window: MainWindow
+) -> None:
+    view = seeded_window.messages
+    ghost = "SM" + "9" * 32
+    reject(seeded_window, ghost, "no auth token configured")
+    qtbot.keyClick(seeded_window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(view.filter_bar.search, ghost)
+    qtbot.keyClick(view.filter_bar.search, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: view.table_stack.currentWidget() is view.empty, timeout=5000)
+    assert "1 rejected request" in view.empty_hint.text()
+    assert view.rejected_button.isVisible()
+    QTest.mouseClick(view.rejected_button, Qt.MouseButton.LeftButton)
+    inspector = seeded_window.inspector
+    assert seeded_window.tabs.currentWidget() is inspector
+    qtbot.waitUntil(lambda: inspector.model.rowCount() == 1, timeout=5000)
+    assert inspector.model.index(0, 7).data() == ghost
+    assert inspector.model.index(0, 3).data() == "Rejected"
