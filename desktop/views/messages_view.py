@@ -35,10 +35,13 @@ from desktop.views.message_detail import MessageDetail
 from receiver import rejections
 
 DEFAULT_WIDTHS = {
-    "time": 110, "direction": 72, "channel": 78, "from": 165, "to": 165, "status": 110, "error": 240,
+    "time": 110, "direction": 72, "channel": 78, "from": 150, "to": 150, "status": 105, "error": 200,
     "segments": 70, "price": 95, "service": 130, "profile": 130, "body": 260, "media": 55, "sid": 275,
 }  # fmt: skip
 SID_PATTERN = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")  # SM…, MM…: what a message SID looks like
+HEADER_KEY = (
+    "messages/header_v2"  # v2: status and error moved next to the time (a v1 state would scramble them)
+)
 INBOUND_COLUMNS = {"profile", "body", "media"}
 OUTBOUND_ONLY_COLUMNS = {"segments", "price", "service", "error", "direction"}
 
@@ -229,13 +232,13 @@ class MessagesView(QWidget):
 
     # ------------------------------------------------------------------ settings
     def save_state(self, settings: QSettings) -> None:
-        settings.setValue("messages/header", self.table.horizontalHeader().saveState())
+        settings.setValue(HEADER_KEY, self.table.horizontalHeader().saveState())
         settings.setValue("messages/splitter", self.splitter.saveState())
         settings.setValue("messages/detail_splitter", self.detail.splitter.saveState())
         self.filter_bar.save_state(settings)
 
     def restore_state(self, settings: QSettings) -> None:
-        header = settings.value("messages/header")
+        header = settings.value(HEADER_KEY)
         if header is not None:
             self.table.horizontalHeader().restoreState(header)
             self._time_sized = True

@@ -10,8 +10,9 @@ import csv
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import SeedInfo
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QTableView, QWidget
 
@@ -249,3 +250,46 @@ def test_searching_a_sid_that_only_has_rejected_requests_leads_to_them(
     qtbot.waitUntil(lambda: inspector.model.rowCount() == 1, timeout=5000)
     assert inspector.model.index(0, 7).data() == ghost
     assert inspector.model.index(0, 3).data() == "Rejected"
+
+
+def test_at_1024x700_status_and_error_are_on_screen_and_messages_fit(
+    qtbot: Any, seeded_window: MainWindow
+) -> None:
+    seeded_window.resize(1024, 700)
+    view = seeded_window.messages
+    qtbot.waitUntil(lambda: view.model.count_known and view.model.rowCount() == 60, timeout=5000)
+    qtbot.waitUntil(lambda: seeded_window.width() == 1024, timeout=2000)
+    header = view.table.horizontalHeader()
+    visible = view.table.viewport().width()
+    for cid in ("time", "status", "error"):
+        col = mq.COLUMN_IDS.index(cid)
+        assert header.sectionViewportPosition(col) + header.sectionSize(col) <= visible, cid
+    bar = seeded_window.status
+    text = "Re-pointed 2 numbers and 1 messaging service to https://abc.ngrok-free.app"
+    bar.showMessage(text)
+    left_edge = min(
+        w.geometry().x() for w in bar.findChildren(QWidget) if w.isVisible() and w.parent() is bar
+    )
+    assert bar.fontMetrics().horizontalAdvance(text) + 12 <= left_edge
+
+
+@pytest.mark.qt_log_ignore(  # the offscreen platform cannot raise or grab for a popup menu
+    "This plugin does not support raise", "This plugin does not support grabbing the keyboard"
+)
+def test_copy_webhook_urls_from_the_status_bar(qtbot: Any, window: MainWindow) -> None:
+    window.controller.set_public_url("https://abc.ngrok-free.app")
+    QApplication.clipboard().clear()
+
+    def pick_inbound() -> None:  # the menu is open: choose its second line with the keyboard
+        menu = QApplication.activePopupWidget()
+        if menu is None:
+            QTimer.singleShot(10, pick_inbound)
+            return
+        for key in (Qt.Key.Key_Down, Qt.Key.Key_Down, Qt.Key.Key_Return):
+            QTest.keyClick(menu, key)
+
+    QTimer.singleShot(0, pick_inbound)
+    QTest.mouseClick(window.status.public, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: QApplication.clipboard().text() != "", timeout=3000)
+    assert QApplication.clipboard().text() == "https://abc.ngrok-free.app/twilio/inbound"
+    assert "Copied the inbound message URL" in window.status.currentMessage()

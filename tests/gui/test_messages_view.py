@@ -163,11 +163,16 @@ def test_status_bar_shows_urls_validation_and_token_warning(
 ) -> None:
     ctl = make_controller(tmp_path / "nt.db", token=None)
     win = open_window(ctl)
-    assert win.status.local.text() == f"Local: {ctl.local_url}"
-    assert win.status.public.text() == "Public: local only"
+    assert win.status.local.text() == f"Local :{ctl.port}"
+    assert ctl.local_url in win.status.local.toolTip()
+    assert "Local only" in win.status.public.toolTip()
     assert win.banner.isVisible() and "every webhook will be rejected" in win.banner.text.text()
     ctl.set_public_url("https://abc.ngrok-free.app/")
-    assert win.status.public.text() == "Public: https://abc.ngrok-free.app"
+    assert win.status.webhook_urls() == [
+        ("Status callback URL", "https://abc.ngrok-free.app/twilio/status"),
+        ("Inbound message URL", "https://abc.ngrok-free.app/twilio/inbound"),
+    ]
+    assert "Local only" not in win.status.public.toolTip()
     win.validate_action.setChecked(False)
     assert ctl.config.validate is False
     assert "NOT CHECKED" in win.status.validation.text() and "OFF" in win.banner.text.text()
@@ -175,7 +180,7 @@ def test_status_bar_shows_urls_validation_and_token_warning(
     ctl.demo_token = "x" * 32
     win.status.update_facts()
     win.banner.update_warning()
-    assert win.status.validation.text() == "Signatures: checked" and not win.banner.isVisible()
+    assert win.status.validation.text() == "Signatures checked" and not win.banner.isVisible()
 
 
 def test_simulate_traffic_fills_the_table_off_the_gui_thread(qtbot: Any, window: MainWindow) -> None:
