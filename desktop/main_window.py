@@ -6,6 +6,7 @@ worker threads (``SimulationRunner``, ``CsvExport``) and report back by signal.
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.export_csv import CsvExport, ExportJob, export_messages, export_requests
+from desktop.models.message_query import MessageFilter
 from desktop.receiver_controller import ReceiverController
 from desktop.simulation import SimulationRunner
 from desktop.views.error_lookup import ErrorLookupPanel
@@ -56,7 +58,8 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.controller = controller
         self.settings = settings if settings is not None else make_settings()
-        self.setWindowTitle(f"Callback Monitor — {controller.db_path.name}")
+        # the platform appends the application display name ("… — Callback Monitor"): the title names the DB
+        self.setWindowTitle(controller.db_path.name)
         self.resize(*DEFAULT_SIZE)
 
         self.messages = MessagesView(controller.reader, self)
@@ -94,6 +97,7 @@ class MainWindow(QMainWindow):
         self.simulation.finished.connect(self._simulation_done)
         self.simulation.failed.connect(self._simulation_failed)
         self.export: CsvExport | None = None
+        self.validation_box: QMessageBox | None = None  # the open "turn off validation?" question
         # (title, suggested path) -> chosen path or "": the save dialog; tests answer it through here
         self.choose_save_path: Callable[[str, str], str] = self.ask_export_path
 
@@ -130,7 +134,7 @@ class MainWindow(QMainWindow):
         self.validate_action.setObjectName("validate_action")
         self.validate_action.setCheckable(True)
         self.validate_action.setChecked(self.controller.config.validate)
-        self.validate_action.toggled.connect(self.controller.set_validate)
+        self.validate_action.toggled.connect(self._validate_toggled)
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -171,10 +175,29 @@ class MainWindow(QMainWindow):
 
         escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self.messages)
         escape.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        escape.activated.connect(self.messages.clear_filters)
+        escape.activated.connect(self._clear_filters)
+        undo = QShortcut(QKeySequence.StandardKey.Undo, self.messages)
+        undo.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        undo.activated.connect(self._restore_filters)
+        self._cleared_filter: MessageFilter | None = None
         self.controller.configChanged.connect(
             lambda: self.validate_action.setChecked(self.controller.config.validate)
         )
+
+    def _clear_filters(self) -> None:
+        """Esc: clear the filters, and say how to get them back (Ctrl+Z)."""
+        previous = self.messages.filter_bar.current_filter()
+        if previous.is_empty:
+            return
+        self._cleared_filter = previous
+        self.messages.clear_filters()
+        self.status.showMessage("Filters cleared — press Ctrl+Z to put them back.", 10000)
+
+    def _restore_filters(self) -> None:
+        if self._cleared_filter is not None and self.messages.filter_bar.current_filter().is_empty:
+            self.messages.filter_bar.set_filter(self._cleared_filter)
+            self.status.showMessage("Filters restored.", 5000)
+        self._cleared_filter = None
 
     def add_tools_action(self, action: QAction) -> None:
         """For other modules (wizard, tunnel): add ``action`` to the Tools menu (and nothing else)."""
@@ -188,8 +211,8 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(panel)
 
     def filter_by_error_code(self, code: int) -> None:
-        flt = self.messages.filter_bar.current_filter().with_(error_code=code)
-        self.messages.filter_bar.set_filter(flt)
+        # only the code: a preset or search left over (Inbound, say) would hide every message that has it
+        self.messages.filter_bar.set_filter(MessageFilter(error_code=code))
         self.tabs.setCurrentWidget(self.messages)
 
     def show_requests_for(self, sid: str) -> None:
@@ -303,10 +326,52 @@ class MainWindow(QMainWindow):
             self.export.cancel.set()
         super().closeEvent(event)
 
-    def _about(self) -> None:
-        QMessageBox.about(
+    def _validate_toggled(self, on: bool) -> None:
+        """Turning validation on applies at once; turning it off asks first (window-modal, not blocking)."""
+        if on == self.controller.config.validate:
+            return
+        if on:
+            self.controller.set_validate(True)
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Turn off signature validation?",
+            "Without validation the receiver accepts any request that looks like a Twilio webhook, "
+            "including forged ones, and stores it with your real traffic.\n\n"
+            "Turn it off only to test locally, and turn it back on before real traffic.",
+            QMessageBox.StandardButton.Cancel,
             self,
-            "About Callback Monitor",
-            "Callback Monitor shows Twilio SMS/WhatsApp delivery callbacks as they arrive.\n\n"
-            f"Database: {self.controller.db_path}\nReceiver: {self.controller.local_url or 'stopped'}",
         )
+        box.setObjectName("validation_off_box")
+        turn_off = box.addButton("Turn off validation", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        self.validation_box = box
+
+        def done() -> None:
+            self.validation_box = None
+            if box.clickedButton() is turn_off:
+                self.controller.set_validate(False)
+            else:
+                self.validate_action.setChecked(True)
+            box.deleteLater()
+
+        box.finished.connect(done)
+        box.open()
+
+    def about_text(self) -> str:
+        from receiver.paths import log_dir
+
+        try:
+            version = importlib.metadata.version("callback-monitor")
+        except importlib.metadata.PackageNotFoundError:
+            version = "(not installed)"
+        return (
+            f"Callback Monitor {version}\n\n"
+            "Shows Twilio SMS/WhatsApp delivery callbacks as they arrive.\n\n"
+            f"Database: {self.controller.db_path}\n"
+            f"Log files: {log_dir()}\n"
+            f"Receiver: {self.controller.local_url or 'stopped'}"
+        )
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About Callback Monitor", self.about_text())

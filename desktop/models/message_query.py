@@ -20,6 +20,7 @@ than LIKE's ASCII-only folding, so the results could differ).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -94,6 +95,21 @@ class SortSpec:
             if cid == self.column:
                 return expr
         return "first_seen"
+
+
+_PHONE_LIKE = re.compile(r"\+?[\d\s().\-/]+")
+
+
+def normalise_search(text: str) -> str:
+    """A phone number typed the way people write them ("(312) 555-0178", "+1 312.555.0178") becomes the
+    digits Twilio stores ("3125550178" / "+13125550178"), which are a substring of the E.164 number. No
+    country is assumed: "(312) 555-0178" finds +13125550178 because the digits are contained in it."""
+    text = text.strip()
+    digits = re.sub(r"\D", "", text)
+    enough = len(digits) >= (8 if text.startswith("+") else 10)  # not a date (8 digits) or a short code
+    if enough and len(digits) <= 15 and _PHONE_LIKE.fullmatch(text) and digits != text.lstrip("+"):
+        return ("+" if text.startswith("+") else "") + digits
+    return text
 
 
 def _escape_like(text: str) -> str:

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import badges
-from desktop.models.message_query import FAILED_STATUSES, MessageFilter
+from desktop.models.message_query import FAILED_STATUSES, MessageFilter, normalise_search
 from receiver import statuses
 
 SEARCH_DEBOUNCE_MS = 250
@@ -294,7 +294,7 @@ class FilterBar(QWidget):
             since_seconds=time_data if isinstance(time_data, int) else None,
             since=self.range[0] if fixed else None,
             until=self.range[1] if fixed else None,
-            text=self.search.text().strip(),
+            text=normalise_search(self.search.text()),
         )
 
     def set_filter(self, flt: MessageFilter) -> None:
@@ -346,7 +346,9 @@ class FilterBar(QWidget):
         return "all"
 
     def set_count(self, n: int) -> None:
-        self.count_label.setText(f"{n:,} message{'' if n == 1 else 's'}")
+        # "(filtered)": filters survive a restart, so say so wherever the count is read
+        hint = "" if self.current_filter().is_empty else " (filtered)"
+        self.count_label.setText(f"{n:,} message{'' if n == 1 else 's'}{hint}")
 
     def focus_search(self) -> None:
         self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from desktop import badges
 from desktop.models.messages_model import format_price, local_time, short_title
 from receiver import rejections
+from receiver.optout import opt_out_keyword
 
 TIMELINE_HEADERS = ("Received", "Status", "Error", "Channel status message", "RawDlrDoneDate", "EventType")
 
@@ -188,7 +189,18 @@ class MessageDetail(QWidget):
         ]
         if m["direction"] == "inbound" and (m["profile_name"] or m["channel"] == "whatsapp"):
             facts.insert(0, ("Profile name", m["profile_name"] or "(none sent)"))
+        if (
+            m["source"] == "api" and not m["num_segments"]
+        ):  # Twilio answers a send with 0 segments until it has counted
+            facts = [(k, v) for k, v in facts if k != "Segments"]
         lines = [f"{k}: <b>{html.escape(str(v))}</b>" for k, v in facts if v not in (None, "")]
+        keyword = self._opt_out(m) if m["direction"] == "inbound" else None
+        if keyword:
+            lines.insert(
+                0,
+                f"⛔ <b>Opt-out ({html.escape(keyword)})</b>: this sender asked to stop. Twilio refuses "
+                "further messages to them (error 21610) until they reply START.",
+            )
         if m["direction"] == "inbound" or m["body"]:
             body = html.escape(m["body"] or "(empty)").replace("\n", "<br>")
             lines.append(f"Body:<blockquote style='margin:2px 12px'>{body}</blockquote>")
@@ -201,6 +213,27 @@ class MessageDetail(QWidget):
             lines.append(f"Media: {links}")
         self.facts.setText("<br>".join(lines))
         self._fill_events(m["sid"])
+        if m["source"] == "api":
+            self._add_api_accepted(m)
+
+    def _opt_out(self, m: dict[str, Any]) -> str | None:
+        rows = (
+            self._reader().execute("SELECT payload FROM events WHERE message_sid = ?", (m["sid"],)).fetchall()
+        )
+        kind = None
+        for (payload,) in rows:
+            try:
+                kind = kind or json.loads(payload).get("OptOutType")
+            except (TypeError, ValueError, AttributeError):
+                continue
+        return opt_out_keyword(m["body"], kind)
+
+    def _add_api_accepted(self, m: dict[str, Any]) -> None:
+        """A message sent through the app starts with Twilio's answer to the send (no callback says so)."""
+        item = QTreeWidgetItem([local_time(m["first_seen"]), "accepted (API)", "", "", "", ""])
+        item.setIcon(1, badges.icon_for("accepted"))
+        item.setToolTip(1, "Twilio accepted the send request; the status callbacks follow")
+        self.timeline.insertTopLevelItem(0, item)
 
     def _media(self, sid: str) -> list[tuple[int, str, str | None]]:
         rows = (

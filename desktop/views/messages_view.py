@@ -322,7 +322,7 @@ class MessagesView(QWidget):
                 "<p>Callbacks appear here as soon as Twilio (or the simulator) posts them to the "
                 "receiver.</p>"
                 "<p>Try it now: <b>Simulate traffic</b> sends realistic signed SMS/WhatsApp callbacks to the "
-                "embedded receiver.<br>To receive real traffic, run <b>Tools ▸ Twilio setup wizard</b> "
+                "embedded receiver.<br>To receive real traffic, run <b>Tools ▸ Set up Twilio webhooks…</b> "
                 "(tunnel + webhook URLs).</p>"
             )
         self.simulate_button.setVisible(not filtered)

@@ -92,7 +92,7 @@ def test_filter_bar_and_presets_filter_in_sql(
     bar.presets.button(1).click()  # Inbound
     inbound = seeded_db.count(lambda m: m["direction"] == "inbound")
     assert view.model.rowCount() == inbound
-    assert bar.count_label.text() == f"{inbound} messages"
+    assert bar.count_label.text() == f"{inbound} messages (filtered)"
     assert not view.table.isColumnHidden(mq.COLUMN_IDS.index("profile"))
     assert not view.table.isColumnHidden(mq.COLUMN_IDS.index("body"))
     assert not view.table.isColumnHidden(mq.COLUMN_IDS.index("media"))
@@ -174,6 +174,11 @@ def test_status_bar_shows_urls_validation_and_token_warning(
     ]
     assert "Local only" not in win.status.public.toolTip()
     win.validate_action.setChecked(False)
+    assert ctl.config.validate is True  # not before the operator confirms
+    box = win.validation_box
+    assert box is not None and box.isVisible()
+    turn_off = next(b for b in box.buttons() if b.text() == "Turn off validation")
+    turn_off.click()
     assert ctl.config.validate is False
     assert "NOT CHECKED" in win.status.validation.text() and "OFF" in win.banner.text.text()
     win.validate_action.setChecked(True)
