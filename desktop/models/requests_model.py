@@ -29,7 +29,7 @@ MAX_PAGES = 16  # pages kept in memory (3,200 rows): what a view and its scroll-
 
 COL_TIME, COL_METHOD, COL_PATH, COL_OUTCOME, COL_STATUS, COL_REASON, COL_LATENCY, COL_SID = range(8)
 HEADERS = ("Time", "Method", "Path", "Outcome", "HTTP", "Reason", "Latency (ms)", "Message SID")
-_SELECT = "SELECT id, received_at, method, path, outcome, http_status, reason, latency_ms, message_sid"
+_SELECT = "SELECT id, received_at, method, path, outcome, http_status, reason, latency_ms, message_sid, query"
 
 OUTCOMES = ("accepted", "duplicate", "rejected")
 OUTCOME_TEXT = {"accepted": "Accepted", "duplicate": "Duplicate", "rejected": "Rejected"}
@@ -230,15 +230,15 @@ class RequestsModel(QAbstractTableModel):
         record = self._row(index.row())
         if record is None:
             return None
-        rid, received_at, method, path, outcome, http_status, reason, latency, sid = tuple(record)
+        rid, received_at, method, path, outcome, http_status, reason, latency, sid, query = tuple(record)
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            if col == COL_TIME:
-                return local_time(received_at)
+            if col == COL_TIME:  # with the date: a log is read across days
+                return local_time(received_at, with_date=True)
             if col == COL_METHOD:
                 return method
             if col == COL_PATH:
-                return path
+                return f"{path}?{query}" if query else path
             if col == COL_OUTCOME:
                 return OUTCOME_TEXT.get(outcome, outcome)
             if col == COL_STATUS:

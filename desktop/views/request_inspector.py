@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from PySide6.QtCore import QItemSelection, Qt, QTimer, Slot
-from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -48,10 +48,12 @@ from desktop.models.requests_model import (
     outcome_icon,
 )
 from receiver import errors
+from receiver.app import reply_for
+from receiver.curl import curl_command
 
 FILTER_DELAY_MS = 250
 _COLUMN_WIDTHS = {
-    COL_TIME: 120,
+    COL_TIME: 150,
     COL_METHOD: 64,
     COL_PATH: 200,
     COL_OUTCOME: 110,
@@ -142,15 +144,19 @@ class RequestDetail(QWidget):
         self.tabs.addTab(self.fields, "Form fields")
         self.tabs.addTab(self.headers, "Headers")
         self.tabs.addTab(self.raw, "Raw body")
+        self.answer = QPlainTextEdit(readOnly=True)
+        self.answer.setObjectName("our_answer")
+        self.answer.setFont(mono)
+        self.tabs.addTab(self.answer, "Our answer")
 
         self.action_row = QHBoxLayout()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self.action_row)  # first: the buttons keep their place whatever follows
         layout.addWidget(self.summary)
         layout.addWidget(self.diagnosis_box)
         layout.addWidget(self.note)
         layout.addWidget(self.facts)
-        layout.addLayout(self.action_row)
         layout.addWidget(self.tabs, 1)
 
     def clear(self) -> None:
@@ -161,6 +167,7 @@ class RequestDetail(QWidget):
         self.fields.setRowCount(0)
         self.headers.clear()
         self.raw.clear()
+        self.answer.clear()
 
     def show_request(self, row: dict[str, Any]) -> None:
         outcome = row.get("outcome") or ""
@@ -197,6 +204,12 @@ class RequestDetail(QWidget):
         shown = len(body.encode("utf-8"))
         truncated = f"\n\n[only the first {shown:,} of {size:,} bytes were kept]" if size > shown else ""
         self.raw.setPlainText(body + truncated if body else "(empty body)")
+        if row.get("path") == "/healthz":
+            self.answer.setPlainText(f"HTTP {status}\n\n(health check: the receiver's state as JSON)")
+        else:
+            reply = reply_for(str(row.get("kind") or ""), int(status), reason)
+            text = reply.body.decode("utf-8", "replace") or "(empty body)"
+            self.answer.setPlainText(f"HTTP {reply.status}\nContent-Type: {reply.content_type}\n\n{text}")
 
     def _fill_fields(self, fields: list[tuple[str, str]] | None) -> None:
         self.fields.setRowCount(0)
@@ -229,6 +242,7 @@ class RequestInspector(QWidget):
         self.controller = controller
         self.model = RequestsModel(controller.reader, self)
         self._replaying: int | None = None
+        self._shown_id: int | None = None  # the request the detail pane (and a replay result) is about
 
         self.outcome = QComboBox()
         for label, value in _OUTCOME_CHOICES:
@@ -270,9 +284,19 @@ class RequestInspector(QWidget):
             "Send this request again, byte for byte, to the running receiver (handy after fixing the "
             "public URL or the auth token). A stored callback comes back as a duplicate."
         )
+        self.curl_button = QPushButton("Copy as curl")
+        self.curl_button.setObjectName("copy_curl")
+        self.curl_button.setToolTip(
+            "Copy a curl command that sends this request to the local receiver again (with its "
+            "X-Twilio-Signature, which is not a secret; never the auth token)"
+        )
+        self.curl_button.setEnabled(False)
+        self.curl_button.clicked.connect(self.copy_curl)
         self.replay_result = QLabel()
+        self.replay_result.setObjectName("replay_result")
         self.replay_result.setWordWrap(True)
         self.detail.action_row.addWidget(self.replay_button)
+        self.detail.action_row.addWidget(self.curl_button)
         self.detail.action_row.addWidget(self.replay_result, 1)
 
         splitter = QSplitter(Qt.Orientation.Vertical)
@@ -346,6 +370,10 @@ class RequestInspector(QWidget):
     @Slot(QItemSelection, QItemSelection)
     def _on_selection(self, *_: Any) -> None:
         rid = self.selected_request_id()
+        if rid != self._shown_id and self._replaying is None:  # a result belongs to its request
+            self.replay_result.clear()
+        self._shown_id = rid
+        self.curl_button.setEnabled(rid is not None)
         if rid is None:
             self.detail.clear()
         else:
@@ -360,6 +388,26 @@ class RequestInspector(QWidget):
             return
         names = [d[0] for d in cur.description]
         self.detail.show_request(dict(zip(names, tuple(record), strict=True)))
+
+    def curl_for(self, request_id: int) -> str:
+        cur = self.controller.reader().execute(
+            "SELECT method, path, query, headers, body FROM requests WHERE id = ?", (request_id,)
+        )
+        row = cur.fetchone()
+        if row is None:
+            return ""
+        method, path, query, headers, body = tuple(row)
+        base = (self.controller.local_url or "http://127.0.0.1:8080").rstrip("/")
+        url = f"{base}{path}{'?' + query if query else ''}"
+        return curl_command(method, url, headers, body or "")
+
+    @Slot()
+    def copy_curl(self) -> None:
+        rid = self.selected_request_id()
+        command = self.curl_for(rid) if rid is not None else ""
+        if command:
+            QGuiApplication.clipboard().setText(command)
+            self.replay_result.setText(f"Copied request #{rid} as a curl command.")
 
     # ------------------------------------------------------------ replay
     @Slot()
