@@ -110,6 +110,7 @@ class MainWindow(QMainWindow):
         self.messages.simulateRequested.connect(self.simulate_traffic)
         self.error_panel.filterByErrorCode.connect(self.filter_by_error_code)
         self.stats_view.errorCodeActivated.connect(self.show_error_code)
+        self.stats_view.messagesRequested.connect(self.show_messages)
         self.restore_state()
 
     # ------------------------------------------------------------------ construction
@@ -213,6 +214,11 @@ class MainWindow(QMainWindow):
     def filter_by_error_code(self, code: int) -> None:
         # only the code: a preset or search left over (Inbound, say) would hide every message that has it
         self.messages.filter_bar.set_filter(MessageFilter(error_code=code))
+        self.tabs.setCurrentWidget(self.messages)
+
+    def show_messages(self, flt: MessageFilter) -> None:
+        """The Messages tab with exactly ``flt`` (a drill-down from the statistics)."""
+        self.messages.filter_bar.set_filter(flt)
         self.tabs.setCurrentWidget(self.messages)
 
     def show_requests_for(self, sid: str) -> None:

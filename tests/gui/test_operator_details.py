@@ -15,6 +15,12 @@ from tests.gui.test_journeys import click_row, sid_on_row
 from tests.gui.test_messages_view import post_signed
 
 
+def double_click(viewport: Any, pos: QPoint) -> None:
+    """A person's double-click: the first click lands (and selects), the second one is the double."""
+    QTest.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=pos)
+    QTest.mouseDClick(viewport, Qt.MouseButton.LeftButton, pos=pos)
+
+
 def wait_rows(qtbot: Any, window: MainWindow, n: int | None = None) -> None:
     model = window.messages.model
     qtbot.waitUntil(lambda: model.count_known and (n is None or model.rowCount() == n), timeout=5000)
@@ -157,3 +163,29 @@ def test_sorting_by_status_orders_each_status_newest_first(
     for st in {status[s] for s in rows}:
         times = [first_seen[s] for s in rows if status[s] == st]
         assert times == sorted(times, reverse=header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder), st
+
+
+def test_statistics_rows_drill_down_to_their_messages(
+    qtbot: Any, seeded_window: MainWindow, seeded_db: SeedInfo
+) -> None:
+    qtbot.keyClick(seeded_window, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)  # Statistics
+    stats = seeded_window.stats_view
+    assert seeded_window.tabs.currentWidget() is stats
+    with qtbot.waitSignal(stats.statsReady, timeout=5000, check_params_cb=lambda s: s.range_key == "all"):
+        qtbot.keyClick(stats.range, Qt.Key.Key_End)  # "All time": the seeded traffic is months old
+    model = stats.status_model
+    row = next(r for r in range(model.rowCount()) if model.index(r, 0).data() == "Failed")
+    rect = stats.status_table.visualRect(model.index(row, 0))
+    double_click(stats.status_table.viewport(), rect.center())
+    assert seeded_window.tabs.currentWidget() is seeded_window.messages
+    failed = seeded_db.count(lambda m: m["status"] == "failed")
+    wait_rows(qtbot, seeded_window, failed)
+    status_col = mq.COLUMN_IDS.index("status")
+    assert {seeded_window.messages.model.index(r, status_col).data() for r in range(failed)} == {"failed"}
+
+    qtbot.keyClick(seeded_window, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
+    channels = stats.channel_model
+    row = next(r for r in range(channels.rowCount()) if channels.index(r, 0).data() == "whatsapp")
+    rect = stats.channel_table.visualRect(channels.index(row, 0))
+    double_click(stats.channel_table.viewport(), rect.center())
+    wait_rows(qtbot, seeded_window, seeded_db.count(lambda m: m["channel"] == "whatsapp"))
