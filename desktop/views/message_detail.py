@@ -79,10 +79,12 @@ class MessageDetail(QWidget):
         self.copy_sid.setToolTip("Copy this message's SID to the clipboard (Alt+C)")
         self.copy_sid.clicked.connect(self._copy_sid)
         status_row = QHBoxLayout()
-        status_row.addWidget(self.status_icon)
+        status_row.addWidget(self.status_icon, 0, Qt.AlignmentFlag.AlignTop)
         status_row.addWidget(self.status_text, 1)
-        status_row.addWidget(self.explain)
-        status_row.addWidget(self.copy_sid)
+        button_row = QHBoxLayout()  # own row: beside the status text they squeezed it to a narrow column
+        button_row.addWidget(self.explain)
+        button_row.addWidget(self.copy_sid)
+        button_row.addStretch(1)
 
         self.facts = QLabel(page)
         self.facts.setObjectName("detail_facts")
@@ -122,6 +124,7 @@ class MessageDetail(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
         layout.addLayout(status_row)
+        layout.addLayout(button_row)
         layout.addWidget(self.facts)
         layout.addWidget(self.rejected_note)
         layout.addWidget(QLabel("Status timeline (every callback for this message, in arrival order):", page))
