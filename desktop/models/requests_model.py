@@ -28,7 +28,7 @@ PAGE = 200
 MAX_PAGES = 16  # pages kept in memory (3,200 rows): what a view and its scroll-back need
 
 COL_TIME, COL_METHOD, COL_PATH, COL_OUTCOME, COL_STATUS, COL_REASON, COL_LATENCY, COL_SID = range(8)
-HEADERS = ("Time", "Method", "Path", "Outcome", "HTTP", "Reason", "Latency (ms)", "Message SID")
+HEADERS = ("Time", "Method", "Path", "Outcome", "HTTP", "Reason", "Latency", "Message SID")
 _SELECT = "SELECT id, received_at, method, path, outcome, http_status, reason, latency_ms, message_sid, query"
 
 OUTCOMES = ("accepted", "duplicate", "rejected")
@@ -246,7 +246,7 @@ class RequestsModel(QAbstractTableModel):
             if col == COL_REASON:
                 return reason or ""
             if col == COL_LATENCY:
-                return f"{latency:.1f}" if latency is not None else ""
+                return f"{latency:.1f} ms" if latency is not None else ""
             if col == COL_SID:
                 return sid or ""
             return None
