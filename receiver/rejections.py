@@ -11,7 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
-_WHERE = "message_sid = ? AND outcome = 'rejected' AND message_sid IS NOT NULL"
+WHERE_SID = "message_sid = ? AND outcome = 'rejected' AND message_sid IS NOT NULL"
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Rejection:
 def for_sid(conn: sqlite3.Connection, sid: str, limit: int = 50) -> list[Rejection]:
     """The latest ``limit`` rejected requests naming ``sid``, oldest first."""
     rows = conn.execute(
-        f"SELECT id, received_at, http_status, reason, body FROM requests WHERE {_WHERE} "
+        f"SELECT id, received_at, http_status, reason, body FROM requests WHERE {WHERE_SID} "
         "ORDER BY id DESC LIMIT ?",
         (sid, limit),
     ).fetchall()
@@ -37,7 +37,7 @@ def for_sid(conn: sqlite3.Connection, sid: str, limit: int = 50) -> list[Rejecti
 
 
 def count_for_sid(conn: sqlite3.Connection, sid: str) -> int:
-    return int(conn.execute(f"SELECT COUNT(*) FROM requests WHERE {_WHERE}", (sid,)).fetchone()[0])
+    return int(conn.execute(f"SELECT COUNT(*) FROM requests WHERE {WHERE_SID}", (sid,)).fetchone()[0])
 
 
 def _claimed_status(body: str) -> str:
