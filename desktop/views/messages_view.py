@@ -100,6 +100,8 @@ class MessagesView(QWidget):
         self.table.selectionModel().selectionChanged.connect(self._current_changed)
         self.model.modelReset.connect(self._update_count)
         self.model.countChanged.connect(self._update_count)  # a count that arrives from the worker
+        # a row selected while its page was still being read: show it once the page arrives
+        self.model.dataChanged.connect(self._selected_row_loaded)
 
         self.empty = QWidget(self)
         self.empty_hint = QLabel(self.empty)
@@ -269,6 +271,10 @@ class MessagesView(QWidget):
         sid = self.selected_sid()
         self.detail.show_sid(sid)
         self.currentSidChanged.emit(sid or "")
+
+    def _selected_row_loaded(self) -> None:
+        if not self._restoring and self.detail.sid is None and self.selected_sid() is not None:
+            self._current_changed()
 
     def _sync_detail(self) -> None:
         """After a filter change or refresh: the pane shows the selected message, or nothing when the

@@ -189,3 +189,17 @@ def test_statistics_rows_drill_down_to_their_messages(
     rect = stats.channel_table.visualRect(channels.index(row, 0))
     double_click(stats.channel_table.viewport(), rect.center())
     wait_rows(qtbot, seeded_window, seeded_db.count(lambda m: m["channel"] == "whatsapp"))
+
+
+def test_advanced_opt_out_type_flags_a_reply_that_is_not_a_keyword(qtbot: Any, window: MainWindow) -> None:
+    sid = "SM" + "3" * 32
+    params = {
+        "MessageSid": sid, "SmsSid": sid, "AccountSid": "AC" + "1" * 32, "From": "+13125550178",
+        "To": "+14155550100", "Body": "please stop texting me", "NumMedia": "0", "SmsStatus": "received",
+        "OptOutType": "STOP", "ApiVersion": "2010-04-01",
+    }  # fmt: skip
+    assert post_signed(window.controller.local_url, "/twilio/inbound", params) == 200
+    wait_rows(qtbot, window, 1)
+    click_row(window.messages.table, 0)
+    qtbot.waitUntil(lambda: sid in window.messages.detail.title.text(), timeout=2000)
+    assert "Opt-out (STOP)" in window.messages.detail.facts.text()
