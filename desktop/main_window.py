@@ -124,12 +124,13 @@ class MainWindow(QMainWindow):
         self.stop_simulation_action = QAction("Stop simulation", self)
         self.stop_simulation_action.setEnabled(False)
         self.stop_simulation_action.triggered.connect(self.simulation.stop)
-        self.export_action = QAction("Export this tab to CSV…", self)
+        self.export_action = QAction("Export messages to CSV…", self)
         self.export_action.setObjectName("export_action")
         self.export_action.setShortcut(QKeySequence("Ctrl+E"))
         self.export_action.setStatusTip(
-            "Write what this tab shows (messages or the request log, with its filters) to a CSV file"
+            "Write the messages (or, on the Requests tab, the request log) matching the filters to a CSV file"
         )
+        self.tabs.currentChanged.connect(self._name_export)
         self.export_action.triggered.connect(lambda: self.export_csv())
         self.validate_action = QAction("Validate Twilio signatures", self)
         self.validate_action.setObjectName("validate_action")
@@ -292,6 +293,11 @@ class MainWindow(QMainWindow):
         self.export = export
         export.start(self.controller.run_in_background, job, dest, expected, what)
         return True
+
+    def _name_export(self) -> None:
+        """The export action says what it will write: the request log on the Requests tab."""
+        requests = self.tabs.currentWidget() is self.inspector
+        self.export_action.setText(f"Export {'requests' if requests else 'messages'} to CSV…")
 
     def ask_export_path(self, title: str, suggested: str) -> str:
         """The file to export to ("" when canceled)."""

@@ -180,6 +180,7 @@ def test_export_on_the_requests_tab_writes_the_request_log(
     qtbot.keyClick(seeded_window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)  # Requests
     inspector = seeded_window.inspector
     assert seeded_window.tabs.currentWidget() is inspector
+    assert seeded_window.export_action.text() == "Export requests to CSV…"  # says what it will write
     qtbot.keyClicks(inspector.search, "/twilio/inbound")  # only the inbound webhooks
     qtbot.waitUntil(lambda: inspector.model.rowCount() == 12, timeout=5000)
     with qtbot.waitSignal(
