@@ -1,16 +1,16 @@
-"""Export the messages the table shows (same filter, same order) to CSV, streamed and cancelable.
+"""Export what a tab shows (same filter, same order) to CSV, streamed and cancelable, off the GUI thread.
 
 The rows are read on a worker thread with its own read-only connection, 1,000 at a time, so a
-million-row export neither freezes the window nor holds the rows in memory. Free-text columns written by
-customers (body, profile name) are neutralised against spreadsheet formula injection.
+million-row export neither freezes the window nor holds the rows in memory. Columns and cell writing
+(spreadsheet formulas neutralised) come from ``receiver.export``, the code path ``callback-monitor
+export`` uses too: the app adds only the filter and sort of the view.
 """
 
 from __future__ import annotations
 
-import csv
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,34 +19,11 @@ from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from desktop.models import message_query as mq
 from desktop.models.message_query import MessageFilter, SortSpec
-from desktop.models.messages_model import short_title
+from receiver import export as exports
 from receiver.store import connect
 
-CHUNK = 1000
-HEADER = (
-    "sid", "first_seen_utc", "updated_at_utc", "direction", "channel", "from", "to", "status", "error_code",
-    "error_title", "num_segments", "num_media", "price", "price_unit", "messaging_service_sid",
-    "profile_name", "body", "event_count",
-)  # fmt: skip
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _safe_text(value: str | None) -> str:
-    """Customer-written text that a spreadsheet would run as a formula gets a leading apostrophe."""
-    if not value:
-        return ""
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
-def _csv_row(r: sqlite3.Row) -> list[Any]:
-    code = r["error_code"]
-    return [
-        r["sid"], r["first_seen"], r["updated_at"], r["direction"], r["channel"],
-        r["from_addr"], r["to_addr"],
-        r["status"], "" if code is None else code, short_title(code) if code is not None else "",
-        r["num_segments"], r["num_media"], r["price"], r["price_unit"], r["messaging_service_sid"],
-        _safe_text(r["profile_name"]), _safe_text(r["body"]), r["event_count"],
-    ]  # fmt: skip
+Progress = Callable[[int, int], None]
+ExportJob = Callable[[Progress, threading.Event], int]
 
 
 def export_messages(
@@ -54,42 +31,46 @@ def export_messages(
     dest: str | Path,
     flt: MessageFilter,
     sort: SortSpec,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> int:
-    """Write the matching messages to ``dest``; returns rows written. A canceled export removes the file
-    and returns -1."""
+    """Write the messages matching ``flt`` in ``sort`` order to ``dest``; returns rows written, -1 when
+    canceled (the file is removed)."""
     conn = connect(db_path, readonly=True)
-    dest = Path(dest)
-    written = 0
     try:
         conn.execute("BEGIN")  # one snapshot: the count and the rows agree while the receiver writes
         total = mq.count(conn, flt)
         sql, args = mq.select_sql(flt, sort)
-        cur = conn.execute(sql, args)
-        with dest.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(HEADER)
-            while True:
-                if cancel is not None and cancel.is_set():
-                    break
-                chunk = cur.fetchmany(CHUNK)
-                if not chunk:
-                    break
-                writer.writerows(_csv_row(r) for r in chunk)
-                written += len(chunk)
-                if on_progress is not None:
-                    on_progress(written, total)
+        return exports.export_to_file(
+            conn, dest, exports.MESSAGES, sql, args, total=total, on_progress=on_progress, cancel=cancel
+        )
     finally:
         conn.close()
-    if cancel is not None and cancel.is_set():
-        dest.unlink(missing_ok=True)
-        return -1
-    return written
+
+
+def export_requests(
+    db_path: str | Path,
+    dest: str | Path,
+    where: str = "1",
+    args: Sequence[Any] = (),
+    on_progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> int:
+    """Write the request-log rows matching ``where`` (the inspector's filter), newest first like the tab."""
+    conn = connect(db_path, readonly=True)
+    try:
+        conn.execute("BEGIN")
+        total = int(conn.execute(f"SELECT COUNT(*) FROM requests WHERE {where}", list(args)).fetchone()[0])
+        sql, sql_args = exports.requests_sql(where, args, newest_first=True)
+        return exports.export_to_file(
+            conn, dest, exports.REQUESTS, sql, sql_args, total=total, on_progress=on_progress, cancel=cancel
+        )
+    finally:
+        conn.close()
 
 
 class CsvExport(QObject):
-    """Runs ``export_messages`` on a worker thread behind a cancelable QProgressDialog.
+    """Runs an export job on a worker thread behind a cancelable QProgressDialog.
 
     Signals:
         progress(int, int): rows written, rows to write (queued to the GUI thread).
@@ -110,14 +91,14 @@ class CsvExport(QObject):
     def start(
         self,
         run_in_background: Callable[[str, Any], threading.Thread],
-        db_path: str | Path,
+        job: ExportJob,
         dest: str | Path,
-        flt: MessageFilter,
-        sort: SortSpec,
         expected: int,
+        what: str = "messages",
     ) -> threading.Thread:
+        """Run ``job(progress, cancel)`` (e.g. a partial of ``export_messages``) on a worker thread."""
         dialog = QProgressDialog(
-            f"Exporting {expected:,} messages…", "Cancel", 0, max(expected, 1), self._parent
+            f"Exporting {expected:,} {what}…", "Cancel", 0, max(expected, 1), self._parent
         )
         dialog.setObjectName("export_progress")
         dialog.setWindowTitle("Export to CSV")
@@ -131,7 +112,7 @@ class CsvExport(QObject):
 
         def work() -> None:
             try:
-                rows = export_messages(db_path, dest, flt, sort, self.progress.emit, self.cancel)
+                rows = job(self.progress.emit, self.cancel)
             except (OSError, sqlite3.Error) as exc:
                 self.failed.emit(f"Export failed: {exc}")
                 return

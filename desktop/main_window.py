@@ -6,6 +6,9 @@ worker threads (``SimulationRunner``, ``CsvExport``) and report back by signal.
 
 from __future__ import annotations
 
+import importlib.metadata
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
@@ -24,6 +27,8 @@ from PySide6.QtWidgets import (
 
 from desktop.export_csv import CsvExport
 from desktop.prune_dialog import PruneDialog, load_retention
+from desktop.export_csv import CsvExport, ExportJob, export_messages, export_requests
+from desktop.models.message_query import MessageFilter
 from desktop.receiver_controller import ReceiverController
 from desktop.simulation import SimulationRunner
 from desktop.views.error_lookup import ErrorLookupPanel
@@ -55,7 +60,8 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.controller = controller
         self.settings = settings if settings is not None else make_settings()
-        self.setWindowTitle(f"Callback Monitor — {controller.db_path.name}")
+        # the platform appends the application display name ("… — Callback Monitor"): the title names the DB
+        self.setWindowTitle(controller.db_path.name)
         self.resize(*DEFAULT_SIZE)
 
         self.messages = MessagesView(controller.reader, self)
@@ -95,14 +101,20 @@ class MainWindow(QMainWindow):
         self.export: CsvExport | None = None
         self.controller.retention = load_retention(self.settings)
         self.prune_dialog: PruneDialog | None = None
+        self.validation_box: QMessageBox | None = None  # the open "turn off validation?" question
+        # (title, suggested path) -> chosen path or "": the save dialog; tests answer it through here
+        self.choose_save_path: Callable[[str, str], str] = self.ask_export_path
 
         self._build_actions()
         controller.dataChanged.connect(self.messages.refresh)
         controller.failed.connect(lambda text: self.status.showMessage(text, 15000))
         self.messages.errorCodeRequested.connect(self.show_error_code)
+        self.messages.detail.notice.connect(lambda text: self.status.showMessage(text, 5000))
+        self.messages.requestsForSid.connect(self.show_requests_for)
         self.messages.simulateRequested.connect(self.simulate_traffic)
         self.error_panel.filterByErrorCode.connect(self.filter_by_error_code)
         self.stats_view.errorCodeActivated.connect(self.show_error_code)
+        self.stats_view.messagesRequested.connect(self.show_messages)
         self.restore_state()
 
     # ------------------------------------------------------------------ construction
@@ -116,16 +128,19 @@ class MainWindow(QMainWindow):
         self.stop_simulation_action = QAction("Stop simulation", self)
         self.stop_simulation_action.setEnabled(False)
         self.stop_simulation_action.triggered.connect(self.simulation.stop)
-        self.export_action = QAction("Export view to CSV…", self)
+        self.export_action = QAction("Export messages to CSV…", self)
         self.export_action.setObjectName("export_action")
         self.export_action.setShortcut(QKeySequence("Ctrl+E"))
-        self.export_action.setStatusTip("Write the messages matching the current filters to a CSV file")
+        self.export_action.setStatusTip(
+            "Write the messages (or, on the Requests tab, the request log) matching the filters to a CSV file"
+        )
+        self.tabs.currentChanged.connect(self._name_export)
         self.export_action.triggered.connect(lambda: self.export_csv())
         self.validate_action = QAction("Validate Twilio signatures", self)
         self.validate_action.setObjectName("validate_action")
         self.validate_action.setCheckable(True)
         self.validate_action.setChecked(self.controller.config.validate)
-        self.validate_action.toggled.connect(self.controller.set_validate)
+        self.validate_action.toggled.connect(self._validate_toggled)
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -178,10 +193,29 @@ class MainWindow(QMainWindow):
 
         escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self.messages)
         escape.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        escape.activated.connect(self.messages.clear_filters)
+        escape.activated.connect(self._clear_filters)
+        undo = QShortcut(QKeySequence.StandardKey.Undo, self.messages)
+        undo.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        undo.activated.connect(self._restore_filters)
+        self._cleared_filter: MessageFilter | None = None
         self.controller.configChanged.connect(
             lambda: self.validate_action.setChecked(self.controller.config.validate)
         )
+
+    def _clear_filters(self) -> None:
+        """Esc: clear the filters, and say how to get them back (Ctrl+Z)."""
+        previous = self.messages.filter_bar.current_filter()
+        if previous.is_empty:
+            return
+        self._cleared_filter = previous
+        self.messages.clear_filters()
+        self.status.showMessage("Filters cleared — press Ctrl+Z to put them back.", 10000)
+
+    def _restore_filters(self) -> None:
+        if self._cleared_filter is not None and self.messages.filter_bar.current_filter().is_empty:
+            self.messages.filter_bar.set_filter(self._cleared_filter)
+            self.status.showMessage("Filters restored.", 5000)
+        self._cleared_filter = None
 
     def add_tools_action(self, action: QAction) -> None:
         """For other modules (wizard, tunnel): add ``action`` to the Tools menu (and nothing else)."""
@@ -195,9 +229,21 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(panel)
 
     def filter_by_error_code(self, code: int) -> None:
-        flt = self.messages.filter_bar.current_filter().with_(error_code=code)
+        # only the code: a preset or search left over (Inbound, say) would hide every message that has it
+        self.messages.filter_bar.set_filter(MessageFilter(error_code=code))
+        self.tabs.setCurrentWidget(self.messages)
+
+    def show_messages(self, flt: MessageFilter) -> None:
+        """The Messages tab with exactly ``flt`` (a drill-down from the statistics)."""
         self.messages.filter_bar.set_filter(flt)
         self.tabs.setCurrentWidget(self.messages)
+
+    def show_requests_for(self, sid: str) -> None:
+        """The Requests tab, filtered to the requests that name ``sid``."""
+        self.inspector.outcome.setCurrentIndex(0)
+        self.inspector.search.setText(sid)
+        self.inspector.apply_filter()
+        self.tabs.setCurrentWidget(self.inspector)
 
     def focus_search(self) -> None:
         self.tabs.setCurrentWidget(self.messages)
@@ -266,35 +312,48 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ export
     def export_csv(self, path: str | Path | None = None) -> bool:
-        """Export the current view; asks for a file name when ``path`` is None."""
+        """Export what the current tab shows: the request log on the Requests tab, else the messages
+        (with the Messages tab's filter and sort). Asks for a file name when ``path`` is None."""
         if self.export is not None:
             self.status.showMessage("An export is already running.", 5000)
             return False
+        requests = self.tabs.currentWidget() is self.inspector
+        what = "requests" if requests else "messages"
         if path is None:
-            chosen, _filter = QFileDialog.getSaveFileName(
-                self, "Export messages to CSV", str(Path.home() / "messages.csv"), "CSV files (*.csv)"
-            )
+            chosen = self.choose_save_path(f"Export {what} to CSV", str(Path.home() / f"{what}.csv"))
             if not chosen:
                 return False
             path = chosen
-        model = self.messages.model
+        db_path, dest = self.controller.db_path, path
+        job: ExportJob
+        if requests:
+            where, args = self.inspector.model.where()
+            expected = self.inspector.model.rowCount()
+            job = partial(export_requests, db_path, dest, where, args)
+        else:
+            model = self.messages.model
+            flt, sort, expected = model.filter, model.sort_spec, model.total
+            job = partial(export_messages, db_path, dest, flt, sort)
         export = CsvExport(self)
-        export.finished.connect(self._export_done)
+        export.finished.connect(lambda rows, p: self._export_done(rows, p, what))
         export.failed.connect(self._export_failed)
         self.export = export
-        export.start(
-            self.controller.run_in_background,
-            self.controller.db_path,
-            path,
-            model.filter,
-            model.sort_spec,
-            model.total,
-        )
+        export.start(self.controller.run_in_background, job, dest, expected, what)
         return True
 
-    def _export_done(self, rows: int, path: str) -> None:
+    def _name_export(self) -> None:
+        """The export action says what it will write: the request log on the Requests tab."""
+        requests = self.tabs.currentWidget() is self.inspector
+        self.export_action.setText(f"Export {'requests' if requests else 'messages'} to CSV…")
+
+    def ask_export_path(self, title: str, suggested: str) -> str:
+        """The file to export to ("" when canceled)."""
+        chosen, _filter = QFileDialog.getSaveFileName(self, title, suggested, "CSV files (*.csv)")
+        return chosen
+
+    def _export_done(self, rows: int, path: str, what: str = "messages") -> None:
         self.export = None
-        text = "Export canceled." if rows < 0 else f"Exported {rows:,} messages to {path}"
+        text = "Export canceled." if rows < 0 else f"Exported {rows:,} {what} to {path}"
         self.status.showMessage(text, 30000)
 
     def _export_failed(self, reason: str) -> None:
@@ -334,10 +393,52 @@ class MainWindow(QMainWindow):
             self.export.cancel.set()
         super().closeEvent(event)
 
-    def _about(self) -> None:
-        QMessageBox.about(
+    def _validate_toggled(self, on: bool) -> None:
+        """Turning validation on applies at once; turning it off asks first (window-modal, not blocking)."""
+        if on == self.controller.config.validate:
+            return
+        if on:
+            self.controller.set_validate(True)
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Turn off signature validation?",
+            "Without validation the receiver accepts any request that looks like a Twilio webhook, "
+            "including forged ones, and stores it with your real traffic.\n\n"
+            "Turn it off only to test locally, and turn it back on before real traffic.",
+            QMessageBox.StandardButton.Cancel,
             self,
-            "About Callback Monitor",
-            "Callback Monitor shows Twilio SMS/WhatsApp delivery callbacks as they arrive.\n\n"
-            f"Database: {self.controller.db_path}\nReceiver: {self.controller.local_url or 'stopped'}",
         )
+        box.setObjectName("validation_off_box")
+        turn_off = box.addButton("Turn off validation", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        self.validation_box = box
+
+        def done() -> None:
+            self.validation_box = None
+            if box.clickedButton() is turn_off:
+                self.controller.set_validate(False)
+            else:
+                self.validate_action.setChecked(True)
+            box.deleteLater()
+
+        box.finished.connect(done)
+        box.open()
+
+    def about_text(self) -> str:
+        from receiver.paths import log_dir
+
+        try:
+            version = importlib.metadata.version("callback-monitor")
+        except importlib.metadata.PackageNotFoundError:
+            version = "(not installed)"
+        return (
+            f"Callback Monitor {version}\n\n"
+            "Shows Twilio SMS/WhatsApp delivery callbacks as they arrive.\n\n"
+            f"Database: {self.controller.db_path}\n"
+            f"Log files: {log_dir()}\n"
+            f"Receiver: {self.controller.local_url or 'stopped'}"
+        )
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About Callback Monitor", self.about_text())

@@ -642,3 +642,10 @@ def _log_line(req: RequestRecord, outcome: Outcome) -> None:
     line = f"[{req.kind}] {what} {status}{detail} {req.http_status} {latency:.0f} ms"
     if not logsetup.request_line(line):  # no writer running (tests, embedding without logsetup)
         log.info(line)
+
+
+def reply_for(kind: str, status: int, reason: str = "") -> Answer:
+    """What the receiver answered a logged request (``kind`` as stored: status | inbound | other), for
+    the request inspector; /healthz answers are not webhook replies and are not reproduced."""
+    stored: Kind | None = "inbound" if kind == "inbound" else "status" if kind == "status" else None
+    return _Receiver.reply(stored, status, reason)

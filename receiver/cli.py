@@ -6,8 +6,6 @@ No subcommand opens the GUI (imported lazily, so ``serve``/``export`` never load
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import signal
 import sys
@@ -376,27 +374,24 @@ def _open_store(db_path: Path, args: argparse.Namespace) -> Store:
 
 
 def export(args: argparse.Namespace, out: TextIO) -> int:
-    from .store import connect, iter_export
+    from . import export as exports
+    from .store import connect
 
     db_path = Path(args.db) if args.db else paths.default_db_path()
     if not db_path.exists():
         print(f"error: no database at {db_path}", file=sys.stderr)
         return 1
+    dataset = exports.DATASETS[args.what]
     conn = connect(db_path, readonly=True)
     try:
-        rows = iter_export(conn, args.what)
-        if args.format == "json":
-            out.write("[")
-            for i, row in enumerate(rows):
-                out.write(("," if i else "") + "\n" + json.dumps(row, ensure_ascii=False))
-            out.write("\n]\n")
-        else:
-            writer: csv.DictWriter[str] | None = None
-            for row in rows:
-                if writer is None:
-                    writer = csv.DictWriter(out, fieldnames=list(row))
-                    writer.writeheader()
-                writer.writerow(row)
+        exports.write(out, args.format, dataset.columns, exports.records(conn, dataset))
+        out.flush()
+    except BrokenPipeError:
+        # the reader went away (``export | head``): stop quietly like other Unix tools, and point stdout
+        # at /dev/null so the interpreter's final flush does not raise again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        return 141  # 128 + SIGPIPE, what the shell reports for a tool stopped by a closed pipe
     finally:
         conn.close()
     return 0

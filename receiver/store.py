@@ -261,6 +261,16 @@ def m008_simulated_marker(db: sqlite_utils.Database) -> None:
         db.execute(f"CREATE INDEX idx_{table}_simulated ON {table}({pk}) WHERE simulated = 1")
 
 
+@migrations()
+def m009_rejected_requests_sid_index(db: sqlite_utils.Database) -> None:
+    """The detail pane and the SID search list a message's rejected callbacks ("why didn't my delivered
+    arrive?"). Partial: only rejected rows are indexed, so accepted callbacks, the fast path, pay nothing."""
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS idx_requests_rejected_sid ON requests (message_sid) "
+        "WHERE outcome = 'rejected' AND message_sid IS NOT NULL"
+    )
+
+
 @dataclass
 class RequestRecord:
     """One HTTP request as the request log keeps it."""

@@ -1,10 +1,15 @@
 """Re-runnable screenshots of every view, for the README and for reviewing the UI.
 
 Seeds a fresh demo database by running the traffic simulator against the embedded receiver, opens the
-main window offscreen at 1400×850 and saves PNGs into docs/screenshots/. Nothing of the user's is touched:
-database, settings and logs live in a temporary folder, and secrets stay in memory.
+main window offscreen and saves PNGs into docs/screenshots/: at 1400×850 as ``<view>.png`` (the README's
+pictures), and at each extra ``--sizes`` as ``<view>-<W>x<H>.png`` (1024×700, the smallest window the app
+is laid out for, and 1600×1000 by default). Nothing of the user's is touched: database, settings and logs
+live in a temporary folder, and secrets stay in memory.
 
     .venv/bin/python tools/screenshots.py [--out docs/screenshots] [--messages 120] [--dark]
+                                          [--sizes 1024x700,1600x1000]
+
+Files are saved with a 256-colour palette (UI pictures barely change; the files are about a third).
 
 ``--dark`` renders with the Fusion style and a dark palette (``badges.dark_palette``), as an operator with
 a dark system theme sees the app, and writes ``dark-*.png`` instead.
@@ -24,6 +29,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = (1400, 850)
+EXTRA_SIZES = "1024x700,1600x1000"
+
+
+def parse_sizes(text: str) -> list[tuple[int, int]]:
+    sizes = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        width, _, height = part.lower().partition("x")
+        sizes.append((int(width), int(height)))
+    return sizes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     parser.add_argument("--messages", type=int, default=120)
     parser.add_argument("--dark", action="store_true", help="dark palette; files are named dark-*.png")
+    parser.add_argument(
+        "--sizes", default=EXTRA_SIZES, help="extra window sizes, WxH,WxH (files named <view>-WxH.png)"
+    )
     args = parser.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="cm-shots-"))
@@ -39,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
 
     import keyring.backends.null
-    from PySide6.QtCore import QSettings
+    from PySide6.QtCore import QSettings, Qt
+    from PySide6.QtGui import QImage
     from PySide6.QtWidgets import QApplication, QWidget
 
     from desktop.main_window import MainWindow
@@ -68,11 +86,29 @@ def main(argv: list[str] | None = None) -> int:
                 return
             time.sleep(0.02)
 
-    def shoot(window: QWidget, name: str) -> None:
-        pump(0.4)
-        path = out / f"{prefix}{name}.png"
-        window.grab().save(str(path))
+    sizes = [(SIZE, "")] + [(size, f"-{size[0]}x{size[1]}") for size in parse_sizes(args.sizes)]
+
+    def save(window: QWidget, path: Path) -> None:
+        image = (
+            window.grab()
+            .toImage()
+            .convertToFormat(
+                QImage.Format.Format_Indexed8,
+                Qt.ImageConversionFlag.ThresholdDither
+                | Qt.ImageConversionFlag.AvoidDither,  # flat stays flat
+            )
+        )
+        image.save(str(path), "PNG")
         print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+    def shoot(window: QWidget, name: str, *, resize: bool = True) -> None:
+        for size, suffix in sizes if resize else [(None, "")]:
+            if size is not None:
+                window.resize(*size)
+            pump(0.4)
+            save(window, out / f"{prefix}{name}{suffix}.png")
+        if resize:
+            window.resize(*SIZE)
 
     secrets = SecretStore(keyring.backends.null.Keyring())  # type: ignore[no-untyped-call]  # session only
     # first launch: an empty database shows what to do
@@ -158,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     from desktop.going_live import install
 
     wizard = install(window).open_wizard()
-    shoot(wizard, "wizard")
+    shoot(wizard, "wizard", resize=False)  # a dialog: its own size
     wizard.close()
 
     window.close()

@@ -20,15 +20,21 @@ than LIKE's ASCII-only folding, so the results could differ).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-# column id, header, sort expression (never NULL), tooltip. Profile/body/media sit right after "From": they
-# are shown only in the Inbound view, where who wrote what matters more than delivery columns.
+# column id, header, sort expression (never NULL), tooltip. Status and error come right after the time: they
+# are what the operator scans for, and must be on screen in a 1024-pixel-wide window. Profile/body/media sit
+# after "From": they are shown only in the Inbound view, where who wrote what matters more than delivery.
+# Status sorts by rank, then by time (the rank prefixes the timestamp), so "failed" rows come newest first.
 COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("time", "Time", "first_seen", "When the first webhook for this message arrived (local time)"),
+    ("status", "Status", "printf('%03d', status_rank) || first_seen",
+     "Current status (the highest-ranked status seen)"),
+    ("error", "Error", "IFNULL(error_code, -1)", "Twilio error code of the current status"),
     ("direction", "Direction", "direction", "outbound (sent by you) or inbound (received)"),
     ("channel", "Channel", "channel", "sms, mms, whatsapp …"),
     ("from", "From", "IFNULL(from_addr, '')", "Sender"),
@@ -36,18 +42,16 @@ COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("body", "Body", "IFNULL(body, '')", "Message text (inbound, or as sent through the app)"),
     ("media", "Media", "num_media", "Number of media attachments"),
     ("to", "To", "IFNULL(to_addr, '')", "Recipient"),
-    ("status", "Status", "status_rank", "Current status (the highest-ranked status seen)"),
-    ("error", "Error", "IFNULL(error_code, -1)", "Twilio error code of the current status"),
     ("segments", "Segments", "IFNULL(num_segments, -1)", "Number of SMS segments"),
     ("price", "Price", "IFNULL(CAST(price AS REAL), 1e9)", "Price reported by Twilio (negative = cost)"),
     ("service", "Messaging service", "IFNULL(messaging_service_sid, '')", "Messaging Service SID"),
     ("sid", "SID", "sid", "Message SID"),
-)
+)  # fmt: skip
 COLUMN_IDS = tuple(c[0] for c in COLUMNS)
 SELECT_COLUMNS = (
     "sid, direction, channel, from_addr, to_addr, body, status, status_rank, error_code, "
     "messaging_service_sid, num_segments, num_media, price, price_unit, profile_name, first_seen, "
-    "updated_at, event_count"
+    "updated_at, event_count, channel_status_message"
 )
 FAILED_STATUSES = ("failed", "undelivered")
 
@@ -92,6 +96,21 @@ class SortSpec:
             if cid == self.column:
                 return expr
         return "first_seen"
+
+
+_PHONE_LIKE = re.compile(r"\+?[\d\s().\-/]+")
+
+
+def normalise_search(text: str) -> str:
+    """A phone number typed the way people write them ("(312) 555-0178", "+1 312.555.0178") becomes the
+    digits Twilio stores ("3125550178" / "+13125550178"), which are a substring of the E.164 number. No
+    country is assumed: "(312) 555-0178" finds +13125550178 because the digits are contained in it."""
+    text = text.strip()
+    digits = re.sub(r"\D", "", text)
+    enough = len(digits) >= (8 if text.startswith("+") else 10)  # not a date (8 digits) or a short code
+    if enough and len(digits) <= 15 and _PHONE_LIKE.fullmatch(text) and digits != text.lstrip("+"):
+        return ("+" if text.startswith("+") else "") + digits
+    return text
 
 
 def _escape_like(text: str) -> str:

@@ -35,6 +35,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from desktop import badges
 from desktop.models import message_query as mq
 from desktop.models.message_query import MessageFilter, SortSpec
+from receiver.optout import opt_out_keyword
 from receiver.store import connect
 
 try:  # receiver/errors.py is written in parallel; the table still works without titles
@@ -86,6 +87,10 @@ def table_time(iso: str | None) -> str:
     full = local_time(iso)
     today = datetime.now().astimezone().strftime("%Y-%m-%d ")
     return full[len(today) :] if full.startswith(today) else full
+
+
+def _opt_out(r: sqlite3.Row) -> str | None:
+    return opt_out_keyword(r["body"]) if r["direction"] == "inbound" else None
 
 
 def format_price(price: str | None, unit: str | None) -> str:
@@ -548,6 +553,8 @@ class MessagesModel(QAbstractTableModel):
             return _as_dict(record)
         if role == Qt.ItemDataRole.DecorationRole and column == "status":
             return badges.icon_for(record["status"])
+        if role == Qt.ItemDataRole.DecorationRole and column == "body" and _opt_out(record):
+            return badges.warning_icon()
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(column, record)
         if role == Qt.ItemDataRole.TextAlignmentRole and column in _NUMERIC and column != "error":
@@ -588,6 +595,9 @@ class MessagesModel(QAbstractTableModel):
         if column == "error" and r["error_code"] is not None:
             return f"{short_title(r['error_code'])} — select the message and press “Explain error”"
         if column == "body" and r["body"]:
+            keyword = _opt_out(r)
+            if keyword:
+                return f"Opt-out ({keyword}): Twilio refuses further messages to this sender (error 21610)"
             return str(r["body"])
         return None
 

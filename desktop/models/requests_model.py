@@ -28,8 +28,8 @@ PAGE = 200
 MAX_PAGES = 16  # pages kept in memory (3,200 rows): what a view and its scroll-back need
 
 COL_TIME, COL_METHOD, COL_PATH, COL_OUTCOME, COL_STATUS, COL_REASON, COL_LATENCY, COL_SID = range(8)
-HEADERS = ("Time", "Method", "Path", "Outcome", "HTTP", "Reason", "Latency (ms)", "Message SID")
-_SELECT = "SELECT id, received_at, method, path, outcome, http_status, reason, latency_ms, message_sid"
+HEADERS = ("Time", "Method", "Path", "Outcome", "HTTP", "Reason", "Latency", "Message SID")
+_SELECT = "SELECT id, received_at, method, path, outcome, http_status, reason, latency_ms, message_sid, query"
 
 OUTCOMES = ("accepted", "duplicate", "rejected")
 OUTCOME_TEXT = {"accepted": "Accepted", "duplicate": "Duplicate", "rejected": "Rejected"}
@@ -107,7 +107,8 @@ class RequestsModel(QAbstractTableModel):
         self._outcome, self._text = outcome, text
         self.reload()
 
-    def _where(self) -> tuple[str, list[Any]]:
+    def where(self) -> tuple[str, list[Any]]:
+        """The current filter as an SQL condition on ``requests`` and its parameters (for exports)."""
         clauses: list[str] = []
         args: list[Any] = []
         if self._outcome is not None:
@@ -127,7 +128,7 @@ class RequestsModel(QAbstractTableModel):
         return int(row[0] or 0)
 
     def _count_between(self, low: int, high: int) -> int:
-        where, args = self._where()
+        where, args = self.where()
         sql = f"SELECT COUNT(*) FROM requests WHERE id > ? AND id <= ? AND {where}"
         row = self._connection().execute(sql, [low, high, *args]).fetchone()
         return int(row[0])
@@ -170,7 +171,7 @@ class RequestsModel(QAbstractTableModel):
         if page is not None:
             self._pages.move_to_end(number)
             return page
-        where, args = self._where()
+        where, args = self.where()
         try:
             page = list(
                 self._connection().execute(
@@ -201,7 +202,7 @@ class RequestsModel(QAbstractTableModel):
         """The row showing ``request_id`` under the current filter, or None (filtered out / unknown)."""
         if not 0 < request_id <= self._top_id:
             return None
-        where, args = self._where()
+        where, args = self.where()
         conn = self._connection()
         hit = conn.execute(f"SELECT 1 FROM requests WHERE id = ? AND {where}", [request_id, *args]).fetchone()
         if hit is None:
@@ -229,15 +230,15 @@ class RequestsModel(QAbstractTableModel):
         record = self._row(index.row())
         if record is None:
             return None
-        rid, received_at, method, path, outcome, http_status, reason, latency, sid = tuple(record)
+        rid, received_at, method, path, outcome, http_status, reason, latency, sid, query = tuple(record)
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            if col == COL_TIME:
-                return local_time(received_at)
+            if col == COL_TIME:  # with the date: a log is read across days
+                return local_time(received_at, with_date=True)
             if col == COL_METHOD:
                 return method
             if col == COL_PATH:
-                return path
+                return f"{path}?{query}" if query else path
             if col == COL_OUTCOME:
                 return OUTCOME_TEXT.get(outcome, outcome)
             if col == COL_STATUS:
@@ -245,7 +246,7 @@ class RequestsModel(QAbstractTableModel):
             if col == COL_REASON:
                 return reason or ""
             if col == COL_LATENCY:
-                return f"{latency:.1f}" if latency is not None else ""
+                return f"{latency:.1f} ms" if latency is not None else ""
             if col == COL_SID:
                 return sid or ""
             return None

@@ -11,8 +11,8 @@ import html
 import sqlite3
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QPalette
+from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QIcon, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
@@ -81,6 +81,10 @@ class ErrorLookupPanel(QWidget):
         self.search.setClearButtonEnabled(True)
         self.results = QListWidget()
         self.results.setUniformItemSizes(True)
+        self.results.setIconSize(QSize(16, 16))
+        blank = QPixmap(16, 16)
+        blank.fill(Qt.GlobalColor.transparent)
+        self._blank_icon = QIcon(blank)
         self.result_count = QLabel()
         self.result_count.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         left = QWidget()
@@ -174,6 +178,10 @@ class ErrorLookupPanel(QWidget):
                 item.setText(f"{item.text()} ({entry.log_level})")
             elif not entry.known:
                 item.setIcon(badges.kind_icon("unknown"))
+            else:
+                # uniform item sizes take the first row's height: an icon-less first row clipped the icons
+                # of the rows below, so every row carries an icon, blank when there is nothing to flag
+                item.setIcon(self._blank_icon)
             self.results.addItem(item)
             if entry.code == keep:
                 current = i

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import badges
-from desktop.models.message_query import FAILED_STATUSES, MessageFilter
+from desktop.models.message_query import FAILED_STATUSES, MessageFilter, normalise_search
 from receiver import statuses
 
 SEARCH_DEBOUNCE_MS = 250
@@ -252,7 +252,7 @@ class FilterBar(QWidget):
         self.time_range.currentIndexChanged.connect(self._time_range_chosen)
         combo_row.addWidget(self.time_range)
         combo_row.addWidget(self.error_code)
-        clear = QPushButton("Clear filters", self)
+        clear = self.clear_button = QPushButton("Clear filters", self)
         clear.setObjectName("clear")
         clear.setToolTip("Show every message again (Esc)")
         clear.clicked.connect(self.clear)
@@ -269,6 +269,24 @@ class FilterBar(QWidget):
         layout.addLayout(preset_row)
         layout.addLayout(combo_row)
 
+    def tab_chain(self) -> list[QWidget]:
+        """Focusable controls left to right, top row first: the tab order matches what the eye reads."""
+        return [
+            *self.presets.buttons(),
+            self.search,
+            self.status,
+            self.channel,
+            self.direction,
+            self.time_range,
+            self.error_code,
+            self.clear_button,
+        ]
+
+    def apply_now(self) -> None:
+        """Apply typed text at once (the debounce is for typing, not for leaving the box)."""
+        if self._debounce.isActive():
+            self._emit_now()
+
     # ------------------------------------------------------------------ reading / writing the filter
     def current_filter(self) -> MessageFilter:
         code = self.error_code.text().strip()
@@ -282,7 +300,7 @@ class FilterBar(QWidget):
             since_seconds=time_data if isinstance(time_data, int) else None,
             since=self.range[0] if fixed else None,
             until=self.range[1] if fixed else None,
-            text=self.search.text().strip(),
+            text=normalise_search(self.search.text()),
             hide_simulated=self.hide_simulated.isChecked(),
         )
 
@@ -336,7 +354,9 @@ class FilterBar(QWidget):
         return "all"
 
     def set_count(self, n: int) -> None:
-        self.count_label.setText(f"{n:,} message{'' if n == 1 else 's'}")
+        # "(filtered)": filters survive a restart, so say so wherever the count is read
+        hint = "" if self.current_filter().is_empty else " (filtered)"
+        self.count_label.setText(f"{n:,} message{'' if n == 1 else 's'}{hint}")
 
     def focus_search(self) -> None:
         self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)

@@ -29,6 +29,8 @@ from PySide6.QtWidgets import (
 
 from desktop import badges
 from desktop.models.messages_model import format_price, local_time, short_title
+from receiver import rejections
+from receiver.optout import opt_out_keyword
 
 TIMELINE_HEADERS = ("Received", "Status", "Error", "Channel status message", "RawDlrDoneDate", "EventType")
 
@@ -38,9 +40,13 @@ class MessageDetail(QWidget):
 
     Signals:
         errorCodeRequested(int): "Explain error" was clicked for the shown message's error code.
+        notice(str): a short confirmation for the status bar ("Copied SM… to the clipboard").
+        requestsRequested(str): show the request log filtered to this SID (its rejected callbacks).
     """
 
     errorCodeRequested = Signal(int)
+    notice = Signal(str)
+    requestsRequested = Signal(str)
 
     def __init__(self, reader: Callable[[], sqlite3.Connection], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -63,24 +69,35 @@ class MessageDetail(QWidget):
         self.status_icon = QLabel(page)
         self.status_text = QLabel(page)
         self.status_text.setObjectName("detail_status")
-        self.copy_sid = QPushButton("Copy SID", page)
-        self.copy_sid.setObjectName("copy_sid")
-        self.copy_sid.clicked.connect(self._copy_sid)
+        # "&": Alt+E / Alt+C work from anywhere in the Messages tab (mnemonics of visible buttons only)
         self.explain = QPushButton(page)
         self.explain.setObjectName("explain_error")
-        self.explain.setToolTip("Open this error code in the Error lookup tab: cause and what to do")
+        self.explain.setToolTip("Open this error code in the Error lookup tab: cause and what to do (Alt+E)")
         self.explain.clicked.connect(self._explain)
+        self.copy_sid = QPushButton("&Copy SID", page)
+        self.copy_sid.setObjectName("copy_sid")
+        self.copy_sid.setToolTip("Copy this message's SID to the clipboard (Alt+C)")
+        self.copy_sid.clicked.connect(self._copy_sid)
         status_row = QHBoxLayout()
-        status_row.addWidget(self.status_icon)
+        status_row.addWidget(self.status_icon, 0, Qt.AlignmentFlag.AlignTop)
         status_row.addWidget(self.status_text, 1)
-        status_row.addWidget(self.explain)
-        status_row.addWidget(self.copy_sid)
+        button_row = QHBoxLayout()  # own row: beside the status text they squeezed it to a narrow column
+        button_row.addWidget(self.explain)
+        button_row.addWidget(self.copy_sid)
+        button_row.addStretch(1)
 
         self.facts = QLabel(page)
         self.facts.setObjectName("detail_facts")
         self.facts.setWordWrap(True)
         self.facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
         self.facts.setOpenExternalLinks(True)
+
+        self.rejected_note = QLabel(page)
+        self.rejected_note.setObjectName("rejected_note")
+        self.rejected_note.setWordWrap(True)
+        self.rejected_note.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.rejected_note.linkActivated.connect(lambda _link: self.requestsRequested.emit(self.sid or ""))
+        self.rejected_note.hide()
 
         self.timeline = QTreeWidget(page)
         self.timeline.setObjectName("timeline")
@@ -107,8 +124,10 @@ class MessageDetail(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
         layout.addLayout(status_row)
+        layout.addLayout(button_row)
         layout.addWidget(self.facts)
-        layout.addWidget(QLabel("Status timeline (every accepted callback, in arrival order):", page))
+        layout.addWidget(self.rejected_note)
+        layout.addWidget(QLabel("Status timeline (every callback for this message, in arrival order):", page))
         layout.addWidget(self.splitter, 1)
         self.stack.addWidget(page)
 
@@ -118,6 +137,10 @@ class MessageDetail(QWidget):
         badges.follow_theme(self, self.reload)  # status icons are drawn in the theme's colours
 
     # ------------------------------------------------------------------ public
+    def tab_chain(self) -> list[QWidget]:
+        """The pane's focusable widgets in visual order, for the view's tab order."""
+        return [self.explain, self.copy_sid, self.timeline, self.raw]
+
     def show_sid(self, sid: str | None) -> None:
         """Show ``sid`` (None: the placeholder)."""
         self.sid = sid
@@ -157,7 +180,7 @@ class MessageDetail(QWidget):
         self.status_text.setText(status)
         self.status_text.setWordWrap(True)
         self.explain.setVisible(code is not None)
-        self.explain.setText(f"Explain error {code}" if code is not None else "")
+        self.explain.setText(f"&Explain error {code}" if code is not None else "")
 
         facts = [
             ("From", m["from_addr"]),
@@ -171,7 +194,18 @@ class MessageDetail(QWidget):
         ]
         if m["direction"] == "inbound" and (m["profile_name"] or m["channel"] == "whatsapp"):
             facts.insert(0, ("Profile name", m["profile_name"] or "(none sent)"))
+        if (
+            m["source"] == "api" and not m["num_segments"]
+        ):  # Twilio answers a send with 0 segments until it has counted
+            facts = [(k, v) for k, v in facts if k != "Segments"]
         lines = [f"{k}: <b>{html.escape(str(v))}</b>" for k, v in facts if v not in (None, "")]
+        keyword = self._opt_out(m) if m["direction"] == "inbound" else None
+        if keyword:
+            lines.insert(
+                0,
+                f"⛔ <b>Opt-out ({html.escape(keyword)})</b>: this sender asked to stop. Twilio refuses "
+                "further messages to them (error 21610) until they reply START.",
+            )
         if m["direction"] == "inbound" or m["body"]:
             body = html.escape(m["body"] or "(empty)").replace("\n", "<br>")
             lines.append(f"Body:<blockquote style='margin:2px 12px'>{body}</blockquote>")
@@ -184,6 +218,27 @@ class MessageDetail(QWidget):
             lines.append(f"Media: {links}")
         self.facts.setText("<br>".join(lines))
         self._fill_events(m["sid"])
+        if m["source"] == "api":
+            self._add_api_accepted(m)
+
+    def _opt_out(self, m: dict[str, Any]) -> str | None:
+        rows = (
+            self._reader().execute("SELECT payload FROM events WHERE message_sid = ?", (m["sid"],)).fetchall()
+        )
+        kind = None
+        for (payload,) in rows:
+            try:
+                kind = kind or json.loads(payload).get("OptOutType")
+            except (TypeError, ValueError, AttributeError):
+                continue
+        return opt_out_keyword(m["body"], kind)
+
+    def _add_api_accepted(self, m: dict[str, Any]) -> None:
+        """A message sent through the app starts with Twilio's answer to the send (no callback says so)."""
+        item = QTreeWidgetItem([local_time(m["first_seen"]), "accepted (API)", "", "", "", ""])
+        item.setIcon(1, badges.icon_for("accepted"))
+        item.setToolTip(1, "Twilio accepted the send request; the status callbacks follow")
+        self.timeline.insertTopLevelItem(0, item)
 
     def _media(self, sid: str) -> list[tuple[int, str, str | None]]:
         rows = (
@@ -206,6 +261,9 @@ class MessageDetail(QWidget):
         )
         self.timeline.clear()
         raw_parts = []
+        rejected = rejections.for_sid(self._reader(), sid)
+        self._show_rejections(rejected)
+        entries: list[tuple[str, QTreeWidgetItem]] = []
         for r in rows:
             code = r["error_code"]
             item = QTreeWidgetItem(
@@ -220,19 +278,53 @@ class MessageDetail(QWidget):
             )
             item.setIcon(1, badges.icon_for(r["status"]))
             item.setToolTip(0, f"{r['received_at']} (UTC)")
-            self.timeline.addTopLevelItem(item)
+            entries.append((str(r["received_at"]), item))
             try:
                 pretty = json.dumps(json.loads(r["payload"]), indent=2, ensure_ascii=False, sort_keys=True)
             except (TypeError, ValueError):
                 pretty = str(r["payload"])
             raw_parts.append(f"// {r['received_at']}  {r['status']}\n{pretty}")
+        for rej in rejected:
+            claimed = f" ({rej.status})" if rej.status else ""
+            item = QTreeWidgetItem(
+                [
+                    local_time(rej.received_at),
+                    f"rejected{claimed}",
+                    f"HTTP {rej.http_status}",
+                    rej.reason,
+                    "",
+                    "",
+                ]
+            )
+            item.setIcon(1, badges.warning_icon())
+            item.setToolTip(1, "This callback was refused and not applied; the Requests tab has the request")
+            item.setToolTip(0, f"{rej.received_at} (UTC)")
+            item.setToolTip(3, rej.reason)
+            entries.append((rej.received_at, item))
+        entries.sort(key=lambda e: e[0])  # one arrival order for accepted and rejected callbacks
+        self.timeline.addTopLevelItems([item for _when, item in entries])
         if not rows:
             raw_parts.append("// no callbacks stored for this message (created through the REST API)")
         self.raw.setPlainText("\n\n".join(raw_parts))
 
+    def _show_rejections(self, rejected: list[rejections.Rejection]) -> None:
+        if not rejected:
+            self.rejected_note.hide()
+            return
+        n = len(rejected)
+        latest = rejected[-1]
+        self.rejected_note.setText(
+            f"⚠ <b>{n} callback{'s' if n != 1 else ''} naming this message {'were' if n != 1 else 'was'} "
+            f"rejected</b> and not applied (latest: HTTP {latest.http_status}, "
+            f"{html.escape(latest.reason or 'no reason recorded')}). "
+            "<a href='requests'>Show in the Requests tab</a>"
+        )
+        self.rejected_note.show()
+
     def _copy_sid(self) -> None:
         if self.sid:
             QGuiApplication.clipboard().setText(self.sid)
+            self.notice.emit(f"Copied {self.sid} to the clipboard")
 
     def _explain(self) -> None:
         if self.error_code is not None:

@@ -7,10 +7,12 @@ appear, newest first), otherwise the row that was at the top stays at the top.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable
 
-from PySide6.QtCore import QItemSelectionModel, QPoint, QSettings, Qt, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, QPoint, QSettings, Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -30,11 +32,16 @@ from desktop.models.message_query import MessageFilter
 from desktop.models.messages_model import MessagesModel
 from desktop.views.filter_bar import FilterBar
 from desktop.views.message_detail import MessageDetail
+from receiver import rejections
 
 DEFAULT_WIDTHS = {
-    "time": 110, "direction": 72, "channel": 78, "from": 165, "to": 165, "status": 110, "error": 240,
+    "time": 110, "direction": 72, "channel": 78, "from": 150, "to": 150, "status": 105, "error": 200,
     "segments": 70, "price": 95, "service": 130, "profile": 130, "body": 260, "media": 55, "sid": 275,
 }  # fmt: skip
+SID_PATTERN = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")  # SM…, MM…: what a message SID looks like
+HEADER_KEY = (
+    "messages/header_v2"  # v2: status and error moved next to the time (a v1 state would scramble them)
+)
 INBOUND_COLUMNS = {"profile", "body", "media"}
 OUTBOUND_ONLY_COLUMNS = {"segments", "price", "service", "error", "direction"}
 
@@ -46,16 +53,19 @@ class MessagesView(QWidget):
         errorCodeRequested(int): open this error code in the Error lookup tab.
         simulateRequested(): the empty-state "Simulate traffic" button was clicked.
         currentSidChanged(str): the selected message changed ("" when none).
+        requestsForSid(str): show the request log filtered to this message SID (its rejected callbacks).
     """
 
     errorCodeRequested = Signal(int)
     simulateRequested = Signal()
     currentSidChanged = Signal(str)
+    requestsForSid = Signal(str)
 
     def __init__(self, reader: Callable[[], sqlite3.Connection], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._restoring = False
         self._time_sized = False
+        self._reader = reader
         self.model = MessagesModel(reader, self)
         self.filter_bar = FilterBar(self)
         self.filter_bar.filterChanged.connect(self.set_filter)
@@ -69,6 +79,8 @@ class MessagesView(QWidget):
         self.table.setWordWrap(False)
         self.table.setAlternatingRowColors(True)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        # rows, not cells, are what the operator picks: Tab leaves the table, arrows move the selection
+        self.table.setTabKeyNavigation(False)
         vheader = self.table.verticalHeader()
         vheader.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # never ResizeToContents: quadratic
         vheader.setDefaultSectionSize(self.fontMetrics().height() + 8)
@@ -83,9 +95,13 @@ class MessagesView(QWidget):
             self.table.setColumnWidth(i, DEFAULT_WIDTHS.get(cid, 100))
         header.setSortIndicator(mq.COLUMN_IDS.index("time"), Qt.SortOrder.DescendingOrder)
         self.table.setSortingEnabled(True)
-        self.table.selectionModel().currentRowChanged.connect(self._current_changed)
+        # The pane follows the *selection*: a mouse press moves the current index before it selects,
+        # so reading the selection on currentRowChanged showed the previously selected message.
+        self.table.selectionModel().selectionChanged.connect(self._current_changed)
         self.model.modelReset.connect(self._update_count)
         self.model.countChanged.connect(self._update_count)  # a count that arrives from the worker
+        # a row selected while its page was still being read: show it once the page arrives
+        self.model.dataChanged.connect(self._selected_row_loaded)
 
         self.empty = QWidget(self)
         self.empty_hint = QLabel(self.empty)
@@ -97,8 +113,15 @@ class MessagesView(QWidget):
         self.simulate_button.clicked.connect(self.simulateRequested)
         self.clear_button = QPushButton("Clear filters", self.empty)
         self.clear_button.clicked.connect(self.filter_bar.clear)
+        self.rejected_button = QPushButton("Show the rejected requests", self.empty)
+        self.rejected_button.setObjectName("show_rejected")
+        self.rejected_button.clicked.connect(
+            lambda: self.requestsForSid.emit(self.filter_bar.search.text().strip())
+        )
+        self.rejected_button.hide()
         buttons = QHBoxLayout()
         buttons.addStretch(1)
+        buttons.addWidget(self.rejected_button)
         buttons.addWidget(self.simulate_button)
         buttons.addWidget(self.clear_button)
         buttons.addStretch(1)
@@ -114,6 +137,7 @@ class MessagesView(QWidget):
 
         self.detail = MessageDetail(reader, self)
         self.detail.errorCodeRequested.connect(self.errorCodeRequested)
+        self.detail.requestsRequested.connect(self.requestsForSid)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("messages_splitter")
         self.splitter.addWidget(self.table_stack)
@@ -126,6 +150,10 @@ class MessagesView(QWidget):
         layout.setContentsMargins(6, 6, 6, 0)
         layout.addWidget(self.filter_bar)
         layout.addWidget(self.splitter, 1)
+        chain = [*self.filter_bar.tab_chain(), self.table, *self.detail.tab_chain()]
+        for first, second in zip(chain, chain[1:], strict=False):
+            QWidget.setTabOrder(first, second)
+        self.filter_bar.search.installEventFilter(self)
         self._apply_column_preset()
         self._update_count()
 
@@ -136,6 +164,7 @@ class MessagesView(QWidget):
         self._apply_column_preset()
         if sid is not None:
             self.select_sid(sid)
+        self._sync_detail()
         self._update_count()
 
     def resize_time_column(self) -> None:
@@ -163,7 +192,7 @@ class MessagesView(QWidget):
                     self.table.scrollTo(self.model.index(row, 0), QAbstractItemView.ScrollHint.PositionAtTop)
         finally:
             self._restoring = False
-        self.detail.reload()
+        self._sync_detail()
         self._update_count()
 
     def selected_sid(self) -> str | None:
@@ -179,18 +208,39 @@ class MessagesView(QWidget):
     def focus_search(self) -> None:
         self.filter_bar.focus_search()
 
+    def focus_table(self) -> None:
+        """Move the keyboard into the table, selecting the first row when nothing is selected."""
+        if self.table_stack.currentWidget() is not self.table:
+            return
+        self.table.setFocus(Qt.FocusReason.OtherFocusReason)
+        if self.selected_sid() is None and self.model.rowCount():
+            self._select_row(0, scroll=True)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        # Down in the search box goes to the results, as in a browser's address bar
+        if (
+            watched is self.filter_bar.search
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Down
+        ):
+            self.filter_bar.apply_now()
+            self.focus_table()
+            return True
+        return super().eventFilter(watched, event)
+
     def clear_filters(self) -> None:
         self.filter_bar.clear()
 
     # ------------------------------------------------------------------ settings
     def save_state(self, settings: QSettings) -> None:
-        settings.setValue("messages/header", self.table.horizontalHeader().saveState())
+        settings.setValue(HEADER_KEY, self.table.horizontalHeader().saveState())
         settings.setValue("messages/splitter", self.splitter.saveState())
         settings.setValue("messages/detail_splitter", self.detail.splitter.saveState())
         self.filter_bar.save_state(settings)
 
     def restore_state(self, settings: QSettings) -> None:
-        header = settings.value("messages/header")
+        header = settings.value(HEADER_KEY)
         if header is not None:
             self.table.horizontalHeader().restoreState(header)
             self._time_sized = True
@@ -222,6 +272,20 @@ class MessagesView(QWidget):
         self.detail.show_sid(sid)
         self.currentSidChanged.emit(sid or "")
 
+    def _selected_row_loaded(self) -> None:
+        if not self._restoring and self.detail.sid is None and self.selected_sid() is not None:
+            self._current_changed()
+
+    def _sync_detail(self) -> None:
+        """After a filter change or refresh: the pane shows the selected message, or nothing when the
+        filter removed it (a model reset drops the selection without a selectionChanged signal)."""
+        sid = self.selected_sid()
+        if sid != self.detail.sid:
+            self.detail.show_sid(sid)
+            self.currentSidChanged.emit(sid or "")
+        else:
+            self.detail.reload()
+
     def _apply_column_preset(self) -> None:
         """Inbound shows who wrote and what (profile, body, media); other views show delivery columns."""
         inbound = self.filter_bar.preset() == "inbound"
@@ -245,19 +309,31 @@ class MessagesView(QWidget):
         if total:
             self.table_stack.setCurrentIndex(0)
             return
+        rejected = 0
         if filtered:
             self.empty_hint.setText("No messages match these filters.")
+            sid = self.filter_bar.current_filter().text
+            if SID_PATTERN.fullmatch(sid):
+                rejected = rejections.count_for_sid(self._reader(), sid)
+            if rejected:
+                self.empty_hint.setText(
+                    f"<h3>No stored message has the SID {sid}</h3>"
+                    f"<p>but <b>{rejected} rejected request{'s' if rejected != 1 else ''}</b> named it: "
+                    f"the receiver refused {'them' if rejected != 1 else 'it'}, so nothing was stored. "
+                    "The request log says why (signature, public URL, auth token…).</p>"
+                )
         else:
             self.empty_hint.setText(
                 "<h3>No messages yet</h3>"
                 "<p>Callbacks appear here as soon as Twilio (or the simulator) posts them to the "
                 "receiver.</p>"
                 "<p>Try it now: <b>Simulate traffic</b> sends realistic signed SMS/WhatsApp callbacks to the "
-                "embedded receiver.<br>To receive real traffic, run <b>Tools ▸ Twilio setup wizard</b> "
+                "embedded receiver.<br>To receive real traffic, run <b>Tools ▸ Set up Twilio webhooks…</b> "
                 "(tunnel + webhook URLs).</p>"
             )
         self.simulate_button.setVisible(not filtered)
         self.clear_button.setVisible(filtered)
+        self.rejected_button.setVisible(rejected > 0)
         self.table_stack.setCurrentIndex(1)
 
     def _header_menu(self, pos: QPoint) -> None:

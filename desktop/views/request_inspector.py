@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from PySide6.QtCore import QItemSelection, Qt, QTimer, Slot
-from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -49,16 +49,18 @@ from desktop.models.requests_model import (
 )
 from receiver import errors
 from receiver.request_storage import read_request
+from receiver.app import reply_for
+from receiver.curl import curl_command
 
 FILTER_DELAY_MS = 250
-_COLUMN_WIDTHS = {
-    COL_TIME: 120,
-    COL_METHOD: 64,
-    COL_PATH: 200,
-    COL_OUTCOME: 110,
-    COL_STATUS: 50,
-    COL_LATENCY: 90,
-    COL_SID: 290,
+_COLUMN_WIDTHS = {  # Reason takes the rest: at 1024 px it still gets ~170 px, the question being "why"
+    COL_TIME: 140,
+    COL_METHOD: 56,
+    COL_PATH: 160,
+    COL_OUTCOME: 100,
+    COL_STATUS: 48,
+    COL_LATENCY: 80,
+    COL_SID: 250,
 }
 _OUTCOME_CHOICES = (
     ("All outcomes", None),
@@ -143,15 +145,19 @@ class RequestDetail(QWidget):
         self.tabs.addTab(self.fields, "Form fields")
         self.tabs.addTab(self.headers, "Headers")
         self.tabs.addTab(self.raw, "Raw body")
+        self.answer = QPlainTextEdit(readOnly=True)
+        self.answer.setObjectName("our_answer")
+        self.answer.setFont(mono)
+        self.tabs.addTab(self.answer, "Our answer")
 
         self.action_row = QHBoxLayout()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self.action_row)  # first: the buttons keep their place whatever follows
         layout.addWidget(self.summary)
         layout.addWidget(self.diagnosis_box)
         layout.addWidget(self.note)
         layout.addWidget(self.facts)
-        layout.addLayout(self.action_row)
         layout.addWidget(self.tabs, 1)
 
     def clear(self) -> None:
@@ -162,6 +168,7 @@ class RequestDetail(QWidget):
         self.fields.setRowCount(0)
         self.headers.clear()
         self.raw.clear()
+        self.answer.clear()
 
     def show_request(self, row: dict[str, Any]) -> None:
         outcome = row.get("outcome") or ""
@@ -198,12 +205,17 @@ class RequestDetail(QWidget):
         self.headers.setPlainText(pretty_json(row.get("headers")))
         shown = len(body.encode("utf-8"))
         truncated = f"\n\n[only the first {shown:,} of {size:,} bytes were kept]" if size > shown else ""
-        if row.get(
-            "body_rebuilt"
-        ):  # receiver.request_storage: an accepted callback's body is its event's fields
+        # receiver.request_storage: an accepted callback's body is rebuilt from its event's fields
+        if row.get("body_rebuilt"):
             truncated = "\n\n[rebuilt from the stored fields: same fields and values, encoding may differ]"
         empty = "(deleted with its message)" if row.get("body_deleted") else "(empty body)"
         self.raw.setPlainText(body + truncated if body else empty)
+        if row.get("path") == "/healthz":
+            self.answer.setPlainText(f"HTTP {status}\n\n(health check: the receiver's state as JSON)")
+        else:
+            reply = reply_for(str(row.get("kind") or ""), int(status), reason)
+            text = reply.body.decode("utf-8", "replace") or "(empty body)"
+            self.answer.setPlainText(f"HTTP {reply.status}\nContent-Type: {reply.content_type}\n\n{text}")
 
     def _fill_fields(self, fields: list[tuple[str, str]] | None) -> None:
         self.fields.setRowCount(0)
@@ -236,6 +248,7 @@ class RequestInspector(QWidget):
         self.controller = controller
         self.model = RequestsModel(controller.reader, self)
         self._replaying: int | None = None
+        self._shown_id: int | None = None  # the request the detail pane (and a replay result) is about
 
         self.outcome = QComboBox()
         for label, value in _OUTCOME_CHOICES:
@@ -277,9 +290,19 @@ class RequestInspector(QWidget):
             "Send this request again, byte for byte, to the running receiver (handy after fixing the "
             "public URL or the auth token). A stored callback comes back as a duplicate."
         )
+        self.curl_button = QPushButton("Copy as curl")
+        self.curl_button.setObjectName("copy_curl")
+        self.curl_button.setToolTip(
+            "Copy a curl command that sends this request to the local receiver again (with its "
+            "X-Twilio-Signature, which is not a secret; never the auth token)"
+        )
+        self.curl_button.setEnabled(False)
+        self.curl_button.clicked.connect(self.copy_curl)
         self.replay_result = QLabel()
+        self.replay_result.setObjectName("replay_result")
         self.replay_result.setWordWrap(True)
         self.detail.action_row.addWidget(self.replay_button)
+        self.detail.action_row.addWidget(self.curl_button)
         self.detail.action_row.addWidget(self.replay_result, 1)
 
         splitter = QSplitter(Qt.Orientation.Vertical)
@@ -353,6 +376,10 @@ class RequestInspector(QWidget):
     @Slot(QItemSelection, QItemSelection)
     def _on_selection(self, *_: Any) -> None:
         rid = self.selected_request_id()
+        if rid != self._shown_id and self._replaying is None:  # a result belongs to its request
+            self.replay_result.clear()
+        self._shown_id = rid
+        self.curl_button.setEnabled(rid is not None)
         if rid is None:
             self.detail.clear()
         else:
@@ -365,6 +392,23 @@ class RequestInspector(QWidget):
             self.detail.clear()
             return
         self.detail.show_request(record)
+
+    def curl_for(self, request_id: int) -> str:
+        row = read_request(self.controller.reader(), request_id)  # an accepted callback's body is rebuilt
+        if row is None:
+            return ""
+        method, path, query, headers, body = (row[k] for k in ("method", "path", "query", "headers", "body"))
+        base = (self.controller.local_url or "http://127.0.0.1:8080").rstrip("/")
+        url = f"{base}{path}{'?' + query if query else ''}"
+        return curl_command(method, url, headers, body or "")
+
+    @Slot()
+    def copy_curl(self) -> None:
+        rid = self.selected_request_id()
+        command = self.curl_for(rid) if rid is not None else ""
+        if command:
+            QGuiApplication.clipboard().setText(command)
+            self.replay_result.setText(f"Copied request #{rid} as a curl command.")
 
     # ------------------------------------------------------------ replay
     @Slot()

@@ -32,8 +32,10 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import badges
+from desktop.models.message_query import MessageFilter
 from desktop.models.stats_model import (
     RANGES,
+    STATUS_GROUPS,
     Bucket,
     DeliveryStats,
     QueryRunner,
@@ -236,15 +238,20 @@ class StatsView(QWidget):
     Signals:
         errorCodeActivated(int): the operator double-clicked a top error code (open it in Error lookup).
         statsReady(object): a new ``DeliveryStats`` is shown (tests and the status bar may listen).
+        messagesRequested(object): the operator double-clicked a status or channel row; a
+            ``MessageFilter`` for the messages behind it (same time range).
     """
 
     errorCodeActivated = Signal(int)
     statsReady = Signal(object)
+    messagesRequested = Signal(object)
 
     def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
         self.stats: DeliveryStats | None = None
+        self._status_rows: list[tuple[str, ...]] = []  # the statuses behind each "By status" row
+        self._channel_rows: list[str] = []
         self._dirty = False
         self._since_run = QElapsedTimer()
         self._runner = QueryRunner(controller, "stats", self)
@@ -324,6 +331,10 @@ class StatsView(QWidget):
         self.range.currentIndexChanged.connect(self.refresh_now)
         self.refresh_button.clicked.connect(self.refresh_now)
         self.errors_table.doubleClicked.connect(self._on_error_activated)
+        self.status_table.doubleClicked.connect(self._on_status_activated)
+        self.channel_table.doubleClicked.connect(self._on_channel_activated)
+        for table in (self.status_table, self.channel_table):
+            table.setToolTip("Double-click a row to see these messages.")
         controller.dataChanged.connect(self.schedule_refresh)
         badges.follow_theme(self, self._repaint_icons)
         self.refresh_now()
@@ -397,6 +408,9 @@ class StatsView(QWidget):
         self.inbound.set(f"{stats.inbound:,}", "")
 
         groups = [g for g in stats.status_groups() if g[2] > 0] or stats.status_groups()[:1]
+        members = {label: statuses for label, _icon, statuses in STATUS_GROUPS}
+        self._status_rows = [members.get(label, ()) for label, _, _ in groups]  # () : "Other", no drill-down
+        self._channel_rows = [channel for channel, *_ in stats.channels]
         total = stats.outbound
         self.status_model.set_rows(
             [(label, n, percent(n / total) if total else "—") for label, _, n in groups],
@@ -424,6 +438,23 @@ class StatsView(QWidget):
         self.chart.set_data(stats.buckets, stats.unit)
         self.updated.setText(f"Updated {datetime.now().strftime('%H:%M:%S')} · {stats.elapsed_ms:.0f} ms")
         self.statsReady.emit(stats)
+
+    def _range_filter(self) -> MessageFilter:
+        window = RANGES[self.range_key][1]
+        return MessageFilter(since_seconds=int(window.total_seconds()) if window is not None else None)
+
+    @Slot()
+    def _on_status_activated(self, index: Any) -> None:
+        rows = self._status_rows
+        if 0 <= index.row() < len(rows) and rows[index.row()]:
+            flt = self._range_filter().with_(direction="outbound", statuses=tuple(rows[index.row()]))
+            self.messagesRequested.emit(flt)
+
+    @Slot()
+    def _on_channel_activated(self, index: Any) -> None:
+        rows = self._channel_rows
+        if 0 <= index.row() < len(rows):
+            self.messagesRequested.emit(self._range_filter().with_(channel=rows[index.row()]))
 
     @Slot()
     def _on_error_activated(self, index: Any) -> None:

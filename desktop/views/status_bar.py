@@ -8,12 +8,22 @@ window in words, because "validation OFF" or "no auth token" changes what every 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QStatusBar, QWidget
+from PySide6.QtGui import QGuiApplication, QPalette
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QProgressBar,
+    QStatusBar,
+    QToolButton,
+    QWidget,
+)
 
 from desktop import badges
 from desktop.receiver_controller import ReceiverController
 from receiver.secrets import TWILIO_AUTH_TOKEN
+from receiver.app import INBOUND_PATHS, STATUS_PATHS
 
 REFRESH_MS = 1000
 NO_TOKEN_TEXT = (
@@ -54,6 +64,10 @@ def validation_problem(controller: ReceiverController) -> str | None:
     return None
 
 
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]  # "Status callback URL" -> "status callback URL"
+
+
 class ReceiverStatusBar(QStatusBar):
     """Permanent receiver facts on the right, transient messages on the left, a progress bar for jobs."""
 
@@ -68,7 +82,15 @@ class ReceiverStatusBar(QStatusBar):
         self.addWidget(self.progress)
 
         self.local = self._label("local_url")
-        self.public = self._label("public_url")
+        # the public URL itself is shown once, by the going-live status (tunnel or own URL); this button
+        # copies the full webhook URLs, which is what the operator pastes into the Twilio console
+        self.public = QToolButton(self)
+        self.public.setObjectName("public_url")
+        self.public.setText("Copy webhook URLs")
+        self.public.setAutoRaise(True)
+        self.public.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.public_menu = QMenu(self.public)
+        self.public.setMenu(self.public_menu)
         self.validation_icon = QLabel(self)
         self.validation = self._label("validation")
         self.rate = self._label("rate")
@@ -103,15 +125,10 @@ class ReceiverStatusBar(QStatusBar):
 
     def update_facts(self) -> None:
         ctl = self.controller
-        self.local.setText(f"Local: {ctl.local_url}" if ctl.running else "Receiver: stopped")
-        self.public.setText(
-            f"Public: {ctl.config.public_url}" if ctl.config.public_url else "Public: local only"
-        )
-        self.public.setToolTip(
-            "The URL Twilio calls (tunnel)"
-            if ctl.config.public_url
-            else "No tunnel: Twilio cannot reach this receiver"
-        )
+        # short, so transient messages on the left keep their room at 1024 px: the full URL is the tooltip
+        self.local.setText(f"Local :{ctl.port}" if ctl.running else "Receiver: stopped")
+        self.local.setToolTip(f"The receiver listens on {ctl.local_url}" if ctl.running else "")
+        self._fill_url_menu()
         problem = validation_problem(ctl)
         if problem is None:
             badges.tint(self.validation, None)
@@ -135,6 +152,37 @@ class ReceiverStatusBar(QStatusBar):
             self.store_state.setText(f"<b>Not storing (503): {stored[0].split(':')[0]}</b>")
             self.store_state.setToolTip("\n".join(stored))
         self.update_counters()
+
+    def webhook_urls(self) -> list[tuple[str, str]]:
+        """(what, full URL) for the console's webhook fields, on the public URL when there is one."""
+        base = self.controller.webhook_base
+        if not base:
+            return []
+        return [
+            ("Status callback URL", base + STATUS_PATHS[0]),
+            ("Inbound message URL", base + INBOUND_PATHS[0]),
+        ]
+
+    def _fill_url_menu(self) -> None:
+        self.public_menu.clear()
+        urls = self.webhook_urls()
+        for what, url in urls:
+            action = self.public_menu.addAction(f"Copy {_lower_first(what)}: {url}")
+            action.triggered.connect(lambda _=False, w=what, u=url: self._copy(w, u))
+        self.public.setEnabled(bool(urls))
+        public = self.controller.config.public_url
+        self.public.setToolTip(
+            "\n".join(url for _w, url in urls)
+            + (
+                ""
+                if public
+                else "\n\nLocal only: Twilio cannot reach these until a tunnel or your own public URL is set."
+            )
+        )
+
+    def _copy(self, what: str, url: str) -> None:
+        QGuiApplication.clipboard().setText(url)
+        self.showMessage(f"Copied the {_lower_first(what)}: {url}", 8000)
 
     def update_counters(self) -> None:
         stats = self.controller.stats

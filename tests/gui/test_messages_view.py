@@ -92,7 +92,7 @@ def test_filter_bar_and_presets_filter_in_sql(
     bar.presets.button(1).click()  # Inbound
     inbound = seeded_db.count(lambda m: m["direction"] == "inbound")
     assert view.model.rowCount() == inbound
-    assert bar.count_label.text() == f"{inbound} messages"
+    assert bar.count_label.text() == f"{inbound} messages (filtered)"
     assert not view.table.isColumnHidden(mq.COLUMN_IDS.index("profile"))
     assert not view.table.isColumnHidden(mq.COLUMN_IDS.index("body"))
     assert not view.table.isColumnHidden(mq.COLUMN_IDS.index("media"))
@@ -163,12 +163,22 @@ def test_status_bar_shows_urls_validation_and_token_warning(
 ) -> None:
     ctl = make_controller(tmp_path / "nt.db", token=None)
     win = open_window(ctl)
-    assert win.status.local.text() == f"Local: {ctl.local_url}"
-    assert win.status.public.text() == "Public: local only"
+    assert win.status.local.text() == f"Local :{ctl.port}"
+    assert ctl.local_url in win.status.local.toolTip()
+    assert "Local only" in win.status.public.toolTip()
     assert win.banner.isVisible() and "every webhook will be rejected" in win.banner.text.text()
     ctl.set_public_url("https://abc.ngrok-free.app/")
-    assert win.status.public.text() == "Public: https://abc.ngrok-free.app"
+    assert win.status.webhook_urls() == [
+        ("Status callback URL", "https://abc.ngrok-free.app/twilio/status"),
+        ("Inbound message URL", "https://abc.ngrok-free.app/twilio/inbound"),
+    ]
+    assert "Local only" not in win.status.public.toolTip()
     win.validate_action.setChecked(False)
+    assert ctl.config.validate is True  # not before the operator confirms
+    box = win.validation_box
+    assert box is not None and box.isVisible()
+    turn_off = next(b for b in box.buttons() if b.text() == "Turn off validation")
+    turn_off.click()
     assert ctl.config.validate is False
     assert "NOT CHECKED" in win.status.validation.text() and "OFF" in win.banner.text.text()
     win.validate_action.setChecked(True)

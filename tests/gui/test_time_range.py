@@ -59,7 +59,7 @@ def test_choosing_a_range_shows_exactly_the_messages_first_seen_in_it(
     assert f"{a:%H:%M} – {b:%H:%M}" in bar.time_range.currentText()
     assert bar.time_range.currentText().startswith(f"{a.day} Mar")
     assert f"{a:%Y-%m-%d %H:%M}" in bar.time_range.toolTip()
-    assert seeded_window.messages.filter_bar.count_label.text() == "10 messages"
+    assert seeded_window.messages.filter_bar.count_label.text() == "10 messages (filtered)"
 
 
 def test_reversed_or_empty_range_is_refused_with_what_to_do(
