@@ -25,10 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.export_csv import CsvExport
-from desktop.prune_dialog import PruneDialog, load_retention
 from desktop.export_csv import CsvExport, ExportJob, export_messages, export_requests
 from desktop.models.message_query import MessageFilter
+from desktop.prune_dialog import PruneDialog, load_retention
 from desktop.receiver_controller import ReceiverController
 from desktop.simulation import SimulationRunner
 from desktop.views.error_lookup import ErrorLookupPanel

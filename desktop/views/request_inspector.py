@@ -48,9 +48,9 @@ from desktop.models.requests_model import (
     outcome_icon,
 )
 from receiver import errors
-from receiver.request_storage import read_request
 from receiver.app import reply_for
 from receiver.curl import curl_command
+from receiver.request_storage import read_request
 
 FILTER_DELAY_MS = 250
 _COLUMN_WIDTHS = {  # Reason takes the rest: at 1024 px it still gets ~170 px, the question being "why"

@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
 
 from desktop import badges
 from desktop.receiver_controller import ReceiverController
-from receiver.secrets import TWILIO_AUTH_TOKEN
 from receiver.app import INBOUND_PATHS, STATUS_PATHS
+from receiver.secrets import TWILIO_AUTH_TOKEN
 
 REFRESH_MS = 1000
 NO_TOKEN_TEXT = (
@@ -188,7 +188,7 @@ class ReceiverStatusBar(QStatusBar):
         stats = self.controller.stats
         self.rate.setText(f"{stats.per_minute()} req/min")
         self.rate.setToolTip(f"{stats.total} requests since start")
-        self.rejected.setText(f"Rejected: {stats.rejected}")
+        self.rejected.setText(f"{stats.rejected} rejected")
         self.rejected.setToolTip("Requests refused since start (bad signature, malformed, too large …)")
 
     def show_progress(self, done: int, total: int, label: str) -> None:

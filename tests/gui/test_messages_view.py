@@ -47,7 +47,7 @@ def test_forged_callback_is_counted_as_rejected_in_status_bar(qtbot: Any, window
         window.controller.local_url, "/twilio/status", status_params("SM" + "d" * 32, "sent"), token="f" * 32
     )
     assert status == 403
-    qtbot.waitUntil(lambda: window.status.rejected.text() == "Rejected: 1", timeout=5000)
+    qtbot.waitUntil(lambda: window.status.rejected.text() == "1 rejected", timeout=5000)
     assert window.messages.model.rowCount() == 0
 
 
@@ -198,7 +198,7 @@ def test_simulate_traffic_fills_the_table_off_the_gui_thread(qtbot: Any, window:
     assert "HTTP 403" not in blocker.args[0]  # signed with the configured token: all accepted
     qtbot.waitUntil(lambda: window.messages.model.rowCount() >= 8, timeout=5000)
     assert window.simulate_action.isEnabled()
-    assert window.status.rejected.text() == "Rejected: 0"
+    assert window.status.rejected.text() == "0 rejected"
 
 
 def test_simulate_with_no_token_uses_demo_token(
