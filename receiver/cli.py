@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from datetime import UTC, datetime
@@ -382,10 +383,21 @@ def export(args: argparse.Namespace, out: TextIO) -> int:
         print(f"error: no database at {db_path}", file=sys.stderr)
         return 1
     dataset = exports.DATASETS[args.what]
-    conn = connect(db_path, readonly=True)
+    try:
+        conn = connect(db_path, readonly=True)
+    except sqlite3.Error as exc:
+        print(f"error: cannot open {db_path}: {exc}", file=sys.stderr)
+        return 1
     try:
         exports.write(out, args.format, dataset.columns, exports.records(conn, dataset))
         out.flush()
+    except sqlite3.DatabaseError as exc:  # damaged or not a database: one message, no traceback
+        print(
+            f"\nerror: cannot read {db_path}: {exc}. If it is damaged, `callback-monitor serve` explains "
+            "how to keep it aside; `sqlite3 FILE .recover` may save its data.",
+            file=sys.stderr,
+        )
+        return 1
     except BrokenPipeError:
         # the reader went away (``export | head``): stop quietly like other Unix tools, and point stdout
         # at /dev/null so the interpreter's final flush does not raise again

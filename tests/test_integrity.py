@@ -407,3 +407,16 @@ def test_sqlite_too_old_gets_one_clear_message(tmp_path: Path) -> None:
     )
     assert out.returncode == 1 and "is too old" in out.stderr and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_export_of_a_damaged_database_gets_one_clear_message(tmp_path: Path) -> None:
+    db = damaged_db(tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-m", "receiver", "export", "--db", str(db), "--what", "events", "--format", "csv"],
+        capture_output=True,
+        text=True,
+        env=env_for(tmp_path),
+        timeout=60,
+    )
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr and "cannot read" in out.stderr, out.stderr

@@ -104,3 +104,18 @@ def test_counts_follow_new_callbacks(
     seeded_controller.store.record_callback(parse("status", items, None), req)
     seeded_controller.notify_changed()
     qtbot.waitUntil(lambda: panel.counts == (before[0] + 1, before[1] + 1), timeout=5000)
+
+
+def test_warning_icons_are_not_clipped_by_an_icon_less_first_row(qtbot: Any, panel: ErrorLookupPanel) -> None:
+    """Uniform item sizes take every row's height from the first row: with an icon-less first row (an
+    ordinary error) the warning icons below it were cut. Every row must carry an icon and be tall enough."""
+    panel.resize(900, 600)
+    panel.show()
+    qtbot.waitExposed(panel)
+    levels = [errors.lookup(code).log_level for code in panel.result_codes()[:60]]  # type: ignore[union-attr]
+    assert levels[0] == "error" and any(level != "error" for level in levels)  # the case that clipped
+    icon = panel.results.iconSize()
+    for i in range(60):
+        item = panel.results.item(i)
+        assert not item.icon().isNull(), f"row {i} has no icon: the uniform row height ignores icons"
+        assert panel.results.visualItemRect(item).height() >= icon.height()
