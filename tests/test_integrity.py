@@ -410,13 +410,22 @@ def test_sqlite_too_old_gets_one_clear_message(tmp_path: Path) -> None:
 
 
 def test_export_of_a_damaged_database_gets_one_clear_message(tmp_path: Path) -> None:
-    db = damaged_db(tmp_path)
-    out = subprocess.run(
-        [sys.executable, "-m", "receiver", "export", "--db", str(db), "--what", "events", "--format", "csv"],
-        capture_output=True,
-        text=True,
-        env=env_for(tmp_path),
-        timeout=60,
-    )
-    assert out.returncode == 1, out.stderr
-    assert "Traceback" not in out.stderr and "cannot read" in out.stderr, out.stderr
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database, a copy gone wrong " * 200)
+    damaged = damaged_db(tmp_path)
+    results = {}
+    for db in (garbage, damaged):
+        for what in ("messages", "events", "requests"):
+            results[db.name, what] = out = subprocess.run(
+                [sys.executable, "-m", "receiver", "export", "--db", str(db), "--what", what, "--format", "csv"],
+                capture_output=True,
+                text=True,
+                env=env_for(tmp_path),
+                timeout=60,
+            )
+            assert "Traceback" not in out.stderr, out.stderr
+            assert out.returncode in (0, 1)
+    refused = [key for key, out in results.items() if out.returncode == 1]
+    assert ("garbage.db", "messages") in refused  # the old code printed a traceback here
+    assert any(name == "damaged.db" for name, _ in refused)  # the damaged page is read by one of them
+    assert all("cannot read" in results[key].stderr for key in refused)
