@@ -417,7 +417,7 @@ def test_export_of_a_damaged_database_gets_one_clear_message(tmp_path: Path) -> 
     for db in (garbage, damaged):
         for what in ("messages", "events", "requests"):
             results[db.name, what] = out = subprocess.run(
-                [sys.executable, "-m", "receiver", "export", "--db", str(db), "--what", what, "--format", "csv"],
+                [sys.executable, "-m", "receiver", "export", "--db", str(db), "--what", what, "--format=csv"],
                 capture_output=True,
                 text=True,
                 env=env_for(tmp_path),
