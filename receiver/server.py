@@ -24,7 +24,7 @@ from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.task import ThreadedTaskDispatcher
 
-from .connections import Channel, Guard, Limits, Listener
+from .connections import ACCEPT_BATCH, Channel, Guard, Limits, Listener
 from .wsgi_guard import guarded
 
 log = logging.getLogger("callback_monitor.server")
@@ -40,6 +40,7 @@ THREADS = 24
 # file descriptors beyond the connections: listeners, triggers, the database, its WAL, log files
 SPARE_FDS = 64
 DRAIN_SECONDS = 10.0
+MAX_BACKLOG_ON_STOP = 1024  # waitress's listen backlog: what the kernel may hold for us at a stop
 
 
 class ReceiverServer:
@@ -183,6 +184,13 @@ class ReceiverServer:
         def stop_accepting() -> None:
             guard.draining = True
             for listener in self._listeners:
+                # connections the kernel completed but the loop has not accepted yet would be reset when
+                # the socket closes: take them in (they are drained like the others), then stop
+                for _ in range(MAX_BACKLOG_ON_STOP // ACCEPT_BATCH):
+                    before = len(guard.channels)
+                    listener.handle_accept()
+                    if len(guard.channels) - before < ACCEPT_BATCH:
+                        break
                 listener.accepting = False
                 wasyncore.dispatcher.close(listener)  # the socket only: its trigger still wakes the loop
 

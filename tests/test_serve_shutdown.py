@@ -68,3 +68,63 @@ def test_a_request_in_flight_at_the_signal_completes_and_serve_exits_cleanly(
         )
     finally:
         conn.close()
+
+
+def test_connections_the_kernel_accepted_before_the_stop_are_answered_not_reset(tmp_path: Path) -> None:
+    """A callback whose TCP connect completed just before a stop sits in the listen backlog, not yet
+    accepted by the event loop. Closing the listener then would reset it; the stop takes it in and
+    answers it instead. The loop is held busy (the server's own hook for running work on it) so the
+    connections are certainly still in the backlog when the stop begins."""
+    import threading
+
+    from receiver.app import ReceiverConfig, create_app
+    from receiver.server import ReceiverServer
+    from receiver.store import Store
+
+    store = Store(tmp_path / "s.db")
+    server = ReceiverServer(create_app(store, ReceiverConfig.with_token("t" * 32, public_url=PUBLIC)))
+    server.start()
+    release = threading.Event()
+    held = threading.Thread(target=server._on_loop, args=(lambda: release.wait(10), 15.0))
+    held.start()
+    socks = []
+    try:
+        for _ in range(3):
+            params = status_params(sid(), "sent")
+            body = urlencode(params).encode()
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=15)
+            sock.sendall(
+                (
+                    f"POST /twilio/status HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {FORM}\r\n"
+                    f"X-Twilio-Signature: {sign(PUBLIC + '/twilio/status', params, 't' * 32)}\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n"
+                ).encode()
+                + body
+            )
+            socks.append(sock)
+        stopper = threading.Thread(target=server.stop)
+        stopper.start()  # its "stop accepting" step queues behind the held loop
+        trigger = server._listeners[0].trigger
+        deadline = time.monotonic() + 10
+        while not trigger.thunks and time.monotonic() < deadline:  # wait until it is queued
+            time.sleep(0.005)
+        assert trigger.thunks
+        release.set()
+        answers = []
+        for sock in socks:
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                chunk = sock.recv(4096)  # on the old code: ConnectionResetError
+                if not chunk:
+                    break
+                answer += chunk
+            answers.append(answer)
+        stopper.join(15)
+    finally:
+        release.set()
+        held.join(15)
+        for sock in socks:
+            sock.close()
+        server.stop()
+        store.close()
+    assert all(a.startswith(b"HTTP/1.1 200 ") for a in answers), answers
