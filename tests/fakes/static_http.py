@@ -13,11 +13,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 @contextmanager
-def serve(files: Mapping[str, bytes]) -> Iterator[str]:
-    """Serve ``files`` (path -> body, 404 otherwise); yields the base URL, e.g. http://127.0.0.1:PORT."""
+def serve(files: Mapping[str, bytes], gate: threading.Event | None = None) -> Iterator[str]:
+    """Serve ``files`` (path -> body, 404 otherwise); yields the base URL, e.g. http://127.0.0.1:PORT.
+
+    With ``gate``, every answer waits until the test sets it (to look at the app while it is waiting).
+    """
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if gate is not None:
+                gate.wait(30)
             body = files.get(self.path)
             if body is None:
                 self.send_error(404)
@@ -37,6 +42,8 @@ def serve(files: Mapping[str, bytes]) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
+        if gate is not None:
+            gate.set()
         server.shutdown()
         server.server_close()
         thread.join(5)
