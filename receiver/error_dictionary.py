@@ -180,16 +180,28 @@ def _read_cache(path: Path) -> Dictionary | None:
 
 
 _lock = threading.Lock()
-_loaded: dict[Path, Dictionary | None] = {}
+# keyed by the data-folder override (tests and portable installs switch it): table cells look codes up
+# on every paint, so the common path is one dict read, not a stat or mkdir of the data folder
+_loaded: dict[str | None, Dictionary | None] = {}
+
+
+def _home_key() -> str | None:
+    return os.environ.get("CALLBACK_MONITOR_HOME")
 
 
 def current() -> Dictionary | None:
     """The cached dictionary for this data folder (read once), or None: only the built-in catalogue."""
-    path = cache_path()
+    key = _home_key()
+    loaded = _loaded.get(key, _MISSING)
+    if loaded is not _MISSING:
+        return loaded  # type: ignore[return-value]
     with _lock:
-        if path not in _loaded:
-            _loaded[path] = _read_cache(path)
-        return _loaded[path]
+        if key not in _loaded:
+            _loaded[key] = _read_cache(cache_path())
+        return _loaded[key]
+
+
+_MISSING = object()
 
 
 def entry_for(code: int | None) -> TwilioEntry | None:
@@ -262,7 +274,7 @@ def refresh(url: str | None = None, timeout: float = TIMEOUT_SECONDS) -> Refresh
             False, f"Could not save Twilio's dictionary to {path} ({exc}) — {_keeping(previous)}.", previous
         )
     with _lock:
-        _loaded[path] = dictionary
+        _loaded[_home_key()] = dictionary
     return RefreshResult(True, f"Updated: {dictionary.describe()}.", dictionary)
 
 

@@ -221,10 +221,6 @@ class ErrorLookupPanel(QWidget):
         self.refresh_button.setEnabled(True)
         self.refresh_state.fail(f"Refresh failed unexpectedly: {exc}")
 
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """Wait for a running download (the app and tests call this before the window goes away)."""
-        self._tasks.join(timeout)
-
     # ------------------------------------------------------------ searching
     @Slot()
     def run_search(self) -> None:
