@@ -109,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
         "simulate", help="send realistic signed Twilio traffic to a receiver", add_help=False
     )
     sim.add_argument("rest", nargs=argparse.REMAINDER)
-    errs = sub.add_parser("errors", help="look up a Twilio error code, or search by words", add_help=False)
+    errs = sub.add_parser("errors", help="explain or search Twilio error codes; --refresh", add_help=False)
     errs.add_argument("rest", nargs=argparse.REMAINDER)
     check = sub.add_parser(
         "self-test", help="check this installation end to end (temporary data)", add_help=False

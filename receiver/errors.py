@@ -21,6 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TextIO
 
+from receiver import error_dictionary
 from receiver.paths import resource_path
 
 URL_TEMPLATE = "https://www.twilio.com/docs/api/errors/{code}"
@@ -91,11 +92,24 @@ def _catalogue() -> dict[int, ErrorEntry]:
 
 
 def _unknown_entry(code: int) -> ErrorEntry:
+    twilio = error_dictionary.entry_for(code)
+    if twilio is not None:
+        return ErrorEntry(
+            code=code,
+            title=twilio.message,
+            cause="This code is not in the app's own catalogue (it covers messaging); Twilio's dictionary "
+            "explains it" + (f" ({twilio.product})." if twilio.product else "."),
+            action="Read Twilio's explanation below, or its page for the code (link below).",
+            url=url_for(code),
+            known=False,
+            tags=(),
+            log_level=twilio.log_level if twilio.log_level in ("error", "warning") else "error",
+        )
     return ErrorEntry(
         code=code,
         title=f"Unknown error code {code}",
         cause="This code is not in the app's bundled catalogue; it may be newer than the catalogue "
-        "or belong to a Twilio product outside messaging.",
+        "or belong to a Twilio product outside messaging. 'Refresh from Twilio' downloads Twilio's list.",
         action="Open Twilio's page for the code (link below) for the current explanation.",
         url=url_for(code),
         known=False,
@@ -122,7 +136,10 @@ def short_title(code: int | str | None) -> str:
     if number is None:
         return ""
     entry = _catalogue().get(number)
-    return f"{number} {entry.title}" if entry else f"{number} Unknown error code"
+    if entry is not None:
+        return f"{number} {entry.title}"
+    twilio = error_dictionary.entry_for(number)
+    return f"{number} {twilio.message}" if twilio is not None else f"{number} Unknown error code"
 
 
 def _tokens(text: str) -> list[str]:
@@ -185,14 +202,47 @@ def format_entry(entry: ErrorEntry) -> str:
     if entry.tags:
         lines.append(f"Tags: {', '.join(entry.tags)}")
     lines.append(f"More: {entry.url}")
+    twilio = error_dictionary.entry_for(entry.code)
+    dictionary = error_dictionary.current()
+    if twilio is not None and dictionary is not None:
+        lines.append(f"\nFrom {dictionary.describe()}:")
+        for heading, text in error_dictionary.sections(twilio):
+            lines.append(f"{heading}:")
+            lines.extend(textwrap.indent(_fill_paragraphs(text), "  ").splitlines())
     return "\n".join(lines)
 
 
+def _fill_paragraphs(text: str) -> str:
+    """Wrap each line of Twilio's text on its own (its bullet lists stay one item a line)."""
+    return "\n".join(
+        textwrap.fill(line, width=_WRAP_WIDTH - 2, subsequent_indent="  ") if line.strip() else ""
+        for line in text.splitlines()
+    )
+
+
 _USAGE = (
-    "usage: callback-monitor errors CODE [CODE ...] | WORDS...\n"
-    "  CODE   explain a Twilio error code, e.g. 30003\n"
-    "  WORDS  list catalogue entries matching all words, e.g. 'whatsapp template'\n"
+    "usage: callback-monitor errors CODE [CODE ...] | WORDS... | --refresh [--url URL]\n"
+    "  CODE       explain a Twilio error code, e.g. 30003\n"
+    "  WORDS      list catalogue entries matching all words, e.g. 'whatsapp template'\n"
+    "  --refresh  download Twilio's full error dictionary and keep it for offline use;\n"
+    "             its text is then shown beside ours (--url: another address for the file)\n"
 )
+
+
+def _refresh_cli(argv: list[str], out: TextIO) -> int:
+    """``errors --refresh [--url URL]``: 0 when the dictionary was updated, 1 when the old one was kept."""
+    url: str | None = None
+    rest = argv[1:]
+    if rest[:1] == ["--url"] and len(rest) == 2:
+        url = rest[1]
+    elif len(rest) == 1 and rest[0].startswith("--url="):
+        url = rest[0].split("=", 1)[1]
+    elif rest:
+        out.write(_USAGE)
+        return 2
+    result = error_dictionary.refresh(url)
+    out.write(result.message + "\n")
+    return 0 if result.ok else 1
 
 
 def cli(argv: list[str], out: TextIO) -> int:
@@ -200,8 +250,9 @@ def cli(argv: list[str], out: TextIO) -> int:
 
     Numbers print their entries; a lone number that is not a catalogued code but starts some ("300")
     lists those codes instead. Words list the matching entries (the full entry if only one matches).
-    Exit status follows grep: 0 when something from the catalogue was shown, 1 when nothing matched
-    (an uncatalogued code still prints its Twilio link but returns 1), 2 for a usage error.
+    Exit status follows grep: 0 when something from the catalogue (ours, or Twilio's downloaded
+    dictionary) was shown, 1 when nothing matched (a code neither knows still prints its Twilio link
+    but returns 1), 2 for a usage error. ``--refresh`` downloads Twilio's dictionary.
     """
     args = [arg for arg in argv if arg.strip()]
     if not args:
@@ -209,7 +260,10 @@ def cli(argv: list[str], out: TextIO) -> int:
         return 2
     if args[0] in ("-h", "--help"):
         out.write(_USAGE)
+        out.write(error_dictionary.status() + "\n")
         return 0
+    if args[0] == "--refresh":
+        return _refresh_cli(args, out)
     codes = [parse_code(arg) for arg in args]
     query = " ".join(args)
     matches = search(query)
@@ -217,7 +271,10 @@ def cli(argv: list[str], out: TextIO) -> int:
     if all(code is not None for code in codes) and not single_prefix:
         entries = [lookup(code) for code in codes]
         out.write("\n\n".join(format_entry(e) for e in entries if e is not None) + "\n")
-        return 0 if all(e is not None and e.known for e in entries) else 1
+        explained = [
+            e is not None and (e.known or error_dictionary.entry_for(e.code) is not None) for e in entries
+        ]
+        return 0 if all(explained) else 1
     if not matches:
         out.write(f'No error code matches "{query}".\n')
         return 1

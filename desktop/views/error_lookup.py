@@ -1,8 +1,10 @@
 """Error lookup: what a Twilio error code means, what to do about it, and how often it happened here.
 
-The catalogue is ``receiver.errors`` (bundled, in our own words, always linking Twilio's page). The
-counts are SQL on this database: messages whose current error code it is (indexed), and status callbacks
-that reported it (the event history; a scan, so it runs on a worker thread).
+The catalogue is ``receiver.errors`` (bundled, in our own words, always linking Twilio's page). "Refresh
+from Twilio" downloads Twilio's full dictionary (``receiver.error_dictionary``) on a worker thread; once
+cached, Twilio's own text is shown beside ours. The counts are SQL on this database: messages whose
+current error code it is (indexed), and status callbacks that reported it (the event history; a scan, so
+it runs on a worker thread).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import html
 import sqlite3
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QIcon, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QGroupBox,
@@ -29,11 +31,13 @@ from PySide6.QtWidgets import (
 
 from desktop import badges
 from desktop.models.stats_model import QueryRunner
-from receiver import errors
+from desktop.workers import BusyLine, TaskRunner
+from receiver import error_dictionary, errors
 
 SEARCH_DELAY_MS = 150
 COUNT_REFRESH_MS = 2000
 CodeRole = Qt.ItemDataRole.UserRole + 1
+DICTIONARY_URL_KEY = "errors/dictionary_url"  # where "Refresh from Twilio" downloads from (default: Twilio's)
 
 
 def code_counts(conn: sqlite3.Connection, code: int) -> tuple[int, int]:
@@ -54,7 +58,22 @@ def entry_html(entry: errors.ErrorEntry) -> str:
         f"<h3>What it means</h3><p>{e(entry.cause)}</p>"
         f"<h3>What to do</h3><p>{e(entry.action)}</p>{tags}"
         f'<p><a href="{e(entry.url)}">Twilio\'s page for error {entry.code}</a> ({e(entry.url)})</p>'
+        f"{twilio_html(entry.code)}"
     )
+
+
+def twilio_html(code: int) -> str:
+    """Twilio's own text for ``code`` from the downloaded dictionary, headed by its date; "" without one."""
+    dictionary = error_dictionary.current()
+    twilio = error_dictionary.entry_for(code)
+    if dictionary is None or twilio is None:
+        return ""
+    e = html.escape
+    parts = [f"<hr><h3>{e(dictionary.describe())}</h3>"]
+    for heading, text in error_dictionary.sections(twilio):
+        body = e(text).replace("\n", "<br>")
+        parts.append(f"<p><b>{e(heading)}:</b><br>{body}</p>")
+    return "".join(parts)
 
 
 class ErrorLookupPanel(QWidget):
@@ -67,8 +86,15 @@ class ErrorLookupPanel(QWidget):
 
     filterByErrorCode = Signal(int)
 
-    def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, controller: Any, parent: QWidget | None = None, settings: QSettings | None = None
+    ) -> None:
         super().__init__(parent)
+        if settings is None:
+            from desktop.main_window import make_settings  # lazy: main_window imports this module
+
+            settings = make_settings()
+        self.settings = settings
         self.controller = controller
         self.code: int | None = None
         self.counts: tuple[int, int] | None = None
@@ -117,8 +143,25 @@ class ErrorLookupPanel(QWidget):
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
+
+        self.source = QLabel(error_dictionary.status())
+        self.source.setWordWrap(True)
+        self.refresh_button = QPushButton("Refresh from Twilio")
+        self.refresh_button.setToolTip(
+            "Download Twilio's full error dictionary (about 2,000 codes) and keep it for offline use; "
+            "its text is then shown beside ours."
+        )
+        self.refresh_state = BusyLine()
+        self._tasks = TaskRunner(self)
+        source_row = QHBoxLayout()
+        source_row.addWidget(self.source, 1)
+        source_row.addWidget(self.refresh_button)
+
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
+        layout.addLayout(source_row)
+        layout.addWidget(self.refresh_state)
+        self.refresh_button.clicked.connect(self._on_refresh_clicked)
 
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
@@ -143,6 +186,40 @@ class ErrorLookupPanel(QWidget):
         entry = errors.lookup(self.code) if self.code is not None else None
         if entry is not None:
             self.entry.setHtml(entry_html(entry))
+
+    # ------------------------------------------------------------ Twilio's dictionary
+    def dictionary_url(self) -> str:
+        return str(self.settings.value(DICTIONARY_URL_KEY, "") or "").strip() or error_dictionary.DEFAULT_URL
+
+    @Slot()
+    def _on_refresh_clicked(self) -> None:
+        url = self.dictionary_url()
+        self.refresh_button.setEnabled(False)
+        self.refresh_state.start(
+            f"Downloading Twilio's error dictionary from {error_dictionary.display_url(url)}…"
+        )
+        self._tasks.run(
+            "error-dictionary",
+            lambda: error_dictionary.refresh(url),
+            self._on_refreshed,
+            self._on_refresh_error,
+        )
+
+    def _on_refreshed(self, result: error_dictionary.RefreshResult) -> None:
+        self.refresh_button.setEnabled(True)
+        if result.ok:
+            self.refresh_state.done(result.message)
+        else:
+            self.refresh_state.fail(result.message)
+        self.source.setText(error_dictionary.status())
+        self.run_search()  # uncatalogued codes now carry Twilio's title
+        entry = errors.lookup(self.code) if self.code is not None else None
+        if entry is not None:
+            self.entry.setHtml(entry_html(entry))
+
+    def _on_refresh_error(self, exc: BaseException) -> None:
+        self.refresh_button.setEnabled(True)
+        self.refresh_state.fail(f"Refresh failed unexpectedly: {exc}")
 
     # ------------------------------------------------------------ searching
     @Slot()

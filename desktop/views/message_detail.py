@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from desktop import badges
 from desktop.models.messages_model import format_price, local_time, short_title
-from receiver import rejections
+from receiver import error_dictionary, rejections
 from receiver.optout import opt_out_keyword
 
 TIMELINE_HEADERS = ("Received", "Status", "Error", "Channel status message", "RawDlrDoneDate", "EventType")
@@ -177,6 +177,9 @@ class MessageDetail(QWidget):
             status = f"<b>SIMULATED</b> (Simulate traffic, demo token: not from Twilio)<br>{status}"
         if code is not None:
             status += f"<br>Error <b>{html.escape(short_title(code))}</b>"
+            twilio = error_dictionary.entry_for(int(code))
+            if twilio is not None and not short_title(code).endswith(twilio.message):
+                status += f" — Twilio: “{html.escape(twilio.message)}”"
         self.status_text.setText(status)
         self.status_text.setWordWrap(True)
         self.explain.setVisible(code is not None)
