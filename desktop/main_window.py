@@ -69,7 +69,7 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.messages, "Messages")
         self.inspector = RequestInspector(controller, self)
-        self.error_panel = ErrorLookupPanel(controller, self)
+        self.error_panel = ErrorLookupPanel(controller, self, settings=self.settings)
         self.stats_view = StatsView(controller, self)
         for widget, title in (
             (self.inspector, "Requests"),
