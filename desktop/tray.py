@@ -38,7 +38,8 @@ class AlertTray:
         self.window = window
         self.monitor = AlertMonitor(window.controller, load_thresholds(window.settings), parent=window)
         self.notice = AlertNotice(window)
-        layout = window.centralWidget().layout()
+        central = window.centralWidget()
+        layout = central.layout() if central is not None else None
         if isinstance(layout, QBoxLayout):  # above the warning banner and the tabs
             layout.insertWidget(0, self.notice)
         self.settings_action = QAction("Alerts…", window)
