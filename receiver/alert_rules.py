@@ -251,7 +251,7 @@ class AlertRules:
                     "The receiver is rejecting callbacks",
                     f"{rejected} requests were refused (bad or missing signature) in the last "
                     f"{th.window_minutes} min and none was accepted. Check the auth token (Tools → "
-                    "Credentials) and that the public URL is the one Twilio calls; the Requests tab "
+                    "Twilio credentials…) and that the public URL is the one Twilio calls; the Requests tab "
                     "shows each refusal.",
                 )
             )
