@@ -8,6 +8,7 @@ runs (a big backlog at start) is skipped, never queued.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -53,6 +54,7 @@ class AlertMonitor(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(EVALUATE_MS)
         self._timer.timeout.connect(self.evaluate)
+        self._error: str | None = None
         self._again = False  # asked while an evaluation ran: run once more when it is delivered
 
     def start(self) -> None:
@@ -84,15 +86,24 @@ class AlertMonitor(QObject):
             return
         controller, rules, feed, now = self.controller, self.rules, self._feed, self.clock()
 
-        def work() -> list[Alert]:
-            feed.poll(rules, now)
-            return rules.evaluate(now, controller.store_problems())
+        def work() -> tuple[list[Alert], str | None]:
+            error = None
+            try:
+                feed.poll(rules, now)
+            except sqlite3.Error as exc:  # the file gone or damaged: the store's health still counts
+                error = str(exc)
+                feed.close()  # reopened at the next look
+            return rules.evaluate(now, controller.store_problems()), error
 
         self.runner.run("alerts", work, on_done=self._deliver, on_error=self._failed)
 
-    def _deliver(self, alerts: list[Alert]) -> None:
+    def _deliver(self, result: tuple[list[Alert], str | None]) -> None:
+        alerts, error = result
         for alert in alerts:
             self.alertRaised.emit(alert)
+        if error != self._error and error is not None:  # said once, not every 5 s
+            self.failed.emit(f"Checking for alerts cannot read the database: {error}")
+        self._error = error
         self._finish()
 
     def _failed(self, exc: BaseException) -> None:
