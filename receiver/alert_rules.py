@@ -5,10 +5,11 @@ again while it stays true; the episode ends once the condition has been false fo
 in a row, and then the next time it becomes true it fires again. So a failing campaign gives one
 notification, not one per callback, and a problem that comes back after a quiet spell is announced anew.
 
-- **Failure rate**: among the final statuses of outbound messages received in the last
+- **Failure rate**: among the final-status callbacks of outbound messages received in the last
   ``window_minutes`` (failed, undelivered, canceled, partially_delivered, delivered, read), the share
   of failed + undelivered reaches ``failure_percent``, with at least ``min_messages`` final statuses
-  (1 failure out of 2 is not "50% failing").
+  (1 failure out of 2 is not "50% failing"). Callbacks, not messages, are counted: a message reported
+  undelivered and later delivered counts once each way (rare; it keeps each look incremental).
 - **New error code**: a callback carries an error code that no earlier (real) event in this database
   has. "Earlier" reaches as far back as the database keeps events: after retention deleted every event
   with a code, that code is new again. Each code fires once per run of the app (it is no longer new).
@@ -225,8 +226,8 @@ class AlertRules:
                 Alert(
                     FAILURE_RATE,
                     "Messages are failing",
-                    f"{failed} of {final} messages that reached a final status in the last "
-                    f"{th.window_minutes} min failed or were undelivered ({failed * 100 // final}%). "
+                    f"{failed} of {final} final statuses in the last {th.window_minutes} min were "
+                    f"failed or undelivered ({failed * 100 // final}%). "
                     "Open Error lookup or Statistics to see which error codes.",
                 )
             )

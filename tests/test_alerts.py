@@ -28,6 +28,7 @@ from receiver.alert_rules import (
 )
 from receiver.app import ReceiverConfig, create_app
 from receiver.retention import Retention, prune
+from receiver.simulate_plan import DEMO_AUTH_TOKEN
 from receiver.store import Store, connect
 
 START = datetime(2026, 12, 1, 12, 0, tzinfo=UTC).timestamp()
@@ -81,7 +82,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     monkeypatch.setattr(receiver_app, "utcnow", clock.iso)  # the receiver stamps received_at with it
     free = [10 * 2**30]
     with Store(tmp_path / "alerts.db", free_space=lambda _p: free[0]) as store:
-        client = create_app(store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC)).test_client()
+        config = ReceiverConfig.with_token(TOKEN, public_url=PUBLIC)
+        config.allow_demo = lambda: True  # "Simulate traffic" is running: the demo token is accepted
+        client = create_app(store, config).test_client()
         feed = AlertFeed(lambda: connect(store.path, readonly=True))
         yield Env(store, client, clock, AlertRules(TH), feed, free)
         feed.close()
@@ -231,6 +234,14 @@ def test_not_storing_fires_once_per_episode_and_pruning_never_fires(env: Env) ->
 
 
 # ---------------------------------------------------------------------------- simulated traffic, start
+def test_simulated_traffic_fires_nothing(env: Env) -> None:
+    for _ in range(20):
+        assert env.callback("failed", token=DEMO_AUTH_TOKEN, ErrorCode="30008") == 200
+    assert env.check() == []
+    env.callback("failed", ErrorCode="30008")  # the first real one: the code is new for real traffic
+    assert [a.kind for a in env.check()] == [NEW_ERROR_CODE]
+
+
 def test_a_restart_sees_the_last_windows_failures_but_not_older_ones(env: Env) -> None:
     env.clock.advance(-30)
     for _ in range(10):
@@ -243,7 +254,7 @@ def test_a_restart_sees_the_last_windows_failures_but_not_older_ones(env: Env) -
         env.callback("failed")
     feed.poll(fresh, env.clock.t)  # a new feed (app restart) seeds from the last window only
     fired = fresh.evaluate(env.clock.t, [])
-    assert [a.text.split(" messages")[0] for a in fired if a.kind == FAILURE_RATE] == ["10 of 10"]
+    assert [a.text.split(" final")[0] for a in fired if a.kind == FAILURE_RATE] == ["10 of 10"]
     feed.close()
 
 
