@@ -107,13 +107,13 @@ class AlertFeed:
     ) -> int:
         while True:
             rows = conn.execute(
-                "SELECT id, outcome, http_status, received_at, simulated FROM requests "
+                "SELECT id, outcome, http_status, reason, received_at, simulated FROM requests "
                 "WHERE id > ? AND id <= ? ORDER BY id LIMIT ?",
                 (after, upto, CHUNK),
             ).fetchall()
-            for _request_id, outcome, http_status, received_at, simulated in rows:
+            for _request_id, outcome, http_status, reason, received_at, simulated in rows:
                 if not simulated:
-                    rules.observe_request(parse_time(received_at) or 0.0, str(outcome), http_status)
+                    rules.observe_request(parse_time(received_at) or 0.0, str(outcome), http_status, reason)
             if rows:
                 after = rows[-1][0]
             if len(rows) < CHUNK:

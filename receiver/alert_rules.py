@@ -13,9 +13,11 @@ notification, not one per callback, and a problem that comes back after a quiet 
 - **New error code**: a callback carries an error code that no earlier (real) event in this database
   has. "Earlier" reaches as far back as the database keeps events: after retention deleted every event
   with a code, that code is new again. Each code fires once per run of the app (it is no longer new).
-- **Rejections**: at least ``rejections`` requests answered 401/403 in the window and not one accepted
-  callback: what a wrong auth token (or a URL Twilio signs differently) looks like. Rejected noise while
-  callbacks are accepted is an attacker or a scanner, not a broken campaign, and does not fire.
+- **Rejections**: at least ``rejections`` *signed* requests refused with 403 in the window and not one
+  accepted callback: what a wrong auth token (or a URL Twilio signs differently) looks like. Unsigned
+  requests are scanners, not Twilio, and 401s are also Twilio's normal first try at a URL with
+  ``user:password@`` (wrong credentials there reach the operator as Twilio's 11200 alerts, below).
+  Refused noise while callbacks are accepted is an attacker, not a broken campaign, and does not fire.
 - **Twilio cannot reach the app**: Twilio's Monitor reports an HTTP retrieval/connection/TLS failure
   (``UNREACHABLE_CODES``) about the app's webhooks, dated within the window. Alerts are told apart by SID,
   so a poller that fetches the same alerts again and again fires once.
@@ -38,12 +40,12 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from receiver import statuses
+from receiver.signature import NO_SIGNATURE
 
 # Twilio Monitor error codes that mean "Twilio could not get an answer from the webhook"
 # (../shared/reference/TWILIO-FACTS.md, error dictionary)
 UNREACHABLE_CODES = frozenset({11200, 11205, 11206, 11210, 11215, 11220, 11235, 11236, 11237})
 OUTBOUND_FINAL = statuses.TERMINAL - {"received"}
-AUTH_REJECTED = frozenset({401, 403})
 SEEN_ALERTS_KEPT = 10_000  # Twilio alert SIDs remembered, so a poller's repeats fire nothing
 
 FAILURE_RATE, NEW_ERROR_CODE, REJECTING, UNREACHABLE, NOT_STORING = (
@@ -187,10 +189,10 @@ class AlertRules:
         if new_code is not None:
             self._new_codes.append((new_code, status))
 
-    def observe_request(self, t: float, outcome: str, http_status: int | None) -> None:
+    def observe_request(self, t: float, outcome: str, http_status: int | None, reason: str | None) -> None:
         if outcome in ("accepted", "duplicate"):
             self._requests.add(t, 0, 2)
-        elif outcome == "rejected" and http_status in AUTH_REJECTED:
+        elif outcome == "rejected" and http_status == 403 and not (reason or "").startswith(NO_SIGNATURE):
             self._requests.add(t, 1, 2)
 
     def twilio_alerts(self, alerts: Iterable[Mapping[str, Any]], now: float) -> None:

@@ -156,6 +156,13 @@ def test_refused_noise_while_callbacks_are_accepted_is_not_an_alert(env: Env) ->
     assert env.kinds(REJECTING) == []
 
 
+def test_unsigned_requests_from_a_scanner_are_not_an_alert(env: Env) -> None:
+    for _ in range(20):
+        answer = env.client.post("/twilio/status", data=status_params(sid(), "delivered"))
+        assert answer.status_code == 403
+    assert env.kinds(REJECTING) == []
+
+
 # ---------------------------------------------------------------------------- Twilio cannot reach us
 def twilio_alert(alert_sid: str, code: int, when: float) -> dict[str, Any]:
     return {
