@@ -154,6 +154,7 @@ def main(db: str | None = None) -> int:
     from desktop.main_window import APPLICATION, ORGANIZATION, MainWindow, make_settings
     from desktop.prune_dialog import load_synchronous
     from desktop.receiver_controller import ReceiverController, configured_port
+    from desktop.tray import install as install_alerts
     from receiver import logsetup, paths
     from receiver.store import StoreError, StoreLocked
 
@@ -194,14 +195,18 @@ def main(db: str | None = None) -> int:
         if code is not None:
             controller.stop()
             return code
-    live = None
+    live = alerts = None
     try:
         window = MainWindow(controller)
         # tunnel, credentials, the set-up wizard, restore of previous webhooks on exit/after a crash
         live = install_going_live(window)
+        alerts = install_alerts(window)  # tray icon + notices; the lead connects alertsFetched to
+        # alerts.monitor.twilio_alerts
         window.show()
         return int(app.exec())
     finally:
+        if alerts is not None:
+            alerts.shutdown()
         if live is not None:
             live.shutdown()
         controller.stop()

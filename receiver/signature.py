@@ -30,6 +30,7 @@ from twilio.request_validator import RequestValidator
 #: (``key=<shared key id>,algorithm=HMAC_SHA256``); without it the auth token and HMAC-SHA1 sign.
 SETTINGS_HEADER = request_validator.SIGNATURE_SETTINGS_HEADER
 SUPPORTED_ALGORITHMS = (request_validator.HMAC_SHA1, request_validator.HMAC_SHA256)
+NO_SIGNATURE = "no X-Twilio-Signature header"  # the reason's start when a request was not signed at all
 ValidatorFor = Callable[[str], RequestValidator]
 
 
@@ -165,7 +166,7 @@ def validate(
         if not auth_token:
             return Verdict(False, "no auth token configured: set TWILIO_AUTH_TOKEN or save it in the app")
     if not signature:
-        return Verdict(False, "no X-Twilio-Signature header (not sent by Twilio, or stripped by a proxy)")
+        return Verdict(False, f"{NO_SIGNATURE} (not sent by Twilio, or stripped by a proxy)")
     url = public_url_for(public_base or local_base, path, query)
     if isinstance(params, str):
         if "bodySHA256=" not in query:
