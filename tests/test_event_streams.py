@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import http.client
+import itertools
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -14,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from receiver_helpers import PUBLIC, sid
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from receiver_helpers import PUBLIC, TOKEN, sid
 
 from receiver import store_health
 from receiver import twilio_setup as ts
@@ -271,3 +274,38 @@ def test_event_deliveries_are_recorded_by_the_fake(
     assert isinstance(delivery, EventDelivery) and fake_twilio.events.state.deliveries == [delivery]
     assert delivery.url.startswith(PUBLIC + EVENTS_PATH + "?bodySHA256=")
     assert delivery.headers["Host"] == PUBLIC.removeprefix("https://")
+
+
+_db_number = itertools.count()
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+_types = st.sampled_from(["com.twilio.messaging.message.sent", "com.twilio.messaging.message.x y"]) | _json
+_data = st.fixed_dictionaries(
+    {"messageSid": st.just(sid()) | _json},
+    optional={"errorCode": _json, "to": _json, "numberOfSegments": _json, "body": _json},
+)
+_events = st.lists(
+    st.fixed_dictionaries({"id": _json | st.text(max_size=40), "type": _types, "data": _data}), max_size=5
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=_events | _json)
+def test_any_signed_json_is_stored_or_refused_400_never_5xx(tmp_path: Path, batch: Any) -> None:
+    store = Store(tmp_path / f"p{next(_db_number)}.db")  # a fresh database per example
+    try:
+        client = create_app(store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC)).test_client()
+        body = json.dumps(batch).encode()
+        signed, sig = _twilio_json_signature(TOKEN, PUBLIC + EVENTS_PATH, body)
+        resp = client.post(
+            EVENTS_PATH + "?" + signed.split("?", 1)[1], data=body, content_type="application/json",
+            headers={"X-Twilio-Signature": sig},
+        )  # fmt: skip
+        assert resp.status_code in (200, 400)
+        logged = _rows(store, "SELECT http_status FROM requests")
+        assert logged == [(resp.status_code,)]  # every answer has its request-log line
+    finally:
+        store.close()
