@@ -28,6 +28,8 @@ TARGET_NAME = "Event Streams (message events)"
 class BackupStore(Protocol):
     def save_backups(self, account_sid: str, items: list[dict[str, Any]]) -> list[int]: ...
 
+    def pending_backups(self, account_sid: str | None = None) -> list[dict[str, Any]]: ...
+
     def mark_restored(self, backup_id: int) -> None: ...
 
 
@@ -108,6 +110,21 @@ def apply(client: Any, store: BackupStore, account_sid: str, public_base: str) -
         store.mark_restored(backup_id)
         raise SetupError(exc.message + note, code=exc.code, http_status=exc.http_status) from exc
     return sink_sid
+
+
+def repoint(client: Any, store: BackupStore, account_sid: str, public_base: str) -> list[str]:
+    """The tunnel's URL changed: if Event Streams is on, a sink for the new URL first, then the sinks for
+    the old ones deleted (they would only fill Twilio's Debugger with failed deliveries)."""
+    old = [b for b in store.pending_backups(account_sid) if b["target_kind"] == KIND_EVENT_STREAM]
+    if not old:
+        return []
+    apply(client, store, account_sid, public_base)
+    new = _clean(destination_for(public_base))
+    report = []
+    for backup in old:
+        if backup["applied"].get("destination") != new:
+            report += restore(client, store, backup)
+    return report
 
 
 def restore(client: Any, store: BackupStore, backup: dict[str, Any]) -> list[str]:

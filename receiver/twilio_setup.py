@@ -434,6 +434,13 @@ def apply_event_streams(client: Client, store: BackupStore, account_sid: str, pu
     return event_streams_setup.apply(client, store, account_sid, validate_public_base(public_base))
 
 
+def repoint_event_streams(
+    client: Client, store: BackupStore, account_sid: str, public_base: str
+) -> list[str]:
+    """Move the monitor's Event Streams sink (if it made one) to a new public URL."""
+    return event_streams_setup.repoint(client, store, account_sid, validate_public_base(public_base))
+
+
 def _roll_back(client: Client, store: BackupStore, applied: list[tuple[dict[str, Any], int]]) -> list[str]:
     problems: list[str] = []
     for item, backup_id in reversed(applied):

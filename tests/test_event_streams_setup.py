@@ -98,3 +98,31 @@ def test_a_local_url_is_refused_before_anything_is_created(fake_twilio: FakeTwil
     with Store(tmp_path / "l.db") as store, pytest.raises(ts.SetupError):
         ts.apply_event_streams(_client(fake_twilio), store, fake_twilio.account_sid, "http://127.0.0.1:8080")
     assert fake_twilio.events.state.sinks == {}
+
+
+def test_repoint_moves_the_sink_to_the_new_tunnel_url_and_restore_still_deletes_it(
+    fake_twilio: FakeTwilio, tmp_path: Path
+) -> None:
+    from desktop.wizard.context import repoint
+
+    client = _client(fake_twilio)
+    new_base = "https://new-tunnel.ngrok.test"
+    with Store(tmp_path / "r.db") as store:
+        ts.apply_event_streams(client, store, fake_twilio.account_sid, PUBLIC)
+
+        repoint(client, store, fake_twilio.account_sid, new_base, "")
+
+        [sink] = fake_twilio.events.state.sinks.values()
+        assert sink["sink_configuration"]["destination"] == new_base + EVENTS_PATH
+        [sub] = fake_twilio.events.state.subscriptions.values()
+        assert sub["sink_sid"] == sink["sid"]
+        ts.restore_all(client, store, fake_twilio.account_sid)
+        assert fake_twilio.events.state.sinks == {} and store.pending_backups() == []
+
+
+def test_repoint_without_event_streams_creates_no_sink(fake_twilio: FakeTwilio, tmp_path: Path) -> None:
+    from desktop.wizard.context import repoint
+
+    with Store(tmp_path / "n.db") as store:
+        repoint(_client(fake_twilio), store, fake_twilio.account_sid, "https://new-tunnel.ngrok.test", "")
+    assert fake_twilio.events.state.sinks == {}
