@@ -34,7 +34,7 @@ from urllib.parse import unquote_plus, urlsplit
 from flask import Flask, Response, request
 from twilio.request_validator import RequestValidator
 
-from . import logsetup, requestlog, signature
+from . import event_streams, logsetup, requestlog, signature
 from .callbacks import MESSAGE_SID_RE, CallbackError, Kind, parse
 from .public_url import BasicAuth, split_userinfo, with_userinfo
 from .request_storage import MAX_BODY as MAX_STORED_BODY
@@ -43,12 +43,17 @@ from .store import Outcome, RequestRecord, Store, StoreError, utcnow
 
 STATUS_PATHS = ("/twilio/status", "/api/webhooks/status", "/api/whatsapp/status-callback")
 INBOUND_PATHS = ("/twilio/inbound", "/twilio/fallback", "/api/webhooks/inbound-sms", "/api/whatsapp/incoming")
-WEBHOOK_PATHS = STATUS_PATHS + INBOUND_PATHS
+# Event Streams' webhook sink: a JSON array of CloudEvents (receiver/event_streams.py), answered like a status
+EVENTS_PATHS = (event_streams.EVENTS_PATH,)
+WEBHOOK_PATHS = STATUS_PATHS + INBOUND_PATHS + EVENTS_PATHS
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 DEFAULT_MAX_BODY = 64 * 1024
 MAX_FORM_FIELDS = 2000
 FORM = "application/x-www-form-urlencoded"
-_KINDS: dict[str, Kind] = {**dict.fromkeys(STATUS_PATHS, "status"), **dict.fromkeys(INBOUND_PATHS, "inbound")}
+_KINDS: dict[str, Kind] = {
+    **dict.fromkeys(STATUS_PATHS + EVENTS_PATHS, "status"),
+    **dict.fromkeys(INBOUND_PATHS, "inbound"),
+}
 _TWIML = EMPTY_TWIML.encode()
 
 # Stored headers: a header whose name says it carries a credential is kept as "[redacted]". Twilio's own
@@ -439,6 +444,8 @@ class _Receiver:
             body = inc.read_body(cfg.max_body)
             req.body_size = len(body)
             req.body = body[:MAX_STORED_BODY].decode("utf-8", "replace")
+            if path in EVENTS_PATHS:
+                return self.handle_events(inc, req, body)  # its refusals raise _Reject, answered below
             items, params = _parse_body(inc, body, req.query)
             if cfg.basic_auth is not None and not cfg.basic_auth.matches(environ.get("HTTP_AUTHORIZATION")):
                 # Twilio's documented first attempt: no credentials until a 401 challenges it
@@ -473,6 +480,46 @@ class _Receiver:
             return self.reply(kind, 503, req.reason)
         self.record(req, outcome)
         return self.reply(kind, req.http_status)
+
+    def handle_events(self, inc: _Incoming, req: RequestRecord, body: bytes) -> Answer:
+        """An Event Streams delivery: checked like a JSON webhook (bodySHA256 + X-Twilio-Signature), then
+        every message event in it stored in one commit before the 200, so a failure makes Twilio retry."""
+        cfg = self.cfg
+        if inc.mimetype != "application/json":
+            got = inc.headers.get("Content-Type") or "none"
+            raise _Reject(415, f"Content-Type {got[:80]!r}: Event Streams sends application/json")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Reject(400, "body is not valid UTF-8") from None
+        if cfg.basic_auth is not None and not cfg.basic_auth.matches(inc.environ.get("HTTP_AUTHORIZATION")):
+            raise _Reject(401, "no or wrong HTTP credentials for the public URL's user:password")
+        if cfg.validate:
+            verdict = self.check_signature(inc, text, body, req.query)
+            if not verdict.ok:
+                raise _Reject(403, verdict.reason)
+            req.simulated = verdict.signer == "demo token"
+        try:
+            batch = event_streams.parse_batch(text)
+        except event_streams.BatchError as exc:
+            raise _Reject(400, str(exc)) from None
+        req.http_status = 200
+        notes = [] if cfg.validate else ["signature validation is OFF"]
+        if batch.ignored:
+            notes.append(f"{batch.ignored} event(s) of other types not stored")
+        req.reason = "; ".join(notes)
+        if not batch.events:
+            req.outcome = "accepted"
+            self.record(req, None)
+            return self.reply("status", 200)
+        try:
+            outcomes = self.store.record_event_batch(list(batch.events), req)
+        except STORE_FAILURES as exc:  # not durable: a 503, and Event Streams delivers it again later
+            self.refuse_unstored(req, f"not stored: {_store_reason(exc)}")
+            return self.reply("status", 503, req.reason)
+        for outcome in outcomes:  # one log line and one GUI event per message event
+            self.record(req, outcome)
+        return self.reply("status", 200)
 
     def refuse_unstored(self, req: RequestRecord, reason: str) -> None:
         """A 503 for a request the store could not take: its row if the store still takes one, and

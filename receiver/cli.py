@@ -201,7 +201,7 @@ def _storage_line(synchronous: str, retention: Retention) -> str:
 
 def serve(args: argparse.Namespace) -> int:
     from . import logsetup, secrets
-    from .app import INBOUND_PATHS, STATUS_PATHS, ReceiverConfig, create_app
+    from .app import EVENTS_PATHS, INBOUND_PATHS, STATUS_PATHS, ReceiverConfig, create_app
     from .connections import Limits
     from .retention import Pruner
     from .server import ReceiverServer
@@ -296,6 +296,7 @@ def serve(args: argparse.Namespace) -> int:
     print(f"  storage: {_storage_line(args.synchronous, retention)}", file=out)
     print(f"  status callback URL: {base}{STATUS_PATHS[0]}", file=out)
     print(f"  inbound message URL: {base}{INBOUND_PATHS[0]}", file=out)
+    print(f"  Event Streams sink URL: {base}{EVENTS_PATHS[0]}", file=out)
     print(f"Listening on {server.url}", file=out, flush=True)
 
     while not stop.wait(0.5):

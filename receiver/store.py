@@ -271,6 +271,18 @@ def m009_rejected_requests_sid_index(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m011_cloudevent_id(db: sqlite_utils.Database) -> None:
+    """Event Streams (receiver/event_streams.py) delivers at least once: a retried or duplicated CloudEvent
+    carries the same ``id``, which is unique per event. Partial: status callbacks leave it NULL and pay
+    nothing for the index."""
+    db.execute("ALTER TABLE events ADD COLUMN cloudevent_id TEXT")
+    db.execute(
+        "CREATE UNIQUE INDEX idx_events_cloudevent_id ON events (cloudevent_id) "
+        "WHERE cloudevent_id IS NOT NULL"
+    )
+
+
 @dataclass
 class RequestRecord:
     """One HTTP request as the request log keeps it."""
@@ -700,6 +712,42 @@ class Store:
         result: Outcome = self.run(job)
         return result
 
+    def record_event_batch(self, events: list[tuple[Callback, str]], req: RequestRecord) -> list[Outcome]:
+        """Store an Event Streams delivery (receiver/event_streams.py): its request-log line and one event
+        per CloudEvent, in one transaction. An event whose CloudEvent id (or ``sid|status|type``) is
+        already stored is a duplicate; the request is ``duplicate`` when every event was."""
+
+        cap_request(req)
+        preps = [(_PreparedCallback(cb, req), ce_id) for cb, ce_id in events]
+
+        def job(conn: sqlite3.Connection) -> list[Outcome]:
+            req.outcome = "accepted"
+            req.message_sid = events[0][0].sid if len(events) == 1 else None
+            request_id = _insert_request(conn, req)
+            outcomes = []
+            for prep, ce_id in preps:
+                cb = prep.cb
+                cur = conn.execute(_INSERT_CLOUDEVENT, (*prep.event, request_id, prep.payload, ce_id))
+                if cur.rowcount == 0:
+                    row = conn.execute("SELECT status FROM messages WHERE sid = ?", (cb.sid,)).fetchone()
+                    status = row[0] if row else None
+                    outcomes.append(Outcome(request_id, "duplicate", cb.sid, status, False, cb.error_code))
+                    continue
+                status = conn.execute(_UPSERT_MESSAGE, prep.message).fetchone()[0]
+                outcomes.append(Outcome(request_id, "accepted", cb.sid, status, True, cb.error_code))
+                if req.simulated:
+                    _mark_simulated(conn, outcomes[-1])
+            if outcomes and all(o.outcome == "duplicate" for o in outcomes):
+                req.outcome = "duplicate"
+                conn.execute(
+                    "UPDATE requests SET outcome = 'duplicate', reason = ? WHERE id = ?",
+                    ("already stored (duplicate delivery)", request_id),
+                )
+            return outcomes or [Outcome(request_id, "accepted", None, None, False)]
+
+        result: list[Outcome] = self.run(job)
+        return result
+
     def purge_simulated(self, batch: int = 2000) -> dict[str, int]:
         """Delete everything the demo token validated (simulated messages with their events and media,
         and simulated requests), in small transactions so callbacks never wait long. Rows per table."""
@@ -863,6 +911,13 @@ _INSERT_EVENT = (
     "INSERT OR IGNORE INTO events (message_sid, status, error_code, event_type, event_key, "
     "idempotency_token, channel_status_message, raw_dlr_done_date, received_at, request_id, payload) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+# an Event Streams event: refused (ignored) by either unique key, its CloudEvent id or sid|status|type
+_INSERT_CLOUDEVENT = (
+    "INSERT OR IGNORE INTO events (message_sid, status, error_code, event_type, event_key, "
+    "idempotency_token, channel_status_message, raw_dlr_done_date, received_at, request_id, payload, "
+    "cloudevent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from twilio.rest import Client
 
+from . import event_streams_setup
 from .twilio_client import (
     API_BASE_ENV,
     CODE_ADVICE,
@@ -428,6 +429,18 @@ def apply_plan(client: Client, store: BackupStore, account_sid: str, changes: li
     return ApplyResult(backup_ids=ids, changes=list(changes))
 
 
+def apply_event_streams(client: Client, store: BackupStore, account_sid: str, public_base: str) -> str:
+    """Subscribe a webhook sink at the public URL to message events (receiver/event_streams_setup.py)."""
+    return event_streams_setup.apply(client, store, account_sid, validate_public_base(public_base))
+
+
+def repoint_event_streams(
+    client: Client, store: BackupStore, account_sid: str, public_base: str
+) -> list[str]:
+    """Move the monitor's Event Streams sink (if it made one) to a new public URL."""
+    return event_streams_setup.repoint(client, store, account_sid, validate_public_base(public_base))
+
+
 def _roll_back(client: Client, store: BackupStore, applied: list[tuple[dict[str, Any], int]]) -> list[str]:
     problems: list[str] = []
     for item, backup_id in reversed(applied):
@@ -451,6 +464,9 @@ def restore_all(client: Client, store: BackupStore, account_sid: str) -> list[st
     backups = sorted(store.pending_backups(account_sid), key=lambda b: b["id"], reverse=True)
     for backup in backups:
         kind, sid, name = backup["target_kind"], backup["target_sid"], backup["target_name"]
+        if kind == event_streams_setup.KIND_EVENT_STREAM:  # a sink + subscription we created: delete them
+            report += event_streams_setup.restore(client, store, backup)
+            continue
         applied: dict[str, str | None] = backup["applied"]
         previous: dict[str, str | None] = backup["previous"]
         try:

@@ -17,12 +17,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import logsetup, requestlog
-from .app import EMPTY_TWIML, INBOUND_PATHS, STATUS_PATHS
+from .app import EMPTY_TWIML, EVENTS_PATHS, INBOUND_PATHS, STATUS_PATHS
 
 log = logging.getLogger("callback_monitor.server")
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-_KIND = {**dict.fromkeys(STATUS_PATHS, "status"), **dict.fromkeys(INBOUND_PATHS, "inbound")}
+_KIND = {**dict.fromkeys(STATUS_PATHS + EVENTS_PATHS, "status"), **dict.fromkeys(INBOUND_PATHS, "inbound")}
 
 
 def guarded(app: WsgiApp) -> WsgiApp:

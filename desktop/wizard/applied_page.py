@@ -42,12 +42,15 @@ class AppliedPage(AsyncPage):
 
     def initializePage(self) -> None:
         result = self.state.result
+        events = f"<p>{html.escape(self.state.event_streams)}</p>" if self.state.event_streams else ""
         if result is None or not result.changes:
-            self.report.setText("Nothing needed changing: the selected targets already point at the monitor.")
+            self.report.setText(
+                "Nothing needed changing: the selected targets already point at the monitor." + events
+            )
             return
         names = sorted({c.target_name for c in result.changes})
         lines = "".join(f"<li>{html.escape(n)}</li>" for n in names)
         self.report.setText(
             f"Changed {len(result.changes)} setting(s) on:<ul>{lines}</ul>"
-            f"Webhooks now go to <b>{self.ctx.tunnel.public_url}</b>."
+            f"Webhooks now go to <b>{self.ctx.tunnel.public_url}</b>.{events}"
         )

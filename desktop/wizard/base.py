@@ -24,6 +24,7 @@ class WizardState:
     selected: list[str] = field(default_factory=list)
     changes: list[ts.Change] = field(default_factory=list)
     result: ts.ApplyResult | None = None
+    event_streams: str | None = None  # what turning Event Streams on did (a sink SID, or why it failed)
     sent_sid: str | None = None
 
 

@@ -87,4 +87,6 @@ def repoint(client: Any, store: Store, account_sid: str, new_base: str, override
     targets = ts.list_targets(client)
     present = [sid for sid in sids if targets.get(sid) is not None]
     changes = ts.plan_changes(targets, present, new_base, overrides)
-    return ts.apply_plan(client, store, account_sid, changes)
+    result = ts.apply_plan(client, store, account_sid, changes)
+    ts.repoint_event_streams(client, store, account_sid, new_base)  # only if the wizard turned it on
+    return result

@@ -38,6 +38,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from twilio.request_validator import RequestValidator
 
+from .fake_events import EventStreams
+
 API_ORIGIN = "https://api.twilio.com"
 MESSAGING_ORIGIN = "https://messaging.twilio.com"
 SANDBOX_WHATSAPP_FROM = "whatsapp:+14155238886"
@@ -142,9 +144,17 @@ class FakeState:
     message_callbacks: dict[str, str | None] = field(default_factory=dict)
 
 
+class _Form(dict[str, str]):
+    """First values, plus ``lists``: every value (Events v1 repeats ``Types``)."""
+
+    def __init__(self, lists: dict[str, list[str]]) -> None:
+        super().__init__({k: v[0] for k, v in lists.items()})
+        self.lists = lists
+
+
 def _first_values(raw: str) -> dict[str, str]:
     """Form/query string -> dict of first values, keeping blank values (``SmsFallbackUrl=`` clears)."""
-    return {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+    return _Form(parse_qs(raw, keep_blank_values=True))
 
 
 def _parse_bool(value: str) -> bool:
@@ -172,6 +182,7 @@ class FakeTwilio:
         self.deliveries: list[Delivery] = []
         self.lock = threading.RLock()
         self._failures: list[InjectedFailure] = []
+        self.events = EventStreams(self)  # Events v1 and Event Streams delivery (fake_events.py)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -361,6 +372,7 @@ class FakeTwilio:
             ("POST", r"/v1/Services/(MG\w+)", self._update_service),
             ("GET", r"/v1/Services/(MG\w+)/PhoneNumbers", self._list_service_numbers),
             ("POST", r"/v1/Services/(MG\w+)/PhoneNumbers", self._add_service_number),
+            *self.events.routes(),
         ]
         for route_method, pattern, func in routes:
             match = re.fullmatch(pattern, path)
@@ -768,13 +780,16 @@ class _Handler(BaseHTTPRequestHandler):
             if failure is not None:
                 raise FakeApiError(failure.status, failure.code, failure.message)
             payload = self.fake.handle(method, parts.path, query, form)
-            if method == "POST" and parts.path.endswith(("/Messages.json", "/PhoneNumbers")):
+            created = ("/Messages.json", "/PhoneNumbers", "/Sinks", "/Subscriptions")
+            if method == "POST" and parts.path.endswith(created):
                 status = 201
+            if method == "DELETE":
+                status = 204
         except FakeApiError as exc:
             status, payload = exc.status, error_body(exc.status, exc.code, exc.message)
         with self.fake.lock:
             self.fake.requests.append(RecordedRequest(method, parts.path, query, form, status, user))
-        body = json.dumps(payload).encode()
+        body = b"" if status == 204 else json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
