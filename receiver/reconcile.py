@@ -43,7 +43,7 @@ from twilio.rest import Client
 from . import statuses
 from .callbacks import channel_of
 from .store import Store, connect, utcnow
-from .twilio_client import twilio_call
+from .twilio_client import SetupError, twilio_call
 
 log = logging.getLogger("callback_monitor.reconcile")
 
@@ -376,6 +376,10 @@ class Reconciler:
             if since is not None:
                 self.backfill(since, report)
             self.fetch_alerts(report)
+        except SetupError:
+            if self.cancel.is_set():  # a wait cut short by the cancel ends in the 429 it waited on
+                raise Cancelled("cancelled") from None
+            raise
         finally:
             self.close()
         return report
