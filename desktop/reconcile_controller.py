@@ -24,10 +24,12 @@ from PySide6.QtWidgets import (
     QDateEdit,
     QDialog,
     QDialogButtonBox,
+    QFormLayout,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -45,6 +47,7 @@ AUTO_KEY = "reconcile/automatic"  # false: passes only on demand (no start, wake
 INTERVAL_KEY = "reconcile/interval_minutes"
 STUCK_AFTER_KEY = "reconcile/stuck_after_minutes"
 DEFAULT_INTERVAL = 15  # minutes
+DEFAULT_STUCK_AFTER = reconcile.DEFAULT_STUCK_AFTER.total_seconds() / 60
 WAKE_CHECK_MS = 30_000
 START_DELAY_MS = 3_000  # let the window settle (and the tunnel come up) before the first pass
 
@@ -95,9 +98,7 @@ class ReconcileController(QObject):
         self.alerts_action: QAction | None = None
         self.interval = QTimer(self)
         self.interval.timeout.connect(self.run_automatically)
-        minutes = _minutes(settings, INTERVAL_KEY, DEFAULT_INTERVAL)
-        if minutes:
-            self.interval.start(int(minutes * 60_000))
+        self.apply_interval()
         self._wake = reconcile.WakeDetector()
         self.wake_timer = QTimer(self)
         self.wake_timer.timeout.connect(self._check_wake)
@@ -105,6 +106,13 @@ class ReconcileController(QObject):
         receiver.started.connect(lambda _url: QTimer.singleShot(START_DELAY_MS, self.run_automatically))
         if receiver.store is not None:  # already started: the first pass follows shortly
             QTimer.singleShot(START_DELAY_MS, self.run_automatically)
+
+    def apply_interval(self) -> None:
+        """(Re)start the every-N-minutes timer from the settings; 0 minutes stops it."""
+        minutes = _minutes(self.settings, INTERVAL_KEY, DEFAULT_INTERVAL)
+        self.interval.stop()
+        if minutes:
+            self.interval.start(int(minutes * 60_000))
 
     @property
     def running(self) -> bool:
@@ -142,7 +150,7 @@ class ReconcileController(QObject):
         cancel = self._cancel = threading.Event()
         public = self.receiver.config.public_url
         settings = reconcile.Settings(
-            stuck_after=timedelta(minutes=_minutes(self.settings, STUCK_AFTER_KEY, 30)),
+            stuck_after=timedelta(minutes=_minutes(self.settings, STUCK_AFTER_KEY, DEFAULT_STUCK_AFTER)),
             webhook_prefixes=(public,) if public else (),
         )
         factory = self.client_factory
@@ -213,6 +221,21 @@ class ReconcileDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(self.backfill)
         row.addWidget(self.since, 1)
+        settings = controller.settings
+        self.every = QSpinBox(self)
+        self.every.setRange(0, 24 * 60)
+        self.every.setSuffix(" min")
+        self.every.setSpecialValueText("never")
+        self.every.setValue(int(_minutes(settings, INTERVAL_KEY, DEFAULT_INTERVAL)))
+        self.stuck_after = QSpinBox(self)
+        self.stuck_after.setRange(1, 7 * 24 * 60)
+        self.stuck_after.setSuffix(" min")
+        self.stuck_after.setValue(int(_minutes(settings, STUCK_AFTER_KEY, DEFAULT_STUCK_AFTER)))
+        form = QFormLayout()
+        form.addRow("Check automatically every", self.every)
+        form.addRow("A message is stuck after", self.stuck_after)
+        self.every.valueChanged.connect(self._save_interval)
+        self.stuck_after.valueChanged.connect(lambda v: settings.setValue(STUCK_AFTER_KEY, v))
         self.bar = QProgressBar(self)
         self.bar.hide()
         self.status = QLabel(self)
@@ -229,6 +252,7 @@ class ReconcileDialog(QDialog):
         self.cancel_button.clicked.connect(controller.cancel)
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
+        layout.addLayout(form)
         layout.addLayout(row)
         layout.addWidget(self.bar)
         layout.addWidget(self.status)
@@ -241,6 +265,10 @@ class ReconcileDialog(QDialog):
         reason = controller.why_not()
         if reason:
             self.status.setText(reason)
+
+    def _save_interval(self, minutes: int) -> None:
+        self.controller.settings.setValue(INTERVAL_KEY, minutes)
+        self.controller.apply_interval()
 
     def _start(self) -> None:
         since = None

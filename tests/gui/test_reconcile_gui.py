@@ -153,3 +153,22 @@ def test_alerts_are_listed_with_the_response_twilio_saw_and_open_their_message(
     QTest.mouseDClick(alerts.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     qtbot.waitUntil(lambda: win.messages.filter_bar.search.text() == m["sid"], timeout=3000)
     assert win.tabs.currentWidget() is win.messages
+
+
+def test_the_interval_typed_in_the_dialog_is_kept_and_reschedules_the_passes(
+    qtbot: Any, live_window: Callable[..., Any], tmp_settings: QSettings
+) -> None:
+    tmp_settings.setValue(AUTO_KEY, "false")
+    win = live_window()
+    assert win.reconcile.interval.interval() == 15 * 60_000
+    click_menu_item(qtbot, win, "Tools", win.reconcile.action)
+    qtbot.waitUntil(lambda: win.reconcile.dialog is not None and win.reconcile.dialog.isVisible())
+    spin = win.reconcile.dialog.every
+    spin.setFocus()
+    QTest.keyClick(spin, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(spin, "5")
+    assert win.reconcile.interval.interval() == 5 * 60_000 and win.reconcile.interval.isActive()
+    assert int(tmp_settings.value("reconcile/interval_minutes")) == 5
+    QTest.keyClick(spin, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(spin, "0")
+    assert not win.reconcile.interval.isActive()
