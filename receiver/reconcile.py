@@ -42,7 +42,7 @@ from twilio.rest import Client
 
 from . import statuses
 from .callbacks import channel_of
-from .store import Store, connect, utcnow
+from .store import Store, StoreClosed, connect, utcnow
 from .twilio_client import SetupError, twilio_call
 
 log = logging.getLogger("callback_monitor.reconcile")
@@ -376,9 +376,11 @@ class Reconciler:
             self.fill_prices(report)
             if since is not None:
                 self.backfill(since, report)
-            self.fetch_alerts(report)
-        except SetupError:
-            if self.cancel.is_set():  # a wait cut short by the cancel ends in the 429 it waited on
+            self.fetch_alerts(report, since)
+        except (SetupError, StoreClosed):
+            # a wait cut short by the cancel ends in the 429 it waited on; a receiver stopping closes
+            # the store after it cancelled the pass
+            if self.cancel.is_set():
                 raise Cancelled("cancelled") from None
             raise
         finally:
@@ -501,13 +503,16 @@ class Reconciler:
                 page = self._messages.get_page(next_url)
 
     # ---------------------------------------------------------------- Monitor alerts
-    def fetch_alerts(self, report: Report) -> None:
-        """Store new Monitor alerts about webhooks/messaging since the newest one stored (at most 30 days
-        back), with each one's details (request variables, the response Twilio saw)."""
+    def fetch_alerts(self, report: Report, since: datetime | None = None) -> None:
+        """Store new Monitor alerts about webhooks/messaging since the newest one stored (or ``since``, a
+        backfill's date; at most 30 days back: Monitor keeps no more), with each one's details (the
+        request variables, the response Twilio saw): they name the message an alert is about."""
         now = self.now()
         state = self._state(ALERTS_STATE) or {}
         start = now - DEFAULT_ALERTS_LOOKBACK
-        if state.get("newest"):
+        if since is not None:
+            start = since
+        elif state.get("newest"):
             start = datetime.fromisoformat(state["newest"]) - timedelta(minutes=5)  # clock skew margin
         start = max(start, now - MAX_ALERTS_LOOKBACK + timedelta(minutes=1))
         known = {

@@ -301,3 +301,12 @@ def test_cli_reconcile_end_to_end(fake_twilio: FakeTwilio, tmp_path: Path) -> No
     no_creds["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
     missing = subprocess.run(cmd, env=no_creds, capture_output=True, text=True, timeout=60)
     assert missing.returncode == 1 and "TWILIO_ACCOUNT_SID" in missing.stderr
+
+
+def test_a_backfill_also_fetches_the_alerts_since_its_date(fake_twilio: FakeTwilio, store: Store) -> None:
+    old = fake_twilio.add_alert(11200, date_created=datetime.now(UTC) - timedelta(days=3))
+    assert reconciler(fake_twilio, store).run().alerts == []  # a plain pass looks back one day
+
+    report = reconciler(fake_twilio, store).run(since=datetime.now(UTC) - timedelta(days=4))
+
+    assert [a["sid"] for a in report.alerts] == [old["sid"]]
