@@ -57,7 +57,10 @@ MAX_ALERTS_LOOKBACK = timedelta(days=30)  # Monitor answers nothing older
 MAX_FETCHES_PER_PASS = 500  # a pass stays short; what is left waits for the next one
 PAGE_SIZE = 50
 WRITE_CHUNK = 10  # messages per write job: ~2 ms of the writer's time (bench/reconcile.py)
-API_SOURCE = "api"
+API_SOURCE = "api"  # events.source of a status learned from the API
+# messages.source of a message first seen in a backfill ('api' is one the app sent, 'callback' and
+# 'inbound' came by webhook): the app did not send it, so its timeline does not start with "accepted"
+MESSAGE_SOURCE = "reconcile"
 BACKFILL_STATE = "backfill"
 ALERTS_STATE = "alerts"
 
@@ -248,7 +251,7 @@ def apply_api_message(conn: sqlite3.Connection, row: dict[str, Any]) -> str:
             "INSERT INTO messages (sid, direction, channel, from_addr, to_addr, body, status, status_rank, "
             "error_code, messaging_service_sid, account_sid, num_segments, num_media, price, price_unit, "
             "first_seen, updated_at, event_count, source) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 'api')",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
             (
                 sid,
                 row["direction"],
@@ -267,6 +270,7 @@ def apply_api_message(conn: sqlite3.Connection, row: dict[str, Any]) -> str:
                 row["price_unit"],
                 first_seen,
                 now,
+                MESSAGE_SOURCE,
             ),
         )
         result = "new"

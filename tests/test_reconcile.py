@@ -290,7 +290,9 @@ def test_cli_reconcile_end_to_end(fake_twilio: FakeTwilio, tmp_path: Path) -> No
         "undelivered",
         30003,
     )
-    assert conn.execute("SELECT source FROM messages WHERE sid = ?", (other["sid"],)).fetchone() == ("api",)
+    assert conn.execute("SELECT source FROM messages WHERE sid = ?", (other["sid"],)).fetchone() == (
+        "reconcile",
+    )
     conn.close()
 
     with Store(db):  # a receiver holds the database: refused with a clear message
