@@ -233,8 +233,9 @@ def apply_api_message(conn: sqlite3.Connection, row: dict[str, Any]) -> str:
     """Merge what the API says about a message into the store; "new", "updated" or "unchanged".
 
     The same rules as a callback (statuses.py): the status moves only forward; columns only fill in (a
-    price once Twilio has it). A status the message has no event for yet gets an event marked
-    ``source = 'api'``; nothing is written at all when nothing changed (a second run changes nothing).
+    price once Twilio has it). A status that moves the message on, and has no event yet, gets an event
+    marked ``source = 'api'``; nothing is written at all when nothing changed (a second run changes
+    nothing).
     """
     sid, status = row["sid"], row["status"]
     now = utcnow()
@@ -245,6 +246,7 @@ def apply_api_message(conn: sqlite3.Connection, row: dict[str, Any]) -> str:
         (sid,),
     ).fetchone()
     result = "unchanged"
+    news = current is None  # the API's status is news: the message's status moves to it
     if current is None:
         first_seen = row["date_created"] or row["date_sent"] or now
         conn.execute(
@@ -282,6 +284,7 @@ def apply_api_message(conn: sqlite3.Connection, row: dict[str, Any]) -> str:
         if cur["price"] is None and row["price"] is not None:  # a price and its currency go together
             sets.update(price=row["price"], price_unit=row["price_unit"])
         if statuses.supersedes(status, cur["status"]):
+            news = True
             sets.update(status=status, status_rank=statuses.rank(status))
             if row["error_code"] is not None:
                 sets["error_code"] = row["error_code"]
@@ -293,10 +296,15 @@ def apply_api_message(conn: sqlite3.Connection, row: dict[str, Any]) -> str:
                 f"UPDATE messages SET {assignments}, updated_at = ? WHERE sid = ?", (*sets.values(), now, sid)
             )
             result = "updated"
-    seen = conn.execute(
-        "SELECT 1 FROM events WHERE message_sid = ? AND status = ? LIMIT 1", (sid, status)
-    ).fetchone()
-    if seen is None:
+    # an older status than the message's (a callback told more, maybe while this was fetched) would only
+    # clutter the timeline after the newer one: the history gets an API event for news only
+    seen = (
+        news
+        and conn.execute(
+            "SELECT 1 FROM events WHERE message_sid = ? AND status = ? LIMIT 1", (sid, status)
+        ).fetchone()
+    )
+    if news and seen is None:
         payload = {k: v for k, v in row.items() if k != "body"}  # the body is in messages already
         conn.execute(
             "INSERT OR IGNORE INTO events (message_sid, status, error_code, event_type, event_key, "
