@@ -29,20 +29,19 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
-from urllib.parse import parse_qs
 
-from twilio.http import HttpClient
-from twilio.http.response import Response
 from twilio.rest import Client
 
 from . import statuses
 from .callbacks import channel_of
+from .monitor_alerts import alert_wanted, message_sid_of_alert
 from .store import Store, StoreClosed, connect, utcnow
+from .twilio_backoff import with_backoff
 from .twilio_client import SetupError, twilio_call
 
 log = logging.getLogger("callback_monitor.reconcile")
@@ -63,30 +62,6 @@ API_SOURCE = "api"  # events.source of a status learned from the API
 MESSAGE_SOURCE = "reconcile"
 BACKFILL_STATE = "backfill"
 ALERTS_STATE = "alerts"
-
-# Monitor alerts about webhooks and messaging: the ones this app's operator can act on
-ALERT_CODES = frozenset(
-    {
-        11200,  # HTTP retrieval failure
-        11205,  # HTTP connection failure
-        11206,  # HTTP protocol violation
-        11210,  # HTTP bad host name
-        11215,  # HTTP too many redirects
-        11220,  # SSL/TLS handshake error
-        11237,  # certificate invalid
-        11750,  # response body too large
-        12100,  # document parse failure
-        12200,  # schema validation warning
-        12300,  # invalid Content-Type
-        30001,  # queue overflow
-        30003,  # unreachable destination handset
-        30005,  # unknown destination handset
-        30006,  # landline or unreachable carrier
-        30007,  # message filtered
-        30008,  # unknown error
-        57012,  # Event Streams sink delivery failure
-    }
-)
 
 
 class Cancelled(Exception):
@@ -125,57 +100,6 @@ class Report:
 
 
 Progress = Callable[[str, int, int], None]  # (what, done, total or 0 when unknown)
-
-
-# --------------------------------------------------------------------------- rate limits
-class BackoffHttpClient(HttpClient):  # type: ignore[misc]  # twilio ships no type hints
-    """Wraps the client's HTTP layer: a 429 is retried after ``Retry-After`` (seconds) when Twilio gives
-    one, else after 1, 2, 4 … seconds, at most ``tries`` times and never longer than ``max_wait`` per
-    wait; then the 429 goes up as the error it is. Waiting is cut short by ``cancel``."""
-
-    def __init__(
-        self,
-        inner: HttpClient,
-        *,
-        tries: int = 5,
-        base: float = 1.0,
-        max_wait: float = 60.0,
-        cancel: threading.Event | None = None,
-        sleep: Callable[[float], object] | None = None,
-    ) -> None:
-        super().__init__(logger=log, is_async=False)
-        self.inner, self.tries, self.base, self.max_wait = inner, tries, base, max_wait
-        self.cancel = cancel or threading.Event()
-        self._sleep = sleep or self.cancel.wait
-        self.waits: list[float] = []  # the waits taken, for the report and tests
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
-        attempt = 0
-        while True:
-            response: Response = self.inner.request(method, url, *args, **kwargs)
-            if response.status_code != 429 or attempt + 1 >= self.tries or self.cancel.is_set():
-                return response
-            wait = min(self.max_wait, _retry_after(response) or self.base * 2**attempt)
-            log.info("Twilio rate limit (429) on %s: waiting %.1f s", method, wait)
-            self.waits.append(wait)
-            self._sleep(wait)
-            attempt += 1
-
-
-def _retry_after(response: Response) -> float | None:
-    headers = response.headers or {}
-    value = next((v for k, v in dict(headers).items() if str(k).lower() == "retry-after"), None)
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: rare from Twilio; the exponential wait is fine
-
-
-def with_backoff(client: Client, cancel: threading.Event | None = None, **kwargs: Any) -> BackoffHttpClient:
-    """Put a ``BackoffHttpClient`` under ``client`` (every request, paging included, goes through it)."""
-    wrapper = BackoffHttpClient(client.http_client, cancel=cancel, **kwargs)
-    client.http_client = wrapper
-    return wrapper
 
 
 # --------------------------------------------------------------------------- API resource -> row
@@ -323,27 +247,6 @@ def apply_api_message(conn: sqlite3.Connection, row: dict[str, Any]) -> str:
         if result == "unchanged":
             result = "updated"
     return result
-
-
-# --------------------------------------------------------------------------- alerts
-def message_sid_of_alert(resource_sid: str | None, request_variables: str | None) -> str | None:
-    """The message an alert concerns: its resource SID when that is a message, else the ``MessageSid``
-    among the request's variables (the callback Twilio failed to deliver)."""
-    if resource_sid and resource_sid[:2] in ("SM", "MM"):
-        return resource_sid
-    if request_variables:
-        values = parse_qs(request_variables)
-        for key in ("MessageSid", "SmsSid", "SmsMessageSid"):
-            if values.get(key):
-                return values[key][0]
-    return None
-
-
-def alert_wanted(error_code: int | None, request_url: str | None, prefixes: Iterable[str]) -> bool:
-    if error_code in ALERT_CODES:
-        return True
-    url = request_url or ""
-    return any(url.startswith(p) for p in prefixes if p)
 
 
 # --------------------------------------------------------------------------- the pass
@@ -591,19 +494,6 @@ class Reconciler:
         self.progress("alerts", len(wanted), len(wanted))
 
 
-# --------------------------------------------------------------------------- reading (GUI, CLI)
-def list_alerts(conn: sqlite3.Connection, limit: int = 500) -> list[dict[str, Any]]:
-    """Stored alerts, newest first, each with its details decoded."""
-    cur = conn.execute("SELECT * FROM twilio_alerts ORDER BY date_created DESC, sid LIMIT ?", (limit,))
-    cols = [d[0] for d in cur.description]
-    out = []
-    for raw in cur.fetchall():
-        row = dict(zip(cols, raw, strict=True))
-        row["details"] = json.loads(row["details"]) if row["details"] else {}
-        out.append(row)
-    return out
-
-
 class WakeDetector:
     """Notices that the machine slept: the wall clock moved much more than the monotonic clock (which
     does not count a suspend) between two looks."""
@@ -625,16 +515,11 @@ class WakeDetector:
 
 
 __all__ = [
-    "ALERT_CODES",
-    "BackoffHttpClient",
     "Cancelled",
     "Reconciler",
     "Report",
     "Settings",
     "WakeDetector",
     "apply_api_message",
-    "list_alerts",
     "message_row",
-    "message_sid_of_alert",
-    "with_backoff",
 ]

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from receiver import callbacks, reconcile
+from receiver.monitor_alerts import list_alerts
 from receiver.store import RequestRecord, Store
 from receiver.twilio_client import Credentials, SetupError, make_client
 from tests.fakes import fake_twilio as fakes
@@ -231,7 +232,7 @@ def test_alerts_about_webhooks_are_stored_and_linked_to_their_message(
 
     assert {a["sid"] for a in report.alerts} == {by_vars["sid"], by_resource["sid"]}
     conn = sqlite3.connect(store.path)
-    stored = reconcile.list_alerts(conn)
+    stored = list_alerts(conn)
     conn.close()
     assert {a["message_sid"] for a in stored} == {m["sid"]}
     shown = next(a for a in stored if a["sid"] == by_vars["sid"])

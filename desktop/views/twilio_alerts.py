@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.models.messages_model import local_time
-from receiver.reconcile import list_alerts
+from receiver.monitor_alerts import list_alerts
 from receiver.store import connect
 
 HEADERS = ("When", "Error", "Request URL", "Message")
