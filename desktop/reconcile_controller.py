@@ -86,6 +86,9 @@ class ReconcileController(QObject):
         parent: QObject | None = None,
         *,
         client_factory: ClientFactory = make_client,
+        wake: reconcile.WakeDetector | None = None,
+        wake_check_ms: int = WAKE_CHECK_MS,
+        start_delay_ms: int | None = START_DELAY_MS,
     ) -> None:
         super().__init__(parent)
         self.receiver, self.settings, self.client_factory = receiver, settings, client_factory
@@ -99,13 +102,15 @@ class ReconcileController(QObject):
         self.interval = QTimer(self)
         self.interval.timeout.connect(self.run_automatically)
         self.apply_interval()
-        self._wake = reconcile.WakeDetector()
+        self._wake = wake or reconcile.WakeDetector()
         self.wake_timer = QTimer(self)
         self.wake_timer.timeout.connect(self._check_wake)
-        self.wake_timer.start(WAKE_CHECK_MS)
-        receiver.started.connect(lambda _url: QTimer.singleShot(START_DELAY_MS, self.run_automatically))
-        if receiver.store is not None:  # already started: the first pass follows shortly
-            QTimer.singleShot(START_DELAY_MS, self.run_automatically)
+        self.wake_timer.start(wake_check_ms)
+        if start_delay_ms is not None:  # None: no pass at start (a second controller, tests)
+            delay = start_delay_ms
+            receiver.started.connect(lambda _url: QTimer.singleShot(delay, self.run_automatically))
+            if receiver.store is not None:  # already started: the first pass follows shortly
+                QTimer.singleShot(delay, self.run_automatically)
 
     def apply_interval(self) -> None:
         """(Re)start the every-N-minutes timer from the settings; 0 minutes stops it."""

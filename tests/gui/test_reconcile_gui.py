@@ -172,3 +172,35 @@ def test_the_interval_typed_in_the_dialog_is_kept_and_reschedules_the_passes(
     QTest.keyClick(spin, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
     QTest.keyClicks(spin, "0")
     assert not win.reconcile.interval.isActive()
+
+
+def test_a_pass_runs_when_the_machine_wakes(
+    qtbot: Any,
+    fake_twilio: FakeTwilio,
+    live_window: Callable[..., Any],
+    tmp_settings: QSettings,
+    tmp_path: Any,
+) -> None:
+    """After a suspend the wall clock is hours ahead of the monotonic clock: the next look starts a pass.
+    The window's own passes are off; a controller with clocks the test moves and no pass at start is the
+    only one that can run."""
+    from desktop.reconcile_controller import ReconcileController
+    from receiver.reconcile import WakeDetector
+
+    tmp_settings.setValue(AUTO_KEY, "false")
+    m = fake_twilio.add_message(status="delivered")
+    win = live_window(stuck=m["sid"])
+    own = QSettings(str(tmp_path / "wake.ini"), QSettings.Format.IniFormat)
+    own.setValue("reconcile/interval_minutes", 0)
+    wall, mono = [1_000_000.0], [500.0]
+    detector = WakeDetector(wall=lambda: wall[0], mono=lambda: mono[0])
+    ctl = ReconcileController(win.controller, own, win, wake=detector, wake_check_ms=20, start_delay_ms=None)
+    ticks: list[bool] = []
+    ctl.wake_timer.timeout.connect(lambda: ticks.append(ctl.running))
+    qtbot.waitUntil(lambda: len(ticks) >= 3, timeout=5000)  # three looks at the clocks, no jump
+    assert not any(ticks) and status_of(win, m["sid"]) == "sent"
+    wall[0] += 8 * 3600  # slept the night
+    mono[0] += 1
+    with qtbot.waitSignal(ctl.finished, timeout=10000):
+        pass
+    assert status_of(win, m["sid"]) == "delivered"
