@@ -29,6 +29,7 @@ from desktop.export_csv import CsvExport, ExportJob, export_messages, export_req
 from desktop.models.message_query import MessageFilter
 from desktop.prune_dialog import PruneDialog, load_retention
 from desktop.receiver_controller import ReceiverController
+from desktop.reconcile_controller import install as install_reconcile
 from desktop.simulation import SimulationRunner
 from desktop.views.error_lookup import ErrorLookupPanel
 from desktop.views.messages_view import MessagesView
@@ -105,6 +106,7 @@ class MainWindow(QMainWindow):
         self.choose_save_path: Callable[[str, str], str] = self.ask_export_path
 
         self._build_actions()
+        self.reconcile = install_reconcile(self)  # Tools → Reconcile with Twilio…, Twilio alerts…
         controller.dataChanged.connect(self.messages.refresh)
         controller.failed.connect(lambda text: self.status.showMessage(text, 15000))
         self.messages.errorCodeRequested.connect(self.show_error_code)

@@ -100,6 +100,11 @@ def _parser() -> argparse.ArgumentParser:
         "--older-than", metavar="DAYS", type=float, help="also delete messages first seen more than DAYS ago"
     )
 
+    recon = sub.add_parser("reconcile", help="bring messages up to date from Twilio's API, backfill, alerts")
+    _add_db_option(recon)
+    from .reconcile_cli import add_options as _reconcile_options
+
+    _reconcile_options(recon)
     export = sub.add_parser("export", help="write messages, events or the request log to stdout")
     _add_db_option(export)
     export.add_argument("--what", choices=("messages", "events", "requests"), default="messages")
@@ -184,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
         return export(args, sys.stdout)
     if args.command == "prune":
         return prune(args, sys.stdout)
+    if args.command == "reconcile":
+        from .reconcile_cli import run as reconcile
+
+        return reconcile(args, sys.stdout)
     # simulate/errors/self-test parse their own options and are dispatched above only when they come first
     _parser().error(f"'{args.command}' takes no options before it: run 'callback-monitor {args.command} …'")
 

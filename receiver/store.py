@@ -272,6 +272,27 @@ def m009_rejected_requests_sid_index(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m010_reconciliation(db: sqlite_utils.Database) -> None:
+    """What reconciliation with Twilio's REST API needs (receiver/reconcile.py): ``events.source``
+    (NULL: a callback; ``'api'``: learned from the API, so the timeline can say so), ``sync_state``
+    (a backfill's progress, so a run cut off half-way resumes), and ``twilio_alerts`` (Twilio's Monitor
+    alerts about this app's webhooks, linked to the message they concern when they name one)."""
+    db.execute("ALTER TABLE events ADD COLUMN source TEXT")
+    db.execute(
+        "CREATE TABLE sync_state (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE twilio_alerts (sid TEXT PRIMARY KEY, error_code INTEGER, log_level TEXT, "
+        "alert_text TEXT, request_url TEXT, request_method TEXT, date_created TEXT, resource_sid TEXT, "
+        "message_sid TEXT, fetched_at TEXT NOT NULL, details TEXT)"
+    )
+    db.execute("CREATE INDEX idx_twilio_alerts_date ON twilio_alerts (date_created)")
+    db.execute(
+        "CREATE INDEX idx_twilio_alerts_message ON twilio_alerts (message_sid) WHERE message_sid IS NOT NULL"
+    )
+
+
+@migrations()
 def m011_cloudevent_id(db: sqlite_utils.Database) -> None:
     """Event Streams (receiver/event_streams.py) delivers at least once: a retried or duplicated CloudEvent
     carries the same ``id``, which is unique per event. Partial: status callbacks leave it NULL and pay

@@ -31,6 +31,7 @@ from desktop import badges
 from desktop.models.messages_model import format_price, local_time, short_title
 from receiver import error_dictionary, rejections
 from receiver.optout import opt_out_keyword
+from receiver.reconcile import API_SOURCE
 
 TIMELINE_HEADERS = ("Received", "Status", "Error", "Channel status message", "RawDlrDoneDate", "EventType")
 
@@ -256,7 +257,7 @@ class MessageDetail(QWidget):
             self._reader()
             .execute(
                 "SELECT received_at, status, error_code, channel_status_message, raw_dlr_done_date, "
-                "event_type, "
+                "event_type, source, "
                 "payload FROM events WHERE message_sid = ? ORDER BY id",
                 (sid,),
             )
@@ -281,6 +282,10 @@ class MessageDetail(QWidget):
             )
             item.setIcon(1, badges.icon_for(r["status"]))
             item.setToolTip(0, f"{r['received_at']} (UTC)")
+            if r["source"] == API_SOURCE:  # learned by reconciliation (receiver/reconcile.py), no callback
+                item.setText(1, f"{item.text(1)} (API)")
+                item.setText(3, "from the API (reconciliation)")
+                item.setToolTip(1, "No callback brought this status: Twilio's API reported it when asked")
             entries.append((str(r["received_at"]), item))
             try:
                 pretty = json.dumps(json.loads(r["payload"]), indent=2, ensure_ascii=False, sort_keys=True)

@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -109,6 +109,7 @@ class InjectedFailure:
     message: str
     method: str | None
     remaining: int
+    retry_after: str | None = None  # a Retry-After header on the error answer (429s)
 
 
 @dataclass
@@ -142,6 +143,8 @@ class FakeState:
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Not part of the Message resource Twilio returns, but Twilio remembers it for callbacks.
     message_callbacks: dict[str, str | None] = field(default_factory=dict)
+    # Monitor alerts, oldest first; each holds the single-fetch fields (request_variables …) too
+    alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class _Form(dict[str, str]):
@@ -155,6 +158,12 @@ class _Form(dict[str, str]):
 def _first_values(raw: str) -> dict[str, str]:
     """Form/query string -> dict of first values, keeping blank values (``SmsFallbackUrl=`` clears)."""
     return _Form(parse_qs(raw, keep_blank_values=True))
+
+
+def _parse_when(text: str) -> datetime:
+    """A filter date as Twilio accepts it: YYYY-MM-DD or ISO 8601 with a time (UTC when no zone)."""
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _parse_bool(value: str) -> bool:
@@ -319,12 +328,19 @@ class FakeTwilio:
         *,
         method: str | None = None,
         times: int = 1,
+        retry_after: str | None = None,
     ) -> None:
         """The next ``times`` requests whose path matches (``re.search``) get this error instead."""
         with self.lock:
             self._failures.append(
                 InjectedFailure(
-                    re.compile(path_regex), status, code or status, message, method and method.upper(), times
+                    re.compile(path_regex),
+                    status,
+                    code or status,
+                    message,
+                    method and method.upper(),
+                    times,
+                    retry_after,
                 )
             )
 
@@ -367,6 +383,8 @@ class FakeTwilio:
             ("POST", rf"/2010-04-01/Accounts/{acct}/Messages\.json", self._create_message),
             ("GET", rf"/2010-04-01/Accounts/{acct}/Messages/((?:SM|MM)\w+)\.json", self._get_message),
             ("POST", rf"/2010-04-01/Accounts/{acct}/Messages/((?:SM|MM)\w+)\.json", self._update_message),
+            ("GET", r"/v1/Alerts", self._list_alerts),
+            ("GET", r"/v1/Alerts/(NO\w+)", self._get_alert),
             ("GET", r"/v1/Services", self._list_services),
             ("GET", r"/v1/Services/(MG\w+)", self._get_service),
             ("POST", r"/v1/Services/(MG\w+)", self._update_service),
@@ -464,7 +482,51 @@ class FakeTwilio:
             messages = [m for m in messages if m["to"] == query["To"]]
         if "From" in query:
             messages = [m for m in messages if m["from"] == query["From"]]
+        if "DateSent>" in query:  # on or after that day or instant (twilio-python sends ISO 8601)
+            after = _parse_when(query["DateSent>"])
+            messages = [
+                m for m in messages if m["date_sent"] and parsedate_to_datetime(m["date_sent"]) >= after
+            ]
         return self._page_2010("messages", path, messages, query)
+
+    def add_message(self, **fields: Any) -> dict[str, Any]:
+        """Seed a Message resource as the 2010 API returns it (``date_sent`` a datetime or RFC 2822)."""
+        sid = fields.pop("sid", None) or new_sid("SM")
+        base = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}"
+        sent = fields.pop("date_sent", datetime.now(UTC))
+        if isinstance(sent, datetime):
+            sent = format_datetime(sent.astimezone(UTC).replace(microsecond=0))
+        message: dict[str, Any] = {
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "body": "hello",
+            "date_created": sent,
+            "date_sent": sent,
+            "date_updated": sent,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": "+15005550006",
+            "num_media": "0",
+            "num_segments": "1",
+            "price": None,
+            "price_unit": "USD",
+            "messaging_service_sid": None,
+            "sid": sid,
+            "status": "delivered",
+            "subresource_uris": {"media": f"{base}/Media.json"},
+            "to": "+14155550100",
+            "uri": f"{base}.json",
+            **fields,
+        }
+        with self.lock:
+            self.state.messages[sid] = message
+        return message
+
+    def set_message(self, sid: str, **fields: Any) -> None:
+        """Twilio's side moves on (a status, a price that appears minutes after the final status)."""
+        with self.lock:
+            self.state.messages[sid].update(fields, date_updated=rfc2822_now())
 
     def _get_message(self, sid: str, **_: Any) -> dict[str, Any]:
         return self._message(sid)
@@ -528,6 +590,55 @@ class FakeTwilio:
         self.state.message_callbacks[sid] = callback
         self.changes.append(("POST", path, dict(form)))
         return message
+
+    # monitor v1 ------------------------------------------------------------
+    _ALERT_DETAIL_FIELDS = ("request_variables", "response_body", "response_headers", "request_headers")
+
+    def add_alert(self, error_code: str | int, **fields: Any) -> dict[str, Any]:
+        """Seed a Monitor alert; the single-fetch fields (request_variables, response_body …) are kept
+        but left out of the list, as Twilio does."""
+        sid = fields.pop("sid", None) or new_sid("NO")
+        created = fields.pop("date_created", datetime.now(UTC))
+        if isinstance(created, datetime):
+            created = created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        alert: dict[str, Any] = {
+            "account_sid": self.account_sid,
+            "alert_text": f"Msg=Twilio was unable to fetch content&errorCode={error_code}",
+            "api_version": "2010-04-01",
+            "date_created": created,
+            "date_generated": created,
+            "date_updated": created,
+            "error_code": str(error_code),
+            "log_level": "error",
+            "more_info": f"https://www.twilio.com/docs/errors/{error_code}",
+            "request_method": "POST",
+            "request_url": None,
+            "request_variables": None,
+            "resource_sid": None,
+            "response_body": None,
+            "response_headers": None,
+            "request_headers": None,
+            "sid": sid,
+            "url": f"https://monitor.twilio.com/v1/Alerts/{sid}",
+            "service_sid": None,
+            **fields,
+        }
+        with self.lock:
+            self.state.alerts[sid] = alert
+        return alert
+
+    def _list_alerts(self, *, query: dict[str, str], path: str, **_: Any) -> dict[str, Any]:
+        alerts = list(reversed(self.state.alerts.values()))  # newest first
+        if "StartDate" in query:
+            start = _parse_when(query["StartDate"])
+            alerts = [a for a in alerts if _parse_when(a["date_created"]) >= start]
+        listed = [{k: v for k, v in a.items() if k not in self._ALERT_DETAIL_FIELDS} for a in alerts]
+        return self._page_v1("alerts", path, listed, query)
+
+    def _get_alert(self, sid: str, **_: Any) -> dict[str, Any]:
+        if sid not in self.state.alerts:
+            raise FakeApiError(404, 20404, f"The requested resource /v1/Alerts/{sid} was not found")
+        return self.state.alerts[sid]
 
     # messaging v1 ----------------------------------------------------------
     def _page_v1(
@@ -773,11 +884,13 @@ class _Handler(BaseHTTPRequestHandler):
         form = _first_values(self.rfile.read(length).decode()) if length else {}
         user = self.fake._authenticate(self.headers.get("Authorization"))
         status, payload = 200, {}
+        retry_after: str | None = None
         try:
             if user is None:
                 raise FakeApiError(401, 20003, "Authenticate")
             failure = self.fake._take_failure(method, parts.path)
             if failure is not None:
+                retry_after = failure.retry_after
                 raise FakeApiError(failure.status, failure.code, failure.message)
             payload = self.fake.handle(method, parts.path, query, form)
             created = ("/Messages.json", "/PhoneNumbers", "/Sinks", "/Subscriptions")
@@ -795,6 +908,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         if status == 401:
             self.send_header("WWW-Authenticate", 'Basic realm="Twilio API"')
+        if retry_after is not None:
+            self.send_header("Retry-After", retry_after)
         self.end_headers()
         self.wfile.write(body)
 
