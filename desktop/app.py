@@ -200,8 +200,7 @@ def main(db: str | None = None) -> int:
         window = MainWindow(controller)
         # tunnel, credentials, the set-up wizard, restore of previous webhooks on exit/after a crash
         live = install_going_live(window)
-        alerts = install_alerts(window)  # tray icon + notices; the lead connects alertsFetched to
-        # alerts.monitor.twilio_alerts
+        alerts = install_alerts(window)  # tray icon + notices, fed by reconciliation's Twilio alerts too
         window.show()
         return int(app.exec())
     finally:

@@ -503,4 +503,7 @@ def install(window: Any, **options: Any) -> GoingLive:
     """Add the going-live actions and status to ``window`` (a MainWindow); keep the result alive."""
     live = GoingLive(window, **options)
     window.going_live = live
+    reconcile = getattr(window, "reconcile", None)
+    if reconcile is not None:  # one Twilio client for the wizard and reconciliation (a fake in tests)
+        reconcile.client_factory = live.ctx.client_factory
     return live

@@ -113,5 +113,10 @@ class AlertTray:
 
 
 def install(window: MainWindow) -> AlertTray:
-    """Alerts for ``window``'s receiver, started."""
-    return AlertTray(window).start()
+    """Alerts for ``window``'s receiver, started; Twilio's Monitor alerts that reconciliation fetches
+    ("Twilio cannot reach the app") feed its rules."""
+    tray = AlertTray(window).start()
+    reconcile = getattr(window, "reconcile", None)
+    if reconcile is not None:
+        reconcile.alertsFetched.connect(tray.monitor.twilio_alerts)
+    return tray

@@ -204,3 +204,29 @@ def test_a_pass_runs_when_the_machine_wakes(
     with qtbot.waitSignal(ctl.finished, timeout=10000):
         pass
     assert status_of(win, m["sid"]) == "delivered"
+
+
+def test_a_twilio_alert_found_by_reconciliation_is_announced_in_the_window(
+    qtbot: Any, fake_twilio: FakeTwilio, live_window: Callable[..., Any], tmp_settings: QSettings
+) -> None:
+    """Twilio reports 11200 (it could not reach the app): the pass that fetches it raises the operator
+    alert, because the app wires reconciliation's alerts into the alert rules."""
+    from desktop.tray import install as install_alerts
+
+    tmp_settings.setValue(AUTO_KEY, "false")
+    fake_twilio.add_alert(
+        11200,
+        request_url="https://abc.ngrok-free.app/twilio/status",
+        response_body="<html>502 Bad Gateway</html>",
+    )
+    win = live_window()
+    tray = install_alerts(win)
+    try:
+        assert not tray.notice.isVisible()
+        click_menu_item(qtbot, win, "Tools", win.reconcile.action)
+        qtbot.waitUntil(lambda: win.reconcile.dialog is not None and win.reconcile.dialog.isVisible())
+        QTest.mouseClick(win.reconcile.dialog.start_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(tray.notice.isVisible, timeout=15000)
+        assert "Twilio cannot reach the app" in tray.notice.text.text()
+    finally:
+        tray.shutdown()
