@@ -1,0 +1,271 @@
+"""Statistics that explain failures: breakdowns, delivery time, spend, all as SQL aggregates (no Qt).
+
+Every function takes a connection and a time window ``[since, until)`` of ``messages.first_seen`` (UTC ISO
+strings, either end open) and returns a few rows: nothing here pulls a row per message into Python except
+the delivery-time sample, which is one float per delivered message of the window.
+
+Destination country: a million distinct numbers cannot each be parsed on every refresh, so SQL groups the
+outbound messages by the first five characters of the E.164 destination (``+`` and four digits, any
+``whatsapp:`` style channel prefix removed). Those five characters always contain the whole country
+calling code, and for the North American Numbering Plan (+1) the area code, which is what decides the
+country there (US, CA, JM, …). Each prefix is then named once with ``phonenumbers`` (Google's
+libphonenumber metadata) from one number of the group and cached. Territories that share a calling code
+and are told apart only deeper than four digits (e.g. Guernsey/Jersey within +44) are counted with the
+country their prefix's example number belongs to. The drill-down filters on the same prefixes, so a
+country row opens exactly the messages it counted.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import phonenumbers
+from phonenumbers import geocoder
+
+DELIVERED = ("delivered", "read")
+FAILED = ("failed", "undelivered")
+FINISHED = ("delivered", "read", "partially_delivered", "undelivered", "failed", "canceled")
+
+# the destination number without a channel prefix ("whatsapp:+1415…" -> "+1415…"), first five characters
+DEST_PREFIX_SQL = "IFNULL(substr(to_addr, instr(to_addr, ':') + 1, 5), '')"
+PREFIX_LENGTH = 5
+# Prices are decimal strings with at most 5 places ("-0.00790"); summed as integer micro-units in SQL, so
+# a million additions lose nothing to binary floating point.
+PRICE_SCALE = 1_000_000
+UNKNOWN_COUNTRY = "??"
+
+
+def window_sql(since: str | None, until: str | None, *, hint: bool = True) -> tuple[str, list[Any]]:
+    """``(condition, args)`` on first_seen for ``[since, until)``; ``"1"`` when both ends are open.
+
+    ``hint``: the callers group by other columns, and without the unary ``+`` on those SQLite may pick an
+    index matching the GROUP BY and scan everything; windowed queries should use the first_seen index."""
+    parts, args = [], []
+    if since is not None:
+        parts.append("first_seen >= ?")
+        args.append(since)
+    if until is not None:
+        parts.append("first_seen < ?")
+        args.append(until)
+    return (" AND ".join(parts) or "1"), args
+
+
+@dataclass(frozen=True)
+class BreakdownRow:
+    """Outbound messages of one sender / service / country in the window."""
+
+    key: str  # what the drill-down filters on ("" = none recorded); for countries the region code
+    label: str
+    outbound: int = 0
+    delivered: int = 0
+    failed: int = 0
+    finished: int = 0
+    prefixes: tuple[str, ...] = ()  # countries only: the destination prefixes counted in this row
+
+    @property
+    def delivery_rate(self) -> float | None:
+        return self.delivered / self.finished if self.finished else None
+
+
+@dataclass
+class Breakdowns:
+    senders: list[BreakdownRow] = field(default_factory=list)
+    services: list[BreakdownRow] = field(default_factory=list)
+    countries: list[BreakdownRow] = field(default_factory=list)
+
+
+def _add(acc: dict[str, list[int]], key: str, status: str, n: int) -> None:
+    row = acc.setdefault(key, [0, 0, 0, 0])  # outbound, delivered, failed, finished
+    row[0] += n
+    if status in DELIVERED:
+        row[1] += n
+    elif status in FAILED:
+        row[2] += n
+    if status in FINISHED:
+        row[3] += n
+
+
+def _rows(acc: dict[str, list[int]], labels: dict[str, str]) -> list[BreakdownRow]:
+    rows = [BreakdownRow(key, labels.get(key, key), o, d, f, fin) for key, (o, d, f, fin) in acc.items()]
+    rows.sort(key=lambda r: (-r.outbound, r.label))
+    return rows
+
+
+def breakdowns(conn: sqlite3.Connection, since: str | None, until: str | None) -> Breakdowns:
+    """Outbound messages by sender, by Messaging Service and by destination country, in one pass."""
+    where, args = window_sql(since, until)
+    plus = "+" if args else ""
+    senders: dict[str, list[int]] = {}
+    services: dict[str, list[int]] = {}
+    by_prefix: dict[str, list[int]] = {}
+    examples: dict[str, str] = {}
+    for sender, service, prefix, status, example, n in conn.execute(
+        f"SELECT IFNULL(from_addr, ''), IFNULL(messaging_service_sid, ''), {DEST_PREFIX_SQL} AS prefix, "
+        f"status, MIN(to_addr), COUNT(*) FROM messages WHERE {plus}direction = 'outbound' AND {where} "
+        f"GROUP BY {plus}from_addr, {plus}messaging_service_sid, prefix, {plus}status",
+        args,
+    ):
+        _add(senders, sender, status, n)
+        _add(services, service, status, n)
+        _add(by_prefix, prefix, status, n)
+        examples.setdefault(prefix, example or "")
+    countries: dict[str, list[int]] = {}
+    prefixes: dict[str, list[str]] = {}
+    for prefix, values in by_prefix.items():
+        region = country_of_prefix(prefix, examples[prefix])
+        prefixes.setdefault(region, []).append(prefix)
+        acc = countries.setdefault(region, [0, 0, 0, 0])
+        for i, v in enumerate(values):
+            acc[i] += v
+    return Breakdowns(
+        senders=_rows(senders, {"": "(no sender recorded)"}),
+        services=_rows(services, {"": "(no Messaging Service)"}),
+        countries=[
+            BreakdownRow(
+                r.key, country_label(r.key), r.outbound, r.delivered, r.failed, r.finished,
+                tuple(sorted(prefixes[r.key])),
+            )
+            for r in _rows(countries, {})
+        ],
+    )  # fmt: skip
+
+
+@lru_cache(maxsize=20_000)
+def country_of_prefix(prefix: str, example: str) -> str:
+    """ISO region code ("US") for a destination prefix, named from ``example`` (a number starting with
+    it); ``UNKNOWN_COUNTRY`` when it is not a phone number (empty, a short code, garbage). Cached per
+    prefix: the first example decides, so a prefix always lands in one country."""
+    number = example.split(":", 1)[-1] if ":" in example else example
+    if not number.startswith("+"):
+        return UNKNOWN_COUNTRY
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return UNKNOWN_COUNTRY
+    region = phonenumbers.region_code_for_number(parsed)
+    if not region or region == "ZZ":
+        # not a valid number (a test number, say): the main country of its calling code
+        region = phonenumbers.region_code_for_country_code(parsed.country_code or 0)
+    return region if region and region != "ZZ" else UNKNOWN_COUNTRY
+
+
+@lru_cache(maxsize=512)
+def country_label(region: str) -> str:
+    """ "United States (US)"; "Unknown" for numbers that could not be placed."""
+    if region == UNKNOWN_COUNTRY:
+        return "Unknown (not a phone number)"
+    example = phonenumbers.example_number(region)
+    name = geocoder.country_name_for_number(example, "en") if example is not None else ""
+    return f"{name} ({region})" if name else region
+
+
+@dataclass(frozen=True)
+class Period:
+    """The headline figures of one window (the current one, or the one before it for comparison)."""
+
+    since: str | None
+    until: str | None
+    outbound: int = 0
+    delivered: int = 0
+    failed: int = 0
+    finished: int = 0
+    spend: dict[str, Decimal] = field(default_factory=dict)  # currency -> absolute amount
+    delivery_median_s: float | None = None
+    delivery_p90_s: float | None = None
+    timed: int = 0  # delivered messages with both a "sent" and a "delivered" callback
+
+    @property
+    def delivery_rate(self) -> float | None:
+        return self.delivered / self.finished if self.finished else None
+
+    @property
+    def failure_rate(self) -> float | None:
+        return self.failed / self.finished if self.finished else None
+
+
+def outbound_counts(conn: sqlite3.Connection, since: str | None, until: str | None) -> dict[str, int]:
+    where, args = window_sql(since, until)
+    plus = "+" if args else ""
+    return {
+        str(status): int(n)
+        for status, n in conn.execute(
+            f"SELECT status, COUNT(*) FROM messages WHERE {plus}direction = 'outbound' AND {where} "
+            f"GROUP BY {plus}status",
+            args,
+        )
+    }
+
+
+def spend(conn: sqlite3.Connection, since: str | None, until: str | None) -> dict[str, Decimal]:
+    """What the window's messages cost, per currency, as positive amounts (Twilio reports costs as
+    negative prices: "-0.00790" USD). Messages without a price yet are left out."""
+    where, args = window_sql(since, until)
+    out: dict[str, Decimal] = {}
+    for unit, micros in conn.execute(
+        f"SELECT UPPER(IFNULL(price_unit, '')), SUM(CAST(ROUND(ABS(CAST(price AS REAL)) * {PRICE_SCALE}) "
+        f"AS INTEGER)) FROM messages WHERE {where} AND price IS NOT NULL AND price != '' "
+        "GROUP BY 1 ORDER BY 1",
+        args,
+    ):
+        out[str(unit) or "?"] = Decimal(int(micros or 0)) / PRICE_SCALE
+    return out
+
+
+def delivery_seconds(conn: sqlite3.Connection, since: str | None, until: str | None) -> list[float]:
+    """Seconds from the first "sent" callback to the first "delivered" one, per delivered (or read)
+    outbound message of the window, sorted. Messages missing either callback are left out."""
+    where, args = window_sql(since, until)
+    plus = "+" if args else ""
+    first = "(SELECT MIN(received_at) FROM events e WHERE e.message_sid = m.sid AND e.status = '{}')"
+    sql = (
+        "SELECT (julianday(d) - julianday(s)) * 86400.0 AS secs FROM ("
+        f" SELECT {first.format('sent')} AS s, {first.format('delivered')} AS d"
+        f" FROM messages m WHERE {plus}m.direction = 'outbound' AND {plus}m.status IN ('delivered', 'read')"
+        f" AND {where}) WHERE s IS NOT NULL AND d IS NOT NULL ORDER BY secs"
+    )
+    return [max(0.0, float(v)) for (v,) in conn.execute(sql, args)]
+
+
+def quantile(sorted_values: list[float], q: float) -> float | None:
+    """Nearest-rank quantile (the smallest value with at least ``q`` of the values at or below it): the
+    p90 is a delivery time that 90 % of the messages actually had, not an interpolation."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(q * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def median(sorted_values: list[float]) -> float | None:
+    n = len(sorted_values)
+    if not n:
+        return None
+    mid = n // 2
+    return sorted_values[mid] if n % 2 else (sorted_values[mid - 1] + sorted_values[mid]) / 2
+
+
+def period(
+    conn: sqlite3.Connection,
+    since: str | None,
+    until: str | None,
+    counts: dict[str, int] | None = None,
+) -> Period:
+    """Headline figures of ``[since, until)``; ``counts`` (outbound status -> n) when already known."""
+    counts = outbound_counts(conn, since, until) if counts is None else counts
+    times = delivery_seconds(conn, since, until)
+    return Period(
+        since=since,
+        until=until,
+        outbound=sum(counts.values()),
+        delivered=sum(counts.get(s, 0) for s in DELIVERED),
+        failed=sum(counts.get(s, 0) for s in FAILED),
+        finished=sum(counts.get(s, 0) for s in FINISHED),
+        spend=spend(conn, since, until),
+        delivery_median_s=median(times),
+        delivery_p90_s=quantile(times, 0.9),
+        timed=len(times),
+    )
