@@ -8,11 +8,13 @@ Destination country: a million distinct numbers cannot each be parsed on every r
 outbound messages by the first five characters of the E.164 destination (``+`` and four digits, any
 ``whatsapp:`` style channel prefix removed). Those five characters always contain the whole country
 calling code, and for the North American Numbering Plan (+1) the area code, which is what decides the
-country there (US, CA, JM, …). Each prefix is then named once with ``phonenumbers`` (Google's
-libphonenumber metadata) from one number of the group and cached. Territories that share a calling code
-and are told apart only deeper than four digits (e.g. Guernsey/Jersey within +44) are counted with the
-country their prefix's example number belongs to. The drill-down filters on the same prefixes, so a
-country row opens exactly the messages it counted.
+country there (US, CA, JM, …), and for +7 the digit that tells Kazakhstan from Russia. Each prefix is
+then named once with ``phonenumbers`` (Google's libphonenumber metadata) from one number of the group, and
+cached. Territories that share a calling code with a bigger country and are told apart only deeper
+(Guernsey, Jersey and the Isle of Man within +44, Åland within +358, Vatican City within +39, …) are
+counted with that calling code's main country (GB, FI, IT): five characters cannot tell them apart, and
+naming a whole prefix after whichever number came first would be worse. The drill-down filters on the same
+prefixes, so a country row opens exactly the messages it counted.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ PREFIX_LENGTH = 5
 # a million additions lose nothing to binary floating point.
 PRICE_SCALE = 1_000_000
 UNKNOWN_COUNTRY = "??"
+# calling codes shared by several countries that the prefix tells apart: +1 by area code, +7 by one digit
+DECIDED_BY_PREFIX = frozenset({1, 7})
 
 
 def window_sql(since: str | None, until: str | None, *, hint: bool = True) -> tuple[str, list[Any]]:
@@ -135,11 +139,23 @@ def breakdowns(conn: sqlite3.Connection, since: str | None, until: str | None) -
     )  # fmt: skip
 
 
-@lru_cache(maxsize=20_000)
+_PREFIX_REGIONS: dict[str, str] = {}
+_PREFIX_CACHE_LIMIT = 50_000  # "+" and four digits make 10,000; the rest is garbage in to_addr
+
+
 def country_of_prefix(prefix: str, example: str) -> str:
     """ISO region code ("US") for a destination prefix, named from ``example`` (a number starting with
     it); ``UNKNOWN_COUNTRY`` when it is not a phone number (empty, a short code, garbage). Cached per
-    prefix: the first example decides, so a prefix always lands in one country."""
+    prefix: the first example decides, so a prefix lands in the same country on every refresh."""
+    region = _PREFIX_REGIONS.get(prefix)
+    if region is None:
+        if len(_PREFIX_REGIONS) >= _PREFIX_CACHE_LIMIT:
+            _PREFIX_REGIONS.clear()
+        region = _PREFIX_REGIONS[prefix] = _region_of(example)
+    return region
+
+
+def _region_of(example: str) -> str:
     number = example.split(":", 1)[-1] if ":" in example else example
     if not number.startswith("+"):
         return UNKNOWN_COUNTRY
@@ -147,10 +163,12 @@ def country_of_prefix(prefix: str, example: str) -> str:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
         return UNKNOWN_COUNTRY
-    region = phonenumbers.region_code_for_number(parsed)
-    if not region or region == "ZZ":
-        # not a valid number (a test number, say): the main country of its calling code
-        region = phonenumbers.region_code_for_country_code(parsed.country_code or 0)
+    code = parsed.country_code or 0
+    main = phonenumbers.region_code_for_country_code(code)
+    region = phonenumbers.region_code_for_number(parsed) if code in DECIDED_BY_PREFIX else None
+    # a shared calling code told apart deeper than the prefix, or not a valid number (a test number, say):
+    # the calling code's main country
+    region = region or main
     return region if region and region != "ZZ" else UNKNOWN_COUNTRY
 
 
@@ -223,7 +241,8 @@ def delivery_seconds(conn: sqlite3.Connection, since: str | None, until: str | N
     plus = "+" if args else ""
     first = "(SELECT MIN(received_at) FROM events e WHERE e.message_sid = m.sid AND e.status = '{}')"
     sql = (
-        "SELECT (julianday(d) - julianday(s)) * 86400.0 AS secs FROM ("
+        # julianday's doubles blur the milliseconds (5 s comes out 5.000013 s): round to the timestamps' ms
+        "SELECT ROUND((julianday(d) - julianday(s)) * 86400000.0) / 1000.0 AS secs FROM ("
         f" SELECT {first.format('sent')} AS s, {first.format('delivered')} AS d"
         f" FROM messages m WHERE {plus}m.direction = 'outbound' AND {plus}m.status IN ('delivered', 'read')"
         f" AND {where}) WHERE s IS NOT NULL AND d IS NOT NULL ORDER BY secs"
