@@ -40,6 +40,7 @@ PREFIX_LENGTH = 5
 # a million additions lose nothing to binary floating point.
 PRICE_SCALE = 1_000_000
 UNKNOWN_COUNTRY = "??"
+DELIVERY_SAMPLE = 20_000  # delivered messages timed per window at most (see delivery_seconds)
 # calling codes shared by several countries that the prefix tells apart: +1 by area code, +7 by one digit
 DECIDED_BY_PREFIX = frozenset({1, 7})
 
@@ -195,7 +196,8 @@ class Period:
     spend: dict[str, Decimal] = field(default_factory=dict)  # currency -> absolute amount
     delivery_median_s: float | None = None
     delivery_p90_s: float | None = None
-    timed: int = 0  # delivered messages with both a "sent" and a "delivered" callback
+    timed: int = 0  # delivered messages with both a "sent" and a "delivered" callback (or of the sample)
+    sampled: bool = False  # more than DELIVERY_SAMPLE delivered: the times are from a sample
 
     @property
     def delivery_rate(self) -> float | None:
@@ -234,11 +236,21 @@ def spend(conn: sqlite3.Connection, since: str | None, until: str | None) -> dic
     return out
 
 
-def delivery_seconds(conn: sqlite3.Connection, since: str | None, until: str | None) -> list[float]:
+def delivery_seconds(
+    conn: sqlite3.Connection, since: str | None, until: str | None, *, delivered: int | None = None
+) -> list[float]:
     """Seconds from the first "sent" callback to the first "delivered" one, per delivered (or read)
-    outbound message of the window, sorted. Messages missing either callback are left out."""
+    outbound message of the window, sorted. Messages missing either callback are left out.
+
+    ``delivered`` (how many delivered/read messages the window has, when known): above
+    ``DELIVERY_SAMPLE`` only every k-th message by rowid is timed (two index seeks each, so a million
+    would take seconds); rowids follow arrival, not delivery time, so the sample is a fair one and its
+    median and p90 are within a fraction of a percentile rank of the exact ones."""
     where, args = window_sql(since, until)
     plus = "+" if args else ""
+    step = max(1, math.ceil(delivered / DELIVERY_SAMPLE)) if delivered else 1
+    if step > 1:
+        where += f" AND m.rowid % {step} = 0"
     first = "(SELECT MIN(received_at) FROM events e WHERE e.message_sid = m.sid AND e.status = '{}')"
     sql = (
         # julianday's doubles blur the milliseconds (5 s comes out 5.000013 s): round to the timestamps' ms
@@ -275,7 +287,8 @@ def period(
 ) -> Period:
     """Headline figures of ``[since, until)``; ``counts`` (outbound status -> n) when already known."""
     counts = outbound_counts(conn, since, until) if counts is None else counts
-    times = delivery_seconds(conn, since, until)
+    delivered = sum(counts.get(s, 0) for s in DELIVERED)
+    times = delivery_seconds(conn, since, until, delivered=delivered)
     return Period(
         since=since,
         until=until,
@@ -287,4 +300,5 @@ def period(
         delivery_median_s=median(times),
         delivery_p90_s=quantile(times, 0.9),
         timed=len(times),
+        sampled=delivered > DELIVERY_SAMPLE,
     )

@@ -253,6 +253,13 @@ def duration(seconds: float | None) -> str:
     return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
 
 
+def timed(period: Period | None) -> str:
+    """How many delivered messages the delivery time is measured on ("4 timed", "20,000 sampled")."""
+    if period is None:
+        return "0 timed"
+    return f"{period.timed:,} {'sampled' if period.sampled else 'timed'}"
+
+
 def money(amounts: dict[str, Decimal]) -> str:
     """ "12.35 USD" per currency, largest first; "—" when nothing was priced yet."""
     if not amounts:
@@ -438,7 +445,7 @@ class StatsView(QWidget):
         if index < 0:
             index = self.range.count() - 1
             self.range.insertItem(index, "", CUSTOM)
-        self.range.setItemText(index, range_label(*(m.isoformat() for m in self.custom)))
+        self.range.setItemText(index, range_label(self.custom[0].isoformat(), self.custom[1].isoformat()))
         self._range_index = index
         self.range.blockSignals(True)
         self.range.setCurrentIndex(index)
@@ -535,7 +542,7 @@ class StatsView(QWidget):
         self.inbound.set(f"{stats.inbound:,}", "")
         self.latency.set(
             duration(cur.delivery_median_s if cur else None),
-            f"p90 {duration(cur.delivery_p90_s if cur else None)} · {cur.timed if cur else 0:,} timed",
+            f"p90 {duration(cur.delivery_p90_s if cur else None)} · {timed(cur)}",
         )
         self.spend.set(money(cur.spend if cur else {}), "absolute, per currency")
         if prev is not None:
