@@ -215,10 +215,14 @@ class _Figure(QFrame):
         self.value.setFont(font)
         self.detail = QLabel()
         self.detail.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.caption = QLabel(caption)
+        for label in (self.caption, self.detail):  # seven figures must fit side by side in 1024 pixels
+            label.setWordWrap(True)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(caption))
+        layout.addWidget(self.caption)
         layout.addWidget(self.value)
         layout.addWidget(self.detail)
+        layout.addStretch(1)
 
     def set(self, value: str, detail: str = "") -> None:
         self.value.setText(value)
@@ -260,19 +264,23 @@ def timed(period: Period | None) -> str:
     return f"{period.timed:,} {'sampled' if period.sampled else 'timed'}"
 
 
-def money(amounts: dict[str, Decimal]) -> str:
-    """ "12.35 USD" per currency, largest first; "—" when nothing was priced yet."""
+def money(amounts: dict[str, Decimal]) -> tuple[str, str]:
+    """("12.35 USD", "+ 0.40 EUR"): the largest amount, then the other currencies (never added together);
+    ("—", "") when nothing was priced yet."""
     if not amounts:
-        return "—"
-    ordered = sorted(amounts.items(), key=lambda kv: (-kv[1], kv[0]))
-    return " · ".join(f"{amount:,.2f} {unit}" for unit, amount in ordered)
+        return "—", ""
+    shown = [
+        f"{amount:,.2f} {unit}" for unit, amount in sorted(amounts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    return shown[0], " · ".join(f"+ {s}" for s in shown[1:])
 
 
-def versus(now: float | None, before: float | None, shown: str) -> str:
-    """ "▲ from 96.4 %": how a figure moved since the previous period (▲ up, ▼ down, = same)."""
+def versus(now: float | None, before: float | None, shown: str, shown_now: str = "") -> str:
+    """ "▲ from 96.4 %": how a figure moved since the previous period (▲ up, ▼ down, = the same as far as
+    the figures show: "4.1 s" twice is not a rise)."""
     if now is None or before is None:
         return "previous period: —" if before is None else f"previous period: {shown}"
-    arrow = "▲" if now > before else "▼" if now < before else "="
+    arrow = "=" if shown == shown_now else "▲" if now > before else "▼" if now < before else "="
     return f"{arrow} from {shown} before"
 
 
@@ -544,7 +552,8 @@ class StatsView(QWidget):
             duration(cur.delivery_median_s if cur else None),
             f"p90 {duration(cur.delivery_p90_s if cur else None)} · {timed(cur)}",
         )
-        self.spend.set(money(cur.spend if cur else {}), "absolute, per currency")
+        amount, others = money(cur.spend if cur else {})
+        self.spend.set(amount, others or "costs, as absolute amounts")
         if prev is not None:
             self._compare(stats, prev)
 
@@ -597,20 +606,35 @@ class StatsView(QWidget):
     def _compare(self, stats: DeliveryStats, prev: Period) -> None:
         """Each headline figure's detail line says how it moved since the period of the same length before."""
         cur = stats.current
-        self.outbound.set(f"{stats.outbound:,}", versus(stats.outbound, prev.outbound, f"{prev.outbound:,}"))
+        self.outbound.set(
+            f"{stats.outbound:,}",
+            versus(stats.outbound, prev.outbound, f"{prev.outbound:,}", f"{stats.outbound:,}"),
+        )
         self.delivery.set(
             percent(stats.delivery_rate),
-            versus(stats.delivery_rate, prev.delivery_rate, percent(prev.delivery_rate)),
+            versus(
+                stats.delivery_rate,
+                prev.delivery_rate,
+                percent(prev.delivery_rate),
+                percent(stats.delivery_rate),
+            ),
         )
         self.failure.set(
             percent(stats.failure_rate),
-            versus(stats.failure_rate, prev.failure_rate, percent(prev.failure_rate)),
+            versus(
+                stats.failure_rate, prev.failure_rate, percent(prev.failure_rate), percent(stats.failure_rate)
+            ),
         )
         if cur is not None:
             self.latency.set(
                 duration(cur.delivery_median_s),
                 f"p90 {duration(cur.delivery_p90_s)} · "
-                + versus(cur.delivery_median_s, prev.delivery_median_s, duration(prev.delivery_median_s)),
+                + versus(
+                    cur.delivery_median_s,
+                    prev.delivery_median_s,
+                    duration(prev.delivery_median_s),
+                    duration(cur.delivery_median_s),
+                ),
             )
         tip = "Compared with " + range_label(prev.since, prev.until)
         for fig in (self.outbound, self.delivery, self.failure, self.latency):

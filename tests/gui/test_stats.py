@@ -307,6 +307,12 @@ def test_figures_compare_with_the_period_before(qtbot: Any, make_controller: Any
     assert widget.outbound.detail.text() == "▲ from 2 before"
     assert widget.latency.value.text() == "5.0 s"
     assert widget.latency.detail.text() == "p90 10.0 s · ▼ from 20.0 s before"
-    assert widget.spend.value.text() == "0.09 EUR · 0.02 USD"
+    assert (widget.spend.value.text(), widget.spend.detail.text()) == ("0.09 EUR", "+ 0.02 USD")
     assert rows(widget.sender_model)[0] == [stats_seed.SMS_1, "4", "3", "0", "100.0 %"]
     assert rows(widget.service_model)[1][0] == "(no Messaging Service)"
+
+
+def test_a_change_the_figures_do_not_show_is_not_an_arrow() -> None:
+    assert stats_view.versus(4.12, 4.08, "4.1 s", "4.1 s") == "= from 4.1 s before"
+    assert stats_view.versus(4.3, 4.08, "4.1 s", "4.3 s") == "▲ from 4.1 s before"
+    assert stats_view.versus(0.5, None, "—", "50.0 %") == "previous period: —"
