@@ -208,32 +208,49 @@ class Period:
         return self.failed / self.finished if self.finished else None
 
 
-def outbound_counts(conn: sqlite3.Connection, since: str | None, until: str | None) -> dict[str, int]:
+# Spend columns, for any GROUP BY over messages that adds ``UNIT_SQL`` to its keys: the cost as a positive
+# number of micro-units (Twilio reports costs as negative prices, "-0.00790" USD); NULL when not priced yet.
+UNIT_SQL = "UPPER(IFNULL(price_unit, ''))"
+MICROS_SQL = (
+    "SUM(CASE WHEN price IS NOT NULL AND price != '' "
+    f"THEN CAST(ROUND(ABS(CAST(price AS REAL)) * {PRICE_SCALE}) AS INTEGER) END)"
+)
+
+
+def add_spend(acc: dict[str, int], unit: str | None, micros: int | None) -> None:
+    """Add one group's ``MICROS_SQL`` to ``acc`` (currency -> micro-units); unpriced groups add nothing."""
+    if micros is not None:
+        key = str(unit or "") or "?"
+        acc[key] = acc.get(key, 0) + int(micros)
+
+
+def amounts(acc: dict[str, int]) -> dict[str, Decimal]:
+    return {unit: Decimal(micros) / PRICE_SCALE for unit, micros in sorted(acc.items())}
+
+
+def counts_and_spend(
+    conn: sqlite3.Connection, since: str | None, until: str | None
+) -> tuple[dict[str, int], dict[str, Decimal]]:
+    """Outbound messages per status, and what all messages of the window cost per currency: one pass."""
     where, args = window_sql(since, until)
     plus = "+" if args else ""
-    return {
-        str(status): int(n)
-        for status, n in conn.execute(
-            f"SELECT status, COUNT(*) FROM messages WHERE {plus}direction = 'outbound' AND {where} "
-            f"GROUP BY {plus}status",
-            args,
-        )
-    }
+    counts: dict[str, int] = {}
+    micros: dict[str, int] = {}
+    for direction, status, unit, n, cost in conn.execute(
+        f"SELECT direction, status, {UNIT_SQL}, COUNT(*), {MICROS_SQL} FROM messages WHERE {where} "
+        f"GROUP BY {plus}direction, {plus}status, 3",
+        args,
+    ):
+        if direction != "inbound":  # the store normalises outbound-api / outbound-reply to outbound
+            counts[str(status)] = counts.get(str(status), 0) + int(n)
+        add_spend(micros, unit, cost)
+    return counts, amounts(micros)
 
 
 def spend(conn: sqlite3.Connection, since: str | None, until: str | None) -> dict[str, Decimal]:
-    """What the window's messages cost, per currency, as positive amounts (Twilio reports costs as
-    negative prices: "-0.00790" USD). Messages without a price yet are left out."""
-    where, args = window_sql(since, until)
-    out: dict[str, Decimal] = {}
-    for unit, micros in conn.execute(
-        f"SELECT UPPER(IFNULL(price_unit, '')), SUM(CAST(ROUND(ABS(CAST(price AS REAL)) * {PRICE_SCALE}) "
-        f"AS INTEGER)) FROM messages WHERE {where} AND price IS NOT NULL AND price != '' "
-        "GROUP BY 1 ORDER BY 1",
-        args,
-    ):
-        out[str(unit) or "?"] = Decimal(int(micros or 0)) / PRICE_SCALE
-    return out
+    """What the window's messages cost, per currency, as positive amounts. Messages without a price yet
+    are left out."""
+    return counts_and_spend(conn, since, until)[1]
 
 
 def delivery_seconds(
@@ -283,10 +300,11 @@ def period(
     conn: sqlite3.Connection,
     since: str | None,
     until: str | None,
-    counts: dict[str, int] | None = None,
+    known: tuple[dict[str, int], dict[str, Decimal]] | None = None,
 ) -> Period:
-    """Headline figures of ``[since, until)``; ``counts`` (outbound status -> n) when already known."""
-    counts = outbound_counts(conn, since, until) if counts is None else counts
+    """Headline figures of ``[since, until)``; ``known``: (outbound status -> n, spend) when the caller's
+    own pass over the window already has them."""
+    counts, cost = counts_and_spend(conn, since, until) if known is None else known
     delivered = sum(counts.get(s, 0) for s in DELIVERED)
     times = delivery_seconds(conn, since, until, delivered=delivered)
     return Period(
@@ -296,7 +314,7 @@ def period(
         delivered=sum(counts.get(s, 0) for s in DELIVERED),
         failed=sum(counts.get(s, 0) for s in FAILED),
         finished=sum(counts.get(s, 0) for s in FINISHED),
-        spend=spend(conn, since, until),
+        spend=cost,
         delivery_median_s=median(times),
         delivery_p90_s=quantile(times, 0.9),
         timed=len(times),

@@ -190,11 +190,14 @@ def compute_stats(
 
     bars: dict[str, list[int]] = {}  # bucket -> [delivered, failed, other, inbound]
     channels: dict[str, list[int]] = {}  # channel -> [outbound, delivered, failed, inbound]
-    for bucket, direction, status, channel, count in conn.execute(
-        f"SELECT substr(first_seen, 1, {width}) AS bucket, direction, status, channel, COUNT(*) "
-        f"FROM messages WHERE {where} GROUP BY bucket, {plus}direction, {plus}status, {plus}channel",
+    micros: dict[str, int] = {}  # currency -> spend in micro-units
+    for bucket, direction, status, channel, unit, count, cost in conn.execute(
+        f"SELECT substr(first_seen, 1, {width}) AS bucket, direction, status, channel, "
+        f"{stats_queries.UNIT_SQL} AS unit, COUNT(*), {stats_queries.MICROS_SQL} FROM messages "
+        f"WHERE {where} GROUP BY bucket, {plus}direction, {plus}status, {plus}channel, unit",
         args,
     ):
+        stats_queries.add_spend(micros, unit, cost)
         bar = bars.setdefault(bucket, [0, 0, 0, 0])
         per_channel = channels.setdefault(str(channel), [0, 0, 0, 0])
         if direction == "inbound":
@@ -231,7 +234,7 @@ def compute_stats(
     ]
     stats.buckets = _axis(stats, bars, now, first, last)
     stats.breakdowns = stats_queries.breakdowns(conn, lo, hi)
-    stats.current = stats_queries.period(conn, lo, hi, counts=stats.by_status)
+    stats.current = stats_queries.period(conn, lo, hi, (stats.by_status, stats_queries.amounts(micros)))
     if since is not None and window is not None:
         stats.previous = stats_queries.period(conn, _iso(since - window), lo)
     stats.elapsed_ms = (time.perf_counter() - started) * 1000
