@@ -289,6 +289,16 @@ def test_custom_range_then_a_country_row_shows_exactly_its_messages(
     bar = window.messages.filter_bar
     assert bar.count_label.text() == "2 messages (filtered: to United Kingdom (GB))"
     assert bar.time_range.currentText() == range_label(iso(since), iso(until))
+    qtbot.mouseClick(bar.clear_button, Qt.MouseButton.LeftButton)  # the drill-down goes with the rest
+    qtbot.waitUntil(
+        lambda: bar.count_label.text() == f"{window.messages.model.total:,} messages", timeout=5000
+    )
+    assert window.messages.model.total == len(stats_seed.CURRENT) + len(stats_seed.PREVIOUS) + 2
+
+
+def test_the_figures_fit_the_smallest_window(qtbot: Any, view: StatsView) -> None:
+    # seven figures side by side: captions and details wrap instead of widening the window past 1024 px
+    assert view.minimumSizeHint().width() <= 1000
 
 
 def test_figures_compare_with_the_period_before(qtbot: Any, make_controller: Any, tmp_path: Path) -> None:
