@@ -258,7 +258,7 @@ def duration(seconds: float | None) -> str:
 
 
 def timed(period: Period | None) -> str:
-    """How many delivered messages the delivery time is measured on ("4 timed", "20,000 sampled")."""
+    """How many delivered messages the delivery time is measured on ("4 timed", "5,000 sampled")."""
     if period is None:
         return "0 timed"
     return f"{period.timed:,} {'sampled' if period.sampled else 'timed'}"
