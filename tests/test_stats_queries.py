@@ -129,3 +129,21 @@ def test_country_of_a_destination(number: str, region: str) -> None:
     bare = number.split(":", 1)[-1]
     assert stats_queries._region_of(number) == region
     assert stats_queries.country_of_prefix(bare[: stats_queries.PREFIX_LENGTH], number) == region
+
+
+def test_a_big_window_times_a_sample_and_says_so(conn, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(stats_queries, "DELIVERY_SAMPLE", 2)  # 4 delivered in the day: every 2nd by rowid
+    stats = compute_stats(conn, "day", now=NOW)
+    assert stats.current is not None and stats.current.sampled
+    expected = conn.execute(
+        "SELECT COUNT(*) FROM messages WHERE direction = 'outbound' AND status IN ('delivered', 'read') "
+        "AND first_seen >= ? AND rowid % 2 = 0",
+        ((NOW - timedelta(hours=24)).isoformat(timespec="milliseconds"),),
+    ).fetchone()[0]
+    assert 0 < stats.current.timed == expected < 4
+
+
+def test_delivery_time_reads_the_events_index_not_the_events(conn) -> None:  # type: ignore[no-untyped-def]
+    sql = "SELECT MIN(received_at) FROM events e WHERE e.message_sid = ? AND e.status = 'sent'"
+    plan = " ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", ("SM1",)))
+    assert "COVERING INDEX idx_events_sid_status_time" in plan  # m012: one seek, no payload read
