@@ -27,7 +27,6 @@ from functools import lru_cache
 from typing import Any
 
 import phonenumbers
-from phonenumbers import geocoder
 
 DELIVERED = ("delivered", "read")
 FAILED = ("failed", "undelivered")
@@ -180,6 +179,9 @@ def country_label(region: str) -> str:
     """ "United States (US)"; "Unknown" for numbers that could not be placed."""
     if region == UNKNOWN_COUNTRY:
         return "Unknown (not a phone number)"
+    # imported here, on the statistics' worker thread: its data takes ~0.4 s to load, too long for app start
+    from phonenumbers import geocoder
+
     example = phonenumbers.example_number(region)
     name = geocoder.country_name_for_number(example, "en") if example is not None else ""
     return f"{name} ({region})" if name else region
