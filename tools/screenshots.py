@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     from desktop.models.message_query import MessageFilter
     from desktop.receiver_controller import ReceiverController
     from receiver import simulate
-    from receiver.secrets import SecretStore
+    from receiver.secrets import TWILIO_AUTH_TOKEN, SecretStore
 
     app = QApplication([])
     prefix = ""
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
     controller = ReceiverController(tmp / "demo.db", secrets=secrets)
     controller.start()
-    controller.demo_token = simulate.DEMO_AUTH_TOKEN
+    controller.set_simulating(True)  # the demo token validates local traffic only while asked for
     result = simulate.run(
         simulate.SimConfig(
             target=controller.local_url,
@@ -135,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     print(f"simulated {result.sent} requests ({result.by_status})")
+    controller.set_simulating(False)
+    # the views as a configured operator sees them: an auth token in the (session-only) keyring
+    secrets.set(TWILIO_AUTH_TOKEN, "0" * 32)
     window = MainWindow(controller)
     window.resize(*SIZE)
     window.show()

@@ -26,6 +26,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from receiver.stats_queries import DEST_PREFIX_SQL
+
 # column id, header, sort expression (never NULL), tooltip. Status and error come right after the time: they
 # are what the operator scans for, and must be on screen in a 1024-pixel-wide window. Profile/body/media sit
 # after "From": they are shown only in the Inbound view, where who wrote what matters more than delivery.
@@ -73,6 +75,11 @@ class MessageFilter:
     until: str | None = None
     text: str = ""
     hide_simulated: bool = False  # leave out what the simulator sent (messages.simulated, m008)
+    # drill-downs from the statistics ("" = none recorded); kept by the filter bar until "Clear filters"
+    from_addr: str | None = None
+    service: str | None = None
+    to_prefixes: tuple[str, ...] = ()  # destination prefixes of one country (receiver.stats_queries)
+    scope: str = ""  # what those three mean, for the operator ("to United States (US)")
 
     def cleared(self) -> MessageFilter:
         return MessageFilter()
@@ -181,6 +188,15 @@ def where_clause(
         args.append(flt.until)
     if flt.hide_simulated:
         parts.append("simulated = 0")
+    if flt.from_addr is not None:
+        parts.append("IFNULL(from_addr, '') = ?")
+        args.append(flt.from_addr)
+    if flt.service is not None:
+        parts.append("IFNULL(messaging_service_sid, '') = ?")
+        args.append(flt.service)
+    if flt.to_prefixes:
+        parts.append(f"{DEST_PREFIX_SQL} IN ({', '.join('?' for _ in flt.to_prefixes)})")
+        args.extend(flt.to_prefixes)
     text = flt.text.strip()
     if text and text_index and text_indexable(text):
         parts.append(f"rowid IN (SELECT rowid FROM {TEXT_INDEX} WHERE {TEXT_INDEX} MATCH ?)")

@@ -20,7 +20,8 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal, Slot
 
-from receiver import errors
+from receiver import errors, stats_queries
+from receiver.stats_queries import Breakdowns, Period
 from receiver.store import connect
 
 ModelIndex = QModelIndex | QPersistentModelIndex
@@ -32,6 +33,7 @@ RANGES: dict[str, tuple[str, timedelta | None]] = {
     "week": ("Last 7 days", timedelta(days=7)),
     "all": ("All time", None),
 }
+CUSTOM = "custom"  # a fixed [since, until) chosen in the time-range dialog
 # bucket unit -> (characters of the ISO timestamp that name the bucket, step)
 UNITS: dict[str, tuple[int, timedelta]] = {
     "minute": (16, timedelta(minutes=1)),
@@ -51,9 +53,9 @@ STATUS_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Failed", "failed", ("failed",)),
     ("Canceled", "canceled", ("canceled",)),
 )
-DELIVERED = ("delivered", "read")
-FAILED = ("failed", "undelivered")
-FINISHED = ("delivered", "read", "partially_delivered", "undelivered", "failed", "canceled")
+DELIVERED = stats_queries.DELIVERED
+FAILED = stats_queries.FAILED
+FINISHED = stats_queries.FINISHED
 TOP_ERRORS = 10
 
 
@@ -76,6 +78,7 @@ class Bucket:
 class DeliveryStats:
     range_key: str
     since: datetime | None
+    until: datetime | None = None  # custom ranges only; the others end now
     outbound: int = 0
     inbound: int = 0
     by_status: dict[str, int] = field(default_factory=dict)  # raw outbound status -> count
@@ -88,6 +91,9 @@ class DeliveryStats:
     unit: str = "hour"
     buckets: list[Bucket] = field(default_factory=list)
     elapsed_ms: float = 0.0
+    breakdowns: Breakdowns = field(default_factory=Breakdowns)
+    current: Period | None = None  # spend, delivery time, and the rates again for the comparison
+    previous: Period | None = None  # the window of the same length just before (None for "All time")
 
     @property
     def delivery_rate(self) -> float | None:
@@ -119,6 +125,8 @@ def _unit_for(range_key: str, first: datetime | None, last: datetime | None) -> 
         return "minute"
     if range_key in ("day", "week"):
         return "hour"
+    if range_key == CUSTOM and first is not None and last is not None and last - first <= timedelta(hours=2):
+        return "minute"
     if first is None or last is None or last - first <= timedelta(days=2):
         return "hour"
     return "day"
@@ -137,8 +145,15 @@ def _parse_bucket(key: str, unit: str) -> datetime:
     return datetime.strptime(key, _KEY_FORMAT[unit]).replace(tzinfo=UTC)
 
 
-def compute_stats(conn: sqlite3.Connection, range_key: str, now: datetime | None = None) -> DeliveryStats:
-    """Every figure of the statistics panel for one time range.
+def compute_stats(
+    conn: sqlite3.Connection,
+    range_key: str,
+    now: datetime | None = None,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> DeliveryStats:
+    """Every figure of the statistics panel for one time range (``since``/``until`` for ``CUSTOM``).
 
     One GROUP BY (time bucket, direction, status, channel) pass over the window gives a few hundred or
     thousand groups from which the counts, rates, channels and bars are summed; a second query ranks the
@@ -147,31 +162,42 @@ def compute_stats(conn: sqlite3.Connection, range_key: str, now: datetime | None
     for the last hour of a million-message database).
     """
     started = time.perf_counter()
-    window = RANGES[range_key][1]
     now = now or datetime.now(UTC)
-    since = now - window if window is not None else None
-    stats = DeliveryStats(range_key=range_key, since=since)
+    if range_key == CUSTOM:
+        if since is None or until is None or since >= until:
+            raise ValueError("a custom range needs since < until")
+        window: timedelta | None = until - since
+    else:
+        window = RANGES[range_key][1]
+        since = now - window if window is not None else None
+        until = None
+    stats = DeliveryStats(range_key=range_key, since=since, until=until)
     first = last = None
-    if since is None:
+    if range_key == CUSTOM:
+        first, last = since, until
+    elif since is None:
         lo = conn.execute("SELECT MIN(first_seen) FROM messages").fetchone()[0]
         hi = conn.execute("SELECT MAX(first_seen) FROM messages").fetchone()[0]
         if lo is None:
             stats.elapsed_ms = (time.perf_counter() - started) * 1000
             return stats
         first, last = datetime.fromisoformat(lo), datetime.fromisoformat(hi)
-        where, args, plus = "1", [], ""
-    else:
-        where, args, plus = "first_seen >= ?", [_iso(since)], "+"
+    lo, hi = (_iso(since) if since else None), (_iso(until) if until else None)
+    where, args = stats_queries.window_sql(lo, hi)
+    plus = "+" if args else ""
     stats.unit = _unit_for(range_key, first, last)
     width = UNITS[stats.unit][0]
 
     bars: dict[str, list[int]] = {}  # bucket -> [delivered, failed, other, inbound]
     channels: dict[str, list[int]] = {}  # channel -> [outbound, delivered, failed, inbound]
-    for bucket, direction, status, channel, count in conn.execute(
-        f"SELECT substr(first_seen, 1, {width}) AS bucket, direction, status, channel, COUNT(*) "
-        f"FROM messages WHERE {where} GROUP BY bucket, {plus}direction, {plus}status, {plus}channel",
+    micros: dict[str, int] = {}  # currency -> spend in micro-units
+    for bucket, direction, status, channel, unit, count, cost in conn.execute(
+        f"SELECT substr(first_seen, 1, {width}) AS bucket, direction, status, channel, "
+        f"{stats_queries.UNIT_SQL} AS unit, COUNT(*), {stats_queries.MICROS_SQL} FROM messages "
+        f"WHERE {where} GROUP BY bucket, {plus}direction, {plus}status, {plus}channel, unit",
         args,
     ):
+        stats_queries.add_spend(micros, unit, cost)
         bar = bars.setdefault(bucket, [0, 0, 0, 0])
         per_channel = channels.setdefault(str(channel), [0, 0, 0, 0])
         if direction == "inbound":
@@ -207,6 +233,10 @@ def compute_stats(conn: sqlite3.Connection, range_key: str, now: datetime | None
         )
     ]
     stats.buckets = _axis(stats, bars, now, first, last)
+    stats.breakdowns = stats_queries.breakdowns(conn, lo, hi)
+    stats.current = stats_queries.period(conn, lo, hi, (stats.by_status, stats_queries.amounts(micros)))
+    if since is not None and window is not None:
+        stats.previous = stats_queries.period(conn, _iso(since - window), lo)
     stats.elapsed_ms = (time.perf_counter() - started) * 1000
     return stats
 
@@ -229,7 +259,9 @@ def _axis(
     """One bucket per unit over the whole range, empty ones included, so the time axis is even."""
     unit = stats.unit
     step = UNITS[unit][1]
-    if stats.since is not None:
+    if stats.since is not None and stats.until is not None:  # custom: the last bar holds until - 1 ms
+        start, end = _floor(stats.since, unit), _floor(stats.until - timedelta(milliseconds=1), unit)
+    elif stats.since is not None:
         start, end = _floor(stats.since, unit), _floor(now, unit)
         if unit == "minute":
             start += step  # exactly 60 bars for the last hour, the current minute last

@@ -9,6 +9,7 @@ ISO timestamps, the format ``first_seen`` is stored in, so the comparison in SQL
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from PySide6.QtCore import QDateTime, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QIntValidator
@@ -245,6 +246,7 @@ class FilterBar(QWidget):
         )
         self.range: tuple[str | None, str | None] = (None, None)  # the fixed range, UTC ISO
         self.range_dialog: TimeRangeDialog | None = None
+        self.drill_down: dict[str, Any] = {}  # MessageFilter fields set by a statistics drill-down
         self._time_index = 0  # the last time item that is not "Custom range…"
         for combo in (self.status, self.channel, self.direction):
             combo.currentIndexChanged.connect(self._emit_now)
@@ -302,11 +304,18 @@ class FilterBar(QWidget):
             until=self.range[1] if fixed else None,
             text=normalise_search(self.search.text()),
             hide_simulated=self.hide_simulated.isChecked(),
+            **self.drill_down,
         )
 
     def set_filter(self, flt: MessageFilter) -> None:
         """Show ``flt`` in the controls and emit it once."""
         self._applying = True
+        empty = MessageFilter()
+        self.drill_down = {  # no control of its own: kept as the statistics set it, named in the count label
+            k: getattr(flt, k)
+            for k in ("from_addr", "service", "to_prefixes", "scope")
+            if getattr(flt, k) != getattr(empty, k)
+        }
         try:
             self.search.setText(flt.text)
             self.hide_simulated.setChecked(flt.hide_simulated)
@@ -355,7 +364,8 @@ class FilterBar(QWidget):
 
     def set_count(self, n: int) -> None:
         # "(filtered)": filters survive a restart, so say so wherever the count is read
-        hint = "" if self.current_filter().is_empty else " (filtered)"
+        flt = self.current_filter()
+        hint = "" if flt.is_empty else f" (filtered{': ' + flt.scope if flt.scope else ''})"
         self.count_label.setText(f"{n:,} message{'' if n == 1 else 's'}{hint}")
 
     def focus_search(self) -> None:

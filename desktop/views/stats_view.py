@@ -1,5 +1,9 @@
-"""Delivery statistics: counts by status, delivery and failure rates, channels, top error codes, and a bar
-chart of traffic over time.
+"""Delivery statistics: counts by status, delivery and failure rates, time from sent to delivered, spend,
+breakdowns by channel, sender, Messaging Service and destination country, top error codes, a bar chart of
+traffic over time, and each headline figure against the period just before.
+
+Every breakdown row opens the Messages tab on exactly the messages it counts (double-click). The custom
+range reuses the Messages tab's ``TimeRangeDialog``.
 
 The figures come from ``compute_stats`` (GROUP BY queries) on a worker thread with its own read-only
 connection, because on a million-message database "All time" takes a noticeable fraction of a second.
@@ -9,7 +13,8 @@ last aggregation was slow): a burst of callbacks must not turn into a burst of f
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from PySide6.QtCore import QElapsedTimer, QEvent, QPointF, QRectF, Qt, QTimer, Signal, Slot
@@ -26,6 +31,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QTableView,
+    QTabWidget,
     QToolTip,
     QVBoxLayout,
     QWidget,
@@ -34,6 +40,7 @@ from PySide6.QtWidgets import (
 from desktop import badges
 from desktop.models.message_query import MessageFilter
 from desktop.models.stats_model import (
+    CUSTOM,
     RANGES,
     STATUS_GROUPS,
     Bucket,
@@ -43,7 +50,10 @@ from desktop.models.stats_model import (
     compute_stats,
     percent,
 )
+from desktop.views.filter_bar import CUSTOM_LABEL, TimeRangeDialog, from_iso, range_label
+from receiver.stats_queries import BreakdownRow, Period
 
+PICK = "pick"  # item data of "Custom range…": opens the dialog
 MIN_INTERVAL_MS = 2000
 CLOCK_REFRESH_MS = 60_000  # "last hour" slides even when nothing arrives
 
@@ -205,10 +215,14 @@ class _Figure(QFrame):
         self.value.setFont(font)
         self.detail = QLabel()
         self.detail.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.caption = QLabel(caption)
+        for label in (self.caption, self.detail):  # seven figures must fit side by side in 1024 pixels
+            label.setWordWrap(True)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(caption))
+        layout.addWidget(self.caption)
         layout.addWidget(self.value)
         layout.addWidget(self.detail)
+        layout.addStretch(1)
 
     def set(self, value: str, detail: str = "") -> None:
         self.value.setText(value)
@@ -232,14 +246,55 @@ def _table(model: RowsModel, stretch: int = 0) -> QTableView:
     return view
 
 
+def duration(seconds: float | None) -> str:
+    """ "4.2 s", "3 min 5 s", "2 h 10 min"; "—" when nothing was timed."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
+
+
+def timed(period: Period | None) -> str:
+    """How many delivered messages the delivery time is measured on ("4 timed", "5,000 sampled")."""
+    if period is None:
+        return "0 timed"
+    return f"{period.timed:,} {'sampled' if period.sampled else 'timed'}"
+
+
+def money(amounts: dict[str, Decimal]) -> tuple[str, str]:
+    """("12.35 USD", "+ 0.40 EUR"): the largest amount, then the other currencies (never added together);
+    ("—", "") when nothing was priced yet."""
+    if not amounts:
+        return "—", ""
+    shown = [
+        f"{amount:,.2f} {unit}" for unit, amount in sorted(amounts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    return shown[0], " · ".join(f"+ {s}" for s in shown[1:])
+
+
+def versus(now: float | None, before: float | None, shown: str, shown_now: str = "") -> str:
+    """ "▲ from 96.4 %": how a figure moved since the previous period (▲ up, ▼ down, = the same as far as
+    the figures show: "4.1 s" twice is not a rise)."""
+    if now is None or before is None:
+        return "previous period: —" if before is None else f"previous period: {shown}"
+    arrow = "=" if shown == shown_now else "▲" if now > before else "▼" if now < before else "="
+    return f"{arrow} from {shown} before"
+
+
+BREAKDOWN_HEADERS = ("Outbound", "Delivered", "Failed", "Delivery rate")
+
+
 class StatsView(QWidget):
     """Delivery statistics for a chosen time range.
 
     Signals:
         errorCodeActivated(int): the operator double-clicked a top error code (open it in Error lookup).
         statsReady(object): a new ``DeliveryStats`` is shown (tests and the status bar may listen).
-        messagesRequested(object): the operator double-clicked a status or channel row; a
-            ``MessageFilter`` for the messages behind it (same time range).
+        messagesRequested(object): the operator double-clicked a breakdown row (status, channel, sender,
+            Messaging Service, country); a ``MessageFilter`` for the messages behind it (same time range).
     """
 
     errorCodeActivated = Signal(int)
@@ -250,18 +305,29 @@ class StatsView(QWidget):
         super().__init__(parent)
         self.controller = controller
         self.stats: DeliveryStats | None = None
+        self.custom: tuple[datetime, datetime] | None = None  # the custom range, UTC
+        self.range_dialog: TimeRangeDialog | None = None
         self._status_rows: list[tuple[str, ...]] = []  # the statuses behind each "By status" row
         self._channel_rows: list[str] = []
+        self._breakdown_rows: dict[str, list[BreakdownRow]] = {}
         self._dirty = False
+        self._range_index = 0  # the last range item that is not "Custom range…"
         self._since_run = QElapsedTimer()
         self._runner = QueryRunner(controller, "stats", self)
         self._runner.finished.connect(self._on_stats)
         self._runner.failed.connect(self._on_failed)
 
         self.range = QComboBox()
+        self.range.setObjectName("stats_range")
+        self.range.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         for key, (label, _) in RANGES.items():
             self.range.addItem(label, key)
+        self.range.addItem(CUSTOM_LABEL, PICK)
+        self.range.setItemData(
+            self.range.count() - 1, "Pick a from and to date and time", Qt.ItemDataRole.ToolTipRole
+        )
         self.range.setCurrentIndex(list(RANGES).index("day"))
+        self._range_index = self.range.currentIndex()
         self.updated = QLabel()
         self.updated.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.refresh_button = QPushButton("Refresh")
@@ -283,9 +349,20 @@ class StatsView(QWidget):
             "Still in flight", "Outbound messages without a final status yet (queued, sent…)."
         )
         self.inbound = _Figure("Received (inbound)", "Inbound messages first seen in this time range.")
+        self.latency = _Figure(
+            "Sent → delivered (median)",
+            "Time from the first “sent” callback to the first “delivered” one, over delivered messages that "
+            "had both; the p90 is the time 90 % of them were delivered within.",
+        )
+        self.spend = _Figure(
+            "Spend",
+            "Sum of the prices Twilio reported for the messages of this range, per currency (messages "
+            "without a price yet are not counted).",
+        )
         figures = QHBoxLayout()
-        for fig in (self.outbound, self.delivery, self.failure, self.in_flight, self.inbound):
+        for fig in (self.outbound, self.delivery, self.failure, self.latency, self.spend, self.in_flight):
             figures.addWidget(fig)
+        figures.addWidget(self.inbound)
 
         self.chart = BarChart()
         self.chart_box = QGroupBox("Messages over time")
@@ -295,31 +372,41 @@ class StatsView(QWidget):
         self.channel_model = RowsModel(
             ("Channel", "Outbound", "Delivered", "Failed", "Inbound"), self, right=(1, 2, 3, 4)
         )
+        self.sender_model = RowsModel(("Sender", *BREAKDOWN_HEADERS), self, right=(1, 2, 3, 4))
+        self.service_model = RowsModel(("Messaging Service", *BREAKDOWN_HEADERS), self, right=(1, 2, 3, 4))
+        self.country_model = RowsModel(("Destination country", *BREAKDOWN_HEADERS), self, right=(1, 2, 3, 4))
         self.errors_model = RowsModel(("Error code", "Messages", "Meaning"), self, right=(1,))
         self.status_table = _table(self.status_model)
         self.channel_table = _table(self.channel_model)
+        self.sender_table = _table(self.sender_model)
+        self.service_table = _table(self.service_model)
+        self.country_table = _table(self.country_model)
         self.errors_table = _table(self.errors_model, stretch=2)
         self.errors_table.setToolTip("Double-click a code to open it in Error lookup.")
-        tables = QGridLayout()
-        for col, (title, view) in enumerate(
-            (
-                ("By status", self.status_table),
-                ("By channel", self.channel_table),
-                ("Top error codes", self.errors_table),
-            )
+        self.breakdowns = QTabWidget()
+        self.breakdowns.setObjectName("breakdowns")
+        for title, table in (
+            ("By status", self.status_table),
+            ("By channel", self.channel_table),
+            ("By sender", self.sender_table),
+            ("By Messaging Service", self.service_table),
+            ("By country", self.country_table),
         ):
-            box = QGroupBox(title)
-            QVBoxLayout(box).addWidget(view)
-            tables.addWidget(box, 0, col)
-        tables.setColumnStretch(0, 1)
-        tables.setColumnStretch(1, 1)
-        tables.setColumnStretch(2, 1)
+            table.setToolTip("Double-click a row to see these messages.")
+            self.breakdowns.addTab(table, title)
+        errors_box = QGroupBox("Top error codes")
+        QVBoxLayout(errors_box).addWidget(self.errors_table)
+        tables = QGridLayout()
+        tables.addWidget(self.breakdowns, 0, 0)
+        tables.addWidget(errors_box, 0, 1)
+        tables.setColumnStretch(0, 3)
+        tables.setColumnStretch(1, 2)
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(figures)
         layout.addWidget(self.chart_box, 3)
-        layout.addLayout(tables, 2)
+        layout.addLayout(tables, 3)
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -328,13 +415,14 @@ class StatsView(QWidget):
         self._clock.setInterval(CLOCK_REFRESH_MS)
         self._clock.timeout.connect(self.schedule_refresh)
         self._clock.start()
-        self.range.currentIndexChanged.connect(self.refresh_now)
+        self.range.currentIndexChanged.connect(self._range_chosen)
         self.refresh_button.clicked.connect(self.refresh_now)
         self.errors_table.doubleClicked.connect(self._on_error_activated)
         self.status_table.doubleClicked.connect(self._on_status_activated)
         self.channel_table.doubleClicked.connect(self._on_channel_activated)
-        for table in (self.status_table, self.channel_table):
-            table.setToolTip("Double-click a row to see these messages.")
+        self.sender_table.doubleClicked.connect(lambda i: self._on_breakdown_activated("senders", i))
+        self.service_table.doubleClicked.connect(lambda i: self._on_breakdown_activated("services", i))
+        self.country_table.doubleClicked.connect(lambda i: self._on_breakdown_activated("countries", i))
         controller.dataChanged.connect(self.schedule_refresh)
         badges.follow_theme(self, self._repaint_icons)
         self.refresh_now()
@@ -346,7 +434,8 @@ class StatsView(QWidget):
 
     @property
     def range_key(self) -> str:
-        return str(self.range.currentData())
+        data = self.range.currentData()
+        return CUSTOM if data == CUSTOM else str(data)
 
     def set_range(self, key: str) -> None:
         """Show ``key`` (a key of RANGES), recomputing even if it is already the chosen range."""
@@ -355,6 +444,54 @@ class StatsView(QWidget):
             self.refresh_now()
         else:
             self.range.setCurrentIndex(index)
+
+    def set_custom_range(self, since: datetime, until: datetime) -> None:
+        """Show the fixed range ``[since, until)`` (the dialog's answer), in the combo just above
+        "Custom range…", and recompute."""
+        self.custom = (since.astimezone(UTC), until.astimezone(UTC))
+        index = self.range.findData(CUSTOM)
+        if index < 0:
+            index = self.range.count() - 1
+            self.range.insertItem(index, "", CUSTOM)
+        self.range.setItemText(index, range_label(self.custom[0].isoformat(), self.custom[1].isoformat()))
+        self._range_index = index
+        self.range.blockSignals(True)
+        self.range.setCurrentIndex(index)
+        self.range.blockSignals(False)
+        self.refresh_now()
+
+    def open_range_dialog(self) -> TimeRangeDialog:
+        """Ask for a range (window-modal; the caller returns at once), starting from the range shown."""
+        now = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+        if self.custom is not None:
+            since, until = self.custom
+        else:
+            window = RANGES[self.range_key][1] or timedelta(days=7)
+            since, until = now - window, now
+        dialog = TimeRangeDialog(since, until, self)
+
+        def accepted() -> None:
+            start, end = (from_iso(v) if v else None for v in (dialog.since, dialog.until))
+            if start is not None and end is not None:
+                self.set_custom_range(start, end)
+
+        dialog.accepted.connect(accepted)
+        dialog.finished.connect(dialog.deleteLater)
+        self.range_dialog = dialog
+        dialog.open()
+        return dialog
+
+    @Slot(int)
+    def _range_chosen(self, index: int) -> None:
+        if self.range.itemData(index) == PICK:
+            # keep showing (and counting) the previous choice until a range is accepted
+            self.range.blockSignals(True)
+            self.range.setCurrentIndex(self._range_index)
+            self.range.blockSignals(False)
+            self.open_range_dialog()
+            return
+        self._range_index = index
+        self.refresh_now()
 
     # ------------------------------------------------------------ refreshing
     @Slot()
@@ -377,7 +514,11 @@ class StatsView(QWidget):
         self._since_run.restart()
         key = self.range_key
         self.updated.setText("Updating…")
-        self._runner.run(lambda conn: compute_stats(conn, key))
+        if key == CUSTOM and self.custom is not None:
+            since, until = self.custom
+            self._runner.run(lambda conn: compute_stats(conn, CUSTOM, since=since, until=until))
+        else:
+            self._runner.run(lambda conn: compute_stats(conn, key))
 
     @Slot(object)
     def _on_stats(self, stats: DeliveryStats) -> None:
@@ -401,11 +542,20 @@ class StatsView(QWidget):
     def show_stats(self, stats: DeliveryStats) -> None:
         self.stats = stats
         in_flight = stats.outbound - stats.finished
+        cur, prev = stats.current, stats.previous
         self.outbound.set(f"{stats.outbound:,}", f"{stats.finished:,} with a final status")
         self.delivery.set(percent(stats.delivery_rate), f"{stats.delivered:,} delivered or read")
         self.failure.set(percent(stats.failure_rate), f"{stats.failed:,} failed or undelivered")
         self.in_flight.set(f"{in_flight:,}", "no final status yet")
         self.inbound.set(f"{stats.inbound:,}", "")
+        self.latency.set(
+            duration(cur.delivery_median_s if cur else None),
+            f"p90 {duration(cur.delivery_p90_s if cur else None)} · {timed(cur)}",
+        )
+        amount, others = money(cur.spend if cur else {})
+        self.spend.set(amount, others or "costs, as absolute amounts")
+        if prev is not None:
+            self._compare(stats, prev)
 
         groups = [g for g in stats.status_groups() if g[2] > 0] or stats.status_groups()[:1]
         members = {label: statuses for label, _icon, statuses in STATUS_GROUPS}
@@ -429,6 +579,20 @@ class StatsView(QWidget):
                 for _ in stats.channels
             ],
         )
+        parts = stats.breakdowns
+        self._breakdown_rows = {
+            "senders": parts.senders,
+            "services": parts.services,
+            "countries": parts.countries,
+        }
+        for model, part in (
+            (self.sender_model, parts.senders),
+            (self.service_model, parts.services),
+            (self.country_model, parts.countries),
+        ):
+            model.set_rows(
+                [(r.label, r.outbound, r.delivered, r.failed, percent(r.delivery_rate)) for r in part]
+            )
         self.errors_model.set_rows(
             [(str(code), n, title) for code, n, title in stats.top_errors],
             tips=[f"{code} {title}: double-click for the explanation" for code, _, title in stats.top_errors],
@@ -439,7 +603,49 @@ class StatsView(QWidget):
         self.updated.setText(f"Updated {datetime.now().strftime('%H:%M:%S')} · {stats.elapsed_ms:.0f} ms")
         self.statsReady.emit(stats)
 
+    def _compare(self, stats: DeliveryStats, prev: Period) -> None:
+        """Each headline figure's detail line says how it moved since the period of the same length before."""
+        cur = stats.current
+        self.outbound.set(
+            f"{stats.outbound:,}",
+            versus(stats.outbound, prev.outbound, f"{prev.outbound:,}", f"{stats.outbound:,}"),
+        )
+        self.delivery.set(
+            percent(stats.delivery_rate),
+            versus(
+                stats.delivery_rate,
+                prev.delivery_rate,
+                percent(prev.delivery_rate),
+                percent(stats.delivery_rate),
+            ),
+        )
+        self.failure.set(
+            percent(stats.failure_rate),
+            versus(
+                stats.failure_rate, prev.failure_rate, percent(prev.failure_rate), percent(stats.failure_rate)
+            ),
+        )
+        if cur is not None:
+            self.latency.set(
+                duration(cur.delivery_median_s),
+                f"p90 {duration(cur.delivery_p90_s)} · "
+                + versus(
+                    cur.delivery_median_s,
+                    prev.delivery_median_s,
+                    duration(prev.delivery_median_s),
+                    duration(cur.delivery_median_s),
+                ),
+            )
+        tip = "Compared with " + range_label(prev.since, prev.until)
+        for fig in (self.outbound, self.delivery, self.failure, self.latency):
+            fig.detail.setToolTip(tip)
+
     def _range_filter(self) -> MessageFilter:
+        if self.range_key == CUSTOM and self.custom is not None:
+            since, until = self.custom
+            return MessageFilter(
+                since=since.isoformat(timespec="milliseconds"), until=until.isoformat(timespec="milliseconds")
+            )
         window = RANGES[self.range_key][1]
         return MessageFilter(since_seconds=int(window.total_seconds()) if window is not None else None)
 
@@ -455,6 +661,20 @@ class StatsView(QWidget):
         rows = self._channel_rows
         if 0 <= index.row() < len(rows):
             self.messagesRequested.emit(self._range_filter().with_(channel=rows[index.row()]))
+
+    def _on_breakdown_activated(self, part: str, index: Any) -> None:
+        rows = self._breakdown_rows.get(part, [])
+        if not 0 <= index.row() < len(rows):
+            return
+        row = rows[index.row()]
+        flt = self._range_filter().with_(direction="outbound")
+        if part == "senders":
+            flt = flt.with_(from_addr=row.key, scope=f"sender {row.label}")
+        elif part == "services":
+            flt = flt.with_(service=row.key, scope=f"Messaging Service {row.label}")
+        else:
+            flt = flt.with_(to_prefixes=row.prefixes, scope=f"to {row.label}")
+        self.messagesRequested.emit(flt)
 
     @Slot()
     def _on_error_activated(self, index: Any) -> None:

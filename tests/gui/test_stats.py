@@ -11,18 +11,26 @@ from typing import Any
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 import pytest
+import stats_seed
 from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QHelpEvent
-from PySide6.QtWidgets import QApplication, QToolTip
+from PySide6.QtWidgets import QApplication, QTabWidget, QToolTip, QWidget
 
 from desktop.models import stats_model
-from desktop.models.stats_model import RowsModel, compute_stats
+from desktop.models.stats_model import CUSTOM, RowsModel, compute_stats
 from desktop.views import stats_view
+from desktop.views.filter_bar import range_label
 from desktop.views.stats_view import StatsView
 from receiver.callbacks import parse
 from receiver.store import RequestRecord, connect
 
 NOW = datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
 # (minutes ago, channel, status, error code); all outbound except "received"
 TRAFFIC = [
     (5, "sms", "delivered", None),
@@ -218,3 +226,103 @@ def test_chart_tooltip_names_the_bucket_under_the_mouse(qtbot: Any, view: StatsV
     qtbot.waitUntil(QToolTip.isVisible, timeout=2000)
     assert f"Delivered / read: {stats.buckets[busiest].delivered}" in QToolTip.text()
     QToolTip.hideText()
+
+
+# ---------------------------------------------------------------- breakdowns, custom range, drill-down
+def click_tab(qtbot: Any, tabs: QTabWidget, page: QWidget) -> None:
+    bar = tabs.tabBar()
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(tabs.indexOf(page)).center())
+    assert tabs.currentWidget() is page
+
+
+def type_moment(qtbot: Any, edit: QWidget, moment: datetime) -> None:
+    """Select the whole field and type the moment as the operator reads it (local time)."""
+    edit.setFocus()
+    qtbot.keyClick(edit, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(edit, moment.astimezone().strftime("%Y-%m-%d %H:%M"))
+
+
+def shown_sids(window: Any, qtbot: Any) -> set[str]:
+    model = window.messages.model
+    qtbot.waitUntil(lambda: model.rowCount() == model.total, timeout=5000)
+    rows = range(model.rowCount())
+    qtbot.waitUntil(lambda: all(model.sid_at(row) is not None for row in rows), timeout=5000)
+    return {str(model.sid_at(row)) for row in rows}
+
+
+def test_custom_range_then_a_country_row_shows_exactly_its_messages(
+    qtbot: Any, make_controller: Any, open_window: Any, tmp_path: Path
+) -> None:
+    controller = make_controller(tmp_path / "journey.db")
+    stats_seed.seed(controller.store)
+    window = open_window(controller)
+    view = window.stats_view
+    click_tab(qtbot, window.tabs, view)
+
+    # "Custom range…" is the last entry of the range combo: it opens the Messages tab's range dialog
+    view.range.setFocus()
+    qtbot.keyClick(view.range, Qt.Key.Key_End)
+    dialog = view.range_dialog
+    assert dialog is not None
+    qtbot.waitUntil(dialog.isVisible, timeout=2000)
+    since, until = stats_seed.NOW - timedelta(hours=5), stats_seed.NOW - timedelta(hours=2)
+    type_moment(qtbot, dialog.from_edit, since)
+    type_moment(qtbot, dialog.to_edit, until)
+    with qtbot.waitSignal(view.statsReady, timeout=5000, check_params_cb=lambda s: s.range_key == CUSTOM):
+        qtbot.keyClick(dialog, Qt.Key.Key_Return)  # OK is the default button
+    assert view.range.currentText() == range_label(iso(since), iso(until))
+    assert view.outbound.value.text() == "3"  # #3, #4, #5 of the seed
+
+    click_tab(qtbot, view.breakdowns, view.country_table)
+    assert [r[:4] for r in rows(view.country_model)] == [
+        ["United Kingdom (GB)", "2", "1", "1"],
+        ["Germany (DE)", "1", "1", "0"],
+    ]
+    table = view.country_table
+    where = table.visualRect(view.country_model.index(0, 0)).center()
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=where)  # a person's double-click:
+    qtbot.mouseDClick(table.viewport(), Qt.MouseButton.LeftButton, pos=where)  # press, release, double
+    qtbot.waitUntil(lambda: window.tabs.currentWidget() is window.messages, timeout=2000)
+    uk = {stats_seed.CURRENT[2].sid, stats_seed.CURRENT[3].sid}
+    qtbot.waitUntil(lambda: window.messages.model.total == len(uk), timeout=5000)
+    assert shown_sids(window, qtbot) == uk
+    bar = window.messages.filter_bar
+    assert bar.count_label.text() == "2 messages (filtered: to United Kingdom (GB))"
+    assert bar.time_range.currentText() == range_label(iso(since), iso(until))
+    qtbot.mouseClick(bar.clear_button, Qt.MouseButton.LeftButton)  # the drill-down goes with the rest
+    qtbot.waitUntil(
+        lambda: bar.count_label.text() == f"{window.messages.model.total:,} messages", timeout=5000
+    )
+    assert window.messages.model.total == len(stats_seed.CURRENT) + len(stats_seed.PREVIOUS) + 2
+
+
+def test_the_figures_fit_the_smallest_window(qtbot: Any, view: StatsView) -> None:
+    # seven figures side by side: captions and details wrap instead of widening the window past 1024 px
+    assert view.minimumSizeHint().width() <= 1000
+
+
+def test_figures_compare_with_the_period_before(qtbot: Any, make_controller: Any, tmp_path: Path) -> None:
+    controller = make_controller(tmp_path / "compare.db")
+    stats_seed.seed(controller.store)
+    widget = StatsView(controller)
+    qtbot.addWidget(widget)
+    qtbot.waitUntil(lambda: widget.stats is not None, timeout=5000)
+    # the seed is anchored at NOW (a fixed date): ask for the 24 hours before it as a custom range
+    with qtbot.waitSignal(widget.statsReady, timeout=5000):
+        widget.set_custom_range(stats_seed.NOW - timedelta(hours=24), stats_seed.NOW)
+    assert widget.delivery.value.text() == "66.7 %"
+    assert widget.delivery.detail.text() == "▲ from 50.0 % before"
+    assert widget.failure.value.text() == "33.3 %"
+    assert widget.failure.detail.text() == "▼ from 50.0 % before"
+    assert widget.outbound.detail.text() == "▲ from 2 before"
+    assert widget.latency.value.text() == "5.0 s"
+    assert widget.latency.detail.text() == "p90 10.0 s · ▼ from 20.0 s before"
+    assert (widget.spend.value.text(), widget.spend.detail.text()) == ("0.09 EUR", "+ 0.02 USD")
+    assert rows(widget.sender_model)[0] == [stats_seed.SMS_1, "4", "3", "0", "100.0 %"]
+    assert rows(widget.service_model)[1][0] == "(no Messaging Service)"
+
+
+def test_a_change_the_figures_do_not_show_is_not_an_arrow() -> None:
+    assert stats_view.versus(4.12, 4.08, "4.1 s", "4.1 s") == "= from 4.1 s before"
+    assert stats_view.versus(4.3, 4.08, "4.1 s", "4.3 s") == "▲ from 4.1 s before"
+    assert stats_view.versus(0.5, None, "—", "50.0 %") == "previous period: —"
