@@ -62,7 +62,18 @@ def check_resources() -> str:
     if not icon.is_file():
         raise CheckFailed(f"the icon is missing: {icon}")
     count = len(errors.all_entries())
-    return f"data files: {paths.resources_dir()} ({count} error codes; 30003 = {entry.title!r}; icon)"
+    # phone-number metadata (statistics by country): loaded by name at run time, which a frozen build
+    # must have collected
+    from . import stats_queries
+
+    region = stats_queries.country_of_prefix("+4420", "+442071838750")
+    label = stats_queries.country_label(region)
+    if region != "GB" or "United Kingdom" not in label:
+        raise CheckFailed(f"phone-number metadata is missing: +44 20… gave {region!r} ({label!r})")
+    return (
+        f"data files: {paths.resources_dir()} ({count} error codes; 30003 = {entry.title!r}; icon; "
+        f"phone numbers: +44 20… = {label})"
+    )
 
 
 def _post(port: int, params: dict[str, str], signature: str) -> int:
