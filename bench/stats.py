@@ -1,15 +1,13 @@
 """How long one Statistics refresh takes on a big database, per time range, and which query costs what.
 
     python bench/make_db.py --messages 1000000 --events 3000000 --out /tmp/big.db
-    python bench/stats.py /tmp/big.db [--repeat 3] [--check]
+    python bench/stats.py /tmp/big.db [--repeat 3]
 
 Each figure is the median wall time of ``--repeat`` runs of ``compute_stats`` (what the view runs on its
 worker thread, with a fresh read-only connection, as the view does), then the parts: the main GROUP BY,
 the breakdowns (sender / Messaging Service / country), the sent → delivered times, and the previous
 period; "main" is the rest (the time buckets, statuses, channels and spend in one GROUP BY, the top error
-codes). The budget is 300 ms per refresh. Whole hours are read from the rollups of m013
-(receiver/stats_rollup.py); ``--check`` also computes every range from the messages alone and fails
-unless the figures are identical.
+codes). The budget is 300 ms per refresh.
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -29,7 +26,7 @@ import _common
 _common.use_repo_root()
 
 from desktop.models.stats_model import CUSTOM, RANGES, _iso, compute_stats  # noqa: E402
-from receiver import stats_queries, stats_rollup  # noqa: E402
+from receiver import stats_queries  # noqa: E402
 from receiver.store import connect  # noqa: E402
 
 BUDGET_MS = 300.0
@@ -44,27 +41,10 @@ def timed(fn: Callable[[], Any], repeat: int) -> float:
     return statistics.median(runs)
 
 
-def same_as_raw(
-    stats: Any, conn: Any, key: str, now: datetime, since: datetime | None, until: datetime | None
-) -> bool:
-    """``stats`` equals the figures computed from the messages alone (every window an edge)."""
-    split = stats_rollup.split
-    stats_rollup.split = lambda lo, hi, width=13: ([(lo, hi)], None)  # type: ignore[assignment]
-    try:
-        raw = compute_stats(conn, key, now, since=since, until=until)
-    finally:
-        stats_rollup.split = split  # type: ignore[assignment]
-    return {**asdict(stats), "elapsed_ms": 0} == {**asdict(raw), "elapsed_ms": 0}
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("db")
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument(
-        "--check", action="store_true", help="also compute each range from the messages alone (no rollups) "
-        "and fail unless every figure is the same"
-    )  # fmt: skip
     args = p.parse_args(argv)
     conn = connect(args.db, readonly=True)
     last = conn.execute("SELECT MAX(first_seen) FROM messages").fetchone()[0]
@@ -93,9 +73,6 @@ def main(argv: list[str] | None = None) -> int:
         prev_ms = (
             timed(partial(stats_queries.period, conn, prev.since, prev.until), args.repeat) if prev else 0.0
         )
-        if args.check and not same_as_raw(stats, conn, key, now, since, until):
-            print(f"{label}: the rollups' figures differ from the messages' own")
-            over = True
         main_ms = max(0.0, total - sum(parts) - prev_ms)
         over |= total > BUDGET_MS
         flag = "  OVER BUDGET" if total > BUDGET_MS else ""

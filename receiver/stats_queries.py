@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -29,20 +28,16 @@ from typing import Any
 
 import phonenumbers
 
-from . import stats_rollup
-from .stats_rollup import HOUR_KEY
-
-Row = tuple[Any, ...]
-# written once, in stats_rollup (its triggers compute them too); named here for the readers
-DEST_PREFIX_SQL = stats_rollup.DEST_PREFIX_SQL
-PRICE_SCALE = stats_rollup.PRICE_SCALE
-UNIT_SQL = stats_rollup.UNIT_SQL
-
 DELIVERED = ("delivered", "read")
 FAILED = ("failed", "undelivered")
 FINISHED = ("delivered", "read", "partially_delivered", "undelivered", "failed", "canceled")
 
+# the destination number without a channel prefix ("whatsapp:+1415…" -> "+1415…"), first five characters
+DEST_PREFIX_SQL = "IFNULL(substr(to_addr, instr(to_addr, ':') + 1, 5), '')"
 PREFIX_LENGTH = 5
+# Prices are decimal strings with at most 5 places ("-0.00790"); summed as integer micro-units in SQL, so
+# a million additions lose nothing to binary floating point.
+PRICE_SCALE = 1_000_000
 UNKNOWN_COUNTRY = "??"
 # delivered messages timed per window at most (see delivery_seconds): the p90 of 5,000 is within about half
 # a percentile rank of the exact one (standard error sqrt(0.9 * 0.1 / 5000) = 0.42 points)
@@ -109,31 +104,22 @@ def _rows(acc: dict[str, list[int]], labels: dict[str, str]) -> list[BreakdownRo
 
 def breakdowns(conn: sqlite3.Connection, since: str | None, until: str | None) -> Breakdowns:
     """Outbound messages by sender, by Messaging Service and by destination country, in one pass."""
+    where, args = window_sql(since, until)
+    plus = "+" if args else ""
     senders: dict[str, list[int]] = {}
     services: dict[str, list[int]] = {}
     by_prefix: dict[str, list[int]] = {}
     examples: dict[str, str] = {}
-    edges, whole = stats_rollup.split(since, until)
-    for lo, hi in edges:
-        where, args = window_sql(lo, hi)
-        plus = "+" if args else ""
-        for sender, service, prefix, status, example, n in conn.execute(
-            f"SELECT IFNULL(from_addr, ''), IFNULL(messaging_service_sid, ''), {DEST_PREFIX_SQL} AS prefix, "
-            f"status, MIN(to_addr), COUNT(*) FROM messages WHERE {plus}direction = 'outbound' AND {where} "
-            f"GROUP BY {plus}from_addr, {plus}messaging_service_sid, prefix, {plus}status",
-            args,
-        ):
-            _add(senders, sender, status, n)
-            _add(services, service, status, n)
-            _add(by_prefix, prefix, status, n)
-            examples[prefix] = min(examples.get(prefix, example or ""), example or "")
-    if whole is not None:
-        for sender, service, status, n in stats_rollup.sender_groups(conn, whole):
-            _add(senders, sender, status, n)
-            _add(services, service, status, n)
-        for prefix, status, example, n in stats_rollup.prefix_groups(conn, whole):
-            _add(by_prefix, prefix, status, n)
-            examples[prefix] = min(examples.get(prefix, example), example)
+    for sender, service, prefix, status, example, n in conn.execute(
+        f"SELECT IFNULL(from_addr, ''), IFNULL(messaging_service_sid, ''), {DEST_PREFIX_SQL} AS prefix, "
+        f"status, MIN(to_addr), COUNT(*) FROM messages WHERE {plus}direction = 'outbound' AND {where} "
+        f"GROUP BY {plus}from_addr, {plus}messaging_service_sid, prefix, {plus}status",
+        args,
+    ):
+        _add(senders, sender, status, n)
+        _add(services, service, status, n)
+        _add(by_prefix, prefix, status, n)
+        examples.setdefault(prefix, example or "")
     countries: dict[str, list[int]] = {}
     prefixes: dict[str, list[str]] = {}
     for prefix, values in by_prefix.items():
@@ -228,48 +214,11 @@ class Period:
 
 # Spend columns, for any GROUP BY over messages that adds ``UNIT_SQL`` to its keys: the cost as a positive
 # number of micro-units (Twilio reports costs as negative prices, "-0.00790" USD); NULL when not priced yet.
-MICROS_SQL = f"SUM(CASE WHEN {stats_rollup.PRICED_SQL} THEN {stats_rollup.ROW_MICROS_SQL} END)"
-
-
-def groups(conn: sqlite3.Connection, since: str | None, until: str | None, width: int) -> Iterator[Row]:
-    """(time bucket, direction, status, channel, currency, messages, spend in micro-units or None) of the
-    window; the bucket is the first ``width`` characters of first_seen. Groups may repeat (the edges of
-    the window are read from the messages, the whole hours between from the rollup): callers add up."""
-    edges, whole = stats_rollup.split(since, until)
-    if width > HOUR_KEY or whole is None:  # minute bars, or a window shorter than an hour or two
-        edges, whole = [(since, until)], None
-    for lo, hi in edges:
-        where, args = window_sql(lo, hi)
-        plus = "+" if args else ""
-        yield from conn.execute(
-            f"SELECT substr(first_seen, 1, {width}) AS bucket, direction, status, channel, "
-            f"{UNIT_SQL} AS unit, COUNT(*), {MICROS_SQL} FROM messages "
-            f"WHERE {where} GROUP BY bucket, {plus}direction, {plus}status, {plus}channel, unit",
-            args,
-        )
-    if whole is not None:
-        yield from stats_rollup.main_groups(conn, whole, width)
-
-
-def error_counts(conn: sqlite3.Connection, since: str | None, until: str | None) -> dict[int, int]:
-    """Messages per error code in the window (any direction)."""
-    out: dict[int, int] = {}
-    edges, whole = stats_rollup.split(since, until)
-    rows: list[Iterator[Row]] = []
-    for lo, hi in edges:
-        where, args = window_sql(lo, hi)
-        plus = "+" if args else ""
-        rows.append(conn.execute(
-            f"SELECT error_code, COUNT(*) FROM messages WHERE {plus}error_code IS NOT NULL AND {where} "
-            f"GROUP BY {plus}error_code",
-            args,
-        ))  # fmt: skip
-    if whole is not None:
-        rows.append(stats_rollup.error_counts(conn, whole))
-    for part in rows:
-        for code, n in part:
-            out[int(code)] = out.get(int(code), 0) + int(n)
-    return out
+UNIT_SQL = "UPPER(IFNULL(price_unit, ''))"
+MICROS_SQL = (
+    "SUM(CASE WHEN price IS NOT NULL AND price != '' "
+    f"THEN CAST(ROUND(ABS(CAST(price AS REAL)) * {PRICE_SCALE}) AS INTEGER) END)"
+)
 
 
 def add_spend(acc: dict[str, int], unit: str | None, micros: int | None) -> None:
@@ -287,9 +236,15 @@ def counts_and_spend(
     conn: sqlite3.Connection, since: str | None, until: str | None
 ) -> tuple[dict[str, int], dict[str, Decimal]]:
     """Outbound messages per status, and what all messages of the window cost per currency: one pass."""
+    where, args = window_sql(since, until)
+    plus = "+" if args else ""
     counts: dict[str, int] = {}
     micros: dict[str, int] = {}
-    for _, direction, status, _, unit, n, cost in groups(conn, since, until, 0):
+    for direction, status, unit, n, cost in conn.execute(
+        f"SELECT direction, status, {UNIT_SQL}, COUNT(*), {MICROS_SQL} FROM messages WHERE {where} "
+        f"GROUP BY {plus}direction, {plus}status, 3",
+        args,
+    ):
         if direction != "inbound":  # the store normalises outbound-api / outbound-reply to outbound
             counts[str(status)] = counts.get(str(status), 0) + int(n)
         add_spend(micros, unit, cost)

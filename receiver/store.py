@@ -31,7 +31,7 @@ from typing import IO, Any
 import sqlite_utils
 from sqlite_utils import Migrations
 
-from . import stats_rollup, statuses, store_health
+from . import statuses, store_health
 from .callbacks import Callback
 from .request_storage import accepted_headers, cap_request, payload_json
 from .store_health import StoreError, StoreHealth, StoreLocked, StoreUnavailable
@@ -311,14 +311,6 @@ def m012_events_sid_status_time_index(db: sqlite_utils.Database) -> None:
     db.execute(
         "CREATE INDEX IF NOT EXISTS idx_events_sid_status_time ON events (message_sid, status, received_at)"
     )
-
-
-@migrations()
-def m013_stats_rollup(db: sqlite_utils.Database) -> None:
-    """Per-hour counts for the statistics, kept by triggers (receiver/stats_rollup.py), filled here for
-    the messages already stored: one GROUP BY per table (about a minute for a million messages)."""
-    for sql in stats_rollup.migration_statements():  # one by one: executescript would COMMIT
-        db.execute(sql)
 
 
 @dataclass

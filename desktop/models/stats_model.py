@@ -183,13 +183,20 @@ def compute_stats(
             return stats
         first, last = datetime.fromisoformat(lo), datetime.fromisoformat(hi)
     lo, hi = (_iso(since) if since else None), (_iso(until) if until else None)
+    where, args = stats_queries.window_sql(lo, hi)
+    plus = "+" if args else ""
     stats.unit = _unit_for(range_key, first, last)
     width = UNITS[stats.unit][0]
 
     bars: dict[str, list[int]] = {}  # bucket -> [delivered, failed, other, inbound]
     channels: dict[str, list[int]] = {}  # channel -> [outbound, delivered, failed, inbound]
     micros: dict[str, int] = {}  # currency -> spend in micro-units
-    for bucket, direction, status, channel, unit, count, cost in stats_queries.groups(conn, lo, hi, width):
+    for bucket, direction, status, channel, unit, count, cost in conn.execute(
+        f"SELECT substr(first_seen, 1, {width}) AS bucket, direction, status, channel, "
+        f"{stats_queries.UNIT_SQL} AS unit, COUNT(*), {stats_queries.MICROS_SQL} FROM messages "
+        f"WHERE {where} GROUP BY bucket, {plus}direction, {plus}status, {plus}channel, unit",
+        args,
+    ):
         stats_queries.add_spend(micros, unit, cost)
         bar = bars.setdefault(bucket, [0, 0, 0, 0])
         per_channel = channels.setdefault(str(channel), [0, 0, 0, 0])
@@ -217,10 +224,13 @@ def compute_stats(
         ((ch, *values) for ch, values in channels.items()),  # type: ignore[misc]
         key=lambda row: (-(row[1] + row[4]), row[0]),
     )
-    errors_by_code = stats_queries.error_counts(conn, lo, hi)
     stats.top_errors = [
-        (code, n, _error_title(code))
-        for code, n in sorted(errors_by_code.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_ERRORS]
+        (int(code), int(n), _error_title(int(code)))
+        for code, n in conn.execute(
+            f"SELECT error_code, COUNT(*) FROM messages WHERE {plus}error_code IS NOT NULL AND {where} "
+            f"GROUP BY {plus}error_code ORDER BY COUNT(*) DESC, error_code LIMIT {TOP_ERRORS}",
+            args,
+        )
     ]
     stats.buckets = _axis(stats, bars, now, first, last)
     stats.breakdowns = stats_queries.breakdowns(conn, lo, hi)
