@@ -304,15 +304,6 @@ def m011_cloudevent_id(db: sqlite_utils.Database) -> None:
     )
 
 
-@migrations()
-def m012_events_sid_status_time_index(db: sqlite_utils.Database) -> None:
-    """Statistics' sent -> delivered time reads MIN(received_at) per message and status: with this index
-    that is one seek per message, without it every event row (payload and all) of the message is read."""
-    db.execute(
-        "CREATE INDEX IF NOT EXISTS idx_events_sid_status_time ON events (message_sid, status, received_at)"
-    )
-
-
 @dataclass
 class RequestRecord:
     """One HTTP request as the request log keeps it."""

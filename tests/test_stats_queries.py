@@ -143,7 +143,9 @@ def test_a_big_window_times_a_sample_and_says_so(conn, monkeypatch: pytest.Monke
     assert 0 < stats.current.timed == expected < 4
 
 
-def test_delivery_time_reads_the_events_index_not_the_events(conn) -> None:  # type: ignore[no-untyped-def]
+def test_delivery_time_seeks_the_message_s_events(conn) -> None:  # type: ignore[no-untyped-def]
+    # a message's few events through the (message_sid, id) index; a dedicated covering index cost ~90 bytes
+    # per callback at rest and put the receiver over its 1.5 KB budget (issue #8), so none is added
     sql = "SELECT MIN(received_at) FROM events e WHERE e.message_sid = ? AND e.status = 'sent'"
     plan = " ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", ("SM1",)))
-    assert "COVERING INDEX idx_events_sid_status_time" in plan  # m012: one seek, no payload read
+    assert "USING INDEX idx_events_message_sid" in plan and "SCAN" not in plan, plan
