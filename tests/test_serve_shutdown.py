@@ -19,7 +19,8 @@ def _refuses_new_connections(port: int, timeout: float = 10.0) -> bool:
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        except ConnectionRefusedError:
+        except (ConnectionRefusedError, ConnectionResetError):
+            # refused, or reset: a probe that reached the backlog just as the listener closed
             return True
         time.sleep(0.02)  # polling a condition: the listener closes on the server's event loop
     return False
