@@ -447,15 +447,9 @@ class _Receiver:
             if path in EVENTS_PATHS:
                 return self.handle_events(inc, req, body)  # its refusals raise _Reject, answered below
             items, params = _parse_body(inc, body, req.query)
-            if cfg.basic_auth is not None and not cfg.basic_auth.matches(environ.get("HTTP_AUTHORIZATION")):
-                # Twilio's documented first attempt: no credentials until a 401 challenges it
-                raise _Reject(401, "no or wrong HTTP credentials for the public URL's user:password")
-            if cfg.validate:
-                verdict = self.check_signature(inc, params, body, req.query)
-                if not verdict.ok:
-                    raise _Reject(403, verdict.reason)
-                req.simulated = verdict.signer == "demo token"
-            elif cfg.allow_demo() and inc.is_local:  # validation off: still keep simulated traffic apart
+            self.authenticate(inc, req, params, body)
+            if not cfg.validate and cfg.allow_demo() and inc.is_local:
+                # validation off: still keep simulated traffic apart
                 sig = str(environ.get("HTTP_X_TWILIO_SIGNATURE") or "")
                 req.simulated = bool(sig) and self.demo_signed(inc, params, req.query, sig)
             try:
@@ -481,6 +475,19 @@ class _Receiver:
         self.record(req, outcome)
         return self.reply(kind, req.http_status)
 
+    def authenticate(self, inc: _Incoming, req: RequestRecord, signed: _Params | str, body: bytes) -> None:
+        """HTTP Basic auth when the public URL carries credentials, then the signature (``signed``: the form
+        fields, or a JSON body's text); refusals raise ``_Reject``. Marks demo-token traffic simulated."""
+        cfg = self.cfg
+        if cfg.basic_auth is not None and not cfg.basic_auth.matches(inc.environ.get("HTTP_AUTHORIZATION")):
+            # Twilio's documented first attempt: no credentials until a 401 challenges it
+            raise _Reject(401, "no or wrong HTTP credentials for the public URL's user:password")
+        if cfg.validate:
+            verdict = self.check_signature(inc, signed, body, req.query)
+            if not verdict.ok:
+                raise _Reject(403, verdict.reason)
+            req.simulated = verdict.signer == "demo token"
+
     def handle_events(self, inc: _Incoming, req: RequestRecord, body: bytes) -> Answer:
         """An Event Streams delivery: checked like a JSON webhook (bodySHA256 + X-Twilio-Signature), then
         every message event in it stored in one commit before the 200, so a failure makes Twilio retry."""
@@ -492,13 +499,7 @@ class _Receiver:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             raise _Reject(400, "body is not valid UTF-8") from None
-        if cfg.basic_auth is not None and not cfg.basic_auth.matches(inc.environ.get("HTTP_AUTHORIZATION")):
-            raise _Reject(401, "no or wrong HTTP credentials for the public URL's user:password")
-        if cfg.validate:
-            verdict = self.check_signature(inc, text, body, req.query)
-            if not verdict.ok:
-                raise _Reject(403, verdict.reason)
-            req.simulated = verdict.signer == "demo token"
+        self.authenticate(inc, req, text, body)
         try:
             batch = event_streams.parse_batch(text)
         except event_streams.BatchError as exc:

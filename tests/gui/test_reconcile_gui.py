@@ -18,6 +18,7 @@ from receiver.secrets import TWILIO_ACCOUNT_SID, TWILIO_API_KEY_SECRET, TWILIO_A
 from receiver.twilio_client import API_BASE_ENV
 from tests.fakes import fake_twilio as fakes
 from tests.fakes.fake_twilio import FakeTwilio
+from tests.gui.ui import click_menu_item
 
 fake_twilio = fakes.fake_twilio  # fixture, made visible to pytest here
 
@@ -25,15 +26,6 @@ pytestmark = pytest.mark.qt_log_ignore(
     "This plugin does not support raise", "This plugin does not support grabbing the keyboard"
 )
 LONG_AGO = (datetime.now(UTC) - timedelta(hours=2)).isoformat(timespec="milliseconds")
-
-
-def click_menu_item(qtbot: Any, win: Any, menu_title: str, item: Any) -> None:
-    bar = win.menuBar()
-    entry = next(a for a in bar.actions() if a.text().replace("&", "") == menu_title)
-    QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.actionGeometry(entry).center())
-    menu = entry.menu()
-    qtbot.waitUntil(menu.isVisible, timeout=3000)
-    QTest.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(item).center())
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from receiver_helpers import http_post, sid, status_params
 from twilio.request_validator import HMAC_SHA256, SIGNATURE_SETTINGS_HEADER, RequestValidator
 
 from receiver.simulate_plan import DEMO_AUTH_TOKEN
+from tests.gui.ui import click_menu_item
 
 REAL_TOKEN = "0123456789abcdef0123456789abcdef"  # tests/conftest.py TEST_AUTH_TOKEN
 
@@ -37,16 +38,6 @@ def when_modal(kind: type[QWidget], answer: Callable[[Any], None]) -> None:
             QTimer.singleShot(20, poll)
 
     QTimer.singleShot(20, poll)
-
-
-def click_menu_item(qtbot: Any, win: Any, menu_title: str, item: Any) -> None:
-    """Open ``menu_title`` in the menu bar with the mouse and click ``item`` in it."""
-    bar = win.menuBar()
-    entry = next(a for a in bar.actions() if a.text().replace("&", "") == menu_title)
-    QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.actionGeometry(entry).center())
-    menu = entry.menu()
-    qtbot.waitUntil(menu.isVisible, timeout=3000)
-    QTest.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(item).center())
 
 
 def simulate_via_menu(qtbot: Any, win: Any, messages: int) -> None:
