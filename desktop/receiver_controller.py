@@ -24,7 +24,7 @@ from receiver.retention import DEFAULT as DEFAULT_RETENTION
 from receiver.retention import Pruner
 from receiver.secrets import TWILIO_AUTH_TOKEN, SecretStore, get_shared_keys
 from receiver.server import ReceiverServer
-from receiver.store import Store, connect
+from receiver.store import Reader, Store, connect, open_reader
 from receiver.store_health import DEFAULT_MIN_FREE_MB
 
 PORT_KEY = "receiver/port"  # QSettings: a fixed local port (0 or unset: any free port, new each start)
@@ -115,6 +115,7 @@ class ReceiverController(QObject):
         self.synchronous = "NORMAL"  # durability level (docs/DURABILITY.md), used when the store opens
         self._pruner: Pruner | None = None
         self._reader: sqlite3.Connection | None = None
+        self._read: Reader | None = None
         self._threads: list[threading.Thread] = []
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -185,6 +186,9 @@ class ReceiverController(QObject):
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        if self._read is not None:
+            self._read.close()
+            self._read = None
         if self._pruner is not None:
             self._pruner.stop()
             self._pruner = None
@@ -228,6 +232,12 @@ class ReceiverController(QObject):
         if self._reader is None:
             self._reader = connect(self.db_path, readonly=True)
         return self._reader
+
+    def read(self) -> Reader:
+        """The GUI thread's Reader (the store's read queries). Worker threads open their own."""
+        if self._read is None:
+            self._read = open_reader(self.db_path)
+        return self._read
 
     # ------------------------------------------------------------ events
     @Slot(dict)

@@ -31,10 +31,10 @@ from typing import IO, Any
 import sqlite_utils
 from sqlite_utils import Migrations
 
-from . import statuses, store_health
-from .callbacks import Callback
-from .request_storage import accepted_headers, cap_request, payload_json
-from .store_health import StoreError, StoreHealth, StoreLocked, StoreUnavailable
+from .. import statuses, store_health
+from ..callbacks import Callback
+from ..request_storage import accepted_headers, cap_request, payload_json
+from ..store_health import StoreError, StoreHealth, StoreLocked, StoreUnavailable
 
 __all__ = ["StoreError", "StoreLocked", "StoreUnavailable"]  # re-exported: callers import them from here
 
