@@ -33,6 +33,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
 from desktop import badges
+from desktop.formatting import format_price, table_time
 from desktop.models import message_query as mq
 from desktop.models.message_query import MessageFilter, SortSpec
 from receiver.optout import opt_out_keyword
@@ -52,8 +53,6 @@ __all__ = [
     "ROW_ROLE",
     "SID_ROLE",
     "MessagesModel",
-    "format_price",
-    "local_time",
     "short_title",
 ]
 
@@ -71,32 +70,8 @@ AnyIndex = QModelIndex | QPersistentModelIndex
 Row = sqlite3.Row
 
 
-def local_time(iso: str | None) -> str:
-    """``2026-03-02T09:00:01.123+00:00`` -> local ``2026-03-02 10:00:01.123`` (milliseconds: callbacks
-    for one message often arrive within the same second, and their order matters)."""
-    if not iso:
-        return ""
-    try:
-        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-    except ValueError:
-        return iso
-
-
-def table_time(iso: str | None) -> str:
-    """Compact local time for the table: ``10:00:01.123`` today, with the date on other days."""
-    full = local_time(iso)
-    today = datetime.now().astimezone().strftime("%Y-%m-%d ")
-    return full[len(today) :] if full.startswith(today) else full
-
-
 def _opt_out(r: sqlite3.Row) -> str | None:
     return opt_out_keyword(r["body"]) if r["direction"] == "inbound" else None
-
-
-def format_price(price: str | None, unit: str | None) -> str:
-    if price in (None, ""):
-        return ""
-    return f"{price} {unit or ''}".strip()
 
 
 def _interrupted(exc: sqlite3.Error) -> bool:

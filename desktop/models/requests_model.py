@@ -15,12 +15,13 @@ from __future__ import annotations
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QFont, QIcon
 from PySide6.QtWidgets import QApplication, QStyle
+
+from desktop.formatting import local_time
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -45,19 +46,6 @@ _ICONS = {
 }
 
 RequestIdRole = Qt.ItemDataRole.UserRole + 1
-
-
-def local_time(iso: str | None, *, with_date: bool = False) -> str:
-    """A stored UTC timestamp in the operator's local time; the date only when it is not today."""
-    if not iso:
-        return ""
-    try:
-        when = datetime.fromisoformat(iso).astimezone()
-    except ValueError:
-        return iso
-    if with_date or when.date() != datetime.now().astimezone().date():  # "Nov 20 17:33:02" in the table
-        return when.strftime("%Y-%m-%d %H:%M:%S") if with_date else when.strftime("%b %d %H:%M:%S")
-    return when.strftime("%H:%M:%S")
 
 
 def outcome_icon(outcome: str) -> QIcon:
@@ -234,7 +222,7 @@ class RequestsModel(QAbstractTableModel):
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if col == COL_TIME:  # with the date: a log is read across days
-                return local_time(received_at, with_date=True)
+                return local_time(received_at)
             if col == COL_METHOD:
                 return method
             if col == COL_PATH:

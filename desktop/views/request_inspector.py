@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.formatting import local_time
 from desktop.models.requests_model import (
     COL_LATENCY,
     COL_METHOD,
@@ -44,7 +45,6 @@ from desktop.models.requests_model import (
     COL_TIME,
     OUTCOME_TEXT,
     RequestsModel,
-    local_time,
     outcome_icon,
 )
 from receiver import errors
@@ -191,7 +191,7 @@ class RequestDetail(QWidget):
         body = row.get("body") or ""
         size = int(row.get("body_size") or 0)
         facts = [
-            f"Received {local_time(row.get('received_at'), with_date=True)}",
+            f"Received {local_time(row.get('received_at'))}",
             f"from {row.get('remote_addr') or '?'}",
             f"{size:,} bytes of {row.get('content_type') or 'no Content-Type'}",
             f"latency {row.get('latency_ms') or 0:.1f} ms",

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.models.messages_model import local_time
+from desktop.formatting import local_time
 from receiver.monitor_alerts import list_alerts
 from receiver.store import connect
 

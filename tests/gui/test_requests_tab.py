@@ -36,7 +36,7 @@ def test_time_has_the_date_and_path_has_the_query(qtbot: Any, window: MainWindow
     inspector = open_requests(qtbot, window)
     qtbot.waitUntil(lambda: inspector.model.rowCount() == 1, timeout=5000)
     assert inspector.model.index(0, COL_PATH).data() == "/twilio/status?tenant=7"
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", inspector.model.index(0, COL_TIME).data())
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}", inspector.model.index(0, COL_TIME).data())
 
 
 def test_replay_button_stays_put_and_old_results_go_away(qtbot: Any, seeded_window: MainWindow) -> None:
