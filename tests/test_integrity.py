@@ -399,7 +399,7 @@ def test_m007_lets_reused_tokens_through_and_keeps_existing_rows(tmp_path: Path)
 def test_sqlite_too_old_gets_one_clear_message(tmp_path: Path) -> None:
     """An older SQLite simulated by asking for a newer one than this Python has."""
     code = (
-        "import sys, receiver.store.core as s; s.MIN_SQLITE = (99, 0); from receiver.cli import main; "
+        "import sys, receiver.store.engine as s; s.MIN_SQLITE = (99, 0); from receiver.cli import main; "
         f"sys.exit(main(['serve', '--port', '0', '--db', {str(tmp_path / 'x.db')!r}]))"
     )
     out = subprocess.run(

@@ -10,8 +10,8 @@ import sqlite3
 from pathlib import Path
 
 from .alerts_reads import AlertsReads
-from .core import connect
 from .detail_reads import DetailReads
+from .engine import connect
 from .errors_reads import ErrorsReads
 from .export_reads import ExportReads
 from .messages_reads import MessagesReads
