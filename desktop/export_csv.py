@@ -1,16 +1,16 @@
 """Export what a tab shows (same filter, same order) to CSV, streamed and cancelable, off the GUI thread.
 
-The rows are read on a worker thread with its own read-only connection, 1,000 at a time, so a
-million-row export neither freezes the window nor holds the rows in memory. Columns and cell writing
-(spreadsheet formulas neutralised) come from ``receiver.export``, the code path ``callback-monitor
-export`` uses too: the app adds only the filter and sort of the view.
+The worker thread opens its own Reader, which reads 1,000 rows at a time and writes the file
+(receiver/store/export_reads.py, receiver/export.py: the code path ``callback-monitor export`` uses too),
+so a million-row export neither freezes the window nor holds the rows in memory. This module adds the
+view's filter and sort, and the progress dialog.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,22 @@ from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from desktop.models import message_query as mq
 from desktop.models.message_query import MessageFilter, SortSpec
-from receiver import export as exports
-from receiver.store import connect
+from receiver.store import StoreError, open_reader
+from receiver.store.export_reads import Selection
 
 Progress = Callable[[int, int], None]
 ExportJob = Callable[[Progress, threading.Event], int]
+
+
+def message_selection(flt: MessageFilter, sort: SortSpec) -> Selection:
+    """The messages table's filter and order as an export ``Selection``.
+
+    Until the messages table's queries move into the store (MessagesReads), they are built here from
+    desktop/models/message_query.py; then this becomes a Reader method and the SQL leaves desktop/."""
+    where, args = mq.where_clause(flt)
+    return Selection(
+        where.removeprefix("WHERE "), tuple(args), mq.order_clause(sort).removeprefix("ORDER BY ")
+    )
 
 
 def export_messages(
@@ -36,37 +47,23 @@ def export_messages(
 ) -> int:
     """Write the messages matching ``flt`` in ``sort`` order to ``dest``; returns rows written, -1 when
     canceled (the file is removed)."""
-    conn = connect(db_path, readonly=True)
-    try:
-        conn.execute("BEGIN")  # one snapshot: the count and the rows agree while the receiver writes
-        total = mq.count(conn, flt)
-        sql, args = mq.select_sql(flt, sort)
-        return exports.export_to_file(
-            conn, dest, exports.MESSAGES, sql, args, total=total, on_progress=on_progress, cancel=cancel
-        )
-    finally:
-        conn.close()
+    with closing(open_reader(db_path)) as reader:
+        selection = message_selection(flt, sort)
+        return reader.export_to_file(dest, "messages", selection, on_progress=on_progress, cancel=cancel)
 
 
 def export_requests(
     db_path: str | Path,
     dest: str | Path,
-    where: str = "1",
-    args: Sequence[Any] = (),
+    where: str = "",
+    args: tuple[Any, ...] | list[Any] = (),
     on_progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> int:
     """Write the request-log rows matching ``where`` (the inspector's filter), newest first like the tab."""
-    conn = connect(db_path, readonly=True)
-    try:
-        conn.execute("BEGIN")
-        total = int(conn.execute(f"SELECT COUNT(*) FROM requests WHERE {where}", list(args)).fetchone()[0])
-        sql, sql_args = exports.requests_sql(where, args, newest_first=True)
-        return exports.export_to_file(
-            conn, dest, exports.REQUESTS, sql, sql_args, total=total, on_progress=on_progress, cancel=cancel
-        )
-    finally:
-        conn.close()
+    with closing(open_reader(db_path)) as reader:
+        selection = Selection(where, tuple(args), "id DESC")
+        return reader.export_to_file(dest, "requests", selection, on_progress=on_progress, cancel=cancel)
 
 
 class CsvExport(QObject):
@@ -113,7 +110,7 @@ class CsvExport(QObject):
         def work() -> None:
             try:
                 rows = job(self.progress.emit, self.cancel)
-            except (OSError, sqlite3.Error) as exc:
+            except (OSError, StoreError) as exc:
                 self.failed.emit(f"Export failed: {exc}")
                 return
             self.finished.emit(rows, str(dest))

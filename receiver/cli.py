@@ -386,22 +386,21 @@ def _open_store(db_path: Path, args: argparse.Namespace) -> Store:
 
 def export(args: argparse.Namespace, out: TextIO) -> int:
     from . import export as exports
-    from .store import connect
+    from .store import StoreError, open_reader
 
     db_path = Path(args.db) if args.db else paths.default_db_path()
     if not db_path.exists():
         print(f"error: no database at {db_path}", file=sys.stderr)
         return 1
-    dataset = exports.DATASETS[args.what]
     try:
-        conn = connect(db_path, readonly=True)
+        reader = open_reader(db_path)
     except sqlite3.Error as exc:
         print(f"error: cannot open {db_path}: {exc}", file=sys.stderr)
         return 1
     try:
-        exports.write(out, args.format, dataset.columns, exports.records(conn, dataset))
+        exports.write(out, args.format, exports.DATASETS[args.what].columns, reader.iter_export(args.what))
         out.flush()
-    except sqlite3.DatabaseError as exc:  # damaged or not a database: one message, no traceback
+    except StoreError as exc:  # damaged or not a database: one message, no traceback
         print(
             f"\nerror: cannot read {db_path}: {exc}. If it is damaged, `callback-monitor serve` explains "
             "how to keep it aside; `sqlite3 FILE .recover` may save its data.",
@@ -415,7 +414,7 @@ def export(args: argparse.Namespace, out: TextIO) -> int:
         os.dup2(devnull, out.fileno())
         return 141  # 128 + SIGPIPE, what the shell reports for a tool stopped by a closed pipe
     finally:
-        conn.close()
+        reader.close()
     return 0
 
 

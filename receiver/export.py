@@ -1,8 +1,9 @@
 """Exports of messages, events and the request log as CSV or JSON: one code path for the CLI and the GUI.
 
-A dataset is a list of columns and a SELECT; callers may narrow it (the GUI passes the table's filter and
-sort) but the columns, their names and how each cell is written are decided here only, so
-``callback-monitor export`` and "Export view…" in the app write the same file for the same rows.
+A dataset is a list of columns and how a stored row becomes a record; the rows come from a Reader
+(receiver/store/export_reads.py: the whole dataset, or a view's filter and sort). The columns, their names
+and how each cell is written are decided here only, so ``callback-monitor export`` and "Export to CSV…" in
+the app write the same file for the same rows.
 
 CSV cells that a spreadsheet would run as a formula (text starting with ``= + - @``, TAB or CR, also after
 leading spaces) get a leading apostrophe. Senders, profile names, bodies, paths and reasons are written by
@@ -16,16 +17,14 @@ from __future__ import annotations
 import csv
 import json
 import re
-import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from . import errors
 
-CHUNK = 1000
 FORMATS = ("csv", "json")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -43,16 +42,13 @@ def neutralise(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Dataset:
-    """What one export writes: ``columns`` in order, read with ``select`` (every row, stable order)."""
+    """What one export writes: ``columns`` in order, each stored row turned into a record by ``record``."""
 
     name: str
     columns: tuple[str, ...]
-    select: str
     record: Callable[[Mapping[str, Any]], dict[str, Any]]
 
 
-# The messages columns the table model selects (desktop/models/message_query.SELECT_COLUMNS) include
-# every column ``_message_record`` reads, so the GUI can export its own filtered, sorted SELECT.
 MESSAGE_COLUMNS = (
     "sid", "first_seen", "updated_at", "direction", "channel", "from", "to", "status", "error_code",
     "error_title", "channel_status_message", "num_segments", "num_media", "price", "price_unit",
@@ -89,49 +85,10 @@ def _same(columns: tuple[str, ...]) -> Callable[[Mapping[str, Any]], dict[str, A
     return lambda r: {c: r[c] for c in columns}
 
 
-MESSAGES = Dataset(
-    "messages",
-    MESSAGE_COLUMNS,
-    "SELECT sid, direction, channel, from_addr, to_addr, body, status, error_code, messaging_service_sid, "
-    "num_segments, num_media, price, price_unit, profile_name, channel_status_message, first_seen, "
-    "updated_at, event_count FROM messages ORDER BY first_seen, sid",
-    _message_record,
-)
-EVENTS = Dataset(
-    "events",
-    EVENT_COLUMNS,
-    f"SELECT {', '.join(EVENT_COLUMNS)} FROM events ORDER BY id",
-    _same(EVENT_COLUMNS),
-)
-REQUESTS = Dataset(
-    "requests",
-    REQUEST_COLUMNS,
-    f"SELECT {', '.join(REQUEST_COLUMNS)} FROM requests ORDER BY id",
-    _same(REQUEST_COLUMNS),
-)
+MESSAGES = Dataset("messages", MESSAGE_COLUMNS, _message_record)
+EVENTS = Dataset("events", EVENT_COLUMNS, _same(EVENT_COLUMNS))
+REQUESTS = Dataset("requests", REQUEST_COLUMNS, _same(REQUEST_COLUMNS))
 DATASETS = {d.name: d for d in (MESSAGES, EVENTS, REQUESTS)}
-
-
-def requests_sql(
-    where: str = "1", args: Sequence[Any] = (), *, newest_first: bool = False
-) -> tuple[str, list[Any]]:
-    """The request-log SELECT narrowed by ``where`` (the inspector's filter), in the inspector's order."""
-    order = "DESC" if newest_first else "ASC"
-    return f"SELECT {', '.join(REQUEST_COLUMNS)} FROM requests WHERE {where} ORDER BY id {order}", list(args)
-
-
-def records(
-    conn: sqlite3.Connection, dataset: Dataset, sql: str | None = None, args: Sequence[Any] = ()
-) -> Iterator[dict[str, Any]]:
-    """The dataset's rows as dicts in column order, streamed ``CHUNK`` rows at a time."""
-    cur = conn.execute(sql or dataset.select, list(args))
-    names = [d[0] for d in cur.description]
-    while True:
-        chunk = cur.fetchmany(CHUNK)
-        if not chunk:
-            return
-        for raw in chunk:
-            yield dataset.record(dict(zip(names, raw, strict=True)))
 
 
 def write(
@@ -167,21 +124,18 @@ def write(
     return written
 
 
-def export_to_file(
-    conn: sqlite3.Connection,
+def write_file(
     dest: str | Path,
-    dataset: Dataset,
-    sql: str | None = None,
-    args: Sequence[Any] = (),
+    fmt: str,
+    columns: Sequence[str],
+    rows: Iterable[Mapping[str, Any]],
     *,
-    fmt: str = "csv",
     total: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> int:
-    """Write the dataset's rows (or ``sql``'s) to ``dest``; returns rows written, or -1 when ``cancel``
-    was set (the partial file is removed). ``conn`` should be in a read transaction so ``total`` and the
-    rows agree while the receiver writes."""
+    """Write ``rows`` to ``dest``; returns rows written, or -1 when ``cancel`` was set (the partial file
+    is removed). ``on_progress(done, total)`` every 1,000 rows and at the end."""
     dest = Path(dest)
     report_every = 1000
 
@@ -193,7 +147,7 @@ def export_to_file(
         return True
 
     with dest.open("w", newline="", encoding="utf-8") as fh:
-        written = write(fh, fmt, dataset.columns, records(conn, dataset, sql, args), on_row)
+        written = write(fh, fmt, columns, rows, on_row)
     if cancel is not None and cancel.is_set():
         dest.unlink(missing_ok=True)
         return -1

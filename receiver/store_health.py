@@ -62,6 +62,10 @@ class StoreUnavailable(StoreError):
     """Writes are refused for now (answered 503): the file is gone or replaced, the disk is full…"""
 
 
+class StoreReadError(StoreError):
+    """A read failed: the file is damaged, not a database, or gone (exports say so instead of a traceback)."""
+
+
 class StoreOpenError(StoreError):
     """The database cannot be opened (permission, not a file, SQLite too old …)."""
 

@@ -110,3 +110,64 @@ def test_export_into_a_closed_pipe_prints_no_traceback(seeded_db: SeedInfo, tmp_
     code = proc.wait(timeout=60)
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
     assert code == 141
+
+
+def test_app_export_of_the_request_log_writes_the_tabs_filter_newest_first(
+    seeded_db: SeedInfo, tmp_path: Path
+) -> None:
+    """The Requests tab's export: its filter, its order (newest first), the CLI's columns and cells."""
+    from desktop.export_csv import export_requests
+
+    cli = run_cli(tmp_path, "export", "--db", str(seeded_db.path), "--what", "requests", "--format", "csv")
+    every = list(csv.DictReader(io.StringIO(cli.stdout)))
+    dest = tmp_path / "requests.csv"
+    progress: list[tuple[int, int]] = []
+    written = export_requests(
+        seeded_db.path, dest, "outcome = ?", ["accepted"], on_progress=lambda n, t: progress.append((n, t))
+    )
+    with dest.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    accepted = [r for r in every if r["outcome"] == "accepted"]
+    assert 0 < written == len(rows) == len(accepted) < len(every)
+    assert rows == accepted[::-1]
+    assert list(rows[0]) == list(exports.REQUEST_COLUMNS)
+    assert progress[-1] == (written, written)  # the count agreed with the rows (one snapshot)
+
+
+def test_app_export_of_an_unreadable_database_fails_with_the_stores_error(tmp_path: Path) -> None:
+    """The desktop catches the store's errors, not a backend's: a file that is not a database ends in a
+    ``StoreError`` (the export dialog shows its text), and no partial file is left behind."""
+    from desktop.export_csv import export_messages
+    from desktop.models.message_query import MessageFilter, SortSpec
+    from receiver.store import StoreError
+
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database, a copy gone wrong " * 200)
+    dest = tmp_path / "out.csv"
+    with pytest.raises(StoreError, match="not a database"):
+        export_messages(garbage, dest, MessageFilter(), SortSpec())
+    assert not dest.exists()
+
+
+def test_reader_export_gives_plain_records_and_a_count_that_matches(seeded_db: SeedInfo) -> None:
+    """THE CONTRACT for exports: plain dicts in the export's columns (no sqlite3.Row), streamed; the count
+    for a selection is the number of rows it yields; an unknown dataset is refused, never used as a table."""
+    from receiver.store import open_reader
+    from receiver.store.export_reads import Selection
+
+    reader = open_reader(seeded_db.path)
+    try:
+        rows = list(reader.iter_export("messages"))
+        assert len(rows) == reader.count_export("messages") == 60
+        assert all(type(r) is dict and list(r) == list(exports.MESSAGE_COLUMNS) for r in rows)
+        assert [r["first_seen"] for r in rows] == sorted(r["first_seen"] for r in rows)
+        failed = Selection("status = ?", ("failed",), "sid DESC")
+        picked = list(reader.iter_export("messages", failed))
+        assert len(picked) == reader.count_export("messages", failed) == seeded_db.count(
+            lambda m: m["status"] == "failed"
+        )
+        assert [r["sid"] for r in picked] == sorted((r["sid"] for r in picked), reverse=True)
+        with pytest.raises(KeyError):
+            reader.count_export("sqlite_master")
+    finally:
+        reader.close()
