@@ -163,8 +163,10 @@ def test_reader_export_gives_plain_records_and_a_count_that_matches(seeded_db: S
         assert [r["first_seen"] for r in rows] == sorted(r["first_seen"] for r in rows)
         failed = Selection("status = ?", ("failed",), "sid DESC")
         picked = list(reader.iter_export("messages", failed))
-        assert len(picked) == reader.count_export("messages", failed) == seeded_db.count(
-            lambda m: m["status"] == "failed"
+        assert (
+            len(picked)
+            == reader.count_export("messages", failed)
+            == seeded_db.count(lambda m: m["status"] == "failed")
         )
         assert [r["sid"] for r in picked] == sorted((r["sid"] for r in picked), reverse=True)
         with pytest.raises(KeyError):
