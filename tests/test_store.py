@@ -10,7 +10,6 @@ from typing import Any
 
 from receiver_helpers import sid
 
-from desktop.models.message_query import MessageFilter, SortSpec, select_sql
 from receiver.callbacks import parse
 from receiver.store import UNUSED_MESSAGE_INDEXES, RequestRecord, Store
 
@@ -41,24 +40,6 @@ def test_unused_indexes_are_gone_and_the_readers_indexes_are_there(tmp_path: Pat
         "idx_messages_direction_first_seen",
         "idx_messages_error_code",
     } <= names
-
-
-def test_every_table_filter_reads_through_an_index(tmp_path: Path) -> None:
-    """The messages table's queries (default order, and each single filter) never scan the table."""
-    Store(tmp_path / "s.db").close()
-    conn = sqlite3.connect(tmp_path / "s.db")
-    for flt in (
-        MessageFilter(),
-        MessageFilter(statuses=("failed", "undelivered")),
-        MessageFilter(channel="whatsapp"),
-        MessageFilter(direction="inbound"),
-        MessageFilter(error_code=30003),
-    ):
-        sql, args = select_sql(flt, SortSpec())
-        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql} LIMIT 200", args)]
-        on_messages = [step for step in plan if "messages" in step]
-        assert on_messages, plan
-        assert all("INDEX" in step for step in on_messages), (flt, plan)
 
 
 def test_a_database_of_the_previous_release_is_migrated_with_its_rows(tmp_path: Path) -> None:
