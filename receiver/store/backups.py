@@ -12,6 +12,8 @@ from .records import utcnow
 
 
 class Backups(Engine):
+    """Saved when webhooks are re-pointed, listed while not restored, marked when restored."""
+
     def save_backups(self, account_sid: str, items: list[dict[str, Any]]) -> list[int]:
         def job(conn: sqlite3.Connection) -> list[int]:
             ids = []

@@ -5,7 +5,7 @@ Each is a job for the group commit (engine.py). The rows of a callback are built
 thread before it queues (``_PreparedCallback``), so the transaction that holds the database only runs
 statements. Two promises live in the SQL itself, so any number of writers keep them: a duplicate is
 refused by a unique key (``events.event_key``, ``events.cloudevent_id``), and a message's status never
-moves back (the UPSERT's ``WHERE``-like ``CASE WHEN excluded.status_rank > status_rank``).
+moves back (the UPSERT takes the callback's status only ``WHEN excluded.status_rank > status_rank``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from .records import Outcome, RequestRecord, utcnow
 
 
 class Writes(Engine):
+    """The named writes; each runs as one job of the group commit and returns once it is committed."""
+
     def log_request(self, req: RequestRecord) -> Outcome:
         """Log a request that carries no callback (rejected, health…)."""
 
