@@ -9,15 +9,15 @@ Defaults (docs/DURABILITY.md says why):
 * messages, their events and media: kept until the operator prunes them (``prune --before``, or the
   app's Prune dialog).
 
-Every delete runs as a job of the store's group commit (``Store.run``), at most a few hundred rows at a
-time, so a callback never waits behind a long delete; freed pages are reused by new rows, so once the
-oldest rows go the file stops growing (it does not shrink: no VACUUM, see m004's note on the FTS index).
+Every delete is a Store method (receiver/store/pruning.py) that runs as one job of the group commit, at
+most a few hundred rows at a time, so a callback never waits behind a long delete; freed pages are reused
+by new rows, so once the oldest rows go the file stops growing (it does not shrink: no VACUUM, see m004's
+note on the FTS index).
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,28 +82,10 @@ def prune_requests(
     store: Store, outcomes: tuple[str, ...], before: str, stop: threading.Event | None = None
 ) -> int:
     """Delete request-log rows with one of ``outcomes`` received before ``before`` (ISO time), in batches."""
-    marks = ", ".join("?" for _ in outcomes)
-
-    def bound(conn: sqlite3.Connection) -> int:
-        # ids grow with arrival time: the last id received before the cutoff bounds every batch, so a
-        # batch walks the (outcome, id) index from its start instead of filtering the whole table
-        row = conn.execute(
-            "SELECT id FROM requests WHERE received_at < ? ORDER BY received_at DESC LIMIT 1", (before,)
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    def batch(conn: sqlite3.Connection) -> int:
-        cur = conn.execute(
-            f"DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE outcome IN ({marks}) "
-            f"AND id <= ? AND received_at < ? ORDER BY outcome, id LIMIT {REQUEST_BATCH})",
-            (*outcomes, last, before),
-        )
-        return int(cur.rowcount)
-
-    last = int(store.run(bound))
+    last = store.last_request_before(before)
     total = 0
     while last and not (stop is not None and stop.is_set()):
-        deleted = int(store.run(batch))
+        deleted = store.delete_requests(outcomes, before, last, REQUEST_BATCH)
         total += deleted
         if deleted < REQUEST_BATCH:
             break
@@ -113,25 +95,9 @@ def prune_requests(
 def prune_messages(store: Store, before: str, stop: threading.Event | None = None) -> tuple[int, int]:
     """Delete messages first seen before ``before`` with their events and media, in batches.
     Returns (messages, events) deleted."""
-
-    def batch(conn: sqlite3.Connection) -> tuple[int, int]:
-        sids = [
-            r[0]
-            for r in conn.execute(
-                f"SELECT sid FROM messages WHERE first_seen < ? ORDER BY first_seen LIMIT {MESSAGE_BATCH}",
-                (before,),
-            )
-        ]
-        events = 0
-        for sid in sids:
-            events += conn.execute("DELETE FROM events WHERE message_sid = ?", (sid,)).rowcount
-            conn.execute("DELETE FROM media WHERE message_sid = ?", (sid,))
-            conn.execute("DELETE FROM messages WHERE sid = ?", (sid,))
-        return len(sids), events
-
     messages = events = 0
     while not (stop is not None and stop.is_set()):
-        done: tuple[int, int] = store.run(batch)
+        done = store.delete_messages(before, MESSAGE_BATCH)
         messages, events = messages + done[0], events + done[1]
         if done[0] < MESSAGE_BATCH:
             break
