@@ -111,7 +111,7 @@ class WriterLock:
     ``flock`` and SQLite's ``fcntl`` locks do not interact on Linux, macOS and the BSDs (on Linux NFS
     ``flock`` is emulated with ``fcntl`` locks: SQLite in WAL mode is not for network file systems
     anyway). A second writer in this process is refused by the in-process registry before any descriptor
-    is opened, for the POSIX-lock reason above. Windows keeps the name-keyed lock of store.py.
+    is opened, for the POSIX-lock reason above. Windows keeps the name-keyed lock of store/engine.py.
     """
 
     def __init__(self, path: Path) -> None:
