@@ -2,11 +2,11 @@
 
 Why group commit: SQLite allows one writer at a time, and a commit per request (fsync each time) will not
 keep up with a burst of callbacks. Request threads queue their job; one of them (the leader) runs every
-queued job in one transaction (each in its own SAVEPOINT, so one bad job cannot cost the others), commits
-once, and only then wakes the others, which answer Twilio. (A dedicated writer thread did the same, but
-every request then paid two thread hand-offs under the GIL, which was slower under load.) A 2xx
-therefore always means "committed": a crash or ``kill -9`` after it loses nothing (WAL,
-synchronous=NORMAL is durable against process crashes).
+queued job in one transaction (all together; if one fails, again with a SAVEPOINT each, so one bad job
+cannot cost the others), commits once, and only then wakes the others, which answer Twilio. (A dedicated
+writer thread did the same, but every request then paid two thread hand-offs under the GIL, which was
+slower under load.) A 2xx therefore always means "committed": a crash or ``kill -9`` after it loses
+nothing (WAL, synchronous=NORMAL is durable against process crashes).
 
 A second process on the same database file, whatever path reaches it, is refused (``StoreLocked``):
 never two writers fighting. A batch is acknowledged only while the file is still the operator's database
