@@ -19,8 +19,7 @@ from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from desktop.models import message_query as mq
 from desktop.models.message_query import MessageFilter, SortSpec
-from receiver.store import StoreError, open_reader
-from receiver.store.export_reads import Selection
+from receiver.store import Selection, StoreError, open_reader
 
 Progress = Callable[[int, int], None]
 ExportJob = Callable[[Progress, threading.Event], int]

@@ -152,8 +152,7 @@ def test_app_export_of_an_unreadable_database_fails_with_the_stores_error(tmp_pa
 def test_reader_export_gives_plain_records_and_a_count_that_matches(seeded_db: SeedInfo) -> None:
     """THE CONTRACT for exports: plain dicts in the export's columns (no sqlite3.Row), streamed; the count
     for a selection is the number of rows it yields; an unknown dataset is refused, never used as a table."""
-    from receiver.store import open_reader
-    from receiver.store.export_reads import Selection
+    from receiver.store import Selection, open_reader
 
     reader = open_reader(seeded_db.path)
     try:

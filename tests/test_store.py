@@ -116,23 +116,33 @@ def test_a_failing_job_in_a_batch_fails_alone_and_the_others_commit(tmp_path: Pa
             (message_sid,),
         )
 
+    gate, holding = threading.Event(), threading.Event()
+
+    def hold(conn: sqlite3.Connection) -> None:  # a batch that lasts until the test lets it end
+        holding.set()
+        assert gate.wait(10)
+
     try:
-        with store._commit_lock:  # hold the writer so all four jobs queue into one batch
-            threads = [threading.Thread(target=call, args=(s, insert(s))) for s in good[:2]]
-            threads.append(threading.Thread(target=call, args=("bad", bad)))
-            threads.append(threading.Thread(target=call, args=(good[2], insert(good[2]))))
-            for t in threads:
-                t.start()
-            deadline = time.monotonic() + 5
-            while len(store._pending) < 4 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert len(store._pending) == 4
-            commits = store.commits
+        holder = threading.Thread(target=call, args=("hold", hold))
+        holder.start()
+        assert holding.wait(5)  # the writer is busy: the next jobs queue for one batch
+        threads = [threading.Thread(target=call, args=(s, insert(s))) for s in good[:2]]
+        threads.append(threading.Thread(target=call, args=("bad", bad)))
+        threads.append(threading.Thread(target=call, args=(good[2], insert(good[2]))))
         for t in threads:
+            t.start()
+        deadline = time.monotonic() + 5
+        while store.queued < 4 and time.monotonic() < deadline:  # polling a condition with a deadline
+            time.sleep(0.01)
+        assert store.queued == 4
+        commits = store.commits
+        gate.set()
+        for t in [holder, *threads]:
             t.join(10)
         assert list(errors) == ["bad"] and isinstance(errors["bad"], sqlite3.IntegrityError)
-        assert store.commits == commits + 1  # one transaction for the whole batch
+        assert store.commits == commits + 2  # the holding batch, then one transaction for the four
     finally:
+        gate.set()
         store.close()
     conn = sqlite3.connect(tmp_path / "b.db")
     stored = {row[0] for row in conn.execute("SELECT sid FROM messages")}

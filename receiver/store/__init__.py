@@ -11,8 +11,9 @@ reader.py     ``Reader``: read queries as plain values, one per thread (one *_re
 
 from __future__ import annotations
 
-from ..store_health import StoreError, StoreLocked, StoreUnavailable
+from ..store_health import StoreError, StoreLocked, StoreReadError, StoreUnavailable
 from .engine import WAL_HARD_FACTOR, connect
+from .export_reads import Selection
 from .reader import Reader, open_reader
 from .records import Outcome, RequestRecord, StoreClosed, utcnow
 from .schema import FTS_COLUMNS, UNUSED_MESSAGE_INDEXES, migrations
@@ -25,10 +26,12 @@ __all__ = [
     "Outcome",
     "Reader",
     "RequestRecord",
+    "Selection",
     "Store",
     "StoreClosed",
     "StoreError",
     "StoreLocked",
+    "StoreReadError",
     "StoreUnavailable",
     "connect",
     "migrations",

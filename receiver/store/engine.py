@@ -297,6 +297,11 @@ class Engine:
             successor.signal()
 
     # ---------------------------------------------------------------- group commit
+    @property
+    def queued(self) -> int:
+        """Jobs waiting for their batch (the one being committed not counted): the writer's backlog."""
+        return len(self._pending)
+
     def run(self, fn: Callable[[sqlite3.Connection], T], timeout: float = 30.0) -> T:
         """Run ``fn(conn)`` inside a transaction; return once it is committed.
 
