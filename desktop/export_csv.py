@@ -61,7 +61,7 @@ def export_requests(
 ) -> int:
     """Write the request-log rows matching ``where`` (the inspector's filter), newest first like the tab."""
     with closing(open_reader(db_path)) as reader:
-        selection = Selection(where, tuple(args), "id DESC")
+        selection = Selection(where, tuple(args), newest_first=True)
         return reader.export_to_file(dest, "requests", selection, on_progress=on_progress, cancel=cancel)
 
 

@@ -20,7 +20,7 @@ _SQL = re.compile(
     r"\bSELECT\b.*\bFROM\b|\bSELECT\s+(COUNT|MAX|MIN|1)\b|\bINSERT\s+(OR\s+\w+\s+)?INTO\b|\bUPDATE\s+\w+\s+SET\b"
     r"|\bDELETE\s+FROM\b|\b(CREATE|DROP)\s+(TABLE|INDEX|VIRTUAL|TRIGGER)\b|\bPRAGMA\b|\bORDER\s+BY\b"
     r"|\bGROUP\s+BY\b|\bWHERE\b|\bLIMIT\s+[?\d]|\bESCAPE\b|\w+\s*(=|<|>|<=|>=|!=|\bIN\b|\bLIKE\b)\s*\(?\?"
-    r"|\bMATCH\s+\?|\bBEGIN\b(\s+(IMMEDIATE|DEFERRED))?$|\bROLLBACK\b|\bCOMMIT\b$",
+    r"|\b\w+\s+(ASC|DESC)\b|\bMATCH\s+\?|\bBEGIN\b(\s+(IMMEDIATE|DEFERRED))?$|\bROLLBACK\b|\bCOMMIT\b$",
     re.DOTALL,
 )
 _STATEMENTS = {"execute", "executemany", "executescript"}
@@ -79,13 +79,14 @@ def f(conn, flt):
     conn.executemany("INSERT OR IGNORE INTO media (a) VALUES (?)", [])
     where = "outcome = ?"
     order = "ORDER BY first_seen DESC"
+    newest = "id DESC"
     c = connect("x.db", readonly=True)
     return sqlite3.connect("y.db")
 """
     found = offences(bad)
     for expected in ("import sqlite3", "import connect", "SQL 'SELECT COUNT", "SQL 'INSERT OR IGNORE",
-                     "SQL 'outcome = ?'", "SQL 'ORDER BY", "connect(…)", "sqlite3.connect(…)",
-                     ".execute(…)", ".executemany(…)"):  # fmt: skip
+                     "SQL 'outcome = ?'", "SQL 'ORDER BY", "SQL 'id DESC'", "connect(…)",
+                     "sqlite3.connect(…)", ".execute(…)", ".executemany(…)"):  # fmt: skip
         assert any(expected in line for line in found), (expected, found)
     fine = '''
 """Select the rows to show; the store decides WHERE they come from and ORDER BY is its business."""

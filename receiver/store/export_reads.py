@@ -37,11 +37,13 @@ _SOURCES: dict[str, tuple[str, str]] = {
 @dataclass(frozen=True)
 class Selection:
     """Which rows of a dataset to export and in which order, as a view's Reader methods express its
-    filter: a condition with its arguments, and an ordering ("" = every row / the dataset's order)."""
+    filter: a condition with its arguments, and an ordering ("" = every row / the dataset's order, or
+    that order reversed with ``newest_first``)."""
 
     where: str = ""
     args: tuple[Any, ...] = ()
     order: str = ""
+    newest_first: bool = False
 
 
 class ExportReads(ReadsBase):
@@ -51,7 +53,11 @@ class ExportReads(ReadsBase):
         dataset = exports.DATASETS[what]
         select, order = _SOURCES[what]
         sel = selection or Selection()
-        sql = f"{select}{f' WHERE {sel.where}' if sel.where else ''} ORDER BY {sel.order or order}"
+        if sel.order:
+            order = sel.order
+        elif sel.newest_first:
+            order = ", ".join(f"{key} DESC" for key in order.split(", "))
+        sql = f"{select}{f' WHERE {sel.where}' if sel.where else ''} ORDER BY {order}"
         try:
             cur = self.conn.execute(sql, sel.args)
             names = [d[0] for d in cur.description]
