@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from desktop import badges
 from desktop.formatting import format_price, local_time
 from desktop.models.messages_model import short_title
-from receiver import error_dictionary, rejections
+from receiver import channels, error_dictionary, rejections
 from receiver.optout import opt_out_keyword
 from receiver.reconcile import API_SOURCE
 from receiver.store import Reader
@@ -203,7 +203,7 @@ class MessageDetail(QWidget):
             ("Messaging service", m.messaging_service_sid),
             ("Channel status", m.channel_status_message),
         ]
-        if inbound and (m.profile_name or m.channel == "whatsapp"):
+        if inbound and (m.profile_name or m.channel == channels.WHATSAPP):
             facts.insert(0, ("Profile name", m.profile_name or "(none sent)"))
         if m.source == "api" and not m.num_segments:  # Twilio answers a send with 0 segments until counted
             facts = [(k, v) for k, v in facts if k != "Segments"]
