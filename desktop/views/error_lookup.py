@@ -149,7 +149,7 @@ class ErrorLookupPanel(QWidget):
         source_row.addWidget(self.refresh_button)
 
         layout = QVBoxLayout(self)
-        layout.addWidget(splitter)
+        layout.addWidget(splitter, 1)  # without it the (empty) BusyLine below took half the panel's height
         layout.addLayout(source_row)
         layout.addWidget(self.refresh_state)
         self.refresh_button.clicked.connect(self._on_refresh_clicked)

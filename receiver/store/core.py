@@ -390,7 +390,9 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
 class Store:
     """The single writer of a Callback Monitor database.
 
-    ``on_commit`` hooks passed to ``submit`` run on the writer thread after the commit.
+    Every write (``record_callback``, ``log_request``, ``record_outbound``, ``run(fn)``…) is a job that
+    returns once committed; jobs arriving together share one commit (``run``). Reads go through a
+    ``Reader`` (``open_reader``), never through the Store.
     """
 
     def __init__(

@@ -151,3 +151,13 @@ def test_counting_without_a_database_says_to_start_the_receiver(
     panel.show_code(30003)
     qtbot.waitUntil(lambda: panel.usage.text() == "No database yet: start the receiver.", timeout=5000)
     assert not panel.show_button.isEnabled()
+
+
+def test_the_list_and_the_entry_fill_the_panel(qtbot: Any, panel: ErrorLookupPanel) -> None:
+    """At the smallest window the app is laid out for, the codes and the entry take the height; the
+    download line below them (usually empty) must not keep half the panel blank."""
+    panel.resize(1000, 600)
+    panel.show()
+    qtbot.waitExposed(panel)
+    assert panel.results.height() > 0.8 * panel.height()
+    assert panel.refresh_state.height() < 50
