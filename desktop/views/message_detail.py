@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
 
 from desktop import badges
 from desktop.formatting import format_price, local_time
-from desktop.models.messages_model import short_title
 from receiver import channels, error_dictionary, rejections
+from receiver.errors import short_title
 from receiver.optout import opt_out_keyword
 from receiver.reconcile import API_SOURCE
 from receiver.store import Reader
