@@ -36,7 +36,7 @@ class MessageRecord:
     first_seen: str
     updated_at: str
     event_count: int
-    source: str  # "callback", "api" (sent or reconciled through the REST API)...
+    source: str  # "callback", "inbound" (a webhook created it) or "api" (sent or found through the REST API)
     simulated: bool
 
 
