@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import badges
+from desktop.formatting import count_of
 from desktop.workers import BusyLine, TaskRunner
 from receiver import error_dictionary, errors
 from receiver.store import open_reader
@@ -228,7 +229,7 @@ class ErrorLookupPanel(QWidget):
         if query and not found:
             self.result_count.setText(f"No error code matches “{query}”.")
         else:
-            self.result_count.setText(f"{len(found)} code{'s' if len(found) != 1 else ''}")
+            self.result_count.setText(count_of(len(found), "code"))
         if found and (exact is not None or self.results.currentRow() < 0):
             self.results.setCurrentRow(0)
 
@@ -317,9 +318,9 @@ class ErrorLookupPanel(QWidget):
             self.usage.setText(f"No message in this database has error {code}.")
         else:
             self.usage.setText(
-                f"{messages:,} message{'s' if messages != 1 else ''} currently "
+                f"{count_of(messages, 'message')} currently "
                 f"{'carry' if messages != 1 else 'carries'} error {code}; "
-                f"{events:,} status callback{'s' if events != 1 else ''} reported it."
+                f"{count_of(events, 'status callback')} reported it."
             )
         self.show_button.setText(f"Show these messages ({messages:,})")
         self.show_button.setEnabled(messages > 0)

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import badges
-from desktop.formatting import format_price, local_time
+from desktop.formatting import count_of, format_price, local_time
 from receiver import channels, error_dictionary, rejections
 from receiver.errors import short_title
 from receiver.optout import opt_out_keyword
@@ -297,7 +297,7 @@ class MessageDetail(QWidget):
         n = len(rejected)
         latest = rejected[-1]
         self.rejected_note.setText(
-            f"⚠ <b>{n} callback{'s' if n != 1 else ''} naming this message {'were' if n != 1 else 'was'} "
+            f"⚠ <b>{count_of(n, 'callback')} naming this message {'were' if n != 1 else 'was'} "
             f"rejected</b> and not applied (latest: HTTP {latest.http_status}, "
             f"{html.escape(latest.reason or 'no reason recorded')}). "
             "<a href='requests'>Show in the Requests tab</a>"
