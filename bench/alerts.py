@@ -27,7 +27,7 @@ _common.use_repo_root()
 
 from receiver.alert_feed import AlertFeed  # noqa: E402
 from receiver.alert_rules import AlertRules, Thresholds, parse_time  # noqa: E402
-from receiver.store import connect  # noqa: E402
+from receiver.store import open_reader  # noqa: E402
 
 
 def ms(seconds: float) -> str:
@@ -54,7 +54,7 @@ def main() -> int:
         print(f"{args.db}: {events:,} events, {requests:,} requests; window {args.window} min")
 
         rules = AlertRules(Thresholds(window_minutes=args.window))
-        feed = AlertFeed(lambda: connect(db, readonly=True))
+        feed = AlertFeed(lambda: open_reader(db))
         t0 = time.perf_counter()
         feed.poll(rules, now)
         print(f"first look (seed of the last {args.window} min): {ms(time.perf_counter() - t0)}")
@@ -76,15 +76,13 @@ def main() -> int:
         rules.evaluate(now, [])
         print(f"look with {args.new:,} new events: {ms(time.perf_counter() - t0)}")
 
-        conn = connect(db, readonly=True)
+        reader = open_reader(db)
+        conn = reader.conn
         top = raw.execute("SELECT max(id) FROM events").fetchone()[0]
         for label, code in (("known code 30003", 30003), ("unknown code 99999", 99999)):
             t0 = time.perf_counter()
             for _ in range(args.repeat):
-                conn.execute(
-                    "SELECT 1 FROM events WHERE error_code = ? AND id < ? AND simulated = 0 LIMIT 1",
-                    (code, top),
-                ).fetchone()
+                reader.error_code_seen_before(code, top)
             print(f"is-new lookup, {label}: {ms((time.perf_counter() - t0) / args.repeat)}")
 
         cutoff = raw.execute(

@@ -19,7 +19,7 @@ from desktop.receiver_controller import ReceiverController
 from desktop.workers import TaskRunner
 from receiver.alert_feed import AlertFeed
 from receiver.alert_rules import Alert, AlertRules, Thresholds
-from receiver.store import connect
+from receiver.store import open_reader
 
 EVALUATE_MS = 5000
 
@@ -50,7 +50,7 @@ class AlertMonitor(QObject):
         self.rules = AlertRules(thresholds)
         self.clock = clock
         self.runner = TaskRunner(self)
-        self._feed = AlertFeed(lambda: connect(controller.db_path, readonly=True))
+        self._feed = AlertFeed(lambda: open_reader(controller.db_path))
         self._timer = QTimer(self)
         self._timer.setInterval(EVALUATE_MS)
         self._timer.timeout.connect(self.evaluate)

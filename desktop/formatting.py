@@ -27,3 +27,8 @@ def format_price(price: str | None, unit: str | None) -> str:
     if price in (None, ""):
         return ""
     return f"{price} {unit or ''}".strip()
+
+
+def count_of(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 message``, ``1,234 messages`` (``plural`` for nouns that do not just take an s)."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"

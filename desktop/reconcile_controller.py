@@ -319,7 +319,7 @@ def install(window: MainWindow, *, client_factory: ClientFactory = make_client) 
         controller.dialog.raise_()
 
     def open_alerts() -> None:
-        dialog = TwilioAlertsDialog(window.controller.db_path, window)
+        dialog = TwilioAlertsDialog(window.controller.read, window)
         dialog.messageRequested.connect(lambda sid: window.show_messages(MessageFilter(text=sid)))
         controller.alerts_dialog = dialog
         dialog.show()

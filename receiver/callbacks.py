@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .channels import channel_of
+
 Kind = Literal["status", "inbound"]
 SID_RE = re.compile(r"^(SM|MM|IM|SB|MG|AC|XE)[0-9a-fA-F]{32}$")
 MESSAGE_SID_RE = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
@@ -93,22 +95,6 @@ def _int(value: str | None) -> int | None:
     return int(text) if _COUNT_RE.fullmatch(text) else None
 
 
-def channel_of(payload: dict[str, str | list[str]], sid: str, num_media: int) -> str:
-    """sms, mms, whatsapp (or another ChannelPrefix such as rcs/messenger)."""
-    prefix = (_first(payload, "ChannelPrefix") or "").lower()
-    addresses = [(_first(payload, "From") or ""), (_first(payload, "To") or "")]
-    for addr in addresses:
-        if ":" in addr:
-            scheme = addr.split(":", 1)[0].lower()
-            if scheme and scheme.isalpha():
-                return scheme
-    if prefix and prefix != "sms":
-        return prefix
-    if num_media > 0 or sid.startswith("MM"):
-        return "mms"
-    return "sms"
-
-
 def parse(kind: Kind, items: list[tuple[str, str]], idempotency_token: str | None) -> Callback:
     """Build a Callback from the form's items; raises CallbackError with the reason for a 400."""
     payload = payload_of(items)
@@ -140,7 +126,13 @@ def parse(kind: Kind, items: list[tuple[str, str]], idempotency_token: str | Non
         sid=sid,
         status=status,
         direction="inbound" if kind == "inbound" else "outbound",
-        channel=channel_of(payload, sid, num_media),
+        channel=channel_of(
+            _first(payload, "From"),
+            _first(payload, "To"),
+            sid=sid,
+            num_media=num_media,
+            channel_prefix=_first(payload, "ChannelPrefix"),
+        ),
         from_addr=_first(payload, "From"),
         to_addr=_first(payload, "To"),
         body=_first(payload, "Body"),

@@ -38,7 +38,7 @@ from typing import Any
 from twilio.rest import Client
 
 from . import statuses
-from .callbacks import channel_of
+from .channels import channel_of
 from .monitor_alerts import alert_wanted, message_sid_of_alert
 from .store import Store, StoreClosed, connect, utcnow
 from .twilio_backoff import with_backoff
@@ -132,7 +132,7 @@ def message_row(m: Any) -> dict[str, Any]:
         "sid": sid,
         "status": str(m.status or "").lower() or "queued",
         "direction": "inbound" if direction == "inbound" else "outbound",
-        "channel": channel_of({"From": from_addr or "", "To": to_addr or ""}, sid, num_media),
+        "channel": channel_of(from_addr, to_addr, sid=sid, num_media=num_media),
         "from_addr": from_addr,
         "to_addr": to_addr,
         "body": getattr(m, "body", None),

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from twilio.rest import Client
 
 from . import event_streams_setup
+from .channels import channel_of
 from .twilio_client import (
     API_BASE_ENV,
     CODE_ADVICE,
@@ -503,13 +504,6 @@ def restore_all(client: Client, store: BackupStore, account_sid: str) -> list[st
 # --------------------------------------------------------------------------- sending
 
 
-def channel_of(address: str | None, num_media: int = 0) -> str:
-    """'whatsapp' for ``whatsapp:+…``, any other ``prefix:`` as-is, else 'mms' with media or 'sms'."""
-    if address and ":" in address and not address.startswith("+"):
-        return address.split(":", 1)[0]
-    return "mms" if num_media else "sms"
-
-
 def _int_or_none(value: Any) -> int | None:
     try:
         return None if value is None or value == "" else int(value)
@@ -524,7 +518,7 @@ def message_to_row(m: Any) -> dict[str, Any]:
     return {
         "sid": m.sid,
         "direction": "inbound" if direction == "inbound" else "outbound",
-        "channel": channel_of(m.to if direction != "inbound" else m.from_, num_media),
+        "channel": channel_of(m.from_, m.to, sid=str(m.sid), num_media=num_media),
         "from_addr": m.from_,
         "to_addr": m.to,
         "body": m.body,
@@ -609,7 +603,6 @@ __all__ = [
     "SetupError",
     "Targets",
     "apply_plan",
-    "channel_of",
     "desired_values",
     "fetch_message",
     "list_targets",

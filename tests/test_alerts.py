@@ -29,7 +29,7 @@ from receiver.alert_rules import (
 from receiver.app import ReceiverConfig, create_app
 from receiver.retention import Retention, prune
 from receiver.simulate_plan import DEMO_AUTH_TOKEN
-from receiver.store import Store, connect
+from receiver.store import Reader, Store, connect, open_reader
 
 START = datetime(2026, 12, 1, 12, 0, tzinfo=UTC).timestamp()
 TH = Thresholds(window_minutes=5, failure_percent=20, min_messages=10, rejections=5, quiet_minutes=10)
@@ -85,7 +85,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
         config = ReceiverConfig.with_token(TOKEN, public_url=PUBLIC)
         config.allow_demo = lambda: True  # "Simulate traffic" is running: the demo token is accepted
         client = create_app(store, config).test_client()
-        feed = AlertFeed(lambda: connect(store.path, readonly=True))
+        feed = AlertFeed(lambda: open_reader(store.path))
         yield Env(store, client, clock, AlertRules(TH), feed, free)
         feed.close()
 
@@ -256,7 +256,7 @@ def test_a_restart_sees_the_last_windows_failures_but_not_older_ones(env: Env) -
     env.clock.advance(30)
     assert env.check() == []
     fresh = AlertRules(TH)
-    feed = AlertFeed(lambda: connect(env.store.path, readonly=True))
+    feed = AlertFeed(lambda: open_reader(env.store.path))
     for _ in range(10):
         env.callback("failed")
     feed.poll(fresh, env.clock.t)  # a new feed (app restart) seeds from the last window only
@@ -274,7 +274,7 @@ def test_every_feed_query_uses_a_key_or_an_index(env: Env) -> None:
     statements: list[str] = []
     conn = connect(env.store.path, readonly=True)
     conn.set_trace_callback(statements.append)
-    feed = AlertFeed(lambda: conn)
+    feed = AlertFeed(lambda: Reader(conn))
     rules = AlertRules(TH)
     feed.poll(rules, env.clock.t)  # the seed
     env.callback("failed", ErrorCode="30009")  # a code never seen: the index lookup

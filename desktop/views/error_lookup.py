@@ -2,15 +2,15 @@
 
 The catalogue is ``receiver.errors`` (bundled, in our own words, always linking Twilio's page). "Refresh
 from Twilio" downloads Twilio's full dictionary (``receiver.error_dictionary``) on a worker thread; once
-cached, Twilio's own text is shown beside ours. The counts are SQL on this database: messages whose
-current error code it is (indexed), and status callbacks that reported it (the event history; a scan, so
-it runs on a worker thread).
+cached, Twilio's own text is shown beside ours. The counts come from the store
+(``Reader.error_code_counts``: messages whose current error code it is, and status callbacks that reported
+it); they grow with the history, so they are counted on a worker thread with its own Reader.
 """
 
 from __future__ import annotations
 
 import html
-import sqlite3
+from contextlib import closing
 from typing import Any
 
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal, Slot
@@ -30,21 +30,15 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import badges
-from desktop.models.stats_model import QueryRunner
+from desktop.formatting import count_of
 from desktop.workers import BusyLine, TaskRunner
 from receiver import error_dictionary, errors
+from receiver.store import open_reader
 
 SEARCH_DELAY_MS = 150
 COUNT_REFRESH_MS = 2000
 CodeRole = Qt.ItemDataRole.UserRole + 1
 DICTIONARY_URL_KEY = "errors/dictionary_url"  # where "Refresh from Twilio" downloads from (default: Twilio's)
-
-
-def code_counts(conn: sqlite3.Connection, code: int) -> tuple[int, int]:
-    """(messages whose current error code is ``code``, status callbacks that reported it)."""
-    messages = conn.execute("SELECT COUNT(*) FROM messages WHERE error_code = ?", (code,)).fetchone()[0]
-    events = conn.execute("SELECT COUNT(*) FROM events WHERE error_code = ?", (code,)).fetchone()[0]
-    return int(messages), int(events)
 
 
 def entry_html(entry: errors.ErrorEntry) -> str:
@@ -98,9 +92,7 @@ class ErrorLookupPanel(QWidget):
         self.controller = controller
         self.code: int | None = None
         self.counts: tuple[int, int] | None = None
-        self._runner = QueryRunner(controller, "error-counts", self)
-        self._runner.finished.connect(self._on_counts)
-        self._runner.failed.connect(self._on_count_failed)
+        self._count_tasks = TaskRunner(self)
 
         self.search = QLineEdit()
         self.search.setPlaceholderText("Error code or words, e.g. 30003 or “unreachable”")
@@ -158,7 +150,7 @@ class ErrorLookupPanel(QWidget):
         source_row.addWidget(self.refresh_button)
 
         layout = QVBoxLayout(self)
-        layout.addWidget(splitter)
+        layout.addWidget(splitter, 1)  # without it the (empty) BusyLine below took half the panel's height
         layout.addLayout(source_row)
         layout.addWidget(self.refresh_state)
         self.refresh_button.clicked.connect(self._on_refresh_clicked)
@@ -237,7 +229,7 @@ class ErrorLookupPanel(QWidget):
         if query and not found:
             self.result_count.setText(f"No error code matches “{query}”.")
         else:
-            self.result_count.setText(f"{len(found)} code{'s' if len(found) != 1 else ''}")
+            self.result_count.setText(count_of(len(found), "code"))
         if found and (exact is not None or self.results.currentRow() < 0):
             self.results.setCurrentRow(0)
 
@@ -301,39 +293,41 @@ class ErrorLookupPanel(QWidget):
 
     @Slot()
     def _refresh_counts(self) -> None:
-        if self.code is not None:
-            code = self.code
-            self._runner.run(lambda conn: (code, code_counts(conn, code)))
+        if self.code is None:
+            return
+        code = self.code
+        path = self.controller.db_path
+
+        def count() -> tuple[int, tuple[int, int]]:
+            with closing(open_reader(path)) as reader:  # a Reader belongs to the thread that opened it
+                return code, reader.error_code_counts(code)
+
+        self._count_tasks.run("error-counts", count, self._on_counts, self._on_count_failed)
 
     @Slot()
     def _on_data_changed(self) -> None:
         if self.code is not None and not self._count_timer.isActive():
             self._count_timer.start()
 
-    @Slot(object)
     def _on_counts(self, result: tuple[int, tuple[int, int]]) -> None:
         code, (messages, events) = result
-        if code != self.code:
+        if code != self.code:  # the operator moved on: an older count arrived late
             return
         self.counts = (messages, events)
         if messages == 0 and events == 0:
             self.usage.setText(f"No message in this database has error {code}.")
         else:
             self.usage.setText(
-                f"{messages:,} message{'s' if messages != 1 else ''} currently "
+                f"{count_of(messages, 'message')} currently "
                 f"{'carry' if messages != 1 else 'carries'} error {code}; "
-                f"{events:,} status callback{'s' if events != 1 else ''} reported it."
+                f"{count_of(events, 'status callback')} reported it."
             )
         self.show_button.setText(f"Show these messages ({messages:,})")
         self.show_button.setEnabled(messages > 0)
 
-    @Slot(str)
-    def _on_count_failed(self, message: str) -> None:
-        self.usage.setText(
-            "No database yet: start the receiver."
-            if "unable to open" in message
-            else f"Cannot count: {message}"
-        )
+    def _on_count_failed(self, exc: BaseException) -> None:
+        missing = "unable to open" in str(exc)  # SQLite's words for a file not created yet
+        self.usage.setText("No database yet: start the receiver." if missing else f"Cannot count: {exc}")
 
     @Slot()
     def _on_show_clicked(self) -> None:

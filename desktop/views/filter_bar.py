@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from desktop import badges
 from desktop.models.message_query import FAILED_STATUSES, MessageFilter, normalise_search
-from receiver import statuses
+from receiver import channels, statuses
 
 SEARCH_DEBOUNCE_MS = 250
 TIME_RANGES: tuple[tuple[str, int | None], ...] = (
@@ -45,7 +45,7 @@ TIME_RANGES: tuple[tuple[str, int | None], ...] = (
 CUSTOM = "custom"  # item data of "Custom range…": opens the dialog
 RANGE = "range"  # item data of the item that shows the chosen range ("21 Nov 10:00 – 12:00")
 CUSTOM_LABEL = "Custom range…"
-CHANNELS = ("sms", "mms", "whatsapp", "rcs", "messenger")
+CHANNELS = channels.KNOWN
 PRESETS = ("all", "inbound", "failures")
 EDIT_FORMAT = "yyyy-MM-dd HH:mm"
 

@@ -1,15 +1,14 @@
 """One message in full: its status timeline, every raw callback payload, and inbound content.
 
-Reads only the selected message's rows (events and media are indexed by SID), on the GUI thread.
+Reads only the selected message's rows through the GUI thread's Reader (``Reader.message``, ``events_of``,
+``media_of``, ``rejections_of``: each seeks one SID through an index).
 """
 
 from __future__ import annotations
 
 import html
 import json
-import sqlite3
 from collections.abc import Callable
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase, QGuiApplication
@@ -28,12 +27,15 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import badges
-from desktop.formatting import format_price, local_time
-from desktop.models.messages_model import short_title
-from receiver import error_dictionary, rejections
+from desktop.formatting import count_of, format_price, local_time
+from receiver import channels, error_dictionary, rejections
+from receiver.errors import short_title
 from receiver.optout import opt_out_keyword
 from receiver.reconcile import API_SOURCE
+from receiver.store import Reader
+from receiver.store.detail_reads import EventRecord, MessageRecord
 
+PLACEHOLDER = "Select a message to see its status history and raw callbacks."
 TIMELINE_HEADERS = ("Received", "Status", "Error", "Channel status message", "RawDlrDoneDate", "EventType")
 
 
@@ -50,14 +52,14 @@ class MessageDetail(QWidget):
     notice = Signal(str)
     requestsRequested = Signal(str)
 
-    def __init__(self, reader: Callable[[], sqlite3.Connection], parent: QWidget | None = None) -> None:
+    def __init__(self, read: Callable[[], Reader], parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._reader = reader
+        self._read = read
         self.sid: str | None = None
         self.error_code: int | None = None
 
         self.stack = QStackedWidget(self)
-        self.placeholder = QLabel("Select a message to see its status history and raw callbacks.", self)
+        self.placeholder = QLabel(PLACEHOLDER, self)
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setWordWrap(True)
         self.placeholder.setEnabled(False)
@@ -149,37 +151,39 @@ class MessageDetail(QWidget):
         self.reload()
 
     def reload(self) -> None:
-        row = None
+        self.placeholder.setText(PLACEHOLDER)
+        message = None
         if self.sid is not None:
             try:
-                row = self._reader().execute("SELECT * FROM messages WHERE sid = ?", (self.sid,)).fetchone()
-            except sqlite3.Error:
-                row = None
-        if row is None:
+                message = self._read().message(self.sid)
+            except Exception as exc:  # any backend's failure (file gone, connection lost): say so, keep going
+                self.placeholder.setText(f"Cannot read message {self.sid}: {exc}")
+        if message is None:
             self.error_code = None
             self.stack.setCurrentIndex(0)
             return
         self.stack.setCurrentIndex(1)
-        self._fill(dict(row))
+        self._fill(message)
 
     # ------------------------------------------------------------------ internals
-    def _fill(self, m: dict[str, Any]) -> None:
-        arrow = "from" if m["direction"] == "inbound" else "to"
-        peer = m["from_addr"] if m["direction"] == "inbound" else m["to_addr"]
+    def _fill(self, m: MessageRecord) -> None:
+        inbound = m.direction == "inbound"
+        arrow = "from" if inbound else "to"
+        peer = m.from_addr if inbound else m.to_addr
         self.title.setText(
-            f"<b>{html.escape(m['sid'])}</b><br>{html.escape(m['direction'])} {html.escape(m['channel'])} "
+            f"<b>{html.escape(m.sid)}</b><br>{html.escape(m.direction)} {html.escape(m.channel)} "
             f"{arrow} <b>{html.escape(peer or '?')}</b>"
         )
-        badge = badges.badge_for(m["status"])
-        self.status_icon.setPixmap(badges.icon_for(m["status"]).pixmap(16, 16))
-        code = m["error_code"]
-        self.error_code = int(code) if code is not None else None
+        badge = badges.badge_for(m.status)
+        self.status_icon.setPixmap(badges.icon_for(m.status).pixmap(16, 16))
+        code = m.error_code
+        self.error_code = code
         status = f"<b>{html.escape(badge.text)}</b> — {html.escape(badge.tooltip)}"
-        if m.get("simulated"):
+        if m.simulated:
             status = f"<b>SIMULATED</b> (Simulate traffic, demo token: not from Twilio)<br>{status}"
         if code is not None:
             status += f"<br>Error <b>{html.escape(short_title(code))}</b>"
-            twilio = error_dictionary.entry_for(int(code))
+            twilio = error_dictionary.entry_for(code)
             if twilio is not None and not short_title(code).endswith(twilio.message):
                 status += f" — Twilio: “{html.escape(twilio.message)}”"
         self.status_text.setText(status)
@@ -187,112 +191,82 @@ class MessageDetail(QWidget):
         self.explain.setVisible(code is not None)
         self.explain.setText(f"&Explain error {code}" if code is not None else "")
 
-        facts = [
-            ("From", m["from_addr"]),
-            ("To", m["to_addr"]),
-            ("First seen", local_time(m["first_seen"])),
-            ("Updated", local_time(m["updated_at"])),
-            ("Segments", m["num_segments"]),
-            ("Price", format_price(m["price"], m["price_unit"])),
-            ("Messaging service", m["messaging_service_sid"]),
-            ("Channel status", m["channel_status_message"]),
+        reader = self._read()
+        events = reader.events_of(m.sid)
+        facts: list[tuple[str, object]] = [
+            ("From", m.from_addr),
+            ("To", m.to_addr),
+            ("First seen", local_time(m.first_seen)),
+            ("Updated", local_time(m.updated_at)),
+            ("Segments", m.num_segments),
+            ("Price", format_price(m.price, m.price_unit)),
+            ("Messaging service", m.messaging_service_sid),
+            ("Channel status", m.channel_status_message),
         ]
-        if m["direction"] == "inbound" and (m["profile_name"] or m["channel"] == "whatsapp"):
-            facts.insert(0, ("Profile name", m["profile_name"] or "(none sent)"))
-        if (
-            m["source"] == "api" and not m["num_segments"]
-        ):  # Twilio answers a send with 0 segments until it has counted
+        if inbound and (m.profile_name or m.channel == channels.WHATSAPP):
+            facts.insert(0, ("Profile name", m.profile_name or "(none sent)"))
+        if m.source == "api" and not m.num_segments:  # Twilio answers a send with 0 segments until counted
             facts = [(k, v) for k, v in facts if k != "Segments"]
         lines = [f"{k}: <b>{html.escape(str(v))}</b>" for k, v in facts if v not in (None, "")]
-        keyword = self._opt_out(m) if m["direction"] == "inbound" else None
+        keyword = _opt_out(m, events) if inbound else None
         if keyword:
             lines.insert(
                 0,
                 f"⛔ <b>Opt-out ({html.escape(keyword)})</b>: this sender asked to stop. Twilio refuses "
                 "further messages to them (error 21610) until they reply START.",
             )
-        if m["direction"] == "inbound" or m["body"]:
-            body = html.escape(m["body"] or "(empty)").replace("\n", "<br>")
+        if inbound or m.body:
+            body = html.escape(m.body or "(empty)").replace("\n", "<br>")
             lines.append(f"Body:<blockquote style='margin:2px 12px'>{body}</blockquote>")
-        media = self._media(m["sid"])
+        media = reader.media_of(m.sid)
         if media:
             links = ", ".join(
-                f"<a href='{html.escape(url, quote=True)}'>media {idx} ({html.escape(ctype or '?')})</a>"
-                for idx, url, ctype in media
+                f"<a href='{html.escape(item.url, quote=True)}'>"
+                f"media {item.idx} ({html.escape(item.content_type or '?')})</a>"
+                for item in media
             )
             lines.append(f"Media: {links}")
         self.facts.setText("<br>".join(lines))
-        self._fill_events(m["sid"])
-        if m["source"] == "api":
+        self._fill_events(events, reader.rejections_of(m.sid))
+        if m.source == "api":
             self._add_api_accepted(m)
 
-    def _opt_out(self, m: dict[str, Any]) -> str | None:
-        rows = (
-            self._reader().execute("SELECT payload FROM events WHERE message_sid = ?", (m["sid"],)).fetchall()
-        )
-        kind = None
-        for (payload,) in rows:
-            try:
-                kind = kind or json.loads(payload).get("OptOutType")
-            except (TypeError, ValueError, AttributeError):
-                continue
-        return opt_out_keyword(m["body"], kind)
-
-    def _add_api_accepted(self, m: dict[str, Any]) -> None:
+    def _add_api_accepted(self, m: MessageRecord) -> None:
         """A message sent through the app starts with Twilio's answer to the send (no callback says so)."""
-        item = QTreeWidgetItem([local_time(m["first_seen"]), "accepted (API)", "", "", "", ""])
+        item = QTreeWidgetItem([local_time(m.first_seen), "accepted (API)", "", "", "", ""])
         item.setIcon(1, badges.icon_for("accepted"))
         item.setToolTip(1, "Twilio accepted the send request; the status callbacks follow")
         self.timeline.insertTopLevelItem(0, item)
 
-    def _media(self, sid: str) -> list[tuple[int, str, str | None]]:
-        rows = (
-            self._reader()
-            .execute("SELECT idx, url, content_type FROM media WHERE message_sid = ? ORDER BY idx", (sid,))
-            .fetchall()
-        )
-        return [(int(r[0]), str(r[1]), r[2]) for r in rows]
-
-    def _fill_events(self, sid: str) -> None:
-        rows = (
-            self._reader()
-            .execute(
-                "SELECT received_at, status, error_code, channel_status_message, raw_dlr_done_date, "
-                "event_type, source, "
-                "payload FROM events WHERE message_sid = ? ORDER BY id",
-                (sid,),
-            )
-            .fetchall()
-        )
+    def _fill_events(self, events: list[EventRecord], rejected: list[rejections.Rejection]) -> None:
         self.timeline.clear()
         raw_parts = []
-        rejected = rejections.for_sid(self._reader(), sid)
         self._show_rejections(rejected)
         entries: list[tuple[str, QTreeWidgetItem]] = []
-        for r in rows:
-            code = r["error_code"]
+        for e in events:
+            code = e.error_code
             item = QTreeWidgetItem(
                 [
-                    local_time(r["received_at"]),
-                    badges.badge_for(r["status"]).text,
+                    local_time(e.received_at),
+                    badges.badge_for(e.status).text,
                     short_title(code) if code is not None else "",
-                    r["channel_status_message"] or "",
-                    r["raw_dlr_done_date"] or "",
-                    r["event_type"] or "",
+                    e.channel_status_message or "",
+                    e.raw_dlr_done_date or "",
+                    e.event_type or "",
                 ]
             )
-            item.setIcon(1, badges.icon_for(r["status"]))
-            item.setToolTip(0, f"{r['received_at']} (UTC)")
-            if r["source"] == API_SOURCE:  # learned by reconciliation (receiver/reconcile.py), no callback
+            item.setIcon(1, badges.icon_for(e.status))
+            item.setToolTip(0, f"{e.received_at} (UTC)")
+            if e.source == API_SOURCE:  # learned by reconciliation (receiver/reconcile.py), no callback
                 item.setText(1, f"{item.text(1)} (API)")
                 item.setText(3, "from the API (reconciliation)")
                 item.setToolTip(1, "No callback brought this status: Twilio's API reported it when asked")
-            entries.append((str(r["received_at"]), item))
+            entries.append((e.received_at, item))
             try:
-                pretty = json.dumps(json.loads(r["payload"]), indent=2, ensure_ascii=False, sort_keys=True)
+                pretty = json.dumps(json.loads(e.payload), indent=2, ensure_ascii=False, sort_keys=True)
             except (TypeError, ValueError):
-                pretty = str(r["payload"])
-            raw_parts.append(f"// {r['received_at']}  {r['status']}\n{pretty}")
+                pretty = str(e.payload)
+            raw_parts.append(f"// {e.received_at}  {e.status}\n{pretty}")
         for rej in rejected:
             claimed = f" ({rej.status})" if rej.status else ""
             item = QTreeWidgetItem(
@@ -312,7 +286,7 @@ class MessageDetail(QWidget):
             entries.append((rej.received_at, item))
         entries.sort(key=lambda e: e[0])  # one arrival order for accepted and rejected callbacks
         self.timeline.addTopLevelItems([item for _when, item in entries])
-        if not rows:
+        if not events:
             raw_parts.append("// no callbacks stored for this message (created through the REST API)")
         self.raw.setPlainText("\n\n".join(raw_parts))
 
@@ -323,7 +297,7 @@ class MessageDetail(QWidget):
         n = len(rejected)
         latest = rejected[-1]
         self.rejected_note.setText(
-            f"⚠ <b>{n} callback{'s' if n != 1 else ''} naming this message {'were' if n != 1 else 'was'} "
+            f"⚠ <b>{count_of(n, 'callback')} naming this message {'were' if n != 1 else 'was'} "
             f"rejected</b> and not applied (latest: HTTP {latest.http_status}, "
             f"{html.escape(latest.reason or 'no reason recorded')}). "
             "<a href='requests'>Show in the Requests tab</a>"
@@ -338,3 +312,14 @@ class MessageDetail(QWidget):
     def _explain(self) -> None:
         if self.error_code is not None:
             self.errorCodeRequested.emit(self.error_code)
+
+
+def _opt_out(m: MessageRecord, events: list[EventRecord]) -> str | None:
+    """The opt-out keyword of an inbound message (Twilio's OptOutType from any of its callbacks wins)."""
+    kind = None
+    for event in events:
+        try:
+            kind = kind or json.loads(event.payload).get("OptOutType")
+        except (TypeError, ValueError, AttributeError):
+            continue
+    return opt_out_keyword(m.body, kind)

@@ -33,6 +33,7 @@ from desktop.models.messages_model import MessagesModel
 from desktop.views.filter_bar import FilterBar
 from desktop.views.message_detail import MessageDetail
 from receiver import rejections
+from receiver.store import Reader
 
 DEFAULT_WIDTHS = {
     "time": 110, "direction": 72, "channel": 78, "from": 150, "to": 150, "status": 105, "error": 200,
@@ -135,7 +136,7 @@ class MessagesView(QWidget):
         self.table_stack.addWidget(self.table)
         self.table_stack.addWidget(self.empty)
 
-        self.detail = MessageDetail(reader, self)
+        self.detail = MessageDetail(lambda: Reader(reader()), self)  # the GUI thread's connection
         self.detail.errorCodeRequested.connect(self.errorCodeRequested)
         self.detail.requestsRequested.connect(self.requestsForSid)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import badges
+from desktop.formatting import count_of
 from desktop.receiver_controller import ReceiverController
 from receiver.app import INBOUND_PATHS, STATUS_PATHS
 from receiver.secrets import TWILIO_AUTH_TOKEN
@@ -44,7 +45,7 @@ def signers(controller: ReceiverController) -> tuple[str, str]:
         tips.append("Webhooks without a shared-key header: X-Twilio-Signature checked with your auth token.")
     keys = controller.shared_keys
     if keys:
-        parts.append(f"{len(keys)} shared key" + ("s" if len(keys) > 1 else ""))
+        parts.append(count_of(len(keys), "shared key"))
         tips.append("Webhooks naming a shared key (" + ", ".join(sorted(keys)) + "): checked with that key.")
     if controller.simulating:
         parts.append("demo token (local only) while simulating")

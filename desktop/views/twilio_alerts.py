@@ -1,4 +1,5 @@
-"""Twilio's Monitor alerts about this app's webhooks (stored by reconciliation, ``twilio_alerts``).
+"""Twilio's Monitor alerts about this app's webhooks (stored by reconciliation, read by
+``Reader.twilio_alerts``).
 
 A short list (newest first: when, error, the URL Twilio called, the message); the selected alert's
 details below it: Twilio's text, the variables it sent and the response it saw from the webhook. A
@@ -7,9 +8,7 @@ double-click on an alert that names a message opens that message in the Messages
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -26,23 +25,22 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.formatting import local_time
-from receiver.monitor_alerts import list_alerts
-from receiver.store import connect
+from receiver.store import Reader
+from receiver.store.alerts_reads import StoredAlert
 
 HEADERS = ("When", "Error", "Request URL", "Message")
 SID_ROLE = Qt.ItemDataRole.UserRole
 
 
-def details_text(alert: dict[str, Any]) -> str:
+def details_text(alert: StoredAlert) -> str:
     """What the operator reads about one alert: Twilio's words, what it sent, what it got back."""
-    details = alert.get("details") or {}
+    details = alert.details
     parts = [
-        f"Error {alert.get('error_code')} ({alert.get('log_level') or 'error'}) "
-        f"at {alert.get('date_created')} UTC",
-        f"{alert.get('request_method') or ''} {alert.get('request_url') or '(no request URL)'}".strip(),
+        f"Error {alert.error_code} ({alert.log_level or 'error'}) at {alert.date_created} UTC",
+        f"{alert.request_method or ''} {alert.request_url or '(no request URL)'}".strip(),
         "",
         "Twilio says:",
-        *(f"  {k}: {v}" for k, v in parse_qsl(alert.get("alert_text") or "", keep_blank_values=True)),
+        *(f"  {k}: {v}" for k, v in parse_qsl(alert.alert_text or "", keep_blank_values=True)),
     ]
     if details.get("request_variables"):
         parts += ["", "Twilio sent:"]
@@ -55,15 +53,17 @@ def details_text(alert: dict[str, Any]) -> str:
 
 
 class TwilioAlertsDialog(QDialog):
-    """The stored alerts. Signals: messageRequested(str) with the SID of a double-clicked alert's message."""
+    """The stored alerts, read through ``read()`` (the GUI thread's Reader: at most 500 short rows).
+
+    Signals: messageRequested(str) with the SID of a double-clicked alert's message."""
 
     messageRequested = Signal(str)
 
-    def __init__(self, db_path: str | Path, parent: QWidget | None = None) -> None:
+    def __init__(self, read: Callable[[], Reader], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Twilio alerts about this app's webhooks")
         self.resize(900, 560)
-        self.db_path = Path(db_path)
+        self._read = read
         self.list = QTreeWidget(self)
         self.list.setHeaderLabels(list(HEADERS))
         self.list.setRootIsDecorated(False)
@@ -85,29 +85,25 @@ class TwilioAlertsDialog(QDialog):
         layout.addWidget(self.empty)
         layout.addWidget(split, 1)
         layout.addWidget(buttons)
-        self.alerts: list[dict[str, Any]] = []
+        self.alerts: list[StoredAlert] = []
         self.list.currentItemChanged.connect(self._show)
         self.list.itemDoubleClicked.connect(self._open)
         self.reload()
 
     def reload(self) -> None:
-        conn: sqlite3.Connection = connect(self.db_path, readonly=True)
-        try:
-            self.alerts = list_alerts(conn)
-        finally:
-            conn.close()
+        self.alerts = self._read().twilio_alerts()
         self.list.clear()
         for alert in self.alerts:
             item = QTreeWidgetItem(
                 [
-                    local_time(alert["date_created"]) if alert["date_created"] else "",
-                    str(alert["error_code"] or ""),
-                    alert["request_url"] or "",
-                    alert["message_sid"] or "",
+                    local_time(alert.date_created),
+                    str(alert.error_code or ""),
+                    alert.request_url or "",
+                    alert.message_sid or "",
                 ]
             )
-            item.setData(0, SID_ROLE, alert["sid"])
-            if alert["message_sid"]:
+            item.setData(0, SID_ROLE, alert.sid)
+            if alert.message_sid:
                 item.setToolTip(3, "Double-click to open this message")
             self.list.addTopLevelItem(item)
         self.empty.setVisible(not self.alerts)
@@ -120,11 +116,11 @@ class TwilioAlertsDialog(QDialog):
     @Slot(QTreeWidgetItem, int)
     def _open(self, item: QTreeWidgetItem, _column: int) -> None:
         alert = self._alert(item)
-        if alert and alert["message_sid"]:
-            self.messageRequested.emit(alert["message_sid"])
+        if alert and alert.message_sid:
+            self.messageRequested.emit(alert.message_sid)
 
-    def _alert(self, item: QTreeWidgetItem | None) -> dict[str, Any] | None:
+    def _alert(self, item: QTreeWidgetItem | None) -> StoredAlert | None:
         if item is None:
             return None
         sid = item.data(0, SID_ROLE)
-        return next((a for a in self.alerts if a["sid"] == sid), None)
+        return next((a for a in self.alerts if a.sid == sid), None)

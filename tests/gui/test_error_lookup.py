@@ -25,9 +25,14 @@ def panel(qtbot: Any, seeded_controller: Any) -> ErrorLookupPanel:
     return widget
 
 
-def search(panel: ErrorLookupPanel, text: str) -> list[int]:
-    panel.search.setText(text)
-    panel.run_search()  # what the debounce timer does
+def search(qtbot: Any, panel: ErrorLookupPanel, text: str) -> list[int]:
+    """Type ``text`` over whatever the box holds and press Enter, as a person does."""
+    qtbot.keyClick(panel.search, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    if text:
+        qtbot.keyClicks(panel.search, text)
+    else:
+        qtbot.keyClick(panel.search, Qt.Key.Key_Delete)
+    qtbot.keyClick(panel.search, Qt.Key.Key_Return)
     return panel.result_codes()
 
 
@@ -35,8 +40,8 @@ def test_empty_search_lists_the_whole_catalogue(panel: ErrorLookupPanel) -> None
     assert panel.result_codes() == [e.code for e in errors.all_entries()]
 
 
-def test_search_by_code_opens_the_entry(panel: ErrorLookupPanel) -> None:
-    assert search(panel, "30003")[0] == 30003
+def test_search_by_code_opens_the_entry(qtbot: Any, panel: ErrorLookupPanel) -> None:
+    assert search(qtbot, panel, "30003")[0] == 30003
     assert panel.code == 30003
     text = panel.entry.toPlainText()
     assert "Unreachable handset" in text
@@ -45,15 +50,15 @@ def test_search_by_code_opens_the_entry(panel: ErrorLookupPanel) -> None:
     assert panel.entry.openExternalLinks()
 
 
-def test_search_by_words(panel: ErrorLookupPanel) -> None:
-    assert 30003 in search(panel, "unreachable handset")
-    assert 21610 in search(panel, "opted out")
-    assert search(panel, "zzqx nothing like this") == []
+def test_search_by_words(qtbot: Any, panel: ErrorLookupPanel) -> None:
+    assert 30003 in search(qtbot, panel, "unreachable handset")
+    assert 21610 in search(qtbot, panel, "opted out")
+    assert search(qtbot, panel, "zzqx nothing like this") == []
     assert panel.result_count.text().startswith("No error code matches")
 
 
-def test_uncatalogued_code_still_gets_an_entry_with_twilio_link(panel: ErrorLookupPanel) -> None:
-    assert search(panel, "98765") == [98765]
+def test_uncatalogued_code_still_gets_an_entry_with_twilio_link(qtbot: Any, panel: ErrorLookupPanel) -> None:
+    assert search(qtbot, panel, "98765") == [98765]
     assert "Unknown error code 98765" in panel.entry.toPlainText()
     assert "https://www.twilio.com/docs/api/errors/98765" in panel.entry.toHtml()
 
@@ -119,3 +124,40 @@ def test_warning_icons_are_not_clipped_by_an_icon_less_first_row(qtbot: Any, pan
         item = panel.results.item(i)
         assert not item.icon().isNull(), f"row {i} has no icon: the uniform row height ignores icons"
         assert panel.results.visualItemRect(item).height() >= icon.height()
+
+
+def test_typing_a_code_and_enter_shows_its_title_and_counts(
+    qtbot: Any, panel: ErrorLookupPanel, seeded_db: Any
+) -> None:
+    """As a person uses it: type the code, press Enter, read the title and how often it was seen."""
+    expected = seeded_db.count(lambda m: m["error_code"] == 30003)
+    panel.show()
+    qtbot.waitExposed(panel)
+    qtbot.mouseClick(panel.search, Qt.MouseButton.LeftButton)
+    qtbot.keyClicks(panel.search, "30003")
+    qtbot.keyClick(panel.search, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "30003 — Unreachable handset" in panel.entry.toPlainText(), timeout=2000)
+    qtbot.waitUntil(lambda: "currently carry error 30003" in panel.usage.text(), timeout=5000)
+    assert panel.usage.text().startswith(f"{expected} messages currently carry error 30003")
+    assert panel.show_button.text() == f"Show these messages ({expected})"
+
+
+def test_counting_without_a_database_says_to_start_the_receiver(
+    qtbot: Any, make_controller: Any, tmp_path: Any
+) -> None:
+    controller = make_controller(tmp_path / "not-yet.db", start=False)
+    panel = ErrorLookupPanel(controller)
+    qtbot.addWidget(panel)
+    panel.show_code(30003)
+    qtbot.waitUntil(lambda: panel.usage.text() == "No database yet: start the receiver.", timeout=5000)
+    assert not panel.show_button.isEnabled()
+
+
+def test_the_list_and_the_entry_fill_the_panel(qtbot: Any, panel: ErrorLookupPanel) -> None:
+    """At the smallest window the app is laid out for, the codes and the entry take the height; the
+    download line below them (usually empty) must not keep half the panel blank."""
+    panel.resize(1000, 600)
+    panel.show()
+    qtbot.waitExposed(panel)
+    assert panel.results.height() > 0.8 * panel.height()
+    assert panel.refresh_state.height() < 50
