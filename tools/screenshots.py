@@ -194,9 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     controller.set_validate(True)
 
     # the set-up wizard's first page (no Twilio call happens until Next)
-    from desktop.going_live import install
-
-    wizard = install(window).open_wizard()
+    wizard = window.live.open_wizard()
     shoot(wizard, "wizard", resize=False)  # a dialog: its own size
     wizard.close()
 

@@ -12,8 +12,8 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
 from desktop import badges
-from desktop.wizard.own_url import OwnUrlDialog
-from desktop.wizard.targets_page import TargetsPage
+from desktop.live.own_url import OwnUrlDialog
+from desktop.live.wizard.targets_page import TargetsPage
 from desktop.workers import BusyLine
 from receiver import statuses
 

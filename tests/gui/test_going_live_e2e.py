@@ -18,17 +18,16 @@ from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QMessageBox, QPushButton, QWizard
 
-from desktop.credentials_dialog import CredentialsDialog
-from desktop.going_live import install
+from desktop.live.credentials_dialog import CredentialsDialog
+from desktop.live.own_url import OwnUrlDialog
+from desktop.live.wizard.applied_page import AppliedPage
+from desktop.live.wizard.credentials_page import CredentialsPage
+from desktop.live.wizard.public_url_page import PublicUrlPage
+from desktop.live.wizard.review_page import ReviewPage
+from desktop.live.wizard.sandbox_page import SandboxPage
+from desktop.live.wizard.send_test_page import SendTestPage
+from desktop.live.wizard.targets_page import TargetsPage
 from desktop.main_window import MainWindow
-from desktop.wizard.applied_page import AppliedPage
-from desktop.wizard.credentials_page import CredentialsPage
-from desktop.wizard.own_url import OwnUrlDialog
-from desktop.wizard.public_url_page import PublicUrlPage
-from desktop.wizard.review_page import ReviewPage
-from desktop.wizard.sandbox_page import SandboxPage
-from desktop.wizard.send_test_page import SendTestPage
-from desktop.wizard.targets_page import TargetsPage
 from receiver import secrets as keys
 from receiver import twilio_setup as ts
 from receiver.store import Store
@@ -72,7 +71,7 @@ def test_going_live_end_to_end(
     tmp_settings.setValue("tunnel/ngrok_path", fake_ngrok)
     tmp_settings.setValue("tunnel/web_addr", "127.0.0.1:0")
     window = MainWindow(controller, tmp_settings)
-    live = install(window)
+    live = window.live
     window.show()
 
     def idle() -> None:
@@ -166,8 +165,12 @@ def test_going_live_end_to_end(
         restored_service = fake_twilio.state.services[service["sid"]]
         assert {k: restored_number[k] for k in ORIGINAL["number"]} == ORIGINAL["number"]
         assert {k: restored_service[k] for k in ORIGINAL["service"]} == ORIGINAL["service"]
-    assert controller.store.pending_backups() == []
-    controller.stop()  # what the app does after the event loop ends
+    assert not controller.running  # the close stopped the receiver too
+    store = Store(tmp_path / "e2e.db")
+    try:
+        assert store.pending_backups() == []
+    finally:
+        store.close()
 
     assert live.tunnel.manager is None
     qtbot.waitUntil(lambda: not pid_alive(agent_pid), timeout=5000)

@@ -17,11 +17,11 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QLabel, QMessageBox, QPushButton
 
-from desktop.credentials_dialog import CredentialsDialog
-from desktop.going_live import GoingLive
-from desktop.wizard.context import AUTO_REPOINT_KEY
-from desktop.wizard.own_url import OwnUrlDialog
-from desktop.wizard.tunnel_form import TunnelSettingsDialog
+from desktop.live.context import AUTO_REPOINT_KEY
+from desktop.live.credentials_dialog import CredentialsDialog
+from desktop.live.going_live import GoingLive
+from desktop.live.own_url import OwnUrlDialog
+from desktop.live.tunnel_form import TunnelSettingsDialog
 from receiver import secrets as keys
 from receiver import twilio_setup as ts
 from receiver.secrets import SecretStore

@@ -18,18 +18,18 @@ from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QPushButton, QWizard
 
-from desktop.credentials_dialog import CredentialsDialog
-from desktop.going_live import GoingLive, install
+from desktop.live.credentials_dialog import CredentialsDialog
+from desktop.live.going_live import GoingLive, LiveOptions
+from desktop.live.port_dialog import PortDialog
+from desktop.live.wizard import SetupWizard, send_test_page
+from desktop.live.wizard.credentials_page import CredentialsPage
+from desktop.live.wizard.public_url_page import PublicUrlPage
+from desktop.live.wizard.review_page import ReviewPage
+from desktop.live.wizard.sandbox_page import SandboxPage
+from desktop.live.wizard.send_test_page import SendTestPage
+from desktop.live.wizard.targets_page import TargetsPage
 from desktop.main_window import MainWindow
-from desktop.port_dialog import PortDialog
 from desktop.receiver_controller import ReceiverController, configured_port
-from desktop.wizard import SetupWizard, send_test_page
-from desktop.wizard.credentials_page import CredentialsPage
-from desktop.wizard.public_url_page import PublicUrlPage
-from desktop.wizard.review_page import ReviewPage
-from desktop.wizard.sandbox_page import SandboxPage
-from desktop.wizard.send_test_page import SendTestPage
-from desktop.wizard.targets_page import TargetsPage
 from receiver import errors, paths
 from receiver import secrets as keys
 from receiver import twilio_setup as ts
@@ -377,8 +377,9 @@ def test_start_after_crash_offers_to_restore_leftover_webhooks(
     changes = ts.plan_changes(ts.list_targets(client), [service["sid"]], "https://gone.ngrok.test")
     ts.apply_plan(client, controller.store, fake_twilio.account_sid, changes)  # ...and then the app died
 
-    window = MainWindow(controller, tmp_settings)
-    going = install(window, client_factory=lambda c: ts.make_client(c, api_base=fake_twilio.base_url))
+    options = LiveOptions(client_factory=lambda c: ts.make_client(c, api_base=fake_twilio.base_url))
+    window = MainWindow(controller, tmp_settings, live=options)
+    going = window.live
     try:
         qtbot.waitUntil(lambda: going.offer_box is not None, timeout=5000)
         box = going.offer_box
@@ -390,9 +391,7 @@ def test_start_after_crash_offers_to_restore_leftover_webhooks(
             assert fake_twilio.state.services[service["sid"]]["status_callback"] == OLD_STATUS
         assert controller.store.pending_backups() == []
     finally:
-        going._may_close = True
-        window.close()
-        going.shutdown()
+        window.close()  # restored: nothing left to put back, so it closes at once
         window.deleteLater()
 
 
@@ -634,14 +633,11 @@ def test_a_taken_port_is_explained_and_the_app_still_works(
             controller.start()
             assert controller.running and controller.port != taken
             window = MainWindow(controller, tmp_settings)
-            going = install(window)
-            box = going.port_box
+            box = window.live.port_box
             assert box.isVisible()
             assert f"Port {taken} is in use by another program" in box.text()
             assert f"listens on port {controller.port} for now" in box.text()
             assert "Tools → Receiver port…" in box.text()
-            going._may_close = True
-            going.shutdown()
         finally:
             if window is not None:
                 window.close()

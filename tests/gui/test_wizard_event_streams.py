@@ -11,11 +11,11 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QWizard
 
-from desktop.going_live import GoingLive
-from desktop.wizard.credentials_page import CredentialsPage
-from desktop.wizard.public_url_page import PublicUrlPage
-from desktop.wizard.review_page import ReviewPage
-from desktop.wizard.targets_page import TargetsPage
+from desktop.live.going_live import GoingLive
+from desktop.live.wizard.credentials_page import CredentialsPage
+from desktop.live.wizard.public_url_page import PublicUrlPage
+from desktop.live.wizard.review_page import ReviewPage
+from desktop.live.wizard.targets_page import TargetsPage
 from receiver import twilio_setup as ts
 from receiver.event_streams import EVENTS_PATH
 from tests.fakes import fake_twilio as fakes

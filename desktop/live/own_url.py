@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.tunnel_controller import check_own_url
+from desktop.live.tunnel_controller import check_own_url
 from desktop.workers import BusyLine, TaskRunner
 from receiver.reachability import Reach
 from receiver.twilio_client import SetupError

@@ -10,8 +10,8 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QHeaderView, QLabel, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout
 
 from desktop import badges
-from desktop.wizard.base import AsyncPage, Job, WizardState
-from desktop.wizard.context import SetupContext
+from desktop.live.context import SetupContext
+from desktop.live.wizard.base import AsyncPage, Job, WizardState
 from receiver import twilio_setup as ts
 
 SID_ROLE = Qt.ItemDataRole.UserRole

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.wizard.context import SetupContext
-from desktop.wizard.send_test_page import send_and_record, sender_choices
+from desktop.live.context import SetupContext
+from desktop.live.wizard.send_test_page import send_and_record, sender_choices
 from desktop.workers import BusyLine
 from receiver import twilio_setup as ts
 

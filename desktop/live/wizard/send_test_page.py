@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from desktop.wizard.base import AsyncPage, Job, WizardState
-from desktop.wizard.context import SetupContext
+from desktop.live.context import SetupContext
+from desktop.live.wizard.base import AsyncPage, Job, WizardState
 from receiver import errors
 from receiver import twilio_setup as ts
 
@@ -149,14 +149,7 @@ class SendTestPage(AsyncPage):
         sid = self.state.sent_sid
         if not sid or self.ctx.controller.store is None:
             return
-        rows = (
-            self.ctx.controller.reader()
-            .execute(
-                "SELECT status, error_code, received_at FROM events WHERE message_sid = ? ORDER BY id",
-                (sid,),
-            )
-            .fetchall()
-        )
+        rows = self.ctx.controller.read().status_events(sid)
         self.events.clear()
         for status, error_code, received_at in rows:
             entry = errors.lookup(error_code)
