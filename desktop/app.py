@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QWidget
@@ -200,29 +200,34 @@ def main(db: str | None = None) -> int:
             controller.stop()
             return code
     window = None
+    previous: dict[int, Any] = {}
     try:
         window = MainWindow(controller)  # with going live: tunnel, credentials, wizard, restore on exit
         install_alerts(window)  # tray icon + notices, fed by reconciliation's Twilio alerts too
-        close_on_signals(window)
+        previous = close_on_signals(window)
         window.show()
         return int(app.exec())
     finally:
         if window is not None:
             window.shut_down()  # done already when the window closed; not when the loop ended otherwise
         controller.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
-def close_on_signals(window: QWidget) -> None:
+def close_on_signals(window: QWidget) -> dict[int, Any]:
     """Ctrl+C in the terminal (SIGINT) and SIGTERM close the window as its Quit does: the same close
     sequence, restore first. Python runs a signal handler only between bytecodes, so a timer gives it
-    a turn while Qt's event loop waits."""
+    a turn while Qt's event loop waits. Returns the handlers it replaced."""
     from PySide6.QtCore import QTimer
 
     def handler(_signum: int, _frame: object) -> None:
         QTimer.singleShot(0, window.close)
 
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+    previous: dict[int, Any] = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for signum in previous:
+        signal.signal(signum, handler)
     wake = QTimer(window)
     wake.timeout.connect(lambda: None)
     wake.start(200)
+    return previous

@@ -137,6 +137,9 @@ class GoingLive(QObject):
             "own": f"Public URL: {url}",
         }[mode]
         self.status.setText(text)
+        # local only says nothing the receiver's status bar does not ("Local :port", and the copy
+        # button's tooltip): the room goes to messages, so a 1024-pixel window still shows them whole
+        self.status.setVisible(mode != "off" and self.warning.isHidden())
         self.actions["start_tunnel"].setEnabled(mode in ("off", "own"))
         self.actions["stop_tunnel"].setEnabled(mode in ("tunnel", "starting", "own"))
 
@@ -286,7 +289,7 @@ class GoingLive(QObject):
     def clear_warning(self) -> None:
         self.warning.clear()
         self.warning.hide()
-        self.status.show()
+        self._show_state()
 
     def url_changed(self, old: str, new: str) -> None:
         """The free tunnel URL moved: Twilio still calls ``old``. Re-point, or offer to (also without
