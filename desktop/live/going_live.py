@@ -28,7 +28,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QAbstractButton, QLabel, QMessageBox, QWidget
 
-from desktop import badges
+from desktop import badges, theme
 from desktop.live.context import ClientFactory, SetupContext, default_factory
 from desktop.live.credentials_dialog import CredentialsDialog
 from desktop.live.own_url import OwnUrlDialog
@@ -94,7 +94,7 @@ class GoingLive(QObject):
         self.warning = QLabel()
         self.warning.setObjectName("live_warning")
         self.warning.setWordWrap(False)
-        badges.follow_theme(self.warning, lambda: badges.tint(self.warning, "error"))
+        theme.follow_theme(self.warning, lambda: badges.tint(self.warning, "error"))
         self.warning.hide()
         window.statusBar().addPermanentWidget(self.warning)
         self.actions: dict[str, QAction] = {}

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import badges
+from desktop import badges, theme
 from desktop.formatting import format_price, local_time
 from desktop.models.messages_model import short_title
 from receiver import error_dictionary, rejections
@@ -136,7 +136,7 @@ class MessageDetail(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(6, 0, 0, 0)
         outer.addWidget(self.stack)
-        badges.follow_theme(self, self.reload)  # status icons are drawn in the theme's colours
+        theme.follow_theme(self, self.reload)  # status icons are drawn in the theme's colours
 
     # ------------------------------------------------------------------ public
     def tab_chain(self) -> list[QWidget]:

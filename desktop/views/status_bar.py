@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import badges
+from desktop import badges, theme
 from desktop.receiver_controller import ReceiverController
 from receiver.app import INBOUND_PATHS, STATUS_PATHS
 from receiver.secrets import TWILIO_AUTH_TOKEN
@@ -115,7 +115,7 @@ class ReceiverStatusBar(QStatusBar):
         controller.started.connect(self.update_facts)
         controller.stopped.connect(self.update_facts)
         controller.dataChanged.connect(self.update_counters)
-        badges.follow_theme(self, self.update_facts)  # the icons are drawn in theme colours
+        theme.follow_theme(self, self.update_facts)  # the icons are drawn in theme colours
 
     def _label(self, name: str) -> QLabel:
         label = QLabel(self)
@@ -224,7 +224,7 @@ class WarningBanner(QFrame):
         self._timer.setInterval(REFRESH_MS * 2)
         self._timer.timeout.connect(self.update_warning)
         self._timer.start()
-        badges.follow_theme(self, self._paint)
+        theme.follow_theme(self, self._paint)
         self.update_warning()
 
     def _paint(self) -> None:

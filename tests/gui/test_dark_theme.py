@@ -11,14 +11,14 @@ import pytest
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
-from desktop import badges
+from desktop import badges, theme
 from desktop.live.own_url import OwnUrlDialog
 from desktop.live.wizard.targets_page import TargetsPage
 from desktop.workers import BusyLine
 from receiver import statuses
 
 DESKTOP = Path(__file__).resolve().parents[2] / "desktop"
-DARK = badges.dark_palette()
+DARK = theme.dark_palette()
 ROLE = QPalette.ColorRole
 TEXT_KINDS = ("error", "success")  # colours used for text, not only for icons
 BADGE_KINDS = sorted({badges.badge_for(s).kind for s in (*statuses.ALL_KNOWN, "no-such-status")})
@@ -28,7 +28,7 @@ BADGE_KINDS = sorted({badges.badge_for(s).kind for s in (*statuses.ALL_KNOWN, "n
 def dark(qapp: QApplication) -> Iterator[QPalette]:
     """The application palette switched to a dark one (as a dark system theme does), restored after."""
     saved = QApplication.palette()
-    assert not badges.is_dark_theme()  # the tests start light, so a switch is a real switch
+    assert not theme.is_dark_theme()  # the tests start light, so a switch is a real switch
     QApplication.setPalette(DARK)
     yield DARK
     QApplication.setPalette(saved)
@@ -115,7 +115,7 @@ def test_switching_to_dark_while_running_recolours(
     saved = QApplication.palette()
     try:
         QApplication.setPalette(DARK)
-        assert badges.is_dark_theme()
+        assert theme.is_dark_theme()
         dark_note = badges.surface_for("note", dark=True)
         qtbot.waitUntil(lambda: win.banner.palette().color(ROLE.Window) == dark_note, timeout=2000)
         assert win.banner.palette().color(ROLE.WindowText) == DARK.color(ROLE.WindowText)
