@@ -155,9 +155,10 @@ class MainWindow(QMainWindow):
         self.validate_action.setCheckable(True)
         self.validate_action.setChecked(self.controller.config.validate)
         self.validate_action.toggled.connect(self._validate_toggled)
-        quit_action = QAction("Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
+        self.quit_action = QAction("Quit", self)  # the window's close: its close sequence runs
+        self.quit_action.setObjectName("quit_action")
+        self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        self.quit_action.triggered.connect(self.close)
 
         toolbar = QToolBar("Main", self)
         toolbar.setObjectName("main_toolbar")
@@ -172,7 +173,7 @@ class MainWindow(QMainWindow):
         file_menu = menu.addMenu("&File")
         file_menu.addAction(self.export_action)
         file_menu.addSeparator()
-        file_menu.addAction(quit_action)
+        file_menu.addAction(self.quit_action)
         view_menu = menu.addMenu("&View")
         find = view_menu.addAction("Search messages")
         find.setShortcut(QKeySequence("Ctrl+F"))

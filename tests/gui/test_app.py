@@ -17,6 +17,7 @@ import pytest
 from conftest import SeedInfo
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
+from pytestqt.qtbot import QtBot
 
 from desktop import app as desktop_app
 from desktop.export_csv import export_messages
@@ -183,7 +184,7 @@ def test_second_instance_on_same_database_is_refused(
 
 
 def test_export_writes_the_filtered_view_in_view_order(
-    qtbot: Any, seeded_controller: Any, open_window: Any, seeded_db: SeedInfo, tmp_path: Path
+    qtbot: QtBot, seeded_controller: Any, open_window: Any, seeded_db: SeedInfo, tmp_path: Path
 ) -> None:
     win = open_window(seeded_controller, show=False)
     win.messages.filter_bar.set_filter(MessageFilter(channel="sms"))

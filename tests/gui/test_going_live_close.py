@@ -75,8 +75,7 @@ def press(box: QMessageBox, text: str) -> None:
 
 
 def quit_from_menu(qtbot: QtBot, window: MainWindow) -> None:
-    quit_action = next(a for a in window.menuBar().actions()[0].menu().actions() if a.text() == "Quit")
-    click_menu_item(qtbot, window, "File", quit_action)
+    click_menu_item(qtbot, window, "File", window.quit_action)
 
 
 @pytest.mark.qt_log_ignore(  # the offscreen platform cannot raise or grab for a popup menu

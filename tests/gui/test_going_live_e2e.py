@@ -17,6 +17,7 @@ import pytest
 from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QMessageBox, QPushButton, QWizard
+from pytestqt.qtbot import QtBot
 
 from desktop.live.credentials_dialog import CredentialsDialog
 from desktop.live.own_url import OwnUrlDialog
@@ -51,7 +52,7 @@ ORIGINAL = {
 
 
 def test_going_live_end_to_end(
-    qtbot: Any,
+    qtbot: QtBot,
     make_controller: Callable[..., Any],
     tmp_path: Path,
     tmp_settings: QSettings,
@@ -233,7 +234,7 @@ def fake_values(fake: FakeTwilio, number_sid: str, service_sid: str) -> tuple[di
 
 
 def test_journey_go_live_then_own_url_offers_to_repoint_and_does_it(
-    qtbot: Any,
+    qtbot: QtBot,
     open_live: Callable[..., Any],
     fake_ngrok: str,
     fake_twilio: FakeTwilio,
@@ -315,7 +316,7 @@ def test_journey_go_live_then_own_url_offers_to_repoint_and_does_it(
 
 
 def test_journey_stop_tunnel_then_leave_them_keeps_a_warning(
-    qtbot: Any, open_live: Callable[..., Any], fake_ngrok: str, fake_twilio: FakeTwilio
+    qtbot: QtBot, open_live: Callable[..., Any], fake_ngrok: str, fake_twilio: FakeTwilio
 ) -> None:
     service = fake_twilio.add_service("Alerts", **ORIGINAL["service"])
     live = open_live(
@@ -365,7 +366,7 @@ def crash_with_backups(db: Path, fake: FakeTwilio, service_sid: str) -> None:
         store.close()
 
 
-def answer_credentials(qtbot: Any, live: Any, fake: FakeTwilio) -> None:
+def answer_credentials(qtbot: QtBot, live: Any, fake: FakeTwilio) -> None:
     qtbot.waitUntil(
         lambda: isinstance(live.dialog, CredentialsDialog) and live.dialog.isVisible(), timeout=5000
     )
@@ -377,7 +378,7 @@ def answer_credentials(qtbot: Any, live: Any, fake: FakeTwilio) -> None:
 
 
 def test_journey_crash_then_restart_restore_asks_for_credentials_and_succeeds(
-    qtbot: Any, open_live: Callable[..., Any], fake_twilio: FakeTwilio, tmp_path: Path
+    qtbot: QtBot, open_live: Callable[..., Any], fake_twilio: FakeTwilio, tmp_path: Path
 ) -> None:
     service = fake_twilio.add_service("Alerts", **ORIGINAL["service"])
     crash_with_backups(tmp_path / "live.db", fake_twilio, service["sid"])
@@ -402,7 +403,7 @@ def test_journey_crash_then_restart_restore_asks_for_credentials_and_succeeds(
 
 
 def test_journey_crash_later_then_credentials_offers_restore_again(
-    qtbot: Any, open_live: Callable[..., Any], fake_twilio: FakeTwilio, tmp_path: Path
+    qtbot: QtBot, open_live: Callable[..., Any], fake_twilio: FakeTwilio, tmp_path: Path
 ) -> None:
     service = fake_twilio.add_service("Alerts", **ORIGINAL["service"])
     crash_with_backups(tmp_path / "live.db", fake_twilio, service["sid"])
@@ -430,7 +431,7 @@ def test_journey_crash_later_then_credentials_offers_restore_again(
 
 
 def test_journey_restart_without_keyring_after_accepting_weaker_store_keeps_secrets(
-    qtbot: Any, open_live: Callable[..., Any], fake_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, open_live: Callable[..., Any], fake_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(keyring, "get_keyring", lambda: keyring.backends.fail.Keyring())
     client_factory = lambda c: ts.make_client(c, api_base=fake_twilio.base_url)  # noqa: E731
