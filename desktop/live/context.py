@@ -16,6 +16,7 @@ from PySide6.QtCore import QSettings
 from desktop.live.tunnel_controller import TunnelController
 from desktop.receiver_controller import ReceiverController
 from desktop.workers import TaskRunner
+from receiver import send_test_message
 from receiver import twilio_setup as ts
 from receiver.credentials import load_credentials
 from receiver.reachability import Reach
@@ -57,6 +58,11 @@ class SetupContext:
 
     def client(self) -> Any:
         return self.client_factory(self.credentials())
+
+    def send_and_record(self, to: str, body: str, sender: str) -> dict[str, Any]:
+        """Send the test message with status callbacks to the public URL (blocks: worker threads only)."""
+        base = self.tunnel.public_url or self.controller.webhook_base
+        return send_test_message.send_and_record(self.client(), self.store(), base, to, body, sender)
 
     def store(self) -> Store:
         if self.controller.store is None:

@@ -16,10 +16,19 @@ import keyring.backends.fail
 import pytest
 from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QMessageBox, QPushButton, QWizard
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QDialogButtonBox,
+    QMessageBox,
+    QPushButton,
+    QTreeWidget,
+    QWidget,
+    QWizard,
+)
 from pytestqt.qtbot import QtBot
 
 from desktop.live.credentials_dialog import CredentialsDialog
+from desktop.live.going_live import GoingLive
 from desktop.live.own_url import OwnUrlDialog
 from desktop.live.wizard.applied_page import AppliedPage
 from desktop.live.wizard.credentials_page import CredentialsPage
@@ -187,7 +196,7 @@ def test_going_live_end_to_end(
 OWN_URL = "https://monitor.example.test"
 
 
-def click(widget: Any) -> None:
+def click(widget: QWidget) -> None:
     """A left click where a person aims: a radio button's or check box's box (only its box and text
     take clicks, and the widget may be much wider), anything else's middle."""
     if isinstance(widget, QAbstractButton) and widget.isCheckable() and not isinstance(widget, QPushButton):
@@ -196,7 +205,7 @@ def click(widget: Any) -> None:
         QTest.mouseClick(widget, Qt.MouseButton.LeftButton)
 
 
-def type_into(field: Any, text: str) -> None:
+def type_into(field: QWidget, text: str) -> None:
     click(field)
     QTest.keyClicks(field, text)
 
@@ -208,21 +217,18 @@ def box_button(box: QMessageBox | None, text: str) -> Any:
     return found[0]
 
 
-def tick(tree: Any, name: str) -> None:
+def tick(tree: QTreeWidget, name: str) -> None:
     """Click the row whose first column starts with ``name``, then Space ticks its box (as with the
     keyboard; the box itself is a few pixels whose place depends on the style)."""
-    item = next(
-        tree.topLevelItem(i)
-        for i in range(tree.topLevelItemCount())
-        if tree.topLevelItem(i).text(0).startswith(name)
-    )
+    items = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
+    item = next(it for it in items if it is not None and it.text(0).startswith(name))
     rect = tree.visualRect(tree.indexFromItem(item, 0))  # the name column holds the box
     QTest.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     QTest.keyClick(tree, Qt.Key.Key_Space)
     assert item.checkState(0) == Qt.CheckState.Checked
 
 
-def wizard_button(wizard: Any, which: QWizard.WizardButton) -> Any:
+def wizard_button(wizard: QWizard, which: QWizard.WizardButton) -> QAbstractButton:
     button = wizard.button(which)
     assert button.isVisible() and button.isEnabled(), button.text()
     return button
@@ -366,11 +372,12 @@ def crash_with_backups(db: Path, fake: FakeTwilio, service_sid: str) -> None:
         store.close()
 
 
-def answer_credentials(qtbot: QtBot, live: Any, fake: FakeTwilio) -> None:
+def answer_credentials(qtbot: QtBot, live: GoingLive, fake: FakeTwilio) -> None:
     qtbot.waitUntil(
         lambda: isinstance(live.dialog, CredentialsDialog) and live.dialog.isVisible(), timeout=5000
     )
     dialog = live.dialog
+    assert isinstance(dialog, CredentialsDialog)
     click(dialog.form.use_token)
     type_into(dialog.form.account_sid, fake.account_sid)
     type_into(dialog.form.auth_token, fake.auth_token)

@@ -15,7 +15,15 @@ import keyring.backends.fail
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QLabel, QMessageBox, QPushButton
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QDialogButtonBox,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QWidget,
+)
 from pytestqt.qtbot import QtBot
 
 from desktop.live.context import AUTO_REPOINT_KEY
@@ -74,7 +82,7 @@ def unused_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def click(widget: Any) -> None:
+def click(widget: QWidget) -> None:
     """A left click where a person aims: a radio button's or check box's box (only its box and text
     take clicks, and the widget may be much wider), anything else's middle."""
     if isinstance(widget, QAbstractButton) and widget.isCheckable() and not isinstance(widget, QPushButton):
@@ -135,7 +143,7 @@ def test_session_limit_108_says_stop_the_other_agent(qtbot: QtBot, live: GoingLi
     assert isinstance(live.dialog, OwnUrlDialog)
 
 
-def retype(field: Any, text: str) -> None:
+def retype(field: QLineEdit, text: str) -> None:
     click(field)
     QTest.keyClick(field, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
     QTest.keyClicks(field, text)
@@ -214,7 +222,7 @@ def test_tunnel_settings_dialog_shows_all_its_text(qtbot: QtBot, live: GoingLive
     wait_whole_text(qtbot, dialog)
 
 
-def cut_texts(dialog: Any) -> list[str]:
+def cut_texts(dialog: QWidget) -> list[str]:
     """Wrapped lines of text in the dialog that have less height than they need at their width."""
     return [
         label.text()
@@ -226,7 +234,7 @@ def cut_texts(dialog: Any) -> list[str]:
     ]
 
 
-def wait_whole_text(qtbot: QtBot, dialog: Any) -> None:
+def wait_whole_text(qtbot: QtBot, dialog: QWidget) -> None:
     qtbot.waitUntil(lambda: not cut_texts(dialog), timeout=3000)  # a resize lands in the event loop
 
 

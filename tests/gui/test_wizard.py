@@ -16,7 +16,7 @@ import keyring.backends.fail
 import pytest
 from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QPushButton, QWizard
+from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QPushButton, QWidget, QWizard
 from pytestqt.qtbot import QtBot
 
 from desktop.live.credentials_dialog import CredentialsDialog
@@ -399,7 +399,7 @@ def test_start_after_crash_offers_to_restore_leftover_webhooks(
 # ------------------------------------------------------------------ what an operator meets on the pages
 
 
-def click(widget: Any) -> None:
+def click(widget: QWidget) -> None:
     """A left click where a person aims: a radio button's or check box's box (only its box and text
     take clicks, and the widget may be much wider), anything else's middle."""
     if isinstance(widget, QAbstractButton) and widget.isCheckable() and not isinstance(widget, QPushButton):

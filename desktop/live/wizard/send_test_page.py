@@ -19,39 +19,9 @@ from PySide6.QtWidgets import (
 from desktop.live.context import SetupContext
 from desktop.live.wizard.base import AsyncPage, Job, WizardState
 from receiver import errors
-from receiver import twilio_setup as ts
+from receiver.send_test_message import sender_choices
 
 NO_STATUS_AFTER_S = 30  # Twilio posts "sent" within seconds; after this long something is in the way
-SANDBOX_FROM = f"whatsapp:{ts.WHATSAPP_SANDBOX_NUMBER}"
-
-
-def sender_choices(targets: ts.Targets | None) -> list[tuple[str, str]]:
-    """(label, sender) for every way to send: Messaging Services (MG…), numbers, the Sandbox."""
-    out: list[tuple[str, str]] = []
-    for service in targets.services if targets else []:
-        out.append((f"Messaging Service {service.name}", service.sid))
-    for number in targets.numbers if targets else []:
-        out.append((f"Number {number.name}", number.phone_number))
-    out.append(("WhatsApp Sandbox (+1 415 523 8886)", SANDBOX_FROM))
-    return out
-
-
-def send_and_record(ctx: SetupContext, to: str, body: str, sender: str) -> dict[str, Any]:
-    """Send (background thread), then store the message with the status the API returned.
-
-    ``sender`` is a Messaging Service SID (MG…) or a From address (+1…, whatsapp:+1…)."""
-    service = sender.startswith("MG")
-    base = ctx.tunnel.public_url or ctx.controller.webhook_base
-    row = ts.send_message(
-        ctx.client(),
-        to=to,
-        body=body,
-        from_=None if service else sender,
-        messaging_service_sid=sender if service else None,
-        status_callback=f"{base}{ts.STATUS_PATH}",
-    )
-    ctx.store().record_outbound(row)
-    return row
 
 
 class SendTestPage(AsyncPage):
@@ -110,9 +80,7 @@ class SendTestPage(AsyncPage):
         self.sid.clear()
         self.waiting.clear()
         self.events.clear()
-        self.run_job(
-            Job(f"Sending to {to}…", lambda: send_and_record(self.ctx, to, body, sender), self._sent)
-        )
+        self.run_job(Job(f"Sending to {to}…", lambda: self.ctx.send_and_record(to, body, sender), self._sent))
 
     def _sent(self, row: dict[str, Any]) -> None:
         self.state.sent_sid = str(row["sid"])
