@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QWidget
 
 EXIT_NO_DISPLAY = 2
 EXIT_LOCKED = 3
@@ -150,7 +155,6 @@ def main(db: str | None = None) -> int:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication, QMessageBox
 
-    from desktop.going_live import install as install_going_live
     from desktop.main_window import APPLICATION, ORGANIZATION, MainWindow, make_settings
     from desktop.prune_dialog import load_synchronous
     from desktop.receiver_controller import ReceiverController, configured_port
@@ -195,17 +199,35 @@ def main(db: str | None = None) -> int:
         if code is not None:
             controller.stop()
             return code
-    live = alerts = None
+    window = None
+    previous: dict[int, Any] = {}
     try:
-        window = MainWindow(controller)
-        # tunnel, credentials, the set-up wizard, restore of previous webhooks on exit/after a crash
-        live = install_going_live(window)
-        alerts = install_alerts(window)  # tray icon + notices, fed by reconciliation's Twilio alerts too
+        window = MainWindow(controller)  # with going live: tunnel, credentials, wizard, restore on exit
+        install_alerts(window)  # tray icon + notices, fed by reconciliation's Twilio alerts too
+        previous = close_on_signals(window)
         window.show()
         return int(app.exec())
     finally:
-        if alerts is not None:
-            alerts.shutdown()
-        if live is not None:
-            live.shutdown()
+        if window is not None:
+            window.shut_down()  # done already when the window closed; not when the loop ended otherwise
         controller.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def close_on_signals(window: QWidget) -> dict[int, Any]:
+    """Ctrl+C in the terminal (SIGINT) and SIGTERM close the window as its Quit does: the same close
+    sequence, restore first. Python runs a signal handler only between bytecodes, so a timer gives it
+    a turn while Qt's event loop waits. Returns the handlers it replaced."""
+    from PySide6.QtCore import QTimer
+
+    def handler(_signum: int, _frame: object) -> None:
+        QTimer.singleShot(0, window.close)
+
+    previous: dict[int, Any] = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for signum in previous:
+        signal.signal(signum, handler)
+    wake = QTimer(window)
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
+    return previous

@@ -7,13 +7,13 @@ cached per (kind, theme): a table with a million rows asks for the same dozen pi
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPainterPath, QPalette, QPen, QPixmap
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QWidget
 
+from desktop.theme import is_dark_theme
 from receiver import statuses
 
 
@@ -77,13 +77,6 @@ def badge_for(status: str | None) -> Badge:
     return Badge(text=text, kind=kind, tooltip=tip)
 
 
-def is_dark_theme() -> bool:
-    app = QGuiApplication.instance()
-    if not isinstance(app, QGuiApplication):
-        return False
-    return QGuiApplication.palette().window().color().lightness() < 128
-
-
 def colour_for(kind: str, dark: bool | None = None) -> QColor:
     light_hex, dark_hex = _COLOURS.get(kind, _COLOURS["unknown"])
     return QColor(dark_hex if (is_dark_theme() if dark is None else dark) else light_hex)
@@ -129,39 +122,6 @@ def tint(widget: QWidget, kind: str | None, role: QPalette.ColorRole = QPalette.
         widget.setPalette(pal)
 
 
-class _ThemeFollower(QObject):
-    """Calls ``apply`` again when the application switches between a light and a dark palette."""
-
-    def __init__(self, widget: QWidget, apply: Callable[[], None]) -> None:
-        super().__init__(widget)
-        self._apply = apply
-        self._dark = is_dark_theme()
-        self._busy = False
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
-        if event.type() == QEvent.Type.PaletteChange and not self._busy:
-            dark = is_dark_theme()
-            if dark != self._dark:  # only on a real switch: apply() itself changes palettes
-                self._dark = dark
-                self._busy = True
-                try:
-                    self._apply()
-                finally:
-                    self._busy = False
-        return False
-
-
-def follow_theme(widget: QWidget, apply: Callable[[], None], *, now: bool = True) -> None:
-    """Run ``apply`` now (unless ``now`` is False) and whenever the theme turns light or dark while the app
-    runs.
-
-    For colours that are not palette roles (badge colours, tinted notes, pixmaps already drawn): Qt
-    sends every widget a PaletteChange when the system theme changes, and ``apply`` recomputes them."""
-    if now:
-        apply()
-    widget.installEventFilter(_ThemeFollower(widget, apply))
-
-
 def icon_for(status: str | None) -> QIcon:
     """A cached 16×16 icon for ``status`` (shape per kind, colour per theme)."""
     kind = badge_for(status).kind
@@ -182,42 +142,6 @@ def kind_icon(kind: str) -> QIcon:
 def warning_icon(size: int = 16) -> QIcon:
     """A triangle with "!" — the status bar's warning marker (always with text beside it)."""
     return QIcon(_draw("warning", colour_for("partial"), size))
-
-
-def dark_palette() -> QPalette:
-    """A typical dark desktop palette (close to Fusion's own dark scheme and to KDE Breeze Dark).
-
-    The app follows the system palette and never forces this one; screenshots (``tools/screenshots.py
-    --dark``) and tests use it to see the app as an operator with a dark system theme does."""
-    pal = QPalette()
-    roles = QPalette.ColorRole
-    for role, hex_colour in (
-        (roles.Window, "#2b2b2b"),
-        (roles.WindowText, "#e6e6e6"),
-        (roles.Base, "#1e1e1e"),
-        (roles.AlternateBase, "#333333"),
-        (roles.ToolTipBase, "#3c3c3c"),
-        (roles.ToolTipText, "#e6e6e6"),
-        (roles.PlaceholderText, "#9a9a9a"),
-        (roles.Text, "#e6e6e6"),
-        (roles.Button, "#353535"),
-        (roles.ButtonText, "#e6e6e6"),
-        (roles.BrightText, "#ff6b6b"),
-        (roles.Light, "#4a4a4a"),
-        (roles.Midlight, "#3e3e3e"),
-        (roles.Mid, "#5a5a5a"),
-        (roles.Dark, "#1a1a1a"),
-        (roles.Shadow, "#000000"),
-        (roles.Highlight, "#2f65ca"),
-        (roles.HighlightedText, "#ffffff"),
-        (roles.Link, "#7aa7ff"),
-        (roles.LinkVisited, "#b794f6"),
-    ):
-        pal.setColor(role, QColor(hex_colour))
-    disabled = QPalette.ColorGroup.Disabled
-    for role in (roles.WindowText, roles.Text, roles.ButtonText):
-        pal.setColor(disabled, role, QColor("#808080"))
-    return pal
 
 
 def _draw(kind: str, colour: QColor, size: int) -> QPixmap:

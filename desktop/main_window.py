@@ -1,7 +1,9 @@
 """The main window: tabs (Messages, Requests, Error lookup, Statistics), toolbar, menus, status bar.
 
 It wires views to the controller and to each other and owns nothing slow: simulation and export run on
-worker threads (``SimulationRunner``, ``CsvExport``) and report back by signal.
+worker threads (``SimulationRunner``, ``CsvExport``) and report back by signal. It owns going live
+(``self.live``: tunnel, credentials, the wizard) and the one close sequence: the window's close, File →
+Quit, the tray's Quit and the app's end (SIGINT, SIGTERM) all come through ``closeEvent``/``shut_down``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.export_csv import CsvExport, ExportJob, export_messages, export_requests
+from desktop.live.going_live import GoingLive, LiveOptions
 from desktop.models.message_query import MessageFilter
 from desktop.prune_dialog import PruneDialog, load_retention
 from desktop.receiver_controller import ReceiverController
@@ -55,7 +58,11 @@ class MainWindow(QMainWindow):
     """Callback Monitor's window around a started (or starting) ``ReceiverController``."""
 
     def __init__(
-        self, controller: ReceiverController, settings: QSettings | None = None, parent: QWidget | None = None
+        self,
+        controller: ReceiverController,
+        settings: QSettings | None = None,
+        parent: QWidget | None = None,
+        live: LiveOptions | None = None,
     ) -> None:
         super().__init__(parent)
         self.controller = controller
@@ -107,6 +114,12 @@ class MainWindow(QMainWindow):
 
         self._build_actions()
         self.reconcile = install_reconcile(self)  # Tools → Reconcile with Twilio…, Twilio alerts…
+        self.live = GoingLive(self, live)  # Tools → tunnel, credentials, the set-up wizard, restore
+        # one Twilio client for the wizard and reconciliation (a fake in tests)
+        self.reconcile.client_factory = self.live.ctx.client_factory
+        self._closing = False  # the close sequence is under way (a restore or a question first)
+        self._shut_down = False
+        self._shutdown_steps: list[Callable[[], None]] = []
         controller.dataChanged.connect(self.messages.refresh)
         controller.failed.connect(lambda text: self.status.showMessage(text, 15000))
         self.messages.errorCodeRequested.connect(self.show_error_code)
@@ -142,9 +155,10 @@ class MainWindow(QMainWindow):
         self.validate_action.setCheckable(True)
         self.validate_action.setChecked(self.controller.config.validate)
         self.validate_action.toggled.connect(self._validate_toggled)
-        quit_action = QAction("Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
+        self.quit_action = QAction("Quit", self)  # the window's close: its close sequence runs
+        self.quit_action.setObjectName("quit_action")
+        self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        self.quit_action.triggered.connect(self.close)
 
         toolbar = QToolBar("Main", self)
         toolbar.setObjectName("main_toolbar")
@@ -159,7 +173,7 @@ class MainWindow(QMainWindow):
         file_menu = menu.addMenu("&File")
         file_menu.addAction(self.export_action)
         file_menu.addSeparator()
-        file_menu.addAction(quit_action)
+        file_menu.addAction(self.quit_action)
         view_menu = menu.addMenu("&View")
         find = view_menu.addAction("Search messages")
         find.setShortcut(QKeySequence("Ctrl+F"))
@@ -388,11 +402,45 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        """The one close sequence: going live first (restore the webhooks, or ask), then ``shut_down``."""
+        if not self._shut_down:
+            if self._closing:  # restoring or asking already: the first close finishes the job
+                event.ignore()
+                return
+            self._closing = True
+            if not self.live.before_close(proceed=self._close_after_live, cancel=self._stay_open):
+                event.ignore()
+                return
+            self.shut_down()
+        super().closeEvent(event)
+
+    def _close_after_live(self) -> None:
+        self.shut_down()
+        self.close()
+
+    def _stay_open(self) -> None:
+        self._closing = False
+        self.status.showMessage("Still running: nothing was closed or restored.", 10000)
+
+    def also_on_shutdown(self, step: Callable[[], None]) -> None:
+        """Run ``step`` when the window shuts down (before the receiver stops)."""
+        self._shutdown_steps.append(step)
+
+    def shut_down(self) -> None:
+        """Stop everything the window started, then the receiver, waiting for background work. Safe to
+        call twice; the app calls it after the event loop too (it may have ended without a close)."""
+        if self._shut_down:
+            return
+        self._shut_down = True
         self.save_state()
         self.simulation.stop()
         if self.export is not None:
             self.export.cancel.set()
-        super().closeEvent(event)
+        self.live.shutdown()
+        self.reconcile.shutdown()
+        for step in self._shutdown_steps:
+            step()
+        self.controller.stop()
 
     def _validate_toggled(self, on: bool) -> None:
         """Turning validation on applies at once; turning it off asks first (window-modal, not blocking)."""

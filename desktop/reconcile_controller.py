@@ -34,10 +34,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.credentials_dialog import load_credentials
 from desktop.receiver_controller import ReceiverController
 from desktop.workers import TaskRunner
 from receiver import reconcile
+from receiver.credentials import load_credentials
 from receiver.twilio_client import Credentials, make_client
 
 if TYPE_CHECKING:

@@ -10,7 +10,8 @@ menu and shows every alert it raises:
   all there is.
 
 Closing the window still quits the app (the receiver lives in it): the tray icon is for notices, not for
-running in the background.
+running in the background. Its Quit closes the window, so it goes through the window's one close sequence
+(restore the webhooks first, or ask).
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ class AlertTray:
         self.settings_action.setStatusTip("When to warn: failure rate, refused requests, quiet spell")
         self.settings_action.triggered.connect(self.edit_thresholds)
         window.add_tools_action(self.settings_action)
+        # the window's close, not the app's quit: restoring webhooks may have to come first
+        self.quit_action = QAction("Quit Callback Monitor", window)
+        self.quit_action.setObjectName("tray_quit_action")
+        self.quit_action.triggered.connect(window.close)
         self.dialog: AlertSettingsDialog | None = None
         self.icon: QSystemTrayIcon | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
@@ -60,6 +65,8 @@ class AlertTray:
         menu = QMenu(self.window)
         menu.addAction("Show Callback Monitor", self.raise_window)
         menu.addAction(self.settings_action)
+        menu.addSeparator()
+        menu.addAction(self.quit_action)
         icon.setContextMenu(menu)
         icon.activated.connect(lambda _reason: self.raise_window())
         icon.messageClicked.connect(self.raise_window)
@@ -116,7 +123,6 @@ def install(window: MainWindow) -> AlertTray:
     """Alerts for ``window``'s receiver, started; Twilio's Monitor alerts that reconciliation fetches
     ("Twilio cannot reach the app") feed its rules."""
     tray = AlertTray(window).start()
-    reconcile = getattr(window, "reconcile", None)
-    if reconcile is not None:
-        reconcile.alertsFetched.connect(tray.monitor.twilio_alerts)
+    window.reconcile.alertsFetched.connect(tray.monitor.twilio_alerts)
+    window.also_on_shutdown(tray.shutdown)
     return tray

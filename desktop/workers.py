@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
 
-from desktop import badges
+from desktop import badges, theme
 
 Done = Callable[[Any], None]
 Failed = Callable[[BaseException], None]
@@ -125,7 +125,7 @@ class BusyLine(QWidget):
         layout.addWidget(self.label, 1)
         self.kind: str | None = None  # "error", "success" or None: what colours the text
         self.clear()
-        badges.follow_theme(self.label, lambda: badges.tint(self.label, self.kind))
+        theme.follow_theme(self.label, lambda: badges.tint(self.label, self.kind))
 
     @property
     def busy(self) -> bool:

@@ -103,7 +103,7 @@ def test_a_local_url_is_refused_before_anything_is_created(fake_twilio: FakeTwil
 def test_repoint_moves_the_sink_to_the_new_tunnel_url_and_restore_still_deletes_it(
     fake_twilio: FakeTwilio, tmp_path: Path
 ) -> None:
-    from desktop.wizard.context import repoint
+    from receiver.webhook_repoint import repoint
 
     client = _client(fake_twilio)
     new_base = "https://new-tunnel.ngrok.test"
@@ -121,7 +121,7 @@ def test_repoint_moves_the_sink_to_the_new_tunnel_url_and_restore_still_deletes_
 
 
 def test_repoint_without_event_streams_creates_no_sink(fake_twilio: FakeTwilio, tmp_path: Path) -> None:
-    from desktop.wizard.context import repoint
+    from receiver.webhook_repoint import repoint
 
     with Store(tmp_path / "n.db") as store:
         repoint(_client(fake_twilio), store, fake_twilio.account_sid, "https://new-tunnel.ngrok.test", "")

@@ -11,7 +11,7 @@ live in a temporary folder, and secrets stay in memory.
 
 Files are saved with a 256-colour palette (UI pictures barely change; the files are about a third).
 
-``--dark`` renders with the Fusion style and a dark palette (``badges.dark_palette``), as an operator with
+``--dark`` renders with the Fusion style and a dark palette (``theme.dark_palette``), as an operator with
 a dark system theme sees the app, and writes ``dark-*.png`` instead.
 
 Offscreen rendering needs fonts; on a bare Debian: ``apt-get install -y fonts-dejavu-core``.
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication([])
     prefix = ""
     if args.dark:
-        from desktop.badges import dark_palette
+        from desktop.theme import dark_palette
 
         app.setStyle("Fusion")
         app.setPalette(dark_palette())
@@ -194,9 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     controller.set_validate(True)
 
     # the set-up wizard's first page (no Twilio call happens until Next)
-    from desktop.going_live import install
-
-    wizard = install(window).open_wizard()
+    wizard = window.live.open_wizard()
     shoot(wizard, "wizard", resize=False)  # a dialog: its own size
     wizard.close()
 

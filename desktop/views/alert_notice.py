@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from desktop import badges
+from desktop import badges, theme
 from receiver.alert_rules import Alert
 
 SHOWN = 5  # latest alerts listed; older ones are in the log file
@@ -41,7 +41,7 @@ class AlertNotice(QFrame):
         layout.addWidget(self.text, 1)
         layout.addWidget(self.dismiss, 0, Qt.AlignmentFlag.AlignTop)
         self.alerts: list[tuple[str, Alert]] = []
-        badges.follow_theme(self, self._paint)
+        theme.follow_theme(self, self._paint)
         self.hide()
 
     def _paint(self) -> None:

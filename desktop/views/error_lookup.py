@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import badges
+from desktop import badges, theme
 from desktop.formatting import count_of
 from desktop.workers import BusyLine, TaskRunner
 from receiver import error_dictionary, errors
@@ -169,7 +169,7 @@ class ErrorLookupPanel(QWidget):
         self.show_button.clicked.connect(self._on_show_clicked)
         controller.dataChanged.connect(self._on_data_changed)
         self.run_search()
-        badges.follow_theme(self, self._retheme, now=False)
+        theme.follow_theme(self, self._retheme, now=False)
 
     def _retheme(self) -> None:
         """After a light/dark switch: redraw the list's icons and the entry (its links take palette colours

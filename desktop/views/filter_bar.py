@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import badges
+from desktop import badges, theme
 from desktop.models.message_query import FAILED_STATUSES, MessageFilter, normalise_search
 from receiver import channels, statuses
 
@@ -118,7 +118,7 @@ class TimeRangeDialog(QDialog):
         self.error = QLabel(self)
         self.error.setObjectName("range_error")
         self.error.setWordWrap(True)
-        badges.follow_theme(self.error, lambda: badges.tint(self.error, "error"))
+        theme.follow_theme(self.error, lambda: badges.tint(self.error, "error"))
         self.error.hide()
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import badges
+from desktop import badges, theme
 from desktop.formatting import count_of, format_price, local_time
 from receiver import channels, error_dictionary, rejections
 from receiver.errors import short_title
@@ -138,7 +138,7 @@ class MessageDetail(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(6, 0, 0, 0)
         outer.addWidget(self.stack)
-        badges.follow_theme(self, self.reload)  # status icons are drawn in the theme's colours
+        theme.follow_theme(self, self.reload)  # status icons are drawn in the theme's colours
 
     # ------------------------------------------------------------------ public
     def tab_chain(self) -> list[QWidget]:

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import badges
+from desktop import badges, theme
 from desktop.models.message_query import MessageFilter
 from desktop.models.stats_model import (
     CUSTOM,
@@ -424,7 +424,7 @@ class StatsView(QWidget):
         self.service_table.doubleClicked.connect(lambda i: self._on_breakdown_activated("services", i))
         self.country_table.doubleClicked.connect(lambda i: self._on_breakdown_activated("countries", i))
         controller.dataChanged.connect(self.schedule_refresh)
-        badges.follow_theme(self, self._repaint_icons)
+        theme.follow_theme(self, self._repaint_icons)
         self.refresh_now()
 
     def _repaint_icons(self) -> None:

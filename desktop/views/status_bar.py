@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import badges
+from desktop import badges, theme
 from desktop.formatting import count_of
 from desktop.receiver_controller import ReceiverController
 from receiver.app import INBOUND_PATHS, STATUS_PATHS
@@ -116,7 +116,7 @@ class ReceiverStatusBar(QStatusBar):
         controller.started.connect(self.update_facts)
         controller.stopped.connect(self.update_facts)
         controller.dataChanged.connect(self.update_counters)
-        badges.follow_theme(self, self.update_facts)  # the icons are drawn in theme colours
+        theme.follow_theme(self, self.update_facts)  # the icons are drawn in theme colours
 
     def _label(self, name: str) -> QLabel:
         label = QLabel(self)
@@ -225,7 +225,7 @@ class WarningBanner(QFrame):
         self._timer.setInterval(REFRESH_MS * 2)
         self._timer.timeout.connect(self.update_warning)
         self._timer.start()
-        badges.follow_theme(self, self._paint)
+        theme.follow_theme(self, self._paint)
         self.update_warning()
 
     def _paint(self) -> None:

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from PySide6.QtCore import QSettings
+
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from desktop.live.going_live import GoingLive
+    from desktop.receiver_controller import ReceiverController
+    from receiver.credentials import ClientFactory
+    from receiver.reachability import Resolver
 
 
 @pytest.fixture(autouse=True)
@@ -24,36 +32,39 @@ def tmp_settings(tmp_path: Path, qapp: object) -> QSettings:
 
 @pytest.fixture
 def open_live(
-    make_controller: Callable[..., Any], tmp_path: Path, tmp_settings: QSettings, qtbot: Any
-) -> Iterator[Callable[..., Any]]:
-    """Open a window with the going-live hooks on an empty DB; closed without restore prompts at teardown.
+    make_controller: Callable[..., ReceiverController], tmp_path: Path, tmp_settings: QSettings, qtbot: QtBot
+) -> Iterator[Callable[..., GoingLive]]:
+    """Open a window (with its going-live part) on an empty DB; at teardown it closes keeping the
+    webhooks as they are (``live/on_exit`` = keep, as an operator would choose), through its close.
 
     ``open_live(client_factory, **settings)``: ``settings`` keys use ``__`` for ``/`` (tunnel__ngrok_path).
     An own public URL's reachability check goes to this window's receiver (as a working reverse proxy
     would send it) unless ``probe_via`` says otherwise (a ``url -> (host, port)`` resolver).
     """
-    from desktop.going_live import install
+    from desktop.live.context import ON_EXIT_KEY
+    from desktop.live.going_live import LiveOptions
     from desktop.main_window import MainWindow
 
-    opened: list[tuple[Any, Any]] = []
+    opened: list[MainWindow] = []
 
-    def factory(client_factory: Callable[..., Any], probe_via: Any = None, **settings: str) -> Any:
+    def factory(
+        client_factory: ClientFactory, probe_via: Resolver | None = None, **settings: str
+    ) -> GoingLive:
         for key, value in settings.items():
             tmp_settings.setValue(key.replace("__", "/"), value)
         controller = make_controller(tmp_path / "live.db", token=None)
         if probe_via is None:
             probe_via = lambda _url: ("127.0.0.1", controller.port)  # noqa: E731
-        window = MainWindow(controller, tmp_settings)
-        going = install(window, client_factory=client_factory, probe_via=probe_via)
-        qtbot.waitUntil(lambda: not going.runner.busy)
-        opened.append((window, going))
-        return going
+        options = LiveOptions(client_factory=client_factory, probe_via=probe_via)
+        window = MainWindow(controller, tmp_settings, live=options)
+        qtbot.waitUntil(lambda: not window.live.runner.busy)
+        opened.append(window)
+        return window.live
 
     yield factory
-    for window, going in opened:
-        going._may_close = True
+    tmp_settings.setValue(ON_EXIT_KEY, "keep")
+    for window in opened:
         window.close()
-        going.shutdown()
         window.deleteLater()
 
 

@@ -11,6 +11,7 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDialogButtonBox, QSpinBox, QSystemTrayIcon
+from pytestqt.qtbot import QtBot
 from receiver_helpers import http_post, sid, status_params
 
 from desktop.alert_settings_dialog import AlertSettingsDialog, load_thresholds
@@ -44,7 +45,7 @@ def unreachable(alert_sid: str) -> dict[str, Any]:
 
 
 def test_without_a_system_tray_twilio_alerts_show_once_in_the_window(
-    alerting: Callable[[], AlertTray], qtbot: Any
+    alerting: Callable[[], AlertTray], qtbot: QtBot
 ) -> None:
     assert not QSystemTrayIcon.isSystemTrayAvailable()  # offscreen: the fallback is all there is
     tray = alerting()
@@ -66,7 +67,7 @@ def test_without_a_system_tray_twilio_alerts_show_once_in_the_window(
 
 
 def test_a_wrong_auth_token_on_the_live_receiver_shows_one_notice(
-    alerting: Callable[[], AlertTray], controller: Any, tmp_settings: QSettings, qtbot: Any
+    alerting: Callable[[], AlertTray], controller: Any, tmp_settings: QSettings, qtbot: QtBot
 ) -> None:
     tmp_settings.setValue("alerts/rejections", 3)
     tray = alerting()
@@ -87,7 +88,7 @@ def test_a_wrong_auth_token_on_the_live_receiver_shows_one_notice(
     assert len(tray.notice.alerts) == 1
 
 
-def _dialog(tray: AlertTray, qtbot: Any) -> AlertSettingsDialog:
+def _dialog(tray: AlertTray, qtbot: QtBot) -> AlertSettingsDialog:
     action = tray.window.findChild(type(tray.settings_action), "alerts_action")
     assert action in tray.window.tools_menu.actions()
     action.trigger()  # what clicking Tools → Alerts… does
@@ -103,7 +104,7 @@ def _type_into(spin: QSpinBox, value: str) -> None:
 
 
 def test_thresholds_typed_in_the_dialog_are_saved_and_used(
-    alerting: Callable[[], AlertTray], tmp_settings: QSettings, qtbot: Any
+    alerting: Callable[[], AlertTray], tmp_settings: QSettings, qtbot: QtBot
 ) -> None:
     tray = alerting()
     dialog = _dialog(tray, qtbot)
@@ -119,7 +120,7 @@ def test_thresholds_typed_in_the_dialog_are_saved_and_used(
 
 
 def test_cancel_keeps_the_thresholds(
-    alerting: Callable[[], AlertTray], tmp_settings: QSettings, qtbot: Any
+    alerting: Callable[[], AlertTray], tmp_settings: QSettings, qtbot: QtBot
 ) -> None:
     tray = alerting()
     before = tray.monitor.rules.thresholds

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ import pytest
 from conftest import SeedInfo
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
+from pytestqt.qtbot import QtBot
 
 from desktop import app as desktop_app
 from desktop.export_csv import export_messages
@@ -122,6 +124,39 @@ def test_main_opens_window_and_stops_receiver_with_no_thread_left(
     Store(db).close()  # the lock was released
 
 
+def test_ctrl_c_in_the_terminal_closes_the_app_through_its_close(
+    qapp: Any, tmp_path: Path, restore_logging: None
+) -> None:
+    """SIGINT (Ctrl+C) and SIGTERM close the window as its Quit does, so the close sequence runs."""
+    db = tmp_path / "sigint.db"
+    seen: dict[str, object] = {}
+
+    def interrupt() -> None:
+        seen["open"] = any(
+            isinstance(w, MainWindow) and w.isVisible() for w in QApplication.topLevelWidgets()
+        )
+        os.kill(os.getpid(), signal.SIGINT)
+
+    def too_late() -> None:  # the old app ignored it (a KeyboardInterrupt inside a slot): end the test
+        seen["forced"] = True
+        for w in QApplication.topLevelWidgets():
+            if isinstance(w, MainWindow):
+                w.close()
+
+    before = signal.getsignal(signal.SIGINT)
+    QTimer.singleShot(300, interrupt)
+    guard = QTimer()
+    guard.setSingleShot(True)
+    guard.timeout.connect(too_late)
+    guard.start(10000)
+    assert desktop_app.main(db=str(db)) == 0
+    guard.stop()
+    assert seen.get("open") is True and "forced" not in seen
+    assert signal.getsignal(signal.SIGINT) is before  # pytest's own Ctrl+C handling is back
+    assert not [t.name for t in threading.enumerate() if t.name == "receiver-waitress"]
+    Store(db).close()  # the receiver let go of the database
+
+
 def test_second_instance_on_same_database_is_refused(
     qapp: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], restore_logging: None
 ) -> None:
@@ -149,7 +184,7 @@ def test_second_instance_on_same_database_is_refused(
 
 
 def test_export_writes_the_filtered_view_in_view_order(
-    qtbot: Any, seeded_controller: Any, open_window: Any, seeded_db: SeedInfo, tmp_path: Path
+    qtbot: QtBot, seeded_controller: Any, open_window: Any, seeded_db: SeedInfo, tmp_path: Path
 ) -> None:
     win = open_window(seeded_controller, show=False)
     win.messages.filter_bar.set_filter(MessageFilter(channel="sms"))

@@ -10,15 +10,16 @@ from typing import Any
 import pytest
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
 
-from desktop import badges
-from desktop.wizard.own_url import OwnUrlDialog
-from desktop.wizard.targets_page import TargetsPage
+from desktop import badges, theme
+from desktop.live.own_url import OwnUrlDialog
+from desktop.live.wizard.targets_page import TargetsPage
 from desktop.workers import BusyLine
 from receiver import statuses
 
 DESKTOP = Path(__file__).resolve().parents[2] / "desktop"
-DARK = badges.dark_palette()
+DARK = theme.dark_palette()
 ROLE = QPalette.ColorRole
 TEXT_KINDS = ("error", "success")  # colours used for text, not only for icons
 BADGE_KINDS = sorted({badges.badge_for(s).kind for s in (*statuses.ALL_KNOWN, "no-such-status")})
@@ -28,7 +29,7 @@ BADGE_KINDS = sorted({badges.badge_for(s).kind for s in (*statuses.ALL_KNOWN, "n
 def dark(qapp: QApplication) -> Iterator[QPalette]:
     """The application palette switched to a dark one (as a dark system theme does), restored after."""
     saved = QApplication.palette()
-    assert not badges.is_dark_theme()  # the tests start light, so a switch is a real switch
+    assert not theme.is_dark_theme()  # the tests start light, so a switch is a real switch
     QApplication.setPalette(DARK)
     yield DARK
     QApplication.setPalette(saved)
@@ -74,7 +75,7 @@ def test_no_style_sheet_hard_codes_a_colour() -> None:
     assert offenders == []
 
 
-def test_form_messages_and_notes_take_dark_variants(dark: QPalette, qtbot: Any, open_live: Any) -> None:
+def test_form_messages_and_notes_take_dark_variants(dark: QPalette, qtbot: QtBot, open_live: Any) -> None:
     window_bg = dark.color(ROLE.Window)
     busy = BusyLine()
     qtbot.addWidget(busy)
@@ -102,7 +103,7 @@ def test_form_messages_and_notes_take_dark_variants(dark: QPalette, qtbot: Any, 
 
 
 def test_switching_to_dark_while_running_recolours(
-    qtbot: Any, seeded_controller: Any, open_window: Any
+    qtbot: QtBot, seeded_controller: Any, open_window: Any
 ) -> None:
     """A system theme switch reaches the app as a palette change; what is not a palette role follows."""
     win = open_window(seeded_controller)
@@ -115,7 +116,7 @@ def test_switching_to_dark_while_running_recolours(
     saved = QApplication.palette()
     try:
         QApplication.setPalette(DARK)
-        assert badges.is_dark_theme()
+        assert theme.is_dark_theme()
         dark_note = badges.surface_for("note", dark=True)
         qtbot.waitUntil(lambda: win.banner.palette().color(ROLE.Window) == dark_note, timeout=2000)
         assert win.banner.palette().color(ROLE.WindowText) == DARK.color(ROLE.WindowText)

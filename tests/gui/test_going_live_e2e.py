@@ -16,19 +16,28 @@ import keyring.backends.fail
 import pytest
 from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QMessageBox, QPushButton, QWizard
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QDialogButtonBox,
+    QMessageBox,
+    QPushButton,
+    QTreeWidget,
+    QWidget,
+    QWizard,
+)
+from pytestqt.qtbot import QtBot
 
-from desktop.credentials_dialog import CredentialsDialog
-from desktop.going_live import install
+from desktop.live.credentials_dialog import CredentialsDialog
+from desktop.live.going_live import GoingLive
+from desktop.live.own_url import OwnUrlDialog
+from desktop.live.wizard.applied_page import AppliedPage
+from desktop.live.wizard.credentials_page import CredentialsPage
+from desktop.live.wizard.public_url_page import PublicUrlPage
+from desktop.live.wizard.review_page import ReviewPage
+from desktop.live.wizard.sandbox_page import SandboxPage
+from desktop.live.wizard.send_test_page import SendTestPage
+from desktop.live.wizard.targets_page import TargetsPage
 from desktop.main_window import MainWindow
-from desktop.wizard.applied_page import AppliedPage
-from desktop.wizard.credentials_page import CredentialsPage
-from desktop.wizard.own_url import OwnUrlDialog
-from desktop.wizard.public_url_page import PublicUrlPage
-from desktop.wizard.review_page import ReviewPage
-from desktop.wizard.sandbox_page import SandboxPage
-from desktop.wizard.send_test_page import SendTestPage
-from desktop.wizard.targets_page import TargetsPage
 from receiver import secrets as keys
 from receiver import twilio_setup as ts
 from receiver.store import Store
@@ -52,7 +61,7 @@ ORIGINAL = {
 
 
 def test_going_live_end_to_end(
-    qtbot: Any,
+    qtbot: QtBot,
     make_controller: Callable[..., Any],
     tmp_path: Path,
     tmp_settings: QSettings,
@@ -72,7 +81,7 @@ def test_going_live_end_to_end(
     tmp_settings.setValue("tunnel/ngrok_path", fake_ngrok)
     tmp_settings.setValue("tunnel/web_addr", "127.0.0.1:0")
     window = MainWindow(controller, tmp_settings)
-    live = install(window)
+    live = window.live
     window.show()
 
     def idle() -> None:
@@ -166,8 +175,12 @@ def test_going_live_end_to_end(
         restored_service = fake_twilio.state.services[service["sid"]]
         assert {k: restored_number[k] for k in ORIGINAL["number"]} == ORIGINAL["number"]
         assert {k: restored_service[k] for k in ORIGINAL["service"]} == ORIGINAL["service"]
-    assert controller.store.pending_backups() == []
-    controller.stop()  # what the app does after the event loop ends
+    assert not controller.running  # the close stopped the receiver too
+    store = Store(tmp_path / "e2e.db")
+    try:
+        assert store.pending_backups() == []
+    finally:
+        store.close()
 
     assert live.tunnel.manager is None
     qtbot.waitUntil(lambda: not pid_alive(agent_pid), timeout=5000)
@@ -183,7 +196,7 @@ def test_going_live_end_to_end(
 OWN_URL = "https://monitor.example.test"
 
 
-def click(widget: Any) -> None:
+def click(widget: QWidget) -> None:
     """A left click where a person aims: a radio button's or check box's box (only its box and text
     take clicks, and the widget may be much wider), anything else's middle."""
     if isinstance(widget, QAbstractButton) and widget.isCheckable() and not isinstance(widget, QPushButton):
@@ -192,7 +205,7 @@ def click(widget: Any) -> None:
         QTest.mouseClick(widget, Qt.MouseButton.LeftButton)
 
 
-def type_into(field: Any, text: str) -> None:
+def type_into(field: QWidget, text: str) -> None:
     click(field)
     QTest.keyClicks(field, text)
 
@@ -204,21 +217,18 @@ def box_button(box: QMessageBox | None, text: str) -> Any:
     return found[0]
 
 
-def tick(tree: Any, name: str) -> None:
+def tick(tree: QTreeWidget, name: str) -> None:
     """Click the row whose first column starts with ``name``, then Space ticks its box (as with the
     keyboard; the box itself is a few pixels whose place depends on the style)."""
-    item = next(
-        tree.topLevelItem(i)
-        for i in range(tree.topLevelItemCount())
-        if tree.topLevelItem(i).text(0).startswith(name)
-    )
+    items = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
+    item = next(it for it in items if it is not None and it.text(0).startswith(name))
     rect = tree.visualRect(tree.indexFromItem(item, 0))  # the name column holds the box
     QTest.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     QTest.keyClick(tree, Qt.Key.Key_Space)
     assert item.checkState(0) == Qt.CheckState.Checked
 
 
-def wizard_button(wizard: Any, which: QWizard.WizardButton) -> Any:
+def wizard_button(wizard: QWizard, which: QWizard.WizardButton) -> QAbstractButton:
     button = wizard.button(which)
     assert button.isVisible() and button.isEnabled(), button.text()
     return button
@@ -230,7 +240,7 @@ def fake_values(fake: FakeTwilio, number_sid: str, service_sid: str) -> tuple[di
 
 
 def test_journey_go_live_then_own_url_offers_to_repoint_and_does_it(
-    qtbot: Any,
+    qtbot: QtBot,
     open_live: Callable[..., Any],
     fake_ngrok: str,
     fake_twilio: FakeTwilio,
@@ -312,7 +322,7 @@ def test_journey_go_live_then_own_url_offers_to_repoint_and_does_it(
 
 
 def test_journey_stop_tunnel_then_leave_them_keeps_a_warning(
-    qtbot: Any, open_live: Callable[..., Any], fake_ngrok: str, fake_twilio: FakeTwilio
+    qtbot: QtBot, open_live: Callable[..., Any], fake_ngrok: str, fake_twilio: FakeTwilio
 ) -> None:
     service = fake_twilio.add_service("Alerts", **ORIGINAL["service"])
     live = open_live(
@@ -362,11 +372,12 @@ def crash_with_backups(db: Path, fake: FakeTwilio, service_sid: str) -> None:
         store.close()
 
 
-def answer_credentials(qtbot: Any, live: Any, fake: FakeTwilio) -> None:
+def answer_credentials(qtbot: QtBot, live: GoingLive, fake: FakeTwilio) -> None:
     qtbot.waitUntil(
         lambda: isinstance(live.dialog, CredentialsDialog) and live.dialog.isVisible(), timeout=5000
     )
     dialog = live.dialog
+    assert isinstance(dialog, CredentialsDialog)
     click(dialog.form.use_token)
     type_into(dialog.form.account_sid, fake.account_sid)
     type_into(dialog.form.auth_token, fake.auth_token)
@@ -374,7 +385,7 @@ def answer_credentials(qtbot: Any, live: Any, fake: FakeTwilio) -> None:
 
 
 def test_journey_crash_then_restart_restore_asks_for_credentials_and_succeeds(
-    qtbot: Any, open_live: Callable[..., Any], fake_twilio: FakeTwilio, tmp_path: Path
+    qtbot: QtBot, open_live: Callable[..., Any], fake_twilio: FakeTwilio, tmp_path: Path
 ) -> None:
     service = fake_twilio.add_service("Alerts", **ORIGINAL["service"])
     crash_with_backups(tmp_path / "live.db", fake_twilio, service["sid"])
@@ -399,7 +410,7 @@ def test_journey_crash_then_restart_restore_asks_for_credentials_and_succeeds(
 
 
 def test_journey_crash_later_then_credentials_offers_restore_again(
-    qtbot: Any, open_live: Callable[..., Any], fake_twilio: FakeTwilio, tmp_path: Path
+    qtbot: QtBot, open_live: Callable[..., Any], fake_twilio: FakeTwilio, tmp_path: Path
 ) -> None:
     service = fake_twilio.add_service("Alerts", **ORIGINAL["service"])
     crash_with_backups(tmp_path / "live.db", fake_twilio, service["sid"])
@@ -427,7 +438,7 @@ def test_journey_crash_later_then_credentials_offers_restore_again(
 
 
 def test_journey_restart_without_keyring_after_accepting_weaker_store_keeps_secrets(
-    qtbot: Any, open_live: Callable[..., Any], fake_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, open_live: Callable[..., Any], fake_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(keyring, "get_keyring", lambda: keyring.backends.fail.Keyring())
     client_factory = lambda c: ts.make_client(c, api_base=fake_twilio.base_url)  # noqa: E731

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import SeedInfo
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QTableView, QWidget
+from pytestqt.qtbot import QtBot
 
 from desktop.main_window import MainWindow
 from desktop.models import message_query as mq
@@ -38,7 +38,7 @@ def sid_on_row(table: QTableView, row: int) -> str:
 
 
 def test_clicking_rows_shows_the_clicked_message_each_time(
-    qtbot: Any, seeded_window: MainWindow, seeded_db: SeedInfo
+    qtbot: QtBot, seeded_window: MainWindow, seeded_db: SeedInfo
 ) -> None:
     view = seeded_window.messages
     table = view.table
@@ -51,7 +51,7 @@ def test_clicking_rows_shows_the_clicked_message_each_time(
 
 
 def test_clicking_rows_in_the_inbound_view_shows_the_clicked_message(
-    qtbot: Any, seeded_window: MainWindow
+    qtbot: QtBot, seeded_window: MainWindow
 ) -> None:
     view = seeded_window.messages
     QTest.mouseClick(view.filter_bar.presets.button(1), Qt.MouseButton.LeftButton)  # "Inbound"
@@ -64,7 +64,7 @@ def test_clicking_rows_in_the_inbound_view_shows_the_clicked_message(
 
 
 def test_filtering_out_the_shown_message_empties_the_detail_pane(
-    qtbot: Any, seeded_window: MainWindow
+    qtbot: QtBot, seeded_window: MainWindow
 ) -> None:
     view = seeded_window.messages
     qtbot.waitUntil(lambda: view.model.count_known and view.model.rowCount() == 60, timeout=5000)
@@ -81,7 +81,7 @@ def test_filtering_out_the_shown_message_empties_the_detail_pane(
 
 
 def test_failures_preset_hides_a_delivered_message_from_the_pane(
-    qtbot: Any, seeded_window: MainWindow
+    qtbot: QtBot, seeded_window: MainWindow
 ) -> None:
     view = seeded_window.messages
     qtbot.waitUntil(lambda: view.model.count_known and view.model.rowCount() == 60, timeout=5000)
@@ -94,7 +94,7 @@ def test_failures_preset_hides_a_delivered_message_from_the_pane(
     assert view.detail.stack.currentWidget() is view.detail.placeholder
 
 
-def focus_chain_from(start: QWidget, stop: QWidget, qtbot: Any, limit: int = 30) -> list[QWidget]:
+def focus_chain_from(start: QWidget, stop: QWidget, qtbot: QtBot, limit: int = 30) -> list[QWidget]:
     """Press Tab from ``start`` until ``stop`` has the focus; the widgets visited, in order."""
     start.setFocus(Qt.FocusReason.TabFocusReason)
     qtbot.waitUntil(lambda: QApplication.focusWidget() is start, timeout=2000)
@@ -108,7 +108,7 @@ def focus_chain_from(start: QWidget, stop: QWidget, qtbot: Any, limit: int = 30)
     raise AssertionError(f"Tab never reached {stop!r}; visited {[w.objectName() for w in seen]}")
 
 
-def test_tab_leaves_the_table_and_keeps_the_selected_message(qtbot: Any, seeded_window: MainWindow) -> None:
+def test_tab_leaves_the_table_and_keeps_the_selected_message(qtbot: QtBot, seeded_window: MainWindow) -> None:
     view = seeded_window.messages
     qtbot.waitUntil(lambda: view.model.count_known and view.model.rowCount() == 60, timeout=5000)
     click_row(view.table, 5)
@@ -124,7 +124,7 @@ def test_tab_leaves_the_table_and_keeps_the_selected_message(qtbot: Any, seeded_
     assert shown in view.detail.title.text()
 
 
-def test_filter_bar_tab_order_is_the_visual_order(qtbot: Any, seeded_window: MainWindow) -> None:
+def test_filter_bar_tab_order_is_the_visual_order(qtbot: QtBot, seeded_window: MainWindow) -> None:
     bar = seeded_window.messages.filter_bar
     qtbot.keyClick(seeded_window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: QApplication.focusWidget() is bar.search, timeout=2000)
@@ -138,7 +138,7 @@ def test_filter_bar_tab_order_is_the_visual_order(qtbot: Any, seeded_window: Mai
     }
 
 
-def test_keyboard_only_triage_of_a_failed_message(qtbot: Any, seeded_window: MainWindow) -> None:
+def test_keyboard_only_triage_of_a_failed_message(qtbot: QtBot, seeded_window: MainWindow) -> None:
     """Ctrl+F, type the customer's number, Down into the results, Alt+E explains, Ctrl+1, Alt+C copies."""
     view = seeded_window.messages
     qtbot.waitUntil(lambda: view.model.count_known and view.model.rowCount() == 60, timeout=5000)
@@ -167,7 +167,7 @@ def test_keyboard_only_triage_of_a_failed_message(qtbot: Any, seeded_window: Mai
 
 
 def test_export_on_the_requests_tab_writes_the_request_log(
-    qtbot: Any, seeded_window: MainWindow, tmp_path: Path
+    qtbot: QtBot, seeded_window: MainWindow, tmp_path: Path
 ) -> None:
     dest = tmp_path / "log.csv"
     asked: list[str] = []
@@ -212,7 +212,7 @@ def reject(window: MainWindow, sid: str, reason: str, status: str = "delivered")
     window.controller.dataChanged.emit()
 
 
-def test_rejected_callbacks_are_found_from_their_message(qtbot: Any, seeded_window: MainWindow) -> None:
+def test_rejected_callbacks_are_found_from_their_message(qtbot: QtBot, seeded_window: MainWindow) -> None:
     """ "Why didn't my delivered arrive?": the message's timeline names the rejected callback."""
     view = seeded_window.messages
     qtbot.waitUntil(lambda: view.model.count_known and view.model.rowCount() == 60, timeout=5000)
@@ -234,7 +234,7 @@ def test_rejected_callbacks_are_found_from_their_message(qtbot: Any, seeded_wind
 
 
 def test_searching_a_sid_that_only_has_rejected_requests_leads_to_them(
-    qtbot: Any, seeded_window: MainWindow
+    qtbot: QtBot, seeded_window: MainWindow
 ) -> None:
     view = seeded_window.messages
     ghost = "SM" + "9" * 32
@@ -254,7 +254,7 @@ def test_searching_a_sid_that_only_has_rejected_requests_leads_to_them(
 
 
 def test_at_1024x700_status_and_error_are_on_screen_and_messages_fit(
-    qtbot: Any, seeded_window: MainWindow
+    qtbot: QtBot, seeded_window: MainWindow
 ) -> None:
     seeded_window.resize(1024, 700)
     view = seeded_window.messages
@@ -277,7 +277,7 @@ def test_at_1024x700_status_and_error_are_on_screen_and_messages_fit(
 @pytest.mark.qt_log_ignore(  # the offscreen platform cannot raise or grab for a popup menu
     "This plugin does not support raise", "This plugin does not support grabbing the keyboard"
 )
-def test_copy_webhook_urls_from_the_status_bar(qtbot: Any, window: MainWindow) -> None:
+def test_copy_webhook_urls_from_the_status_bar(qtbot: QtBot, window: MainWindow) -> None:
     window.controller.set_public_url("https://abc.ngrok-free.app")
     QApplication.clipboard().clear()
 

@@ -16,20 +16,21 @@ import keyring.backends.fail
 import pytest
 from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QPushButton, QWizard
+from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QPushButton, QWidget, QWizard
+from pytestqt.qtbot import QtBot
 
-from desktop.credentials_dialog import CredentialsDialog
-from desktop.going_live import GoingLive, install
+from desktop.live.credentials_dialog import CredentialsDialog
+from desktop.live.going_live import GoingLive, LiveOptions
+from desktop.live.port_dialog import PortDialog
+from desktop.live.wizard import SetupWizard, send_test_page
+from desktop.live.wizard.credentials_page import CredentialsPage
+from desktop.live.wizard.public_url_page import PublicUrlPage
+from desktop.live.wizard.review_page import ReviewPage
+from desktop.live.wizard.sandbox_page import SandboxPage
+from desktop.live.wizard.send_test_page import SendTestPage
+from desktop.live.wizard.targets_page import TargetsPage
 from desktop.main_window import MainWindow
-from desktop.port_dialog import PortDialog
 from desktop.receiver_controller import ReceiverController, configured_port
-from desktop.wizard import SetupWizard, send_test_page
-from desktop.wizard.credentials_page import CredentialsPage
-from desktop.wizard.public_url_page import PublicUrlPage
-from desktop.wizard.review_page import ReviewPage
-from desktop.wizard.sandbox_page import SandboxPage
-from desktop.wizard.send_test_page import SendTestPage
-from desktop.wizard.targets_page import TargetsPage
 from receiver import errors, paths
 from receiver import secrets as keys
 from receiver import twilio_setup as ts
@@ -64,7 +65,7 @@ def seed(fake: FakeTwilio) -> tuple[dict[str, Any], dict[str, Any]]:
     return number, service
 
 
-def wait_idle(qtbot: Any, live: GoingLive) -> None:
+def wait_idle(qtbot: QtBot, live: GoingLive) -> None:
     qtbot.waitUntil(lambda: not live.runner.busy, timeout=10000)
 
 
@@ -74,7 +75,7 @@ def fill_credentials(page: CredentialsPage, fake: FakeTwilio, token: str | None 
     page.form.auth_token.setText(token if token is not None else fake.auth_token)
 
 
-def through_public_url(qtbot: Any, live: GoingLive, wizard: SetupWizard, fake: FakeTwilio) -> None:
+def through_public_url(qtbot: QtBot, live: GoingLive, wizard: SetupWizard, fake: FakeTwilio) -> None:
     fill_credentials(wizard.page_of(CredentialsPage), fake)
     wizard.next()
     wait_idle(qtbot, live)
@@ -91,7 +92,7 @@ def through_public_url(qtbot: Any, live: GoingLive, wizard: SetupWizard, fake: F
 
 
 def test_bad_credentials_show_twilio_20003_and_keep_nothing(
-    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio, memory_keyring: Any
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio, memory_keyring: Any
 ) -> None:
     wizard = live.open_wizard()
     page = wizard.page_of(CredentialsPage)
@@ -108,7 +109,7 @@ def test_bad_credentials_show_twilio_20003_and_keep_nothing(
 
 
 def test_good_credentials_go_to_the_keyring_and_advance(
-    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio, memory_keyring: Any
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio, memory_keyring: Any
 ) -> None:
     wizard = live.open_wizard()
     fill_credentials(wizard.page_of(CredentialsPage), fake_twilio)
@@ -121,7 +122,7 @@ def test_good_credentials_go_to_the_keyring_and_advance(
 
 
 def test_api_key_asks_for_primary_token_and_uses_it_for_validation(
-    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio
 ) -> None:
     dialog = CredentialsDialog(live.ctx.secrets, live.runner, live.ctx.client_factory)
     qtbot.addWidget(dialog)
@@ -148,7 +149,7 @@ def test_api_key_asks_for_primary_token_and_uses_it_for_validation(
 
 
 def test_without_keyring_says_so_and_keeps_for_session_unless_weak_store_accepted(
-    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio
 ) -> None:
     no_keyring = SecretStore(keyring.backends.fail.Keyring())
     dialog = CredentialsDialog(no_keyring, live.runner, live.ctx.client_factory)
@@ -178,7 +179,7 @@ def test_without_keyring_says_so_and_keeps_for_session_unless_weak_store_accepte
 
 
 def test_own_url_rejected_when_twilio_cannot_reach_it(
-    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio
 ) -> None:
     wizard = live.open_wizard()
     fill_credentials(wizard.page_of(CredentialsPage), fake_twilio)
@@ -197,7 +198,7 @@ def test_own_url_rejected_when_twilio_cannot_reach_it(
 
 
 def test_targets_show_current_urls_and_precedence_warnings(
-    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio
 ) -> None:
     number, service = seed(fake_twilio)
     wizard = live.open_wizard()
@@ -219,7 +220,7 @@ def test_targets_show_current_urls_and_precedence_warnings(
 
 
 def test_rate_limit_while_listing_targets_is_explained_and_retry_works(
-    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio
 ) -> None:
     seed(fake_twilio)
     fake_twilio.fail_next(r"/v1/Services$", status=429, code=20429, message="Too Many Requests")
@@ -241,7 +242,7 @@ def test_rate_limit_while_listing_targets_is_explained_and_retry_works(
 
 
 def test_review_lists_old_and_new_and_bad_overrides_block_apply(
-    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio
 ) -> None:
     _, service = seed(fake_twilio)
     wizard = live.open_wizard()
@@ -270,7 +271,7 @@ def test_review_lists_old_and_new_and_bad_overrides_block_apply(
 
 
 def test_server_error_during_apply_is_shown_and_nothing_stays_changed(
-    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio
 ) -> None:
     number, service = seed(fake_twilio)
     wizard = live.open_wizard()
@@ -292,7 +293,7 @@ def test_server_error_during_apply_is_shown_and_nothing_stays_changed(
     assert live.ctx.store().pending_backups() == []
 
 
-def test_apply_then_restore_on_demand(qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio) -> None:
+def test_apply_then_restore_on_demand(qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio) -> None:
     _, service = seed(fake_twilio)
     wizard = live.open_wizard()
     through_public_url(qtbot, live, wizard, fake_twilio)
@@ -317,7 +318,7 @@ def test_apply_then_restore_on_demand(qtbot: Any, live: GoingLive, fake_twilio: 
 
 
 def test_send_dialog_stores_message_with_initial_status(
-    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio
 ) -> None:
     number, _ = seed(fake_twilio)
     live.ctx.secrets.set(keys.TWILIO_ACCOUNT_SID, fake_twilio.account_sid)
@@ -342,7 +343,7 @@ def test_send_dialog_stores_message_with_initial_status(
     assert fake_twilio.state.message_callbacks[dialog.sent["sid"]] == f"{OWN_URL}/twilio/status"
 
 
-def test_send_dialog_shows_opt_out_error(qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio) -> None:
+def test_send_dialog_shows_opt_out_error(qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio) -> None:
     live.ctx.secrets.set(keys.TWILIO_ACCOUNT_SID, fake_twilio.account_sid)
     live.ctx.secrets.set(keys.TWILIO_AUTH_TOKEN, fake_twilio.auth_token)
     fake_twilio.fail_next(
@@ -361,7 +362,7 @@ def test_send_dialog_shows_opt_out_error(qtbot: Any, live: GoingLive, fake_twili
 
 
 def test_start_after_crash_offers_to_restore_leftover_webhooks(
-    qtbot: Any,
+    qtbot: QtBot,
     make_controller: Callable[..., Any],
     tmp_path: Path,
     tmp_settings: QSettings,
@@ -377,8 +378,9 @@ def test_start_after_crash_offers_to_restore_leftover_webhooks(
     changes = ts.plan_changes(ts.list_targets(client), [service["sid"]], "https://gone.ngrok.test")
     ts.apply_plan(client, controller.store, fake_twilio.account_sid, changes)  # ...and then the app died
 
-    window = MainWindow(controller, tmp_settings)
-    going = install(window, client_factory=lambda c: ts.make_client(c, api_base=fake_twilio.base_url))
+    options = LiveOptions(client_factory=lambda c: ts.make_client(c, api_base=fake_twilio.base_url))
+    window = MainWindow(controller, tmp_settings, live=options)
+    going = window.live
     try:
         qtbot.waitUntil(lambda: going.offer_box is not None, timeout=5000)
         box = going.offer_box
@@ -390,16 +392,14 @@ def test_start_after_crash_offers_to_restore_leftover_webhooks(
             assert fake_twilio.state.services[service["sid"]]["status_callback"] == OLD_STATUS
         assert controller.store.pending_backups() == []
     finally:
-        going._may_close = True
-        window.close()
-        going.shutdown()
+        window.close()  # restored: nothing left to put back, so it closes at once
         window.deleteLater()
 
 
 # ------------------------------------------------------------------ what an operator meets on the pages
 
 
-def click(widget: Any) -> None:
+def click(widget: QWidget) -> None:
     """A left click where a person aims: a radio button's or check box's box (only its box and text
     take clicks, and the widget may be much wider), anything else's middle."""
     if isinstance(widget, QAbstractButton) and widget.isCheckable() and not isinstance(widget, QPushButton):
@@ -413,7 +413,7 @@ def next_button(wizard: SetupWizard) -> Any:
 
 
 def test_api_key_form_keeps_a_known_primary_token(
-    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio
 ) -> None:
     live.ctx.secrets.set(keys.TWILIO_ACCOUNT_SID, fake_twilio.account_sid)
     live.ctx.secrets.set(keys.TWILIO_AUTH_TOKEN, fake_twilio.auth_token)
@@ -433,7 +433,7 @@ def test_api_key_form_keeps_a_known_primary_token(
 
 
 def test_every_wizard_page_says_which_step_it_is(
-    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio
 ) -> None:
     wizard = live.open_wizard()
     assert wizard.currentPage().title().startswith("Step 1 of 7: ")
@@ -444,7 +444,7 @@ def test_every_wizard_page_says_which_step_it_is(
 
 
 def test_public_url_page_text_follows_the_option_and_a_click_replaces_the_old_url(
-    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio
 ) -> None:
     live.ctx.settings.setValue("tunnel/own_url", "https://old-proxy.example.com")
     wizard = live.open_wizard()
@@ -468,7 +468,7 @@ def test_public_url_page_text_follows_the_option_and_a_click_replaces_the_old_ur
 
 
 def test_public_url_page_refuses_an_own_url_that_does_not_reach_this_receiver(
-    qtbot: Any, open_live: Callable[..., GoingLive], fake_twilio: FakeTwilio, unused_port: int
+    qtbot: QtBot, open_live: Callable[..., GoingLive], fake_twilio: FakeTwilio, unused_port: int
 ) -> None:
     live = open_live(
         lambda c: ts.make_client(c, api_base=fake_twilio.base_url),
@@ -492,7 +492,7 @@ def test_public_url_page_refuses_an_own_url_that_does_not_reach_this_receiver(
     assert isinstance(wizard.currentPage(), TargetsPage)
 
 
-def test_review_shows_the_new_urls_whole(qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio) -> None:
+def test_review_shows_the_new_urls_whole(qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio) -> None:
     _, service = seed(fake_twilio)
     long_url = "https://callbacks-for-the-notifications-team.eu-west.reverse-proxy.monitor.example.com"
     wizard = live.open_wizard()
@@ -516,7 +516,7 @@ def test_review_shows_the_new_urls_whole(qtbot: Any, live: GoingLive, fake_twili
         assert shown >= metrics.horizontalAdvance(item.text(3)), item.text(3)  # room for every character
 
 
-def walk_to_sandbox_page(qtbot: Any, live: GoingLive, fake: FakeTwilio) -> tuple[SetupWizard, str]:
+def walk_to_sandbox_page(qtbot: QtBot, live: GoingLive, fake: FakeTwilio) -> tuple[SetupWizard, str]:
     number, service = seed(fake)
     wizard = live.open_wizard()
     through_public_url(qtbot, live, wizard, fake)
@@ -530,13 +530,13 @@ def walk_to_sandbox_page(qtbot: Any, live: GoingLive, fake: FakeTwilio) -> tuple
 
 
 def test_sandbox_page_says_its_urls_are_not_restored(
-    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio
 ) -> None:
     wizard, _ = walk_to_sandbox_page(qtbot, live, fake_twilio)
     assert "cannot put the Sandbox's previous URLs back" in wizard.currentPage().subTitle()
 
 
-def walk_to_send_page(qtbot: Any, live: GoingLive, fake: FakeTwilio) -> tuple[SetupWizard, Any, str]:
+def walk_to_send_page(qtbot: QtBot, live: GoingLive, fake: FakeTwilio) -> tuple[SetupWizard, Any, str]:
     wizard, service_sid = walk_to_sandbox_page(qtbot, live, fake)
     click(next_button(wizard))  # -> send test
     page = wizard.currentPage()
@@ -545,7 +545,7 @@ def walk_to_send_page(qtbot: Any, live: GoingLive, fake: FakeTwilio) -> tuple[Se
 
 
 def test_send_test_page_failed_send_replaces_the_old_sent_line(
-    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio
 ) -> None:
     _, page, service_sid = walk_to_send_page(qtbot, live, fake_twilio)
     page.sender_box.setCurrentIndex(page.sender_box.findData(service_sid))
@@ -563,7 +563,7 @@ def test_send_test_page_failed_send_replaces_the_old_sent_line(
 
 
 def test_send_test_page_says_what_to_check_when_no_status_comes(
-    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(send_test_page, "NO_STATUS_AFTER_S", 1)
     _, page, service_sid = walk_to_send_page(qtbot, live, fake_twilio)
@@ -577,7 +577,9 @@ def test_send_test_page_says_what_to_check_when_no_status_comes(
     assert "11200" in page.waiting.text()
 
 
-def test_send_test_page_explains_an_error_code(qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio) -> None:
+def test_send_test_page_explains_an_error_code(
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio
+) -> None:
     _, page, service_sid = walk_to_send_page(qtbot, live, fake_twilio)
     page.sender_box.setCurrentIndex(page.sender_box.findData(service_sid))
     QTest.keyClicks(page.to, "+15557654321")
@@ -601,7 +603,7 @@ def test_send_test_page_explains_an_error_code(qtbot: Any, live: GoingLive, fake
 
 
 def test_receiver_port_is_remembered_for_the_next_start(
-    qtbot: Any, live: GoingLive, unused_port: int, tmp_path: Path
+    qtbot: QtBot, live: GoingLive, unused_port: int, tmp_path: Path
 ) -> None:
     live.actions["port"].trigger()
     dialog = live.dialog
@@ -622,7 +624,7 @@ def test_receiver_port_is_remembered_for_the_next_start(
 
 
 def test_a_taken_port_is_explained_and_the_app_still_works(
-    qtbot: Any, tmp_path: Path, tmp_settings: QSettings
+    qtbot: QtBot, tmp_path: Path, tmp_settings: QSettings
 ) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
@@ -634,14 +636,11 @@ def test_a_taken_port_is_explained_and_the_app_still_works(
             controller.start()
             assert controller.running and controller.port != taken
             window = MainWindow(controller, tmp_settings)
-            going = install(window)
-            box = going.port_box
+            box = window.live.port_box
             assert box.isVisible()
             assert f"Port {taken} is in use by another program" in box.text()
             assert f"listens on port {controller.port} for now" in box.text()
             assert "Tools → Receiver port…" in box.text()
-            going._may_close = True
-            going.shutdown()
         finally:
             if window is not None:
                 window.close()

@@ -4,18 +4,18 @@ read the report; Tools → Restore turns it off again. Twilio is the fake, throu
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QWizard
+from pytestqt.qtbot import QtBot
 
-from desktop.going_live import GoingLive
-from desktop.wizard.credentials_page import CredentialsPage
-from desktop.wizard.public_url_page import PublicUrlPage
-from desktop.wizard.review_page import ReviewPage
-from desktop.wizard.targets_page import TargetsPage
+from desktop.live.going_live import GoingLive
+from desktop.live.wizard.credentials_page import CredentialsPage
+from desktop.live.wizard.public_url_page import PublicUrlPage
+from desktop.live.wizard.review_page import ReviewPage
+from desktop.live.wizard.targets_page import TargetsPage
 from receiver import twilio_setup as ts
 from receiver.event_streams import EVENTS_PATH
 from tests.fakes import fake_twilio as fakes
@@ -30,7 +30,7 @@ def live(open_live: Callable[..., GoingLive], fake_twilio: FakeTwilio) -> GoingL
     return open_live(lambda c: ts.make_client(c, api_base=fake_twilio.base_url))
 
 
-def _to_review(qtbot: Any, live: GoingLive, fake: FakeTwilio) -> ReviewPage:
+def _to_review(qtbot: QtBot, live: GoingLive, fake: FakeTwilio) -> ReviewPage:
     service = fake.add_service("Notifications", status_callback="https://old.example.com/status")
     wizard = live.open_wizard()
     creds = wizard.page_of(CredentialsPage)
@@ -52,7 +52,7 @@ def _to_review(qtbot: Any, live: GoingLive, fake: FakeTwilio) -> ReviewPage:
 
 
 def test_ticking_event_streams_and_applying_creates_the_sink_and_restore_deletes_it(
-    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio
 ) -> None:
     review = _to_review(qtbot, live, fake_twilio)
     box = review.event_streams
@@ -82,7 +82,7 @@ def test_ticking_event_streams_and_applying_creates_the_sink_and_restore_deletes
 
 
 def test_an_event_streams_failure_is_reported_and_the_webhooks_still_apply(
-    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio
 ) -> None:
     review = _to_review(qtbot, live, fake_twilio)
     box = review.event_streams

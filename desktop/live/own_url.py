@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.tunnel_controller import check_own_url
 from desktop.workers import BusyLine, TaskRunner
+from receiver.own_url import check_own_url
 from receiver.reachability import Reach
 from receiver.twilio_client import SetupError
 

@@ -16,10 +16,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.wizard.context import SetupContext
-from desktop.wizard.send_test_page import send_and_record, sender_choices
+from desktop.live.context import SetupContext
 from desktop.workers import BusyLine
 from receiver import twilio_setup as ts
+from receiver.send_test_message import sender_choices
 
 
 class SendDialog(QDialog):
@@ -78,7 +78,7 @@ class SendDialog(QDialog):
         self.busy.start(f"Sending to {to}…")
         self.send_button.setEnabled(False)
         self.ctx.runner.run(
-            "send-message", lambda: send_and_record(self.ctx, to, body, sender), self._done, self._failed
+            "send-message", lambda: self.ctx.send_and_record(to, body, sender), self._done, self._failed
         )
 
     def _done(self, row: dict[str, Any]) -> None:

@@ -10,15 +10,15 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QWidget, QWizard
 
-from desktop.wizard.applied_page import AppliedPage
-from desktop.wizard.base import AsyncPage, WizardState
-from desktop.wizard.context import SetupContext
-from desktop.wizard.credentials_page import CredentialsPage
-from desktop.wizard.public_url_page import PublicUrlPage
-from desktop.wizard.review_page import ReviewPage
-from desktop.wizard.sandbox_page import SandboxPage
-from desktop.wizard.send_test_page import SendTestPage
-from desktop.wizard.targets_page import TargetsPage
+from desktop.live.context import SetupContext
+from desktop.live.wizard.applied_page import AppliedPage
+from desktop.live.wizard.base import AsyncPage, WizardState
+from desktop.live.wizard.credentials_page import CredentialsPage
+from desktop.live.wizard.public_url_page import PublicUrlPage
+from desktop.live.wizard.review_page import ReviewPage
+from desktop.live.wizard.sandbox_page import SandboxPage
+from desktop.live.wizard.send_test_page import SendTestPage
+from desktop.live.wizard.targets_page import TargetsPage
 
 PAGE_CLASSES: tuple[Callable[[SetupContext, WizardState], AsyncPage], ...] = (
     CredentialsPage,

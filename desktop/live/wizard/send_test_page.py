@@ -16,42 +16,12 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from desktop.wizard.base import AsyncPage, Job, WizardState
-from desktop.wizard.context import SetupContext
+from desktop.live.context import SetupContext
+from desktop.live.wizard.base import AsyncPage, Job, WizardState
 from receiver import errors
-from receiver import twilio_setup as ts
+from receiver.send_test_message import sender_choices
 
 NO_STATUS_AFTER_S = 30  # Twilio posts "sent" within seconds; after this long something is in the way
-SANDBOX_FROM = f"whatsapp:{ts.WHATSAPP_SANDBOX_NUMBER}"
-
-
-def sender_choices(targets: ts.Targets | None) -> list[tuple[str, str]]:
-    """(label, sender) for every way to send: Messaging Services (MG…), numbers, the Sandbox."""
-    out: list[tuple[str, str]] = []
-    for service in targets.services if targets else []:
-        out.append((f"Messaging Service {service.name}", service.sid))
-    for number in targets.numbers if targets else []:
-        out.append((f"Number {number.name}", number.phone_number))
-    out.append(("WhatsApp Sandbox (+1 415 523 8886)", SANDBOX_FROM))
-    return out
-
-
-def send_and_record(ctx: SetupContext, to: str, body: str, sender: str) -> dict[str, Any]:
-    """Send (background thread), then store the message with the status the API returned.
-
-    ``sender`` is a Messaging Service SID (MG…) or a From address (+1…, whatsapp:+1…)."""
-    service = sender.startswith("MG")
-    base = ctx.tunnel.public_url or ctx.controller.webhook_base
-    row = ts.send_message(
-        ctx.client(),
-        to=to,
-        body=body,
-        from_=None if service else sender,
-        messaging_service_sid=sender if service else None,
-        status_callback=f"{base}{ts.STATUS_PATH}",
-    )
-    ctx.store().record_outbound(row)
-    return row
 
 
 class SendTestPage(AsyncPage):
@@ -110,9 +80,7 @@ class SendTestPage(AsyncPage):
         self.sid.clear()
         self.waiting.clear()
         self.events.clear()
-        self.run_job(
-            Job(f"Sending to {to}…", lambda: send_and_record(self.ctx, to, body, sender), self._sent)
-        )
+        self.run_job(Job(f"Sending to {to}…", lambda: self.ctx.send_and_record(to, body, sender), self._sent))
 
     def _sent(self, row: dict[str, Any]) -> None:
         self.state.sent_sid = str(row["sid"])
@@ -149,19 +117,12 @@ class SendTestPage(AsyncPage):
         sid = self.state.sent_sid
         if not sid or self.ctx.controller.store is None:
             return
-        rows = (
-            self.ctx.controller.reader()
-            .execute(
-                "SELECT status, error_code, received_at FROM events WHERE message_sid = ? ORDER BY id",
-                (sid,),
-            )
-            .fetchall()
-        )
+        rows = self.ctx.controller.read().events_of(sid)
         self.events.clear()
-        for status, error_code, received_at in rows:
-            entry = errors.lookup(error_code)
+        for event in rows:
+            entry = errors.lookup(event.error_code)
             error = f" (error {entry.code}: {entry.title})" if entry else ""
-            self.events.addItem(f"{status}{error}  — received {received_at[11:19]} UTC")
+            self.events.addItem(f"{event.status}{error}  — received {event.received_at[11:19]} UTC")
             if entry:
                 item = self.events.item(self.events.count() - 1)
                 item.setToolTip(f"{entry.cause}\n\nWhat to do: {entry.action}\n{entry.url}")

@@ -20,10 +20,9 @@ from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 
 from desktop.receiver_controller import ReceiverController
 from desktop.workers import TaskRunner
+from receiver.own_url import check_own_url
 from receiver.secrets import NGROK_AUTHTOKEN, SecretStore
 from receiver.tunnel import TunnelError, TunnelManager, TunnelSettings
-from receiver.twilio_client import SetupError
-from receiver.twilio_setup import validate_public_base
 
 Mode = Literal["off", "starting", "tunnel", "own"]
 DEFAULT_POLL_SECONDS = 5  # a local call to the agent: cheap, and a new URL shows within seconds
@@ -44,22 +43,6 @@ def read_tunnel_settings(settings: QSettings, secrets: SecretStore) -> TunnelSet
         domain=text("domain"),
         web_addr=text("web_addr"),  # the agent's inspector/API address; empty: ngrok's 127.0.0.1:4040
     )
-
-
-HTTPS_REQUIRED = (
-    "Plain http:// is refused: a live number needs https (Twilio sends message bodies and signatures "
-    "over it, and Twilio rejects http webhooks on many accounts). Put TLS in front — your reverse "
-    "proxy's https address, or the https URL of a tunnel — and enter that."
-)
-
-
-def check_own_url(url: str) -> str:
-    """The operator's own public base URL, cleaned; raises ``SetupError`` saying what is wrong with it
-    (not https, an underscore in the host, localhost or a private address)."""
-    clean = validate_public_base(url)
-    if not clean.lower().startswith("https://"):
-        raise SetupError(HTTPS_REQUIRED)
-    return clean
 
 
 class TunnelController(QObject):
@@ -234,6 +217,3 @@ class TunnelController(QObject):
         self._set_mode("own")
         self.settings.setValue("tunnel/own_url", clean)
         return clean
-
-
-__all__ = ["SetupError", "TunnelController", "check_own_url", "read_tunnel_settings"]

@@ -13,11 +13,12 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
-from desktop.credentials_dialog import load_credentials
+from desktop.live.tunnel_controller import TunnelController
 from desktop.receiver_controller import ReceiverController
-from desktop.tunnel_controller import TunnelController
 from desktop.workers import TaskRunner
+from receiver import send_test_message
 from receiver import twilio_setup as ts
+from receiver.credentials import load_credentials
 from receiver.reachability import Reach
 from receiver.secrets import SecretStore
 from receiver.store import Store
@@ -58,6 +59,11 @@ class SetupContext:
     def client(self) -> Any:
         return self.client_factory(self.credentials())
 
+    def send_and_record(self, to: str, body: str, sender: str) -> dict[str, Any]:
+        """Send the test message with status callbacks to the public URL (blocks: worker threads only)."""
+        base = self.tunnel.public_url or self.controller.webhook_base
+        return send_test_message.send_and_record(self.client(), self.store(), base, to, body, sender)
+
     def store(self) -> Store:
         if self.controller.store is None:
             raise ts.SetupError("The receiver is not running; start it first.")
@@ -75,18 +81,3 @@ class SetupContext:
     @property
     def overrides(self) -> str:
         return str(self.settings.value(OVERRIDES_KEY, "") or "")
-
-
-def repoint(client: Any, store: Store, account_sid: str, new_base: str, overrides: str) -> ts.ApplyResult:
-    """Point every target the app changed (and has not restored) at ``new_base``. Runs off the GUI thread.
-
-    The new backups record the old tunnel URLs as "previous"; restore goes newest first, so the chain
-    unwinds back to the operator's original values.
-    """
-    sids = list(dict.fromkeys(b["target_sid"] for b in store.pending_backups(account_sid)))
-    targets = ts.list_targets(client)
-    present = [sid for sid in sids if targets.get(sid) is not None]
-    changes = ts.plan_changes(targets, present, new_base, overrides)
-    result = ts.apply_plan(client, store, account_sid, changes)
-    ts.repoint_event_streams(client, store, account_sid, new_base)  # only if the wizard turned it on
-    return result

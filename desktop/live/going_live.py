@@ -1,13 +1,15 @@
 """“Going live”: the Tools-menu actions, status-bar widget and lifecycle hooks that connect the main
 window to the tunnel, the Twilio credentials, the setup wizard, sending, and restoring webhooks.
 
-Installed by one call from ``MainWindow.__init__`` (``install(self)``), so the window stays small.
+The main window owns it (``MainWindow.live``, built in its constructor) and keeps the close sequence:
+before it closes it asks ``before_close`` whether the webhooks the app set must be put back first, then
+calls ``shutdown`` (tunnel stopped, background work joined).
 
 Lifecycle, because an operator's live account is at stake:
 * at start, webhooks the app changed in an earlier session and never restored (a crash, a kill) are
   offered for restore;
 * at close, per the ``live/on_exit`` setting (default: restore), the close waits for the restore to
-  finish (off the GUI thread), then the tunnel is stopped and the window closes;
+  finish (off the GUI thread); with "ask", the operator chooses Restore, Keep or Cancel (stay open);
 * when the free ngrok URL changes, everything the app configured is re-pointed (automatically if the
   operator ticked it, else after asking);
 * when the operator moves to another URL (their own, or stops the tunnel) while webhooks the app set
@@ -19,25 +21,31 @@ Lifecycle, because an operator's live account is at stake:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QObject
+from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import QAbstractButton, QLabel, QMessageBox, QWidget
 
-from desktop import badges
-from desktop.credentials_dialog import CredentialsDialog, load_credentials
-from desktop.port_dialog import PortDialog
-from desktop.send_dialog import SendDialog
-from desktop.tunnel_controller import ManagerFactory, TunnelController
-from desktop.wizard import SetupWizard
-from desktop.wizard.context import ClientFactory, SetupContext, default_factory, repoint
-from desktop.wizard.own_url import OwnUrlDialog
-from desktop.wizard.tunnel_form import TunnelSettingsDialog
+from desktop import badges, theme
+from desktop.live.context import ClientFactory, SetupContext, default_factory
+from desktop.live.credentials_dialog import CredentialsDialog
+from desktop.live.own_url import OwnUrlDialog
+from desktop.live.port_dialog import PortDialog
+from desktop.live.send_dialog import SendDialog
+from desktop.live.tunnel_controller import ManagerFactory, TunnelController
+from desktop.live.tunnel_form import TunnelSettingsDialog
+from desktop.live.wizard import SetupWizard
 from desktop.workers import TaskRunner
 from receiver import reachability
 from receiver import twilio_setup as ts
+from receiver.credentials import load_credentials
 from receiver.tunnel import TunnelError, TunnelManager
+from receiver.webhook_repoint import repoint
+
+if TYPE_CHECKING:  # the window imports this module to build its GoingLive
+    from desktop.main_window import MainWindow
 
 ADVICE_BUTTONS = {
     "no_binary": "Set the ngrok path…",
@@ -46,34 +54,38 @@ ADVICE_BUTTONS = {
 }
 
 
+@dataclass(frozen=True)
+class LiveOptions:
+    """Where going live's outside calls go: Twilio's REST API, the ngrok agent, the reachability probe
+    of an own URL (None: the internet). Tests point them at the fakes."""
+
+    client_factory: ClientFactory = field(default=default_factory)
+    tunnel_factory: ManagerFactory = field(default=TunnelManager)
+    probe_via: reachability.Resolver | None = None
+
+
 class GoingLive(QObject):
     """Owns the tunnel controller, the background runner and the going-live actions of one window."""
 
-    def __init__(
-        self,
-        window: Any,
-        client_factory: ClientFactory = default_factory,
-        tunnel_factory: ManagerFactory = TunnelManager,
-        probe_via: reachability.Resolver | None = None,
-    ) -> None:
+    def __init__(self, window: MainWindow, options: LiveOptions | None = None) -> None:
         super().__init__(window)
-        self.window: QMainWindow = window
+        options = options or LiveOptions()
+        self.window = window
         controller = window.controller
         self.runner = TaskRunner(self)
         self.tunnel = TunnelController(
-            controller, window.settings, controller.secrets, self.runner, tunnel_factory, self
+            controller, window.settings, controller.secrets, self.runner, options.tunnel_factory, self
         )
         self.ctx = SetupContext(controller, self.tunnel, controller.secrets, window.settings, self.runner)
-        self.ctx.client_factory = client_factory
+        self.ctx.client_factory = options.client_factory
         self.ctx.probe = self.probe
-        self.probe_via = probe_via  # where an own URL's bytes go; None: the internet (tests: a stand-in)
+        self.probe_via = options.probe_via
         self.wizard: SetupWizard | None = None
         self.dialog: QWidget | None = None  # the last dialog opened (tests drive it)
         self.error_box: QMessageBox | None = None
         self.offer_box: QMessageBox | None = None
+        self.close_box: QMessageBox | None = None  # "restore before closing?" (live/on_exit = ask)
         self.last_report: list[str] = []
-        self._closing = False
-        self._may_close = False
 
         self.status = QLabel()
         self.status.setObjectName("public_url_status")
@@ -82,7 +94,7 @@ class GoingLive(QObject):
         self.warning = QLabel()
         self.warning.setObjectName("live_warning")
         self.warning.setWordWrap(False)
-        badges.follow_theme(self.warning, lambda: badges.tint(self.warning, "error"))
+        theme.follow_theme(self.warning, lambda: badges.tint(self.warning, "error"))
         self.warning.hide()
         window.statusBar().addPermanentWidget(self.warning)
         self.actions: dict[str, QAction] = {}
@@ -107,7 +119,6 @@ class GoingLive(QObject):
         self.tunnel.publicUrlChanged.connect(lambda _u: self._show_state())
         self.tunnel.failed.connect(self.show_tunnel_error)
         self.tunnel.urlChanged.connect(self.url_changed)
-        window.installEventFilter(self)
         self._show_state()
         self.check_leftovers()
         if controller.port_note:
@@ -126,6 +137,9 @@ class GoingLive(QObject):
             "own": f"Public URL: {url}",
         }[mode]
         self.status.setText(text)
+        # local only says nothing the receiver's status bar does not ("Local :port", and the copy
+        # button's tooltip): the room goes to messages, so a 1024-pixel window still shows them whole
+        self.status.setVisible(mode != "off" and self.warning.isHidden())
         self.actions["start_tunnel"].setEnabled(mode in ("off", "own"))
         self.actions["stop_tunnel"].setEnabled(mode in ("tunnel", "starting", "own"))
 
@@ -158,7 +172,7 @@ class GoingLive(QObject):
         own_button = box.addButton("Use my own public URL…", QMessageBox.ButtonRole.ActionRole)
         box.addButton(QMessageBox.StandardButton.Close)
 
-        def clicked(button: Any) -> None:
+        def clicked(button: QAbstractButton) -> None:
             if fix_button is not None and button is fix_button:
                 self.open_tunnel_settings("ngrok_path" if error.kind == "no_binary" else "authtoken")
             elif button is own_button:
@@ -243,7 +257,7 @@ class GoingLive(QObject):
             restore = box.addButton("Restore previous settings", QMessageBox.ButtonRole.DestructiveRole)
             box.addButton("Leave them", QMessageBox.ButtonRole.RejectRole)
 
-            def clicked(button: Any) -> None:
+            def clicked(button: QAbstractButton) -> None:
                 if repoint is not None and button is repoint and new:
                     self.repoint_now(new)
                 elif button is restore:
@@ -275,7 +289,7 @@ class GoingLive(QObject):
     def clear_warning(self) -> None:
         self.warning.clear()
         self.warning.hide()
-        self.status.show()
+        self._show_state()
 
     def url_changed(self, old: str, new: str) -> None:
         """The free tunnel URL moved: Twilio still calls ``old``. Re-point, or offer to (also without
@@ -458,52 +472,58 @@ class GoingLive(QObject):
         self.runner.run("pending-backups", store.pending_backups, offer)
 
     # ------------------------------------------------------------------ closing
-    def _restore_on_exit(self) -> bool:
+    def _pending_on_exit(self) -> bool:
+        """Are there webhooks this app set that closing should put back (per ``live/on_exit``)?
+
+        Without stored credentials nothing can be restored now; the next start offers it."""
         ctx = self.ctx
+        store = ctx.controller.store
         creds = load_credentials(ctx.secrets)
-        if ctx.on_exit == "keep" or ctx.controller.store is None or creds is None:
+        if ctx.on_exit == "keep" or store is None or creds is None:
             return False
-        if not ctx.controller.store.pending_backups(creds.account_sid):
-            return False
-        if ctx.on_exit == "ask":
-            answer = QMessageBox.question(
-                self.window,
-                "Restore previous webhooks?",
-                "Put your numbers' and services' previous webhooks back before closing? If you keep the "
-                "monitor's, Twilio goes on calling a URL that stops working when the app closes.",
-            )
-            return answer == QMessageBox.StandardButton.Yes
-        return True
+        return bool(store.pending_backups(creds.account_sid))
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
-        if watched is self.window and event.type() == QEvent.Type.Close and not self._may_close:
-            if self._closing:
-                event.ignore()
-                return True
-            if self._restore_on_exit():
-                self._closing = True
-                event.ignore()
-                self.restore_now(then=self._finish_close)
-                return True
-            self.shutdown()
+    def before_close(self, proceed: Callable[[], None], cancel: Callable[[], None]) -> bool:
+        """The window is closing. True: nothing to do first, close now. False: it restores first (or
+        asks), then calls ``proceed()`` once closing may go on, or ``cancel()`` when the operator
+        chose to stay. Never blocks: the restore runs off the GUI thread, the question is window-modal."""
+        if not self._pending_on_exit():
+            return True
+        if self.ctx.on_exit == "restore":
+            self.restore_now(then=proceed)
+            return False
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Restore previous webhooks?",
+            "The monitor set your numbers' and services' webhooks. Put their previous webhooks back "
+            "before closing?",
+            parent=self.window,
+        )
+        box.setObjectName("close_box")
+        box.setInformativeText(
+            "If you keep the monitor's, Twilio goes on calling a URL that stops working when the app "
+            "closes (the next start offers to restore them)."
+        )
+        restore = box.addButton("Restore and close", QMessageBox.ButtonRole.AcceptRole)
+        keep = box.addButton("Keep them and close", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(restore)
+
+        def clicked(button: QAbstractButton) -> None:
+            self.close_box = None
+            if button is restore:
+                self.restore_now(then=proceed)
+            elif button is keep:
+                proceed()
+            else:
+                cancel()
+
+        box.buttonClicked.connect(clicked)
+        self.close_box = box
+        box.open()
         return False
-
-    def _finish_close(self) -> None:
-        self._may_close = True
-        self.shutdown()
-        self.window.close()
 
     def shutdown(self) -> None:
         """Stop the tunnel and wait for background jobs: nothing may outlive the window."""
         self.tunnel.shutdown()
         self.runner.join()
-
-
-def install(window: Any, **options: Any) -> GoingLive:
-    """Add the going-live actions and status to ``window`` (a MainWindow); keep the result alive."""
-    live = GoingLive(window, **options)
-    window.going_live = live
-    reconcile = getattr(window, "reconcile", None)
-    if reconcile is not None:  # one Twilio client for the wizard and reconciliation (a fake in tests)
-        reconcile.client_factory = live.ctx.client_factory
-    return live

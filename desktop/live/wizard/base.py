@@ -10,7 +10,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QWizardPage
 
-from desktop.wizard.context import SetupContext
+from desktop.live.context import SetupContext
 from desktop.workers import BusyLine
 from receiver import twilio_setup as ts
 

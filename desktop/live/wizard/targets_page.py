@@ -9,9 +9,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QHeaderView, QLabel, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout
 
-from desktop import badges
-from desktop.wizard.base import AsyncPage, Job, WizardState
-from desktop.wizard.context import SetupContext
+from desktop import badges, theme
+from desktop.live.context import SetupContext
+from desktop.live.wizard.base import AsyncPage, Job, WizardState
 from receiver import twilio_setup as ts
 
 SID_ROLE = Qt.ItemDataRole.UserRole
@@ -62,7 +62,7 @@ class TargetsPage(AsyncPage):
         self.notes.setTextFormat(Qt.TextFormat.RichText)
         self.notes.setMargin(6)
         self.notes.setAutoFillBackground(True)
-        badges.follow_theme(self.notes, self._paint_notes)
+        theme.follow_theme(self.notes, self._paint_notes)
         self.notes.hide()
         refresh = QPushButton("Refresh list")
         refresh.clicked.connect(self.load)

@@ -8,8 +8,8 @@ import html
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from desktop.wizard.base import AsyncPage, WizardState
-from desktop.wizard.context import SetupContext
+from desktop.live.context import SetupContext
+from desktop.live.wizard.base import AsyncPage, WizardState
 from receiver import twilio_setup as ts
 
 

@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (
     QWizard,
 )
 
-from desktop.wizard.base import AsyncPage, Job, WizardState
-from desktop.wizard.context import OVERRIDES_KEY, SetupContext
+from desktop.live.context import OVERRIDES_KEY, SetupContext
+from desktop.live.wizard.base import AsyncPage, Job, WizardState
 from receiver import twilio_setup as ts
 
 OVERRIDES_HELP = (

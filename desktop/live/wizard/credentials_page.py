@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QVBoxLayout
 
-from desktop.credentials_dialog import CredentialsForm
-from desktop.wizard.base import AsyncPage, WizardState
-from desktop.wizard.context import SetupContext
+from desktop.live.context import SetupContext
+from desktop.live.credentials_dialog import CredentialsForm
+from desktop.live.wizard.base import AsyncPage, WizardState
 from receiver.twilio_client import AccountInfo
 
 

@@ -6,11 +6,11 @@ from collections.abc import Callable
 
 from PySide6.QtWidgets import QButtonGroup, QCheckBox, QLabel, QRadioButton, QVBoxLayout
 
-from desktop.tunnel_controller import check_own_url
-from desktop.wizard.base import AsyncPage, Job, WizardState
-from desktop.wizard.context import SetupContext
-from desktop.wizard.own_url import OWN_URL_HELP, ReplacingLineEdit, forward_text
-from desktop.wizard.tunnel_form import TunnelSettingsForm
+from desktop.live.context import SetupContext
+from desktop.live.own_url import OWN_URL_HELP, ReplacingLineEdit, forward_text
+from desktop.live.tunnel_form import TunnelSettingsForm
+from desktop.live.wizard.base import AsyncPage, Job, WizardState
+from receiver.own_url import check_own_url
 from receiver.reachability import Reach
 from receiver.tunnel import TunnelError
 from receiver.twilio_client import SetupError

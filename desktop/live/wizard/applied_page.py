@@ -6,8 +6,8 @@ import html
 
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QVBoxLayout
 
-from desktop.wizard.base import AsyncPage, WizardState
-from desktop.wizard.context import AUTO_REPOINT_KEY, ON_EXIT_CHOICES, ON_EXIT_KEY, SetupContext
+from desktop.live.context import AUTO_REPOINT_KEY, ON_EXIT_CHOICES, ON_EXIT_KEY, SetupContext
+from desktop.live.wizard.base import AsyncPage, WizardState
 
 
 class AppliedPage(AsyncPage):
