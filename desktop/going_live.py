@@ -36,8 +36,8 @@ from desktop.wizard.own_url import OwnUrlDialog
 from desktop.wizard.tunnel_form import TunnelSettingsDialog
 from desktop.workers import TaskRunner
 from receiver import reachability
-from receiver import twilio_setup as ts
 from receiver.tunnel import TunnelError, TunnelManager
+from receiver.webhook_apply import ApplyResult, restore_all
 
 ADVICE_BUTTONS = {
     "no_binary": "Set the ngrok path…",
@@ -332,13 +332,13 @@ class GoingLive(QObject):
     def _repoint(self, new_base: str, then: Callable[[], None] | None = None) -> None:
         ctx = self.ctx
 
-        def work() -> ts.ApplyResult | None:
+        def work() -> ApplyResult | None:
             creds = ctx.credentials()
             if not ctx.store().pending_backups(creds.account_sid):
                 return None
             return repoint(ctx.client_factory(creds), ctx.store(), creds.account_sid, new_base, ctx.overrides)
 
-        def done(result: ts.ApplyResult | None) -> None:
+        def done(result: ApplyResult | None) -> None:
             if result is not None:
                 self._note(f"Re-pointed {len(result.target_sids)} target(s) to {new_base}.")
             self.clear_warning()
@@ -402,7 +402,7 @@ class GoingLive(QObject):
 
         def work() -> list[str]:
             creds = ctx.credentials()
-            return ts.restore_all(ctx.client_factory(creds), ctx.store(), creds.account_sid)
+            return restore_all(ctx.client_factory(creds), ctx.store(), creds.account_sid)
 
         def done(report: list[str]) -> None:
             self.last_report = report or ["Nothing to restore."]

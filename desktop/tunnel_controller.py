@@ -2,9 +2,9 @@
 operator's own.
 
 Whichever it is becomes the receiver's base for signature validation (``controller.set_public_url``),
-because behind a tunnel the request's own URL is ``http://127.0.0.1:…``, not what Twilio signed
-(TWILIO-FACTS §3.4). Free ngrok URLs change when the agent reconnects, so a timer asks the agent for
-its current URL (again off the GUI thread) and announces a change.
+because behind a tunnel the request's own URL is ``http://127.0.0.1:…``, not the URL Twilio called and
+signed. Free ngrok URLs change when the agent reconnects, so a timer asks the agent for its current URL
+(again off the GUI thread) and announces a change.
 
 Settings (QSettings, never secrets): ``tunnel/ngrok_path``, ``tunnel/region``, ``tunnel/domain``,
 ``tunnel/poll_seconds``,
@@ -23,7 +23,7 @@ from desktop.workers import TaskRunner
 from receiver.secrets import NGROK_AUTHTOKEN, SecretStore
 from receiver.tunnel import TunnelError, TunnelManager, TunnelSettings
 from receiver.twilio_client import SetupError
-from receiver.twilio_setup import validate_public_base
+from receiver.webhook_plan import validate_public_base
 
 Mode = Literal["off", "starting", "tunnel", "own"]
 DEFAULT_POLL_SECONDS = 5  # a local call to the agent: cheap, and a new URL shows within seconds

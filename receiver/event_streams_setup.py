@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from .event_streams import EVENTS_PATH, MESSAGE_EVENT_TYPES
+from .event_streams import MESSAGE_EVENT_TYPES
 from .public_url import split_userinfo
 from .twilio_client import SetupError, twilio_call
+from .webhook_paths import EVENTS_PATH
 
 KIND_EVENT_STREAM = "event_stream"
 SINK_DESCRIPTION = "Callback Monitor message events"

@@ -24,7 +24,7 @@ from receiver.server import ReceiverServer
 from receiver.store import Store
 
 FLOOD = 1000
-# Twilio gives up after 15 s, connect included (TWILIO-FACTS §1.5)
+# Twilio gives up after 15 s, connect included (https://www.twilio.com/docs/api/errors/11205)
 TWILIO_TIMEOUT = 15.0
 
 

@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from receiver_helpers import FORM, PUBLIC, TOKEN, post, sid, sign, status_params
 
-from receiver.app import EVENTS_PATHS, WEBHOOK_PATHS, ReceiverConfig, create_app
+from receiver.app import ReceiverConfig, create_app
 from receiver.store import Store
+from receiver.webhook_paths import EVENTS_PATHS, WEBHOOK_PATHS
 
 SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -17,12 +17,15 @@ from desktop.credentials_dialog import load_credentials
 from desktop.receiver_controller import ReceiverController
 from desktop.tunnel_controller import TunnelController
 from desktop.workers import TaskRunner
-from receiver import twilio_setup as ts
 from receiver.reachability import Reach
 from receiver.secrets import SecretStore
 from receiver.store import Store
+from receiver.twilio_client import Credentials, SetupError, make_client
+from receiver.webhook_apply import ApplyResult, apply_plan, repoint_event_streams
+from receiver.webhook_plan import plan_changes
+from receiver.webhook_targets import list_targets
 
-ClientFactory = Callable[[ts.Credentials], Any]
+ClientFactory = Callable[[Credentials], Any]
 
 ON_EXIT_KEY = "live/on_exit"  # "restore" | "ask" | "keep"
 ON_EXIT_CHOICES = (
@@ -34,8 +37,8 @@ AUTO_REPOINT_KEY = "live/auto_repoint"
 OVERRIDES_KEY = "live/overrides"
 
 
-def default_factory(creds: ts.Credentials) -> Any:
-    return ts.make_client(creds)
+def default_factory(creds: Credentials) -> Any:
+    return make_client(creds)
 
 
 @dataclass
@@ -49,10 +52,10 @@ class SetupContext:
     # does an own public URL reach this receiver? (blocks: worker threads only); None: not checked
     probe: Callable[[str], Reach] | None = None
 
-    def credentials(self) -> ts.Credentials:
+    def credentials(self) -> Credentials:
         creds = load_credentials(self.secrets)
         if creds is None:
-            raise ts.SetupError("No Twilio credentials yet: enter them first (Tools → Twilio credentials…).")
+            raise SetupError("No Twilio credentials yet: enter them first (Tools → Twilio credentials…).")
         return creds
 
     def client(self) -> Any:
@@ -60,7 +63,7 @@ class SetupContext:
 
     def store(self) -> Store:
         if self.controller.store is None:
-            raise ts.SetupError("The receiver is not running; start it first.")
+            raise SetupError("The receiver is not running; start it first.")
         return self.controller.store
 
     @property
@@ -77,16 +80,16 @@ class SetupContext:
         return str(self.settings.value(OVERRIDES_KEY, "") or "")
 
 
-def repoint(client: Any, store: Store, account_sid: str, new_base: str, overrides: str) -> ts.ApplyResult:
+def repoint(client: Any, store: Store, account_sid: str, new_base: str, overrides: str) -> ApplyResult:
     """Point every target the app changed (and has not restored) at ``new_base``. Runs off the GUI thread.
 
     The new backups record the old tunnel URLs as "previous"; restore goes newest first, so the chain
     unwinds back to the operator's original values.
     """
     sids = list(dict.fromkeys(b["target_sid"] for b in store.pending_backups(account_sid)))
-    targets = ts.list_targets(client)
+    targets = list_targets(client)
     present = [sid for sid in sids if targets.get(sid) is not None]
-    changes = ts.plan_changes(targets, present, new_base, overrides)
-    result = ts.apply_plan(client, store, account_sid, changes)
-    ts.repoint_event_streams(client, store, account_sid, new_base)  # only if the wizard turned it on
+    changes = plan_changes(targets, present, new_base, overrides)
+    result = apply_plan(client, store, account_sid, changes)
+    repoint_event_streams(client, store, account_sid, new_base)  # only if the wizard turned it on
     return result

@@ -19,13 +19,16 @@ from PySide6.QtWidgets import (
 from desktop.wizard.base import AsyncPage, Job, WizardState
 from desktop.wizard.context import SetupContext
 from receiver import errors
-from receiver import twilio_setup as ts
+from receiver.sandbox import WHATSAPP_SANDBOX_NUMBER
+from receiver.sending import send_message
+from receiver.webhook_paths import STATUS_PATH
+from receiver.webhook_targets import Targets
 
 NO_STATUS_AFTER_S = 30  # Twilio posts "sent" within seconds; after this long something is in the way
-SANDBOX_FROM = f"whatsapp:{ts.WHATSAPP_SANDBOX_NUMBER}"
+SANDBOX_FROM = f"whatsapp:{WHATSAPP_SANDBOX_NUMBER}"
 
 
-def sender_choices(targets: ts.Targets | None) -> list[tuple[str, str]]:
+def sender_choices(targets: Targets | None) -> list[tuple[str, str]]:
     """(label, sender) for every way to send: Messaging Services (MG…), numbers, the Sandbox."""
     out: list[tuple[str, str]] = []
     for service in targets.services if targets else []:
@@ -42,13 +45,13 @@ def send_and_record(ctx: SetupContext, to: str, body: str, sender: str) -> dict[
     ``sender`` is a Messaging Service SID (MG…) or a From address (+1…, whatsapp:+1…)."""
     service = sender.startswith("MG")
     base = ctx.tunnel.public_url or ctx.controller.webhook_base
-    row = ts.send_message(
+    row = send_message(
         ctx.client(),
         to=to,
         body=body,
         from_=None if service else sender,
         messaging_service_sid=sender if service else None,
-        status_callback=f"{base}{ts.STATUS_PATH}",
+        status_callback=f"{base}{STATUS_PATH}",
     )
     ctx.store().record_outbound(row)
     return row

@@ -2,7 +2,7 @@
 
 Why a real HTTP server rather than mocks: the wizard code must work with the *real* twilio-python
 client (paging, form encoding of ``None``/empty values, error parsing into ``TwilioRestException``).
-``receiver.twilio_setup.make_client(creds, api_base=fake.base_url)`` rewrites every request the client
+``receiver.twilio_client.make_client(creds, api_base=fake.base_url)`` rewrites every request the client
 makes (api.twilio.com, messaging.twilio.com) to this server, keeping the path.
 
 Shapes follow the OpenAPI specs in ``/work/shared/reference`` (twilio_api_v2010.json and
@@ -726,7 +726,8 @@ class FakeTwilio:
 
     # ------------------------------------------------------------------ acting as Twilio
     def callback_url_for(self, sid: str) -> str | None:
-        """Where Twilio would send status callbacks: per-message URL, else the service's (FACTS 1.7)."""
+        """Where Twilio would send status callbacks: per-message URL, else the service's
+        (https://www.twilio.com/docs/messaging/guides/track-outbound-message-status)."""
         with self.lock:
             message = self._message(sid)
             url = self.state.message_callbacks.get(sid)
@@ -735,7 +736,8 @@ class FakeTwilio:
             return url or None
 
     def status_params(self, sid: str, status: str, error_code: int | None = None) -> dict[str, str]:
-        """The form fields of a status callback for ``sid`` at ``status`` (shapes from FACTS 1.2)."""
+        """The form fields of a status callback for ``sid`` at ``status`` (shapes from
+        https://www.twilio.com/docs/messaging/guides/track-outbound-message-status)."""
         with self.lock:
             message = self._message(sid)
             from_ = message["from"] or self._service_sender(message["messaging_service_sid"], message["to"])
