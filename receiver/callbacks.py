@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Kind = Literal["status", "inbound"]
-SID_RE = re.compile(r"^(SM|MM|IM|SB|MG|AC|XE)[0-9a-fA-F]{32}$")
 MESSAGE_SID_RE = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
 STATUS_RE = re.compile(r"^[A-Za-z_]{1,40}$")
 MAX_MEDIA = 20

@@ -243,7 +243,7 @@ def serve(args: argparse.Namespace) -> int:
     # handlers first: a signal that arrives while we start up still stops us cleanly
     stop = threading.Event()
 
-    def on_signal(signum: int, _frame: object) -> None:
+    def on_signal(_signum: int, _frame: object) -> None:
         stop.set()
 
     signal.signal(signal.SIGINT, on_signal)

@@ -19,7 +19,6 @@ from twilio.rest import Client
 from .twilio_client import twilio_call
 
 KIND_NUMBER = "phone_number"
-KIND_SERVICE = "messaging_service"
 TargetKind = Literal["phone_number", "messaging_service"]
 
 # Fields we may change per target kind, and the value the monitor wants for each (None = a URL).

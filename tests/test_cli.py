@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from receiver_helpers import TOKEN, http_post, sid, status_params
 
 from receiver.simulate_plan import DEMO_AUTH_TOKEN
+from tests.receiver_helpers import TOKEN, http_post, sid, status_params
 
 PUBLIC = "https://cli-test.ngrok-free.app"
 

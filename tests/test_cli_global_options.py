@@ -15,11 +15,11 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from receiver_helpers import TOKEN, http_post, sid, status_params
 
 from receiver import __version__
 from receiver.simulate_plan import DEMO_AUTH_TOKEN
 from receiver.store import connect
+from tests.receiver_helpers import TOKEN, http_post, sid, status_params
 
 # what the default database would be for these tests (CALLBACK_MONITOR_HOME points at tmp_path/home)
 DEFAULT_DB = Path("home") / "data" / "callbacks.db"

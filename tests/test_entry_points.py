@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from receiver_helpers import TOKEN, http_post, sid, status_params
+
+from tests.receiver_helpers import TOKEN, http_post, sid, status_params
 
 ROOT = Path(__file__).resolve().parents[1]
 

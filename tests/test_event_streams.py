@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from receiver_helpers import PUBLIC, TOKEN, sid
 
 from receiver import store_health
 from receiver.app import DEFAULT_MAX_BODY, ReceiverConfig, create_app
@@ -29,6 +28,7 @@ from receiver.webhook_paths import EVENTS_PATH
 from tests.fakes import fake_twilio as fakes
 from tests.fakes.fake_events import EventDelivery, signed_url
 from tests.fakes.fake_twilio import FakeTwilio
+from tests.receiver_helpers import PUBLIC, TOKEN, sid
 
 fake_twilio = fakes.fake_twilio  # fixture
 

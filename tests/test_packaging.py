@@ -143,7 +143,7 @@ def test_another_distribution_installing_desktop_is_named_at_start(
     installed: Path, wheel: Path, tmp_path: Path
 ) -> None:
     other = _wheel_claiming("desktop-lookalike", "desktop", tmp_path)
-    pip = [installed / "python", "-m", "pip", "--quiet"]
+    pip: list[str | Path] = [installed / "python", "-m", "pip", "--quiet"]
     _check(_run([*pip, "install", "--no-deps", other], tmp_path))
     try:
         result = _run([installed / "callback-monitor", "errors", "30003"], tmp_path)

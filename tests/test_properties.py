@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from receiver_helpers import FORM, PUBLIC, TOKEN, post, sid, sign, status_params
 
 from receiver.app import ReceiverConfig, create_app
 from receiver.store import Store
 from receiver.webhook_paths import EVENTS_PATHS, WEBHOOK_PATHS
+from tests.receiver_helpers import FORM, PUBLIC, TOKEN, post, sid, sign, status_params
 
 SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

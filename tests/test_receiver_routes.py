@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from receiver_helpers import PUBLIC, TOKEN, post, sid, sign, status_params
 
-from receiver.app import EMPTY_TWIML, INBOUND_PATHS, STATUS_PATHS, ReceiverConfig, create_app
+from receiver.app import EMPTY_TWIML, ReceiverConfig, create_app
 from receiver.store import Store
+from receiver.webhook_paths import INBOUND_PATHS, STATUS_PATHS
+from tests.receiver_helpers import PUBLIC, TOKEN, post, sid, sign, status_params
 
 
 @pytest.fixture
@@ -43,11 +44,13 @@ def db(store: Store) -> sqlite3.Connection:
 
 
 def message(store: Store, message_sid: str) -> sqlite3.Row:
-    return db(store).execute("SELECT * FROM messages WHERE sid = ?", (message_sid,)).fetchone()
+    found: sqlite3.Row = db(store).execute("SELECT * FROM messages WHERE sid = ?", (message_sid,)).fetchone()
+    return found
 
 
 def last_request(store: Store) -> sqlite3.Row:
-    return db(store).execute("SELECT * FROM requests ORDER BY id DESC LIMIT 1").fetchone()
+    found: sqlite3.Row = db(store).execute("SELECT * FROM requests ORDER BY id DESC LIMIT 1").fetchone()
+    return found
 
 
 @pytest.mark.parametrize("path", STATUS_PATHS)

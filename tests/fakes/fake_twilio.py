@@ -40,7 +40,6 @@ from twilio.request_validator import RequestValidator
 
 from .fake_events import EventStreams
 
-API_ORIGIN = "https://api.twilio.com"
 MESSAGING_ORIGIN = "https://messaging.twilio.com"
 SANDBOX_WHATSAPP_FROM = "whatsapp:+14155238886"
 
@@ -876,7 +875,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def _dispatch(self, method: str) -> None:
@@ -942,7 +941,7 @@ class CallbackSink:
                 self.send_response(204)
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
