@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
 
 from receiver import app as receiver_app
 from receiver.alert_feed import AlertFeed
@@ -49,7 +50,7 @@ class Clock:
 @dataclass
 class Env:
     store: Store
-    client: Any
+    client: FlaskClient
     clock: Clock
     rules: AlertRules
     feed: AlertFeed

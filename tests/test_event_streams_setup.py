@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
+from twilio.rest import Client
 
 from receiver import event_streams_setup as es
 from receiver.event_streams import MESSAGE_EVENT_TYPES
@@ -22,7 +22,7 @@ fake_twilio = fakes.fake_twilio
 PUBLIC = "https://abc.ngrok.test"
 
 
-def _client(fake: FakeTwilio) -> Any:
+def _client(fake: FakeTwilio) -> Client:
     return make_client(Credentials(fake.account_sid, fake.auth_token), api_base=fake.base_url)
 
 

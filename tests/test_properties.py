@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -57,7 +58,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Store]]
     store.close()
 
 
-def good_callback_survives(client: Any, store: Store) -> None:
+def good_callback_survives(client: FlaskClient, store: Store) -> None:
     s = sid()
     assert post(client, "/twilio/status", status_params(s, "delivered")).status_code == 200
     row = sqlite3.connect(store.path).execute("SELECT status FROM messages WHERE sid = ?", (s,)).fetchone()

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from twilio.request_validator import RequestValidator
+from twilio.rest import Client
 
 from receiver.sandbox import sandbox_instructions
 from receiver.sending import fetch_message, send_message
@@ -62,7 +63,7 @@ def creds_for(fake: FakeTwilio) -> Credentials:
     return Credentials(fake.account_sid, fake.auth_token)
 
 
-def client_for(fake: FakeTwilio) -> Any:
+def client_for(fake: FakeTwilio) -> Client:
     return make_client(creds_for(fake), api_base=fake.base_url)
 
 
