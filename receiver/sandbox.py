@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .webhook_paths import INBOUND_PATH, STATUS_PATH
-from .webhook_plan import validate_public_base
 
 WHATSAPP_SANDBOX_NUMBER = "+14155238886"  # shared by every account's Sandbox
 WHATSAPP_SANDBOX_CONSOLE_URL = "https://console.twilio.com/us1/develop/sms/settings/whatsapp-sandbox"
@@ -25,6 +24,10 @@ class SandboxInfo:
 
 def sandbox_instructions(public_base: str) -> SandboxInfo:
     """Manual steps for the WhatsApp Sandbox, whose webhook URLs no API can set."""
+    # here, not at the top: the receiver reads the Sandbox number (simulate_plan) and need not load the
+    # REST client's modules (twilio.rest, requests) that webhook_plan brings
+    from .webhook_plan import validate_public_base
+
     base = validate_public_base(public_base)
     inbound, status = f"{base}{INBOUND_PATH}", f"{base}{STATUS_PATH}"
     steps = [
