@@ -3,7 +3,7 @@ settings, and where messages and statuses really go given Twilio's precedence ru
 
 - A number in a Messaging Service gets its incoming messages at the service's inbound URL unless the
   service's "use inbound webhook on number" is on
-  (https://www.twilio.com/docs/messaging/services#configure-inbound-message-handling).
+  (https://www.twilio.com/docs/messaging/services, "Integration": inbound settings).
 - A phone number has no SMS status callback of its own (``IncomingPhoneNumber.status_callback`` is the
   voice one): statuses come from the per-message ``StatusCallback`` or the service's
   (https://www.twilio.com/docs/messaging/guides/track-outbound-message-status).

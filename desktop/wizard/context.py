@@ -1,7 +1,7 @@
 """What the wizard pages, the send dialog and the restore/re-point actions share: the receiver, the
 tunnel, the keyring, settings, the background runner and how to make a Twilio client.
 
-``client_factory`` defaults to ``twilio_setup.make_client`` (which honours
+``client_factory`` defaults to ``twilio_client.make_client`` (which honours
 ``CALLBACK_MONITOR_TWILIO_API_BASE``); tests pass one bound to the fake Twilio's address instead.
 """
 

@@ -1,5 +1,5 @@
 """Page 4: every field that will change, old → new, with optional connection overrides; "Apply"
-saves the current values in the database first, then changes them (``twilio_setup.apply_plan``)."""
+saves the current values in the database first, then changes them (``webhook_apply.apply_plan``)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Page 6: the WhatsApp Sandbox, whose webhook URLs no API can set: exact URLs to paste, with copy
-buttons, and the steps in the Twilio Console (``twilio_setup.sandbox_instructions``)."""
+buttons, and the steps in the Twilio Console (``sandbox.sandbox_instructions``)."""
 
 from __future__ import annotations
 

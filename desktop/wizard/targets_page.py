@@ -1,5 +1,5 @@
 """Page 3: pick the numbers and Messaging Services to route to the monitor, seeing where their
-messages and statuses go now and the precedence traps (``twilio_setup.warnings``)."""
+messages and statuses go now and the precedence traps (``webhook_targets.warnings``)."""
 
 from __future__ import annotations
 
