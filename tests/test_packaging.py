@@ -23,7 +23,9 @@ import pytest
 
 from receiver import __version__
 
-pytestmark = pytest.mark.packaging
+# the suite's 120 s per test also bounds fixture set-up, and installing the wheel's dependencies (Qt) into
+# a fresh environment takes longer on a busy machine; each subprocess here has its own timeout
+pytestmark = [pytest.mark.packaging, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("receiver", "desktop")
