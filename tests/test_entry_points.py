@@ -36,9 +36,12 @@ sys.meta_path.insert(0, _NoQt())
 """
 
 
-def _imports(path: Path) -> list[tuple[int, str]]:
-    """(line, module) for every import in a file, relative ones resolved against its package."""
-    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+def _package_of(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+
+
+def _imports(path: Path, package: str) -> list[tuple[int, str]]:
+    """(line, module) for every import in a file, relative ones resolved against ``package``."""
     found: list[tuple[int, str]] = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
@@ -54,7 +57,7 @@ def test_no_module_of_the_core_imports_the_gui_or_qt() -> None:
     offenders = [
         f"{path.relative_to(ROOT)}:{line}: {module}"
         for path in sorted((ROOT / "receiver").rglob("*.py"))
-        for line, module in _imports(path)
+        for line, module in _imports(path, _package_of(path))
         if module.split(".")[0] in ("desktop", "PySide6", "shiboken6")
     ]
     assert offenders == []
@@ -63,12 +66,10 @@ def test_no_module_of_the_core_imports_the_gui_or_qt() -> None:
 def test_the_import_scan_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
     """The scan above must find an import inside a function (the old ``cli.py`` had one) and resolve
     ``from .. import`` forms; otherwise its empty list would prove nothing."""
-    fake = ROOT / "receiver" / "store" / "_scan_probe.py"
-    fake.write_text("def f():\n    from desktop.app import main\n    from ..store import core\n")
-    try:
-        assert _imports(fake) == [(2, "desktop.app"), (3, "receiver.store")]
-    finally:
-        fake.unlink()
+    probe = tmp_path / "probe.py"
+    probe.write_text("def f():\n    from desktop.app import main\n    from ..store import core\n")
+    assert _imports(probe, "receiver.store") == [(2, "desktop.app"), (3, "receiver.store")]
+    assert _package_of(ROOT / "receiver" / "store" / "core.py") == "receiver.store"
 
 
 def _env(tmp_path: Path) -> dict[str, str]:

@@ -294,6 +294,9 @@ _events = st.lists(
 )
 
 
+# 150 fresh databases: ~20 s alone, past the suite's 120 s per test on a machine shared by several runs
+# (the timeout is there to catch a hang, not to measure speed)
+@pytest.mark.timeout(900)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=_events | _json)
 def test_any_signed_json_is_stored_or_refused_400_never_5xx(tmp_path: Path, batch: Any) -> None:
