@@ -31,10 +31,13 @@ test: $(STAMP)
 test-packaging: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m packaging -v tests/test_packaging.py
 
+# ruff (RUF100: no unused noqa), dead code (vulture, [tool.vulture] in pyproject.toml), mypy strict on the
+# core, the GUI and the tests
 lint: $(STAMP)
 	$(BIN)/ruff check receiver desktop tests bench tools
 	$(BIN)/ruff format --check receiver desktop tests bench tools
-	$(BIN)/mypy receiver desktop
+	$(BIN)/vulture
+	$(BIN)/mypy receiver desktop tests
 
 bench: $(STAMP)
 	$(BIN)/python bench/receiver.py

@@ -41,7 +41,7 @@ _common.use_repo_root()
 TOKEN = "0123456789abcdef0123456789abcdef"  # fake; the server gets it through TWILIO_AUTH_TOKEN
 PUBLIC_URL = "https://attack.callback-monitor.invalid"  # what Twilio "signed"; never contacted
 STATUS_PATH = "/twilio/status"
-TWILIO_TIMEOUT = 15.0  # TWILIO-FACTS §1.5: connect included
+TWILIO_TIMEOUT = 15.0  # connect included: https://www.twilio.com/docs/api/errors/11205
 MAX_RECONNECTS_PER_SECOND = 500  # the attacker replaces closed connections at most this fast
 KINDS = ("slow-headers", "slow-bodies", "idle")
 

@@ -605,7 +605,7 @@ def _no_204(app: Any) -> Any:
     return wrapped
 
 
-def _DequeStats() -> Any:  # noqa: N802 - a class factory, so Flask/receiver import only in the server
+def _DequeStats() -> Any:
     """Experiment (BENCH_DEQUE_STATS=1): ``ReceiverStats`` with an O(1) ``count`` (a deque trimmed from the
     left) instead of rebuilding the last minute's list on every request once it holds 4096 entries."""
     import collections

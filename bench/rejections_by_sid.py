@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from receiver import rejections  # noqa: E402
-from receiver.store import Store, connect  # noqa: E402
+from receiver import rejections
+from receiver.store import Store, connect
 
 COLUMNS = (
     "received_at, method, path, query, remote_addr, headers, body, body_size, content_type, kind, outcome, "

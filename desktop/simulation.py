@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from desktop.receiver_controller import ReceiverController
 from receiver import simulate
 from receiver.public_url import with_userinfo
+from receiver.simulate_plan import DEMO_AUTH_TOKEN, SimConfig
 
 
 class SimulationRunner(QObject):
@@ -51,10 +52,10 @@ class SimulationRunner(QObject):
         auth = self.controller.config.basic_auth
         if auth is not None:  # the receiver asks everyone for the public URL's credentials
             target = with_userinfo(target, auth)
-        cfg = simulate.SimConfig(
+        cfg = SimConfig(
             target=target,
             public_url=None,  # signed for the local URL it is sent to: never through the tunnel
-            auth_token=simulate.DEMO_AUTH_TOKEN,
+            auth_token=DEMO_AUTH_TOKEN,
             messages=messages,
             rate=rate,
             seed=seed,

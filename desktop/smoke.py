@@ -24,7 +24,7 @@ from desktop.app import no_display_reason, xcb_problem
 TIMEOUT_MS = 15000
 
 
-def _quiet_offscreen(mode: QtMsgType, context: QMessageLogContext, message: str) -> None:
+def _quiet_offscreen(_mode: QtMsgType, _context: QMessageLogContext, message: str) -> None:
     """Qt's messages to stderr, minus the offscreen platform's note that it cannot size windows."""
     if "propagateSizeHints" not in message:
         print(message, file=sys.stderr)

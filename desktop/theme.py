@@ -28,7 +28,7 @@ class _ThemeFollower(QObject):
         self._dark = is_dark_theme()
         self._busy = False
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.PaletteChange and not self._busy:
             dark = is_dark_theme()
             if dark != self._dark:  # only on a real switch: apply() itself changes palettes

@@ -43,9 +43,8 @@ from receiver import statuses
 from receiver.signature import NO_SIGNATURE
 
 # Twilio Monitor error codes that mean "Twilio could not get an answer from the webhook"
-# (../shared/reference/TWILIO-FACTS.md, error dictionary)
+# (https://www.twilio.com/docs/api/errors/11200 and the 112xx entries of the error dictionary)
 UNREACHABLE_CODES = frozenset({11200, 11205, 11206, 11210, 11215, 11220, 11235, 11236, 11237})
-OUTBOUND_FINAL = statuses.TERMINAL - {"received"}
 SEEN_ALERTS_KEPT = 10_000  # Twilio alert SIDs remembered, so a poller's repeats fire nothing
 
 FAILURE_RATE, NEW_ERROR_CODE, REJECTING, UNREACHABLE, NOT_STORING = (
@@ -182,7 +181,7 @@ class AlertRules:
     def observe_status(self, t: float, status: str, *, new_code: int | None = None) -> None:
         """A real callback's status received at ``t``; ``new_code``: its error code, never seen before."""
         status = status.strip().lower()
-        if status in OUTBOUND_FINAL:
+        if status in statuses.OUTBOUND_FINAL:
             self._finals.add(t, 0, 2)
             if status in statuses.FAILED:
                 self._finals.add(t, 1, 2)

@@ -1,14 +1,15 @@
 """The receiver: every Twilio webhook validated, stored, and only then acknowledged.
 
-Contracts (see TWILIO-FACTS.md §1–2): status callbacks get ``200`` with an empty body (not 204: waitress
-closes the keep-alive connection after every 204, which costs the tunnel a new TCP connection per
-callback — bench/README.md measures it); inbound messages get
-``200 text/xml`` empty TwiML — never plain text, which Twilio would text back to the customer. Every request,
+Contracts (https://www.twilio.com/docs/messaging/guides/track-outbound-message-status and
+https://www.twilio.com/docs/messaging/guides/webhook-request): status callbacks get ``200`` with an empty
+body (not 204: waitress closes the keep-alive connection after every 204, which costs the tunnel a new
+TCP connection per callback — bench/README.md measures it); inbound messages get ``200 text/xml`` empty
+TwiML — never plain text, which Twilio would text back to the customer. Every request,
 good or bad, leaves one line in the request log (SQLite) and one in the text log.
 
-Shape: ``create_app`` returns a Flask app. Requests to a webhook path (``WEBHOOK_PATHS``) are answered by
-``_Receiver`` straight from the WSGI environ, in front of Flask's routing: that path is the one Twilio
-hammers, and Flask's request/response machinery cost more CPU per callback than the validation and the
+Shape: ``create_app`` returns a Flask app. Requests to a webhook path (receiver/webhook_paths.py) are
+answered by ``_Receiver`` straight from the WSGI environ, in front of Flask's routing: that path is the one
+Twilio hammers, and Flask's request/response machinery cost more CPU per callback than the validation and the
 SQL together (bench/README.md). Every other path (``/healthz``, unknown paths) goes through Flask, whose
 catch-all view hands the same environ to the same ``_Receiver.handle``, so both kinds of request are
 checked, logged and answered by one piece of code.
@@ -40,12 +41,8 @@ from .public_url import BasicAuth, split_userinfo, with_userinfo
 from .request_storage import MAX_BODY as MAX_STORED_BODY
 from .simulate_plan import DEMO_AUTH_TOKEN
 from .store import Outcome, RequestRecord, Store, StoreError, utcnow
+from .webhook_paths import EVENTS_PATHS, INBOUND_PATHS, STATUS_PATHS
 
-STATUS_PATHS = ("/twilio/status", "/api/webhooks/status", "/api/whatsapp/status-callback")
-INBOUND_PATHS = ("/twilio/inbound", "/twilio/fallback", "/api/webhooks/inbound-sms", "/api/whatsapp/incoming")
-# Event Streams' webhook sink: a JSON array of CloudEvents (receiver/event_streams.py), answered like a status
-EVENTS_PATHS = (event_streams.EVENTS_PATH,)
-WEBHOOK_PATHS = STATUS_PATHS + INBOUND_PATHS + EVENTS_PATHS
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 DEFAULT_MAX_BODY = 64 * 1024
 MAX_FORM_FIELDS = 2000

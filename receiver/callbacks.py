@@ -14,7 +14,6 @@ from typing import Literal
 from .channels import channel_of
 
 Kind = Literal["status", "inbound"]
-SID_RE = re.compile(r"^(SM|MM|IM|SB|MG|AC|XE)[0-9a-fA-F]{32}$")
 MESSAGE_SID_RE = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
 STATUS_RE = re.compile(r"^[A-Za-z_]{1,40}$")
 MAX_MEDIA = 20

@@ -1,6 +1,10 @@
-"""``callback-monitor``: the desktop app, or one of the headless subcommands.
+"""The headless command line: ``serve``, ``prune``, ``reconcile``, ``export``, ``simulate``, ``errors``,
+``self-test``.
 
-No subcommand opens the GUI (imported lazily, so ``serve``/``export`` never load Qt).
+The core never imports the GUI. ``python -m receiver`` runs these alone (servers, containers, an install
+without Qt); the ``callback-monitor`` program (desktop/cli.py) hands them every subcommand and passes in
+what only the desktop has: the window to open when no subcommand is given, and the self-test's window
+check.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import signal
 import sqlite3
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -29,13 +34,19 @@ def _add_db_option(parser: argparse.ArgumentParser) -> None:
 
 
 if TYPE_CHECKING:
+    from .selftest import WindowCheck
     from .store import Store
+
+# the desktop's window: opened on the database given with --db (None: the default); returns the exit code
+OpenWindow = Callable[[str | None], int]
+EXIT_USAGE = 2
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="callback-monitor",
-        description="Live monitor for Twilio SMS/WhatsApp callbacks. Without a subcommand, opens the app.",
+        description="Live monitor for Twilio SMS/WhatsApp callbacks. Without a subcommand, the "
+        "callback-monitor program opens the desktop app.",
     )
     parser.add_argument("--db", help=DB_HELP)
     parser.add_argument("--version", action="version", version=f"callback-monitor {__version__}")
@@ -157,7 +168,13 @@ def _storage_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(
+    argv: list[str] | None = None,
+    *,
+    open_window: OpenWindow | None = None,
+    window_check: WindowCheck | None = None,
+) -> int:
+    """Run one subcommand; without one, ``open_window`` (the desktop's), or usage when there is none."""
     argv = sys.argv[1:] if argv is None else argv
     from . import install_check
 
@@ -177,12 +194,18 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "self-test":
         from . import selftest
 
-        return selftest.cli(argv[1:], sys.stdout)
+        return selftest.cli(argv[1:], sys.stdout, window_check=window_check)
     args = _parser().parse_args(argv)
     if args.command is None:
-        from desktop.app import main as gui_main  # lazy: the headless path never imports Qt
-
-        return int(gui_main(db=args.db))
+        if open_window is not None:
+            return open_window(args.db)
+        _parser().print_usage(sys.stderr)
+        print(
+            "error: name a subcommand (serve, export, …); this is the headless command line, the desktop "
+            "app is the `callback-monitor` program without arguments",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if args.command == "serve":
         return serve(args)
     if args.command == "export":
@@ -210,16 +233,17 @@ def _storage_line(synchronous: str, retention: Retention) -> str:
 
 def serve(args: argparse.Namespace) -> int:
     from . import logsetup, secrets
-    from .app import EVENTS_PATHS, INBOUND_PATHS, STATUS_PATHS, ReceiverConfig, create_app
+    from .app import ReceiverConfig, create_app
     from .connections import Limits
     from .retention import Pruner
     from .server import ReceiverServer
     from .store import StoreError
+    from .webhook_paths import EVENTS_PATH, INBOUND_PATH, STATUS_PATH
 
     # handlers first: a signal that arrives while we start up still stops us cleanly
     stop = threading.Event()
 
-    def on_signal(signum: int, _frame: object) -> None:
+    def on_signal(_signum: int, _frame: object) -> None:
         stop.set()
 
     signal.signal(signal.SIGINT, on_signal)
@@ -303,9 +327,9 @@ def serve(args: argparse.Namespace) -> int:
             file=out,
         )
     print(f"  storage: {_storage_line(args.synchronous, retention)}", file=out)
-    print(f"  status callback URL: {base}{STATUS_PATHS[0]}", file=out)
-    print(f"  inbound message URL: {base}{INBOUND_PATHS[0]}", file=out)
-    print(f"  Event Streams sink URL: {base}{EVENTS_PATHS[0]}", file=out)
+    print(f"  status callback URL: {base}{STATUS_PATH}", file=out)
+    print(f"  inbound message URL: {base}{INBOUND_PATH}", file=out)
+    print(f"  Event Streams sink URL: {base}{EVENTS_PATH}", file=out)
     print(f"Listening on {server.url}", file=out, flush=True)
 
     while not stop.wait(0.5):

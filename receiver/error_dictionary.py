@@ -228,7 +228,7 @@ def download(url: str, timeout: float = TIMEOUT_SECONDS) -> bytes:
     request = urllib.request.Request(
         url, headers={"User-Agent": "callback-monitor", "Accept": "application/json"}
     )
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked above
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         raw: bytes = response.read(MAX_BYTES + 1)
     if len(raw) > MAX_BYTES:
         raise DictionaryError(

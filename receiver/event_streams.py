@@ -2,7 +2,8 @@
 
 Why a second channel: Twilio never re-sends a status callback, while Event Streams retries a delivery for
 up to four hours (exponential backoff with jitter) — a laptop that slept still gets its ``delivered``.
-The price is *at-least-once*: an event may arrive twice and in any order (TWILIO-FACTS.md §8).
+The price is *at-least-once*: an event may arrive twice and in any order
+(https://www.twilio.com/docs/events/event-delivery-and-duplication).
 
 Wire format (Twilio's "Webhook Quickstart" and the Messaging event-type pages,
 https://www.twilio.com/docs/events/webhook-quickstart, …/events/event-types/messaging/outbound-message):
@@ -12,7 +13,8 @@ a POST whose body is a JSON **array of CloudEvents** (``specversion``, ``type``,
 ``to``, ``messageStatus`` (QUEUED, SENT, DELIVERED, UNDELIVERED, FAILED, READ), ``errorCode``,
 ``messagingServiceSid``, ``body``, ``numberOfSegments``, ``rawDlrDoneDate`` …
 
-Signature: ``X-Twilio-Signature``, computed like every Twilio JSON webhook (TWILIO-FACTS.md §3.2): the
+Signature: ``X-Twilio-Signature``, computed like every Twilio JSON webhook
+(https://www.twilio.com/docs/usage/webhooks/webhooks-security#validating-signatures-from-twilio): the
 sink URL carries ``?bodySHA256=<hex SHA-256 of the raw body>`` and the HMAC-SHA1 (auth token) is over that
 URL with no parameters — Twilio's "How to Validate Twilio Event Streams Webhooks" guides (Go, Rust: the
 signature "in combination with your account's Auth Token, the body of the webhook, and the request URL")
@@ -32,7 +34,6 @@ from typing import Any
 
 from .callbacks import MESSAGE_SID_RE, STATUS_RE, Callback
 
-EVENTS_PATH = "/twilio/events"
 MESSAGE_TYPE_PREFIX = "com.twilio.messaging.message."
 #: The outbound message events the wizard subscribes to: each is one of the store's statuses.
 MESSAGE_EVENT_STATUSES = ("queued", "sent", "delivered", "undelivered", "failed", "read")

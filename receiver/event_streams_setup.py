@@ -1,7 +1,7 @@
 """Turning Event Streams on and off for the monitor: a webhook sink at ``<public URL>/twilio/events`` and a
 subscription to the outbound message events (Events v1 REST, ``twilio_events_v1.json``).
 
-Same safety rule as the webhook targets (twilio_setup.py): the backup row (``webhook_backups``,
+Same safety rule as the webhook targets (webhook_apply.py): the backup row (``webhook_backups``,
 ``target_kind = 'event_stream'``) is written *before* anything is created, so a crash between the REST
 calls still leaves enough on disk for ``restore_all`` to find and delete what exists. The row does not
 need the SIDs: restore finds our sinks by their description and destination, which is also what makes a
@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from .event_streams import EVENTS_PATH, MESSAGE_EVENT_TYPES
+from .event_streams import MESSAGE_EVENT_TYPES
 from .public_url import split_userinfo
 from .twilio_client import SetupError, twilio_call
+from .webhook_paths import EVENTS_PATH
 
 KIND_EVENT_STREAM = "event_stream"
 SINK_DESCRIPTION = "Callback Monitor message events"

@@ -4,7 +4,8 @@ its webhooks. Qt-free: the GUI's own-URL dialog and the wizard's public-URL page
 from __future__ import annotations
 
 from receiver.twilio_client import SetupError
-from receiver.twilio_setup import validate_public_base
+
+from .webhook_plan import validate_public_base
 
 HTTPS_REQUIRED = (
     "Plain http:// is refused: a live number needs https (Twilio sends message bodies and signatures "

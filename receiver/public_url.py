@@ -66,12 +66,6 @@ def split_userinfo(url: str | None) -> tuple[str | None, BasicAuth | None]:
     return clean, auth
 
 
-def strip_userinfo(url: str) -> str:
-    """``url`` safe to show: the same URL with any ``user:password@`` removed."""
-    clean, _ = split_userinfo(url)
-    return clean or ""
-
-
 def with_userinfo(url: str, auth: BasicAuth) -> str:
     """``url`` with the credentials back in its authority: one of the two URLs Twilio may sign."""
     parts = urlsplit(url)

@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .store import connect
-from .twilio_setup import STATUS_PATH
+from .webhook_paths import STATUS_PATH
 
 PROBE_PARAM = "cm_probe"
 # Where the bytes go for a public URL: (host, port) of a stand-in edge. None: the URL's own host (https).

@@ -5,20 +5,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from receiver import twilio_setup as ts
 from receiver.store import Store
 
-SANDBOX_FROM = f"whatsapp:{ts.WHATSAPP_SANDBOX_NUMBER}"
+from .sandbox import WHATSAPP_SANDBOX_NUMBER
+from .sending import send_message
+from .webhook_paths import STATUS_PATH
+from .webhook_targets import Targets
+
+SANDBOX_FROM = f"whatsapp:{WHATSAPP_SANDBOX_NUMBER}"
 
 
-def sender_choices(targets: ts.Targets | None) -> list[tuple[str, str]]:
+def sender_choices(targets: Targets | None) -> list[tuple[str, str]]:
     """(label, sender) for every way to send: Messaging Services (MG…), numbers, the Sandbox."""
     out: list[tuple[str, str]] = []
     for service in targets.services if targets else []:
         out.append((f"Messaging Service {service.name}", service.sid))
     for number in targets.numbers if targets else []:
         out.append((f"Number {number.name}", number.phone_number))
-    out.append((f"WhatsApp Sandbox ({ts.WHATSAPP_SANDBOX_NUMBER})", SANDBOX_FROM))
+    out.append((f"WhatsApp Sandbox ({WHATSAPP_SANDBOX_NUMBER})", SANDBOX_FROM))
     return out
 
 
@@ -29,13 +33,13 @@ def send_and_record(
 
     ``sender`` is a Messaging Service SID (MG…) or a From address (+1…, whatsapp:+1…)."""
     service = sender.startswith("MG")
-    row = ts.send_message(
+    row = send_message(
         client,
         to=to,
         body=body,
         from_=None if service else sender,
         messaging_service_sid=sender if service else None,
-        status_callback=f"{webhook_base}{ts.STATUS_PATH}",
+        status_callback=f"{webhook_base}{STATUS_PATH}",
     )
     store.record_outbound(row)
     return row

@@ -8,7 +8,8 @@ we add one variant the SDK misses: Node-based senders percent-encode a ``'`` in 
 
 The secret is the auth token (HMAC-SHA1), unless the request carries ``X-Twilio-Webhooks-Signature-Settings``
 (``key=<id>,algorithm=HMAC_SHA256``): then it was signed with that *shared key* (Webhooks configuration
-API) and the header's algorithm, and only that key's secret is tried (TWILIO-FACTS.md §8).
+API) and the header's algorithm, and only that key's secret is tried
+(https://www.twilio.com/docs/usage/webhooks/webhook-shared-keys).
 
 When a check fails we try the URLs a misconfigured set-up would have used (http vs https, the local URL,
 the forwarded host, a trailing slash) only to *explain* the failure; none of them is ever accepted.

@@ -3,7 +3,7 @@
 Sending (``run`` / ``send_plan``) uses keep-alive ``http.client`` connections on a few worker threads,
 paced to a global rate, so the same code drives a live demo at 20 req/s or a benchmark at thousands of
 req/s. The plan itself -- what Twilio would send, signed for the public URL -- comes from
-``simulate_plan.generate_plan``; the names callers know from here are re-exported (see ``__all__``).
+``simulate_plan.generate_plan`` (callers import the plan's names from there).
 
 Qt-free and Flask-free: only the standard library.
 """
@@ -316,16 +316,3 @@ def _report(result: SimResult, out: TextIO) -> int:
         )
     ok = result.failed == 0 and not result.stopped and all(200 <= c < 300 for c in result.by_status)
     return 0 if ok else 1
-
-
-# Includes the plan names re-exported from simulate_plan that callers reach as ``simulate.X``.
-__all__ = [
-    "DEMO_AUTH_TOKEN",
-    "SimConfig",
-    "SimRequest",
-    "SimResult",
-    "cli",
-    "generate_plan",
-    "run",
-    "send_plan",
-]

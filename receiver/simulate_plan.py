@@ -30,18 +30,14 @@ from urllib.parse import urlencode, urlsplit
 from twilio.request_validator import RequestValidator
 
 from .public_url import split_userinfo
+from .sandbox import WHATSAPP_SANDBOX_NUMBER
+from .webhook_paths import INBOUND_PATH, LEGACY_INBOUND_PATHS, LEGACY_STATUS_PATHS, STATUS_PATH
 
 #: A fixed, obviously fake Auth Token so a demo receiver and the simulator agree without real secrets.
 DEMO_AUTH_TOKEN = "deadbeefdeadbeefdeadbeefdeadbeef"
 
-STATUS_PATH = "/twilio/status"
-INBOUND_PATH = "/twilio/inbound"
-#: Alias paths kept for apps that used to receive on these URLs, keyed by channel family.
-LEGACY_STATUS_PATHS = {"sms": "/api/webhooks/status", "whatsapp": "/api/whatsapp/status-callback"}
-LEGACY_INBOUND_PATHS = {"sms": "/api/webhooks/inbound-sms", "whatsapp": "/api/whatsapp/incoming"}
 
 API_VERSION = "2010-04-01"
-WHATSAPP_SANDBOX = "+14155238886"
 
 # How often each realistic wrinkle happens. Tuned so a 50-message run shows every kind of event.
 _P_DUPLICATE = 0.05  # per request: a retry re-delivers the identical request
@@ -94,7 +90,7 @@ _COUNTRIES = {
     "ES": ("+346", 8),
 }
 _SMS_SENDERS = ["+14155550100", "+16505550142", "+12125550187"]
-_WA_SENDERS = [WHATSAPP_SANDBOX, "+16505550111"]
+_WA_SENDERS = [WHATSAPP_SANDBOX_NUMBER, "+16505550111"]
 _PROFILE_NAMES = ["Ana", "Rahul Sharma", "Jürgen", "Maria Clara", "Tom 🏄", "Priya", "José Luis", "Chloe"]
 _REPLY_BODIES = [
     "Thanks!",
@@ -340,7 +336,7 @@ class _Planner:
     def _status_params(
         self, msg: _Outbound, status: str, extra: list[tuple[str, str]]
     ) -> list[tuple[str, str]]:
-        # Field order follows payloads captured from Twilio (see TWILIO-FACTS.md section 1.2).
+        # Field order follows payloads captured from Twilio (https://www.twilio.com/docs/messaging/guides/track-outbound-message-status).
         params = [p for p in extra if p[0] == "EventType"]
         params += [("SmsSid", msg.sid), ("SmsStatus", status), ("MessageStatus", status)]
         if msg.whatsapp:

@@ -38,6 +38,8 @@ RANKS: dict[str, int] = {
 TERMINAL = frozenset(
     {"canceled", "failed", "undelivered", "partially_delivered", "delivered", "read", "received"}
 )
+# the final statuses of an outbound message (delivery rates, alert windows), and the failed ones among them
+OUTBOUND_FINAL = TERMINAL - {"received"}
 FAILED = frozenset({"failed", "undelivered"})
 ALL_KNOWN = tuple(RANKS)
 

@@ -4,11 +4,12 @@ Qt-free: the GUI calls :meth:`TunnelManager.start` on a worker thread (it blocks
 turns the result or the :class:`TunnelError` into signals.
 
 What is exposed. ngrok forwards *every* path of its public URL to the local port, but only the webhook
-paths (``receiver.app.WEBHOOK_PATHS``) are usable through it: the receiver rejects any other path on a
+paths (receiver/webhook_paths.py) are usable through it: the receiver rejects any other path on a
 request that came through a proxy (it carries ``X-Forwarded-For``, which ngrok always adds), so the
 health endpoint and anything else stay local. ngrok terminates TLS and forwards plain HTTP with the
 public ``Host`` kept (no ``host_header`` rewrite) and ``X-Forwarded-Proto: https``; signatures are still
-validated against the public URL returned here, never against the request's own URL (TWILIO-FACTS §3.4).
+validated against the public URL returned here, never against the request's own URL
+(https://www.twilio.com/docs/usage/webhooks/webhooks-security: Twilio signs the URL it called).
 
 Failures are classified for the operator (:class:`TunnelError` ``kind``): no ngrok binary (pyngrok would
 try to download one; there may be no network, so we check first and never let it), no authtoken

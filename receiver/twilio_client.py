@@ -1,8 +1,9 @@
 """Talking to Twilio's REST API at all: credentials, the client, and operator-readable errors.
 
-Split from ``twilio_setup`` so the wizard's plan/apply logic reads without the plumbing every Twilio call
-needs. Every failure is turned into ``SetupError`` whose message tells the operator what happened and what
-to do, because a raw ``TwilioRestException`` dump is not something an operator can act on.
+The plumbing every Twilio call needs, kept out of the modules that do one job each (webhook_targets,
+webhook_apply, sending, event_streams_setup, reconcile). Every failure is turned into ``SetupError``
+whose message tells the operator what happened and what to do, because a raw ``TwilioRestException``
+dump is not something an operator can act on.
 
 ``make_client`` honours ``CALLBACK_MONITOR_TWILIO_API_BASE`` (``RedirectingHttpClient``) so the real
 twilio-python code runs unchanged against a local fake; Twilio's API is unreachable in tests.

@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import logsetup, requestlog
-from .app import EMPTY_TWIML, EVENTS_PATHS, INBOUND_PATHS, STATUS_PATHS
+from .app import EMPTY_TWIML
+from .webhook_paths import EVENTS_PATHS, INBOUND_PATHS, STATUS_PATHS
 
 log = logging.getLogger("callback_monitor.server")
 StartResponse = Callable[..., Any]

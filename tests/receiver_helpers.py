@@ -7,7 +7,9 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
 
+from flask.testing import FlaskClient
 from twilio.request_validator import RequestValidator
+from werkzeug.test import TestResponse
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 PUBLIC = "https://abc123.ngrok-free.app"
@@ -37,12 +39,13 @@ def sign(url: str, params: dict[str, str] | Iterable[tuple[str, str]], token: st
     if not isinstance(params, dict):
         from werkzeug.datastructures import MultiDict
 
-        params = MultiDict(list(params))  # type: ignore[assignment]
-    return RequestValidator(token).compute_signature(url, params)
+        params = MultiDict(list(params))
+    signature: str = RequestValidator(token).compute_signature(url, params)
+    return signature
 
 
 def post(
-    client: Any,
+    client: FlaskClient,
     path: str,
     params: dict[str, str],
     *,
@@ -51,7 +54,7 @@ def post(
     headers: dict[str, str] | None = None,
     query: str = "",
     environ_base: dict[str, str] | None = None,
-) -> Any:
+) -> TestResponse:
     """POST like Twilio through the Flask test client, signed for ``base + path``; ``environ_base``
     sets WSGI keys such as ``REMOTE_ADDR`` (the test client's peer is 127.0.0.1)."""
     url = base + path + (f"?{query}" if query else "")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from receiver_helpers import PUBLIC, TOKEN, post, sid, status_params
+from flask.testing import FlaskClient
 
 from receiver import app as receiver_app
 from receiver.alert_feed import AlertFeed
@@ -30,6 +30,7 @@ from receiver.app import ReceiverConfig, create_app
 from receiver.retention import Retention, prune
 from receiver.simulate_plan import DEMO_AUTH_TOKEN
 from receiver.store import Reader, Store, connect, open_reader
+from tests.receiver_helpers import PUBLIC, TOKEN, post, sid, status_params
 
 START = datetime(2026, 12, 1, 12, 0, tzinfo=UTC).timestamp()
 TH = Thresholds(window_minutes=5, failure_percent=20, min_messages=10, rejections=5, quiet_minutes=10)
@@ -49,7 +50,7 @@ class Clock:
 @dataclass
 class Env:
     store: Store
-    client: Any
+    client: FlaskClient
     clock: Clock
     rules: AlertRules
     feed: AlertFeed

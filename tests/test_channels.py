@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from receiver_helpers import PUBLIC, TOKEN, post, status_params
 
-from receiver import channels, reconcile, twilio_setup
+from receiver import channels, reconcile, sending
 from receiver.app import STATUS_PATHS, ReceiverConfig, create_app
 from receiver.store import Store, open_reader
 from receiver.twilio_client import Credentials, make_client
@@ -74,7 +74,7 @@ def test_the_receiver_and_the_api_paths_label_a_message_alike(
     assert stored is not None
 
     assert stored.channel == label  # what the messages table, the detail pane and statistics show
-    assert twilio_setup.message_to_row(instance)["channel"] == label  # a message sent from the app
+    assert sending.message_to_row(instance)["channel"] == label  # a message sent from the app
     assert reconcile.message_row(instance)["channel"] == label  # a message learned by reconciliation
     if label in channels.KNOWN:
         assert channels.KNOWN.count(label) == 1  # the filters offer it once, under the same name

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from receiver_helpers import TOKEN, http_post, sid, status_params
 
 from receiver.simulate_plan import DEMO_AUTH_TOKEN
+from tests.receiver_helpers import TOKEN, http_post, sid, status_params
 
 PUBLIC = "https://cli-test.ngrok-free.app"
 
@@ -174,7 +174,8 @@ def test_errors_subcommand_prints_entry(tmp_path: Path) -> None:
 
 def test_headless_path_never_imports_qt(tmp_path: Path) -> None:
     code = (
-        "import sys, receiver.cli, receiver.app, receiver.server, receiver.store, receiver.simulate;"
+        "import sys, desktop.cli, receiver.cli, receiver.app, receiver.server, receiver.store, "
+        "receiver.simulate;"
         "print(any(m.startswith('PySide6') for m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for(tmp_path))

@@ -1,5 +1,6 @@
 """The CLI as an operator types it: --version, --db before or after the subcommand, the serve banner's
-account of where its auth token comes from, and self-test from the source tree."""
+account of where its auth token comes from, and self-test from the source tree (``python -m desktop``, the
+``callback-monitor`` program, which checks the window too)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from receiver_helpers import TOKEN, http_post, sid, status_params
 
 from receiver import __version__
 from receiver.simulate_plan import DEMO_AUTH_TOKEN
 from receiver.store import connect
+from tests.receiver_helpers import TOKEN, http_post, sid, status_params
 
 # what the default database would be for these tests (CALLBACK_MONITOR_HOME points at tmp_path/home)
 DEFAULT_DB = Path("home") / "data" / "callbacks.db"
@@ -32,9 +33,12 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def _cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _cli(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, program: str = "receiver"
+) -> subprocess.CompletedProcess[str]:
+    """``python -m receiver`` (the headless command line) or ``python -m desktop`` (``callback-monitor``)."""
     return subprocess.run(
-        [sys.executable, "-m", "receiver", *args],
+        [sys.executable, "-m", program, *args],
         capture_output=True,
         text=True,
         env=env or _env(tmp_path),
@@ -176,7 +180,7 @@ def test_demo_token_banner_names_the_demo_token(
 def test_self_test_from_the_source_tree_checks_everything_and_exits_0(tmp_path: Path) -> None:
     env = _env(tmp_path)
     env.pop("QT_QPA_PLATFORM", None)  # self-test must pick the offscreen platform by itself
-    result = _cli(tmp_path, "self-test", env=env)
+    result = _cli(tmp_path, "self-test", env=env, program="desktop")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"callback-monitor {__version__} self-test")
@@ -200,7 +204,7 @@ def test_self_test_names_the_failed_check_and_exits_1(tmp_path: Path) -> None:
     env = _env(tmp_path)
     for name in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
         env.pop(name, None)
-    result = _cli(tmp_path, "self-test", "--display", env=env)
+    result = _cli(tmp_path, "self-test", "--display", env=env, program="desktop")
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines[1:-1]] == ["ok", "ok", "ok", "ok", "FAIL"]

@@ -7,10 +7,9 @@ import pytest
 from conftest import MemoryKeyring
 
 from receiver import secrets as keys
-from receiver import twilio_setup as ts
 from receiver.credentials import check_credentials, load_credentials, save_credentials
 from receiver.secrets import SecretStore
-from receiver.twilio_client import Credentials, SetupError
+from receiver.twilio_client import Credentials, SetupError, make_client
 from tests.fakes import fake_twilio as fakes
 from tests.fakes.fake_twilio import FakeTwilio
 
@@ -54,7 +53,7 @@ def test_back_to_a_token_forgets_the_api_key() -> None:
 
 def test_check_accepts_the_accounts_token_and_names_a_wrong_one(fake_twilio: FakeTwilio) -> None:
     def factory(creds: Credentials) -> object:
-        return ts.make_client(creds, api_base=fake_twilio.base_url)
+        return make_client(creds, api_base=fake_twilio.base_url)
 
     good = Credentials(fake_twilio.account_sid, auth_token=fake_twilio.auth_token)
     assert check_credentials(factory, good, None).sid == fake_twilio.account_sid

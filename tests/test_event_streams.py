@@ -17,17 +17,18 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from receiver_helpers import PUBLIC, TOKEN, sid
 
 from receiver import store_health
-from receiver import twilio_setup as ts
 from receiver.app import DEFAULT_MAX_BODY, ReceiverConfig, create_app
-from receiver.event_streams import EVENTS_PATH, BatchError, parse_batch
+from receiver.event_streams import BatchError, parse_batch
 from receiver.server import ReceiverServer
 from receiver.store import Store
+from receiver.twilio_client import Credentials, make_client
+from receiver.webhook_paths import EVENTS_PATH
 from tests.fakes import fake_twilio as fakes
 from tests.fakes.fake_events import EventDelivery, signed_url
 from tests.fakes.fake_twilio import FakeTwilio
+from tests.receiver_helpers import PUBLIC, TOKEN, sid
 
 fake_twilio = fakes.fake_twilio  # fixture
 
@@ -60,7 +61,7 @@ def server(tmp_path: Path, disk: Disk, fake_twilio: FakeTwilio) -> Iterator[tupl
 
 
 def _message(fake: FakeTwilio) -> str:
-    client = ts.make_client(ts.Credentials(fake.account_sid, fake.auth_token), api_base=fake.base_url)
+    client = make_client(Credentials(fake.account_sid, fake.auth_token), api_base=fake.base_url)
     return str(client.messages.create(to="+14155552671", from_="+15005550006", body="hello").sid)
 
 
@@ -182,9 +183,10 @@ def test_a_batch_over_the_body_limit_is_refused_413_before_it_is_read(
 
 
 def _twilio_json_signature(token: str, url: str, body: bytes) -> tuple[str, str]:
-    """Twilio's JSON-webhook scheme written out from its description (TWILIO-FACTS.md §3.2, Twilio's
-    webhooks-security page and its Event Streams validation guides): the URL gets
-    ``bodySHA256=<hex sha256(body)>``; the signature is base64(HMAC-SHA1(auth token, URL)), no params."""
+    """Twilio's JSON-webhook scheme written out from its description (Twilio's
+    https://www.twilio.com/docs/usage/webhooks/webhooks-security page and its Event Streams validation
+    guides): the URL gets ``bodySHA256=<hex sha256(body)>``; the signature is
+    base64(HMAC-SHA1(auth token, URL)), no params."""
     signed = url + ("&" if "?" in url else "?") + "bodySHA256=" + hashlib.sha256(body).hexdigest()
     digest = hmac.new(token.encode(), signed.encode(), hashlib.sha1).digest()
     return signed, base64.b64encode(digest).decode()
@@ -292,6 +294,9 @@ _events = st.lists(
 )
 
 
+# 150 fresh databases: ~20 s alone, past the suite's 120 s per test on a machine shared by several runs
+# (the timeout is there to catch a hang, not to measure speed)
+@pytest.mark.timeout(900)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=_events | _json)
 def test_any_signed_json_is_stored_or_refused_400_never_5xx(tmp_path: Path, batch: Any) -> None:

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from receiver import twilio_setup as ts
 from receiver.app import ReceiverConfig, create_app
 from receiver.server import ReceiverServer
 from receiver.store import Store
 from receiver.tunnel import TunnelManager, TunnelSettings
+from receiver.twilio_client import Credentials, make_client
+from receiver.webhook_apply import apply_event_streams
 from tests.fakes import fake_twilio as fakes
 from tests.fakes import ngrok_fixture
 from tests.fakes.fake_twilio import FakeTwilio
@@ -44,10 +45,10 @@ def test_events_delivered_through_the_tunnel_to_the_applied_sink_validate_and_la
     try:
         public = manager.start(server.port)
         cfg.public_url = public  # what the app does when the tunnel comes up
-        client = ts.make_client(
-            ts.Credentials(fake_twilio.account_sid, fake_twilio.auth_token), api_base=fake_twilio.base_url
+        client = make_client(
+            Credentials(fake_twilio.account_sid, fake_twilio.auth_token), api_base=fake_twilio.base_url
         )
-        ts.apply_event_streams(client, store, fake_twilio.account_sid, public)
+        apply_event_streams(client, store, fake_twilio.account_sid, public)
         message = str(client.messages.create(to="+14155552671", from_="+15005550006", body="hi").sid)
         events = fake_twilio.events
         batches = [[events.cloudevent(message, "delivered")], [events.cloudevent(message, "sent")]]

@@ -18,7 +18,7 @@ from twilio.request_validator import RequestValidator
 from tests.fakes import fake_twilio as fakes
 from tests.fakes.fake_twilio import CallbackSink, FakeTwilio
 
-# Fixtures, made visible to pytest in this module (the lead registers them in conftest.py later).
+# Fixtures, made visible to pytest in this module.
 fake_twilio = fakes.fake_twilio
 callback_sink = fakes.callback_sink
 

@@ -15,16 +15,17 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from receiver_helpers import FORM, PUBLIC, TOKEN, sid, sign, status_params
 
 from receiver import logsetup
 from receiver.app import ReceiverConfig, create_app
+from receiver.callbacks import Callback
 from receiver.connections import Limits
 from receiver.server import ReceiverServer
-from receiver.store import Store
+from receiver.store import Outcome, RequestRecord, Store
+from tests.receiver_helpers import FORM, PUBLIC, TOKEN, sid, sign, status_params
 
 FLOOD = 1000
-# Twilio gives up after 15 s, connect included (TWILIO-FACTS §1.5)
+# Twilio gives up after 15 s, connect included (https://www.twilio.com/docs/api/errors/11205)
 TWILIO_TIMEOUT = 15.0
 
 
@@ -283,7 +284,7 @@ def test_requests_refused_below_the_app_each_leave_a_request_log_line(running: R
 
 
 class _BrokenStore(Store):
-    def record_callback(self, *args: object, **kwargs: object) -> object:
+    def record_callback(self, cb: Callback, req: RequestRecord) -> Outcome:
         raise RuntimeError("disk on fire: secret-ish detail")
 
 

@@ -23,7 +23,9 @@ import pytest
 
 from receiver import __version__
 
-pytestmark = pytest.mark.packaging
+# the suite's 120 s per test also bounds fixture set-up, and installing the wheel's dependencies (Qt) into
+# a fresh environment takes longer on a busy machine; each subprocess here has its own timeout
+pytestmark = [pytest.mark.packaging, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("receiver", "desktop")
@@ -143,7 +145,7 @@ def test_another_distribution_installing_desktop_is_named_at_start(
     installed: Path, wheel: Path, tmp_path: Path
 ) -> None:
     other = _wheel_claiming("desktop-lookalike", "desktop", tmp_path)
-    pip = [installed / "python", "-m", "pip", "--quiet"]
+    pip: list[str | Path] = [installed / "python", "-m", "pip", "--quiet"]
     _check(_run([*pip, "install", "--no-deps", other], tmp_path))
     try:
         result = _run([installed / "callback-monitor", "errors", "30003"], tmp_path)

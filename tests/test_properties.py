@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from receiver_helpers import FORM, PUBLIC, TOKEN, post, sid, sign, status_params
 
-from receiver.app import EVENTS_PATHS, WEBHOOK_PATHS, ReceiverConfig, create_app
+from receiver.app import ReceiverConfig, create_app
 from receiver.store import Store
+from receiver.webhook_paths import EVENTS_PATHS, WEBHOOK_PATHS
+from tests.receiver_helpers import FORM, PUBLIC, TOKEN, post, sid, sign, status_params
 
 SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -56,7 +58,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Store]]
     store.close()
 
 
-def good_callback_survives(client: Any, store: Store) -> None:
+def good_callback_survives(client: FlaskClient, store: Store) -> None:
     s = sid()
     assert post(client, "/twilio/status", status_params(s, "delivered")).status_code == 200
     row = sqlite3.connect(store.path).execute("SELECT status FROM messages WHERE sid = ?", (s,)).fetchone()

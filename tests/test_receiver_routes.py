@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from receiver_helpers import PUBLIC, TOKEN, post, sid, sign, status_params
+from flask.testing import FlaskClient
 
-from receiver.app import EMPTY_TWIML, INBOUND_PATHS, STATUS_PATHS, ReceiverConfig, create_app
+from receiver.app import EMPTY_TWIML, ReceiverConfig, create_app
 from receiver.store import Store
+from receiver.webhook_paths import INBOUND_PATHS, STATUS_PATHS
+from tests.receiver_helpers import PUBLIC, TOKEN, post, sid, sign, status_params
 
 
 @pytest.fixture
@@ -32,7 +34,7 @@ def config() -> ReceiverConfig:
 
 
 @pytest.fixture
-def client(store: Store, config: ReceiverConfig, events: list[dict[str, Any]]) -> Any:
+def client(store: Store, config: ReceiverConfig, events: list[dict[str, Any]]) -> FlaskClient:
     return create_app(store, config, on_event=events.append).test_client()
 
 
@@ -43,16 +45,18 @@ def db(store: Store) -> sqlite3.Connection:
 
 
 def message(store: Store, message_sid: str) -> sqlite3.Row:
-    return db(store).execute("SELECT * FROM messages WHERE sid = ?", (message_sid,)).fetchone()
+    found: sqlite3.Row = db(store).execute("SELECT * FROM messages WHERE sid = ?", (message_sid,)).fetchone()
+    return found
 
 
 def last_request(store: Store) -> sqlite3.Row:
-    return db(store).execute("SELECT * FROM requests ORDER BY id DESC LIMIT 1").fetchone()
+    found: sqlite3.Row = db(store).execute("SELECT * FROM requests ORDER BY id DESC LIMIT 1").fetchone()
+    return found
 
 
 @pytest.mark.parametrize("path", STATUS_PATHS)
 def test_status_callback_on_every_status_path_answers_200_empty_and_is_stored(
-    client: Any, store: Store, path: str
+    client: FlaskClient, store: Store, path: str
 ) -> None:
     s = sid()
     resp = post(client, path, status_params(s, "delivered"))
@@ -65,7 +69,7 @@ def test_status_callback_on_every_status_path_answers_200_empty_and_is_stored(
 
 @pytest.mark.parametrize("path", INBOUND_PATHS)
 def test_inbound_on_every_inbound_path_answers_empty_twiml_as_text_xml(
-    client: Any, store: Store, path: str
+    client: FlaskClient, store: Store, path: str
 ) -> None:
     s = sid()
     params = {
@@ -85,7 +89,7 @@ def test_inbound_on_every_inbound_path_answers_empty_twiml_as_text_xml(
     assert row["direction"] == "inbound" and row["body"] == "Hello there" and row["status"] == "received"
 
 
-def test_inbound_whatsapp_with_media_keeps_profile_name_and_media(client: Any, store: Store) -> None:
+def test_inbound_whatsapp_with_media_keeps_profile_name_and_media(client: FlaskClient, store: Store) -> None:
     s = sid("MM")
     params = {
         "MessageSid": s,
@@ -115,7 +119,7 @@ def test_inbound_whatsapp_with_media_keeps_profile_name_and_media(client: Any, s
     ]
 
 
-def test_channel_taken_from_payload(client: Any, store: Store) -> None:
+def test_channel_taken_from_payload(client: FlaskClient, store: Store) -> None:
     wa, mms, sms = sid(), sid("MM"), sid()
     post(
         client,
@@ -129,9 +133,9 @@ def test_channel_taken_from_payload(client: Any, store: Store) -> None:
     assert [message(store, x)["channel"] for x in (wa, mms, sms)] == ["whatsapp", "mms", "sms"]
 
 
-def test_health(client: Any) -> None:
+def test_health(client: FlaskClient) -> None:
     resp = client.get("/healthz")
-    assert resp.status_code == 200 and resp.json["ok"] is True
+    assert resp.status_code == 200 and resp.json is not None and resp.json["ok"] is True
 
 
 # ------------------------------------------------------------------ status rules
@@ -141,7 +145,7 @@ def statuses_of(store: Store, s: str) -> list[str]:
     ]
 
 
-def test_late_sent_after_delivered_keeps_delivered_and_history(client: Any, store: Store) -> None:
+def test_late_sent_after_delivered_keeps_delivered_and_history(client: FlaskClient, store: Store) -> None:
     s = sid()
     post(client, "/twilio/status", status_params(s, "delivered", RawDlrDoneDate="2611210533"))
     post(client, "/twilio/status", status_params(s, "sent"))
@@ -151,7 +155,7 @@ def test_late_sent_after_delivered_keeps_delivered_and_history(client: Any, stor
     assert statuses_of(store, s) == ["delivered", "sent"]
 
 
-def test_read_beats_late_delivered(client: Any, store: Store) -> None:
+def test_read_beats_late_delivered(client: FlaskClient, store: Store) -> None:
     s = sid()
     wa = {"From": "whatsapp:+14155238886", "To": "whatsapp:+15551234567"}
     post(client, "/twilio/status", status_params(s, "read", EventType="READ", **wa))
@@ -160,7 +164,9 @@ def test_read_beats_late_delivered(client: Any, store: Store) -> None:
     assert statuses_of(store, s) == ["read", "delivered"]
 
 
-def test_terminal_clash_rule_delivered_beats_failed_in_either_order(client: Any, store: Store) -> None:
+def test_terminal_clash_rule_delivered_beats_failed_in_either_order(
+    client: FlaskClient, store: Store
+) -> None:
     a, b = sid(), sid()
     post(client, "/twilio/status", status_params(a, "failed", ErrorCode="30008"))
     post(client, "/twilio/status", status_params(a, "delivered"))
@@ -170,7 +176,7 @@ def test_terminal_clash_rule_delivered_beats_failed_in_either_order(client: Any,
     assert message(store, a)["error_code"] is None
 
 
-def test_failed_keeps_error_code_and_channel_status_message(client: Any, store: Store) -> None:
+def test_failed_keeps_error_code_and_channel_status_message(client: FlaskClient, store: Store) -> None:
     s = sid()
     post(
         client,
@@ -187,7 +193,7 @@ def test_failed_keeps_error_code_and_channel_status_message(client: Any, store: 
 
 
 def test_unknown_status_is_stored_as_it_came_and_never_replaces_a_known_one(
-    client: Any, store: Store
+    client: FlaskClient, store: Store
 ) -> None:
     s, t = sid(), sid()
     assert post(client, "/twilio/status", status_params(s, "teleported")).status_code == 200
@@ -199,7 +205,7 @@ def test_unknown_status_is_stored_as_it_came_and_never_replaces_a_known_one(
     assert statuses_of(store, t) == ["sent", "teleported"]
 
 
-def test_early_callback_creates_message_then_api_knowledge_merges(client: Any, store: Store) -> None:
+def test_early_callback_creates_message_then_api_knowledge_merges(client: FlaskClient, store: Store) -> None:
     s = sid()
     post(client, "/twilio/status", status_params(s, "sent", MessagingServiceSid="MG" + "2" * 32))
     row = message(store, s)
@@ -223,7 +229,7 @@ def test_early_callback_creates_message_then_api_knowledge_merges(client: Any, s
     assert row["status"] == "sent"  # the API's initial 'queued' does not move it back
 
 
-def test_unknown_fields_are_kept_in_the_raw_payload(client: Any, store: Store) -> None:
+def test_unknown_fields_are_kept_in_the_raw_payload(client: FlaskClient, store: Store) -> None:
     s = sid()
     post(
         client,
@@ -238,7 +244,7 @@ def test_unknown_fields_are_kept_in_the_raw_payload(client: Any, store: Store) -
 
 # ------------------------------------------------------------------ duplicates
 def test_same_idempotency_token_same_message_and_status_is_stored_once(
-    client: Any, store: Store, events: list[dict[str, Any]]
+    client: FlaskClient, store: Store, events: list[dict[str, Any]]
 ) -> None:
     s = sid()
     headers = {"I-Twilio-Idempotency-Token": "retry-token-1"}
@@ -251,7 +257,7 @@ def test_same_idempotency_token_same_message_and_status_is_stored_once(
 
 
 def test_reused_idempotency_token_with_another_status_or_message_is_stored(
-    client: Any, store: Store, events: list[dict[str, Any]]
+    client: FlaskClient, store: Store, events: list[dict[str, Any]]
 ) -> None:
     """``twilio webhook:invoke`` sends the same token with every webhook: each distinct one is kept."""
     first, second = sid(), sid()
@@ -264,7 +270,7 @@ def test_reused_idempotency_token_with_another_status_or_message_is_stored(
     assert [e["outcome"] for e in events] == ["accepted"] * 3
 
 
-def test_same_sid_status_eventtype_without_token_is_a_duplicate(client: Any, store: Store) -> None:
+def test_same_sid_status_eventtype_without_token_is_a_duplicate(client: FlaskClient, store: Store) -> None:
     s = sid()
     post(client, "/twilio/status", status_params(s, "read", EventType="READ"))
     post(client, "/twilio/status", status_params(s, "read", EventType="READ"))
@@ -275,7 +281,7 @@ def test_same_sid_status_eventtype_without_token_is_a_duplicate(client: Any, sto
 
 
 # ------------------------------------------------------------------ signatures
-def test_unsigned_request_is_403_with_diagnosis_and_logged(client: Any, store: Store) -> None:
+def test_unsigned_request_is_403_with_diagnosis_and_logged(client: FlaskClient, store: Store) -> None:
     s = sid()
     resp = client.post("/twilio/status", data=status_params(s, "sent"))
     assert resp.status_code == 403
@@ -285,7 +291,7 @@ def test_unsigned_request_is_403_with_diagnosis_and_logged(client: Any, store: S
     assert message(store, s) is None
 
 
-def test_signature_over_http_when_public_url_is_https_is_diagnosed(client: Any, store: Store) -> None:
+def test_signature_over_http_when_public_url_is_https_is_diagnosed(client: FlaskClient, store: Store) -> None:
     params = status_params(sid(), "sent")
     http_url = PUBLIC.replace("https://", "http://") + "/twilio/status"
     resp = client.post("/twilio/status", data=params, headers={"X-Twilio-Signature": sign(http_url, params)})
@@ -309,13 +315,13 @@ def test_signed_for_public_url_behind_tunnel_validates_although_flask_sees_local
     assert resp.status_code == 200
 
 
-def test_wrong_token_is_rejected(client: Any, store: Store) -> None:
+def test_wrong_token_is_rejected(client: FlaskClient, store: Store) -> None:
     resp = post(client, "/twilio/status", status_params(sid(), "sent"), token="f" * 32)
     assert resp.status_code == 403
     assert "wrong auth token" in last_request(store)["reason"]
 
 
-def test_query_string_is_part_of_the_signed_url_and_fragment_is_not(client: Any) -> None:
+def test_query_string_is_part_of_the_signed_url_and_fragment_is_not(client: FlaskClient) -> None:
     params = status_params(sid(), "sent")
     # Twilio was configured with .../twilio/status?tenant=a#rc=2 : it signs the URL without the fragment
     assert post(client, "/twilio/status", params, query="tenant=a").status_code == 200
@@ -351,7 +357,7 @@ def test_token_rotation_is_picked_up_without_restart(store: Store) -> None:
     assert post(client, "/twilio/status", status_params(sid(), "sent"), token="e" * 32).status_code == 200
 
 
-def test_signed_json_body_with_bodysha256_is_accepted(client: Any, store: Store) -> None:
+def test_signed_json_body_with_bodysha256_is_accepted(client: FlaskClient, store: Store) -> None:
     import hashlib
 
     s = sid()
@@ -369,21 +375,21 @@ def test_signed_json_body_with_bodysha256_is_accepted(client: Any, store: Store)
 
 
 # ------------------------------------------------------------------ bad input
-def test_missing_message_sid_is_400(client: Any, store: Store) -> None:
+def test_missing_message_sid_is_400(client: FlaskClient, store: Store) -> None:
     params = status_params(sid(), "sent")
     del params["MessageSid"], params["SmsSid"]
     assert post(client, "/twilio/status", params).status_code == 400
     assert last_request(store)["reason"] == "missing MessageSid"
 
 
-def test_missing_message_status_is_400(client: Any, store: Store) -> None:
+def test_missing_message_status_is_400(client: FlaskClient, store: Store) -> None:
     params = status_params(sid(), "sent")
     del params["MessageStatus"], params["SmsStatus"]
     assert post(client, "/twilio/status", params).status_code == 400
     assert last_request(store)["reason"] == "missing MessageStatus"
 
 
-def test_other_content_type_is_415(client: Any, store: Store) -> None:
+def test_other_content_type_is_415(client: FlaskClient, store: Store) -> None:
     resp = client.post(
         "/twilio/status", data="MessageSid=x", content_type="text/plain", headers={"X-Twilio-Signature": "x"}
     )
@@ -391,7 +397,7 @@ def test_other_content_type_is_415(client: Any, store: Store) -> None:
     assert "expected application/x-www-form-urlencoded" in last_request(store)["reason"]
 
 
-def test_json_without_bodysha256_is_415(client: Any) -> None:
+def test_json_without_bodysha256_is_415(client: FlaskClient) -> None:
     assert client.post("/twilio/status", json={"MessageSid": sid()}).status_code == 415
 
 
@@ -406,7 +412,7 @@ def test_oversized_body_is_413_and_logged(store: Store) -> None:
     assert row["outcome"] == "rejected" and "limit" in row["reason"]
 
 
-def test_undecodable_bytes_are_400(client: Any, store: Store) -> None:
+def test_undecodable_bytes_are_400(client: FlaskClient, store: Store) -> None:
     resp = client.post(
         "/twilio/status",
         data=b"MessageSid=\xff\xfe&MessageStatus=sent",
@@ -422,24 +428,24 @@ def test_undecodable_bytes_are_400(client: Any, store: Store) -> None:
     assert "UTF-8" in last_request(store)["reason"]
 
 
-def test_get_on_webhook_is_405_and_unknown_path_404(client: Any, store: Store) -> None:
+def test_get_on_webhook_is_405_and_unknown_path_404(client: FlaskClient, store: Store) -> None:
     assert client.get("/twilio/status").status_code == 405
     assert client.post("/nope").status_code == 404
     assert [r[0] for r in db(store).execute("SELECT http_status FROM requests ORDER BY id")] == [405, 404]
 
 
-def test_inbound_rejection_still_answers_twiml_never_plain_text(client: Any) -> None:
+def test_inbound_rejection_still_answers_twiml_never_plain_text(client: FlaskClient) -> None:
     resp = client.post("/twilio/inbound", data={"MessageSid": sid()})
     assert resp.status_code == 403
     assert resp.headers["Content-Type"].startswith("text/xml")
 
 
-def test_non_webhook_paths_are_not_served_through_the_tunnel(client: Any, store: Store) -> None:
+def test_non_webhook_paths_are_not_served_through_the_tunnel(client: FlaskClient, store: Store) -> None:
     assert client.get("/healthz", headers={"X-Forwarded-For": "54.1.2.3"}).status_code == 404
     assert "tunnel" in last_request(store)["reason"]
 
 
-def test_bad_requests_never_cost_a_good_callback(client: Any, store: Store) -> None:
+def test_bad_requests_never_cost_a_good_callback(client: FlaskClient, store: Store) -> None:
     good = sid()
     client.post("/twilio/status", data=b"\xff" * 100, content_type="application/x-www-form-urlencoded")
     client.post("/twilio/status", data={"MessageSid": good, "MessageStatus": "delivered"})  # unsigned
@@ -447,14 +453,16 @@ def test_bad_requests_never_cost_a_good_callback(client: Any, store: Store) -> N
     assert message(store, good)["status"] == "delivered"
 
 
-def test_request_log_redacts_authorization_and_keeps_headers(client: Any, store: Store) -> None:
+def test_request_log_redacts_authorization_and_keeps_headers(client: FlaskClient, store: Store) -> None:
     post(client, "/twilio/status", status_params(sid(), "sent"), headers={"Authorization": "Basic c2VjcmV0"})
     headers = json.loads(last_request(store)["headers"])
     assert headers["Authorization"] == "[redacted]"
     assert "X-Twilio-Signature" in headers
 
 
-def test_on_event_reports_after_commit(client: Any, store: Store, events: list[dict[str, Any]]) -> None:
+def test_on_event_reports_after_commit(
+    client: FlaskClient, store: Store, events: list[dict[str, Any]]
+) -> None:
     s = sid()
     seen: list[str | None] = []
     app = create_app(

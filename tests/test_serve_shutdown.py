@@ -10,8 +10,9 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from receiver_helpers import FORM, sid, sign, status_params
 from test_cli import PUBLIC, Serve
+
+from tests.receiver_helpers import FORM, sid, sign, status_params
 
 
 def _refuses_new_connections(port: int, timeout: float = 10.0) -> bool:

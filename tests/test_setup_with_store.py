@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from receiver import twilio_setup as ts
+from receiver.sending import send_message
 from receiver.store import Store
+from receiver.twilio_client import Credentials, make_client
+from receiver.webhook_apply import apply_plan, restore_all
+from receiver.webhook_plan import plan_changes
+from receiver.webhook_targets import list_targets
 from tests.fakes import fake_twilio as fakes
 from tests.fakes.fake_twilio import FakeTwilio
 
@@ -18,12 +22,12 @@ def test_backups_persist_across_a_crash_and_restore_puts_originals_back(
 ) -> None:
     number = fake_twilio.add_number("+15550000001", sms_url="https://old.example.com/sms", sms_method="GET")
     service = fake_twilio.add_service("Alerts", inbound_request_url="https://old.example.com/in")
-    creds = ts.Credentials(fake_twilio.account_sid, fake_twilio.auth_token)
-    client = ts.make_client(creds, api_base=fake_twilio.base_url)
-    plan = ts.plan_changes(ts.list_targets(client), [number["sid"], service["sid"]], PUBLIC)
+    creds = Credentials(fake_twilio.account_sid, fake_twilio.auth_token)
+    client = make_client(creds, api_base=fake_twilio.base_url)
+    plan = plan_changes(list_targets(client), [number["sid"], service["sid"]], PUBLIC)
 
     store = Store(tmp_path / "w.db")
-    ts.apply_plan(client, store, fake_twilio.account_sid, plan)
+    apply_plan(client, store, fake_twilio.account_sid, plan)
     assert fake_twilio.state.numbers[number["sid"]]["sms_url"] == f"{PUBLIC}/twilio/inbound"
     store.close()  # the app dies here; the backups are in the database
 
@@ -31,7 +35,7 @@ def test_backups_persist_across_a_crash_and_restore_puts_originals_back(
     pending = reopened.pending_backups(fake_twilio.account_sid)
     assert [p["target_sid"] for p in pending] == [number["sid"], service["sid"]]
     assert pending[0]["previous"]["sms_url"] == "https://old.example.com/sms"
-    ts.restore_all(client, reopened, fake_twilio.account_sid)
+    restore_all(client, reopened, fake_twilio.account_sid)
     assert fake_twilio.state.numbers[number["sid"]]["sms_url"] == "https://old.example.com/sms"
     assert fake_twilio.state.numbers[number["sid"]]["sms_method"] == "GET"
     assert fake_twilio.state.services[service["sid"]]["inbound_request_url"] == "https://old.example.com/in"
@@ -43,9 +47,9 @@ def test_sent_message_is_stored_with_the_status_the_api_returned(
     fake_twilio: FakeTwilio, tmp_path: Path
 ) -> None:
     number = fake_twilio.add_number("+15550000001")
-    creds = ts.Credentials(fake_twilio.account_sid, fake_twilio.auth_token)
-    client = ts.make_client(creds, api_base=fake_twilio.base_url)
-    row = ts.send_message(
+    creds = Credentials(fake_twilio.account_sid, fake_twilio.auth_token)
+    client = make_client(creds, api_base=fake_twilio.base_url)
+    row = send_message(
         client,
         to="+14155552671",
         body="hi",

@@ -17,16 +17,8 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from receiver.simulate import cli, run, send_plan
-from receiver.simulate_plan import (
-    DEMO_AUTH_TOKEN,
-    INBOUND_PATH,
-    LEGACY_INBOUND_PATHS,
-    LEGACY_STATUS_PATHS,
-    STATUS_PATH,
-    SimConfig,
-    SimRequest,
-    generate_plan,
-)
+from receiver.simulate_plan import DEMO_AUTH_TOKEN, SimConfig, SimRequest, generate_plan
+from receiver.webhook_paths import INBOUND_PATH, LEGACY_INBOUND_PATHS, LEGACY_STATUS_PATHS, STATUS_PATH
 
 SEEDS = [1, 2, 3]
 RANK = {"queued": 1, "sending": 2, "sent": 3, "delivered": 4, "undelivered": 4, "failed": 4, "read": 5}
@@ -287,7 +279,7 @@ def recorder() -> Iterator[Recorder]:
             True  # header and body go in separate writes: avoid 40 ms delayed-ACK stalls
         )
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             with state[0].lock:
                 state[0].requests.append(

@@ -8,8 +8,21 @@ from typing import Any
 
 import pytest
 from twilio.request_validator import RequestValidator
+from twilio.rest import Client
 
-from receiver import twilio_setup as ts
+from receiver.sandbox import sandbox_instructions
+from receiver.sending import fetch_message, send_message
+from receiver.twilio_client import (
+    API_BASE_ENV,
+    AccountInfo,
+    Credentials,
+    SetupError,
+    make_client,
+    verify_credentials,
+)
+from receiver.webhook_apply import apply_plan, restore_all
+from receiver.webhook_plan import parse_overrides, plan_changes, validate_public_base
+from receiver.webhook_targets import NUMBER_FIELDS, SERVICE_FIELDS, Targets, list_targets, warnings
 from tests.fakes import fake_twilio as fakes
 from tests.fakes.fake_twilio import CallbackSink, FakeTwilio
 
@@ -46,12 +59,12 @@ class MemoryBackupStore:
                 row["restored_at"] = "later"
 
 
-def creds_for(fake: FakeTwilio) -> ts.Credentials:
-    return ts.Credentials(fake.account_sid, fake.auth_token)
+def creds_for(fake: FakeTwilio) -> Credentials:
+    return Credentials(fake.account_sid, fake.auth_token)
 
 
-def client_for(fake: FakeTwilio) -> Any:
-    return ts.make_client(creds_for(fake), api_base=fake.base_url)
+def client_for(fake: FakeTwilio) -> Client:
+    return make_client(creds_for(fake), api_base=fake.base_url)
 
 
 def seed(fake: FakeTwilio) -> dict[str, dict[str, Any]]:
@@ -76,56 +89,54 @@ def seed(fake: FakeTwilio) -> dict[str, dict[str, Any]]:
 
 
 def test_credential_format_problems_are_explained() -> None:
-    assert ts.Credentials("AC" + "a" * 32, "b" * 32).problems() == []
-    assert (
-        ts.Credentials("AC" + "a" * 32, api_key_sid="SK" + "c" * 32, api_key_secret="s3cret").problems() == []
-    )
-    swapped = ts.Credentials("SK" + "a" * 32, "b" * 32).problems()
+    assert Credentials("AC" + "a" * 32, "b" * 32).problems() == []
+    assert Credentials("AC" + "a" * 32, api_key_sid="SK" + "c" * 32, api_key_secret="s3cret").problems() == []
+    swapped = Credentials("SK" + "a" * 32, "b" * 32).problems()
     assert any("API key SID" in p for p in swapped)
-    short = ts.Credentials("AC123", "b" * 32).problems()
+    short = Credentials("AC123", "b" * 32).problems()
     assert any("32 hexadecimal" in p and "5 characters" in p for p in short)
-    assert any("Auth Token" in p for p in ts.Credentials("AC" + "a" * 32, "").problems())
-    assert any("holds a SID" in p for p in ts.Credentials("AC" + "a" * 32, "AC" + "a" * 30).problems())
-    with pytest.raises(ts.SetupError, match="API key SID must be"):
-        ts.Credentials("AC" + "a" * 32, api_key_sid="SKxyz", api_key_secret="s").validate()
-    assert "b" * 32 not in repr(ts.Credentials("AC" + "a" * 32, "b" * 32))
+    assert any("Auth Token" in p for p in Credentials("AC" + "a" * 32, "").problems())
+    assert any("holds a SID" in p for p in Credentials("AC" + "a" * 32, "AC" + "a" * 30).problems())
+    with pytest.raises(SetupError, match="API key SID must be"):
+        Credentials("AC" + "a" * 32, api_key_sid="SKxyz", api_key_secret="s").validate()
+    assert "b" * 32 not in repr(Credentials("AC" + "a" * 32, "b" * 32))
 
 
 def test_verify_credentials_with_token_and_with_api_key(fake_twilio: FakeTwilio) -> None:
-    info = ts.verify_credentials(client_for(fake_twilio), creds_for(fake_twilio))
-    assert info == ts.AccountInfo(fake_twilio.account_sid, "Fake Account", "active", "Full")
-    key_creds = ts.Credentials(
+    info = verify_credentials(client_for(fake_twilio), creds_for(fake_twilio))
+    assert info == AccountInfo(fake_twilio.account_sid, "Fake Account", "active", "Full")
+    key_creds = Credentials(
         fake_twilio.account_sid,
         api_key_sid=fake_twilio.api_key_sid,
         api_key_secret=fake_twilio.api_key_secret,
     )
-    key_client = ts.make_client(key_creds, api_base=fake_twilio.base_url)
-    assert ts.verify_credentials(key_client, key_creds).sid == fake_twilio.account_sid
+    key_client = make_client(key_creds, api_base=fake_twilio.base_url)
+    assert verify_credentials(key_client, key_creds).sid == fake_twilio.account_sid
     assert fake_twilio.requests[-1].auth_user == fake_twilio.api_key_sid
 
 
 def test_bad_credentials_give_operator_message(fake_twilio: FakeTwilio) -> None:
-    bad = ts.Credentials(fake_twilio.account_sid, "0" * 32)
-    with pytest.raises(ts.SetupError) as info:
-        ts.verify_credentials(ts.make_client(bad, api_base=fake_twilio.base_url), bad)
+    bad = Credentials(fake_twilio.account_sid, "0" * 32)
+    with pytest.raises(SetupError) as info:
+        verify_credentials(make_client(bad, api_base=fake_twilio.base_url), bad)
     assert info.value.code == 20003 and info.value.http_status == 401
     assert "rejected the credentials" in str(info.value) and "Auth Token" in str(info.value)
 
 
 def test_api_base_can_come_from_environment(fake_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(ts.API_BASE_ENV, fake_twilio.base_url)
-    client = ts.make_client(creds_for(fake_twilio))
-    assert ts.verify_credentials(client, creds_for(fake_twilio)).sid == fake_twilio.account_sid
+    monkeypatch.setenv(API_BASE_ENV, fake_twilio.base_url)
+    client = make_client(creds_for(fake_twilio))
+    assert verify_credentials(client, creds_for(fake_twilio)).sid == fake_twilio.account_sid
 
 
 def test_unreachable_api_says_cannot_reach() -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    creds = ts.Credentials("AC" + "a" * 32, "b" * 32)
-    client = ts.make_client(creds, api_base=f"http://127.0.0.1:{port}", timeout=2)
-    with pytest.raises(ts.SetupError, match="Cannot reach Twilio's API"):
-        ts.verify_credentials(client, creds)
+    creds = Credentials("AC" + "a" * 32, "b" * 32)
+    client = make_client(creds, api_base=f"http://127.0.0.1:{port}", timeout=2)
+    with pytest.raises(SetupError, match="Cannot reach Twilio's API"):
+        verify_credentials(client, creds)
 
 
 @pytest.mark.parametrize(
@@ -139,11 +150,11 @@ def test_api_errors_give_operator_message(
     client = client_for(fake_twilio)
     if call == "list":  # paging errors surface differently in twilio-python than fetch errors
         fake_twilio.fail_next(r"/IncomingPhoneNumbers\.json$", status, code, "boom")
-        action: Any = lambda: ts.list_targets(client)  # noqa: E731
+        action: Any = lambda: list_targets(client)  # noqa: E731
     else:
         fake_twilio.fail_next(rf"/Accounts/{fake_twilio.account_sid}\.json$", status, code, "boom")
-        action = lambda: ts.verify_credentials(client, creds_for(fake_twilio))  # noqa: E731
-    with pytest.raises(ts.SetupError, match=expected) as info:
+        action = lambda: verify_credentials(client, creds_for(fake_twilio))  # noqa: E731
+    with pytest.raises(SetupError, match=expected) as info:
         action()
     assert (info.value.http_status, info.value.code) == (status, code)
     assert f"https://www.twilio.com/docs/errors/{code}" in str(info.value)
@@ -154,7 +165,7 @@ def test_api_errors_give_operator_message(
 
 def test_list_targets_reports_membership_and_warnings(fake_twilio: FakeTwilio) -> None:
     seeded = seed(fake_twilio)
-    targets = ts.list_targets(client_for(fake_twilio))
+    targets = list_targets(client_for(fake_twilio))
     by_sid = {n.sid: n for n in targets.numbers}
     plain, member, app = (by_sid[seeded[k]["sid"]] for k in ("plain", "member", "app"))
     (service,) = targets.services
@@ -167,7 +178,7 @@ def test_list_targets_reports_membership_and_warnings(fake_twilio: FakeTwilio) -
     assert app.sms_application_sid == "AP" + "1" * 32
     assert (service.inbound_request_url, service.status_callback) == ("https://old.example.com/in", None)
 
-    notes = ts.warnings(targets)
+    notes = warnings(targets)
     assert any("Messaging Service 'Alerts'" in n and "inbound URL" in n for n in notes[member.sid])
     assert not any("Messaging Service 'Alerts'" in n for n in notes[plain.sid])
     assert any("TwiML App" in n and "overrides" in n for n in notes[app.sid])
@@ -180,7 +191,7 @@ def test_list_targets_reports_membership_and_warnings(fake_twilio: FakeTwilio) -
 def test_list_targets_follows_pages(fake_twilio: FakeTwilio) -> None:
     for i in range(60):  # the client asks for 50 per page
         fake_twilio.add_number(f"+1555100{i:04d}")
-    targets = ts.list_targets(client_for(fake_twilio))
+    targets = list_targets(client_for(fake_twilio))
     assert len(targets.numbers) == 60
     pages = [
         r.query.get("Page") for r in fake_twilio.requests if r.path.endswith("IncomingPhoneNumbers.json")
@@ -191,10 +202,10 @@ def test_list_targets_follows_pages(fake_twilio: FakeTwilio) -> None:
 def test_plan_contents_and_no_op_fields(fake_twilio: FakeTwilio) -> None:
     seeded = seed(fake_twilio)
     fake_twilio.state.numbers[seeded["member"]["sid"]]["sms_url"] = f"{PUBLIC}/twilio/inbound"
-    targets = ts.list_targets(client_for(fake_twilio))
+    targets = list_targets(client_for(fake_twilio))
     sids = [seeded["plain"]["sid"], seeded["member"]["sid"], seeded["service"]["sid"]]
 
-    plan = ts.plan_changes(targets, sids, PUBLIC + "/")
+    plan = plan_changes(targets, sids, PUBLIC + "/")
 
     got = {(c.target_sid, c.field): (c.old, c.new) for c in plan}
     plain, member, service = sids
@@ -214,15 +225,15 @@ def test_plan_contents_and_no_op_fields(fake_twilio: FakeTwilio) -> None:
 
 def test_plan_appends_validated_connection_overrides(fake_twilio: FakeTwilio) -> None:
     seeded = seed(fake_twilio)
-    targets = ts.list_targets(client_for(fake_twilio))
-    plan = ts.plan_changes(targets, [seeded["service"]["sid"]], PUBLIC, overrides="#rc=3&rp=ct,rt,5xx")
+    targets = list_targets(client_for(fake_twilio))
+    plan = plan_changes(targets, [seeded["service"]["sid"]], PUBLIC, overrides="#rc=3&rp=ct,rt,5xx")
     assert {c.new for c in plan if c.field.endswith(("url", "callback"))} == {
         f"{PUBLIC}/twilio/inbound#rc=3&rp=ct,rt,5xx",
         f"{PUBLIC}/twilio/fallback#rc=3&rp=ct,rt,5xx",
         f"{PUBLIC}/twilio/status#rc=3&rp=ct,rt,5xx",
     }
     assert (
-        ts.parse_overrides("ct=100&tt=15000&e=ashburn,dublin&sni=off")
+        parse_overrides("ct=100&tt=15000&e=ashburn,dublin&sni=off")
         == "#ct=100&tt=15000&e=ashburn,dublin&sni=off"
     )
 
@@ -240,8 +251,8 @@ def test_plan_appends_validated_connection_overrides(fake_twilio: FakeTwilio) ->
     ],
 )
 def test_bad_connection_overrides_are_rejected(fragment: str, message: str) -> None:
-    with pytest.raises(ts.SetupError, match=message):
-        ts.parse_overrides(fragment)
+    with pytest.raises(SetupError, match=message):
+        parse_overrides(fragment)
 
 
 @pytest.mark.parametrize(
@@ -256,22 +267,22 @@ def test_bad_connection_overrides_are_rejected(fragment: str, message: str) -> N
     ],
 )
 def test_unreachable_public_base_is_rejected(base: str, message: str) -> None:
-    with pytest.raises(ts.SetupError, match=message):
-        ts.validate_public_base(base)
-    with pytest.raises(ts.SetupError, match=message):
-        ts.sandbox_instructions(base)
+    with pytest.raises(SetupError, match=message):
+        validate_public_base(base)
+    with pytest.raises(SetupError, match=message):
+        sandbox_instructions(base)
 
 
 def test_plan_rejects_unknown_sid() -> None:
-    with pytest.raises(ts.SetupError, match="refresh the list"):
-        ts.plan_changes(ts.Targets([], []), ["PN" + "0" * 32], PUBLIC)
+    with pytest.raises(SetupError, match="refresh the list"):
+        plan_changes(Targets([], []), ["PN" + "0" * 32], PUBLIC)
 
 
 # --------------------------------------------------------------------------- apply / restore
 
 
 def snapshot(fake: FakeTwilio) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    keep_n, keep_s = ts.NUMBER_FIELDS + ("sms_application_sid",), ts.SERVICE_FIELDS
+    keep_n, keep_s = NUMBER_FIELDS + ("sms_application_sid",), SERVICE_FIELDS
     numbers = {sid: {k: n[k] for k in keep_n} for sid, n in fake.state.numbers.items()}
     services = {sid: {k: s[k] for k in keep_s} for sid, s in fake.state.services.items()}
     return numbers, services
@@ -282,9 +293,9 @@ def test_apply_then_restore_puts_back_exact_values(fake_twilio: FakeTwilio) -> N
     client, store = client_for(fake_twilio), MemoryBackupStore()
     before = snapshot(fake_twilio)
     plain_sid, service_sid = seeded["plain"]["sid"], seeded["service"]["sid"]
-    plan = ts.plan_changes(ts.list_targets(client), [plain_sid, service_sid], PUBLIC)
+    plan = plan_changes(list_targets(client), [plain_sid, service_sid], PUBLIC)
 
-    result = ts.apply_plan(client, store, fake_twilio.account_sid, plan)
+    result = apply_plan(client, store, fake_twilio.account_sid, plan)
 
     assert result.target_sids == [plain_sid, service_sid]
     assert [r["previous"] for r in store.pending_backups()] == [
@@ -316,7 +327,7 @@ def test_apply_then_restore_puts_back_exact_values(fake_twilio: FakeTwilio) -> N
     assert fake_twilio.changes == applied_changes
     assert fake_twilio.state.services[service_sid]["status_callback"] == f"{PUBLIC}/twilio/status"
 
-    report = ts.restore_all(client, store, fake_twilio.account_sid)
+    report = restore_all(client, store, fake_twilio.account_sid)
 
     assert fake_twilio.changes[2:] == [
         (
@@ -334,7 +345,7 @@ def test_apply_then_restore_puts_back_exact_values(fake_twilio: FakeTwilio) -> N
     assert store.pending_backups() == []
     assert len(report) == 2 and all(line.startswith("Restored ") for line in report)
     # Idempotent: nothing pending, nothing sent.
-    assert ts.restore_all(client, store, fake_twilio.account_sid) == []
+    assert restore_all(client, store, fake_twilio.account_sid) == []
     assert len(fake_twilio.changes) == 4
 
 
@@ -343,11 +354,11 @@ def test_partial_failure_rolls_back_what_was_changed(fake_twilio: FakeTwilio) ->
     client, store = client_for(fake_twilio), MemoryBackupStore()
     before = snapshot(fake_twilio)
     sids = [seeded["plain"]["sid"], seeded["member"]["sid"], seeded["service"]["sid"]]
-    plan = ts.plan_changes(ts.list_targets(client), sids, PUBLIC)
+    plan = plan_changes(list_targets(client), sids, PUBLIC)
     fake_twilio.fail_next(rf"/IncomingPhoneNumbers/{seeded['member']['sid']}\.json$", 500, method="POST")
 
-    with pytest.raises(ts.SetupError, match="internal problem.*Everything already changed was put back"):
-        ts.apply_plan(client, store, fake_twilio.account_sid, plan)
+    with pytest.raises(SetupError, match="internal problem.*Everything already changed was put back"):
+        apply_plan(client, store, fake_twilio.account_sid, plan)
 
     assert snapshot(fake_twilio) == before
     changed_paths = [path for _, path, _ in fake_twilio.changes]
@@ -360,12 +371,12 @@ def test_restore_leaves_fields_the_operator_changed_since(fake_twilio: FakeTwili
     seeded = seed(fake_twilio)
     client, store = client_for(fake_twilio), MemoryBackupStore()
     plain_sid = seeded["plain"]["sid"]
-    ts.apply_plan(
-        client, store, fake_twilio.account_sid, ts.plan_changes(ts.list_targets(client), [plain_sid], PUBLIC)
+    apply_plan(
+        client, store, fake_twilio.account_sid, plan_changes(list_targets(client), [plain_sid], PUBLIC)
     )
     fake_twilio.state.numbers[plain_sid]["sms_url"] = "https://operator.example.com/new"
 
-    report = ts.restore_all(client, store, fake_twilio.account_sid)
+    report = restore_all(client, store, fake_twilio.account_sid)
 
     number = fake_twilio.state.numbers[plain_sid]
     assert number["sms_url"] == "https://operator.example.com/new"
@@ -381,20 +392,20 @@ def test_restore_after_crash_and_repeated_applies_returns_original(fake_twilio: 
     before = snapshot(fake_twilio)
     service_sid = seeded["service"]["sid"]
     first = client_for(fake_twilio)
-    ts.apply_plan(
-        first, store, fake_twilio.account_sid, ts.plan_changes(ts.list_targets(first), [service_sid], PUBLIC)
+    apply_plan(
+        first, store, fake_twilio.account_sid, plan_changes(list_targets(first), [service_sid], PUBLIC)
     )
     second_url = "https://second.ngrok.test"
-    ts.apply_plan(
+    apply_plan(
         first,
         store,
         fake_twilio.account_sid,
-        ts.plan_changes(ts.list_targets(first), [service_sid], second_url),
+        plan_changes(list_targets(first), [service_sid], second_url),
     )
     assert len(store.pending_backups(fake_twilio.account_sid)) == 2
 
     after_restart = client_for(fake_twilio)  # new process: only the persisted backups remain
-    ts.restore_all(after_restart, store, fake_twilio.account_sid)
+    restore_all(after_restart, store, fake_twilio.account_sid)
 
     assert snapshot(fake_twilio) == before
     assert store.pending_backups() == []
@@ -404,12 +415,12 @@ def test_restore_of_deleted_target_is_reported_and_closed(fake_twilio: FakeTwili
     seeded = seed(fake_twilio)
     client, store = client_for(fake_twilio), MemoryBackupStore()
     plain_sid = seeded["plain"]["sid"]
-    ts.apply_plan(
-        client, store, fake_twilio.account_sid, ts.plan_changes(ts.list_targets(client), [plain_sid], PUBLIC)
+    apply_plan(
+        client, store, fake_twilio.account_sid, plan_changes(list_targets(client), [plain_sid], PUBLIC)
     )
     del fake_twilio.state.numbers[plain_sid]
 
-    report = ts.restore_all(client, store, fake_twilio.account_sid)
+    report = restore_all(client, store, fake_twilio.account_sid)
 
     assert report == [
         f"+15550000001 (Support line) ({plain_sid}) no longer exists on the account; nothing to restore."
@@ -421,16 +432,16 @@ def test_restore_failure_keeps_backup_pending(fake_twilio: FakeTwilio) -> None:
     seeded = seed(fake_twilio)
     client, store = client_for(fake_twilio), MemoryBackupStore()
     plain_sid = seeded["plain"]["sid"]
-    ts.apply_plan(
-        client, store, fake_twilio.account_sid, ts.plan_changes(ts.list_targets(client), [plain_sid], PUBLIC)
+    apply_plan(
+        client, store, fake_twilio.account_sid, plan_changes(list_targets(client), [plain_sid], PUBLIC)
     )
     fake_twilio.fail_next(r"/IncomingPhoneNumbers/", 429, 20429, "Too Many Requests", method="POST")
 
-    report = ts.restore_all(client, store, fake_twilio.account_sid)
+    report = restore_all(client, store, fake_twilio.account_sid)
 
     assert len(report) == 1 and "not restored yet" in report[0] and "rate-limiting" in report[0]
     assert len(store.pending_backups()) == 1
-    assert ts.restore_all(client, store, fake_twilio.account_sid)[0].startswith("Restored ")
+    assert restore_all(client, store, fake_twilio.account_sid)[0].startswith("Restored ")
 
 
 # --------------------------------------------------------------------------- sending
@@ -440,8 +451,8 @@ def test_send_message_returns_row_with_initial_status(fake_twilio: FakeTwilio) -
     seeded = seed(fake_twilio)
     client = client_for(fake_twilio)
 
-    direct = ts.send_message(client, "+15557654321", "hello", from_="+15550000001")
-    via_service = ts.send_message(
+    direct = send_message(client, "+15557654321", "hello", from_="+15550000001")
+    via_service = send_message(
         client, "whatsapp:+15557654321", "hi", messaging_service_sid=seeded["service"]["sid"]
     )
 
@@ -468,14 +479,14 @@ def test_send_message_returns_row_with_initial_status(fake_twilio: FakeTwilio) -
 
 def test_send_message_error_gives_operator_message(fake_twilio: FakeTwilio) -> None:
     client = client_for(fake_twilio)
-    with pytest.raises(ts.SetupError, match="not a valid phone number") as info:
-        ts.send_message(client, "555", "hello", from_="+15550000001")
+    with pytest.raises(SetupError, match="not a valid phone number") as info:
+        send_message(client, "555", "hello", from_="+15550000001")
     assert info.value.code == 21211
-    with pytest.raises(ts.SetupError, match="choose a From number or a Messaging Service"):
-        ts.send_message(client, "+15557654321", "hello")
+    with pytest.raises(SetupError, match="choose a From number or a Messaging Service"):
+        send_message(client, "+15557654321", "hello")
     fake_twilio.fail_next(r"/Messages\.json$", 400, 21610, "Attempt to send to unsubscribed recipient")
-    with pytest.raises(ts.SetupError, match="opted out"):
-        ts.send_message(client, "+15557654321", "hello", from_="+15550000001")
+    with pytest.raises(SetupError, match="opted out"):
+        send_message(client, "+15557654321", "hello", from_="+15550000001")
 
 
 def test_sent_message_gets_signed_callbacks_at_its_status_callback(
@@ -483,7 +494,7 @@ def test_sent_message_gets_signed_callbacks_at_its_status_callback(
 ) -> None:
     client = client_for(fake_twilio)
     callback = f"{PUBLIC}/twilio/status#rc=2"
-    row = ts.send_message(client, "+15557654321", "hello", from_="+15550000001", status_callback=callback)
+    row = send_message(client, "+15557654321", "hello", from_="+15550000001", status_callback=callback)
 
     fake_twilio.deliver(row["sid"], ["sent", "delivered"], via=callback_sink.resolve)
 
@@ -493,11 +504,11 @@ def test_sent_message_gets_signed_callbacks_at_its_status_callback(
         url = f"https://{request.headers['Host']}{request.path}"
         assert url == f"{PUBLIC}/twilio/status"
         assert validator.validate(url, request.form, request.headers["X-Twilio-Signature"])
-    assert ts.fetch_message(client, row["sid"])["status"] == "delivered"
+    assert fetch_message(client, row["sid"])["status"] == "delivered"
 
 
 def test_sandbox_instructions_name_both_urls() -> None:
-    info = ts.sandbox_instructions(PUBLIC + "/")
+    info = sandbox_instructions(PUBLIC + "/")
     assert (info.inbound_url, info.status_url) == (f"{PUBLIC}/twilio/inbound", f"{PUBLIC}/twilio/status")
     assert info.console_url.startswith("https://console.twilio.com/")
     text = "\n".join(info.steps)

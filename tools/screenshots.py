@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     from desktop.receiver_controller import ReceiverController
     from receiver import simulate
     from receiver.secrets import TWILIO_AUTH_TOKEN, SecretStore
+    from receiver.simulate_plan import DEMO_AUTH_TOKEN, SimConfig
 
     app = QApplication([])
     prefix = ""
@@ -125,10 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     controller.start()
     controller.set_simulating(True)  # the demo token validates local traffic only while asked for
     result = simulate.run(
-        simulate.SimConfig(
+        SimConfig(
             target=controller.local_url,
             public_url=controller.webhook_base,
-            auth_token=simulate.DEMO_AUTH_TOKEN,
+            auth_token=DEMO_AUTH_TOKEN,
             messages=args.messages,
             rate=0,
             seed=7,

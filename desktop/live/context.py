@@ -1,7 +1,7 @@
 """What the wizard pages, the send dialog and the restore/re-point actions share: the receiver, the
 tunnel, the keyring, settings, the background runner and how to make a Twilio client.
 
-``client_factory`` defaults to ``twilio_setup.make_client`` (which honours
+``client_factory`` defaults to ``twilio_client.make_client`` (which honours
 ``CALLBACK_MONITOR_TWILIO_API_BASE``); tests pass one bound to the fake Twilio's address instead.
 """
 
@@ -17,13 +17,13 @@ from desktop.live.tunnel_controller import TunnelController
 from desktop.receiver_controller import ReceiverController
 from desktop.workers import TaskRunner
 from receiver import send_test_message
-from receiver import twilio_setup as ts
 from receiver.credentials import load_credentials
 from receiver.reachability import Reach
 from receiver.secrets import SecretStore
 from receiver.store import Store
+from receiver.twilio_client import Credentials, SetupError, make_client
 
-ClientFactory = Callable[[ts.Credentials], Any]
+ClientFactory = Callable[[Credentials], Any]
 
 ON_EXIT_KEY = "live/on_exit"  # "restore" | "ask" | "keep"
 ON_EXIT_CHOICES = (
@@ -35,8 +35,8 @@ AUTO_REPOINT_KEY = "live/auto_repoint"
 OVERRIDES_KEY = "live/overrides"
 
 
-def default_factory(creds: ts.Credentials) -> Any:
-    return ts.make_client(creds)
+def default_factory(creds: Credentials) -> Any:
+    return make_client(creds)
 
 
 @dataclass
@@ -50,10 +50,10 @@ class SetupContext:
     # does an own public URL reach this receiver? (blocks: worker threads only); None: not checked
     probe: Callable[[str], Reach] | None = None
 
-    def credentials(self) -> ts.Credentials:
+    def credentials(self) -> Credentials:
         creds = load_credentials(self.secrets)
         if creds is None:
-            raise ts.SetupError("No Twilio credentials yet: enter them first (Tools → Twilio credentials…).")
+            raise SetupError("No Twilio credentials yet: enter them first (Tools → Twilio credentials…).")
         return creds
 
     def client(self) -> Any:
@@ -66,7 +66,7 @@ class SetupContext:
 
     def store(self) -> Store:
         if self.controller.store is None:
-            raise ts.SetupError("The receiver is not running; start it first.")
+            raise SetupError("The receiver is not running; start it first.")
         return self.controller.store
 
     @property

@@ -39,9 +39,9 @@ from desktop.live.tunnel_form import TunnelSettingsDialog
 from desktop.live.wizard import SetupWizard
 from desktop.workers import TaskRunner
 from receiver import reachability
-from receiver import twilio_setup as ts
 from receiver.credentials import load_credentials
 from receiver.tunnel import TunnelError, TunnelManager
+from receiver.webhook_apply import ApplyResult, restore_all
 from receiver.webhook_repoint import repoint
 
 if TYPE_CHECKING:  # the window imports this module to build its GoingLive
@@ -346,13 +346,13 @@ class GoingLive(QObject):
     def _repoint(self, new_base: str, then: Callable[[], None] | None = None) -> None:
         ctx = self.ctx
 
-        def work() -> ts.ApplyResult | None:
+        def work() -> ApplyResult | None:
             creds = ctx.credentials()
             if not ctx.store().pending_backups(creds.account_sid):
                 return None
             return repoint(ctx.client_factory(creds), ctx.store(), creds.account_sid, new_base, ctx.overrides)
 
-        def done(result: ts.ApplyResult | None) -> None:
+        def done(result: ApplyResult | None) -> None:
             if result is not None:
                 self._note(f"Re-pointed {len(result.target_sids)} target(s) to {new_base}.")
             self.clear_warning()
@@ -416,7 +416,7 @@ class GoingLive(QObject):
 
         def work() -> list[str]:
             creds = ctx.credentials()
-            return ts.restore_all(ctx.client_factory(creds), ctx.store(), creds.account_sid)
+            return restore_all(ctx.client_factory(creds), ctx.store(), creds.account_sid)
 
         def done(report: list[str]) -> None:
             self.last_report = report or ["Nothing to restore."]

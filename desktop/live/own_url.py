@@ -45,12 +45,12 @@ class ReplacingLineEdit(QLineEdit):
         self.setClearButtonEnabled(True)
         self._select_on_release = False
 
-    def focusInEvent(self, event: QFocusEvent) -> None:  # noqa: N802 - Qt override
+    def focusInEvent(self, event: QFocusEvent) -> None:
         super().focusInEvent(event)
         self.selectAll()
         self._select_on_release = True
 
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         super().mouseReleaseEvent(event)
         if self._select_on_release:  # the press that gave focus moved the cursor: select again
             self._select_on_release = False
@@ -119,7 +119,7 @@ class OwnUrlDialog(QDialog):
             self._fit()
         return handled
 
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self._fit()
 

@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
 
 from desktop.live.context import SetupContext
 from desktop.workers import BusyLine
-from receiver import twilio_setup as ts
 from receiver.send_test_message import sender_choices
+from receiver.webhook_targets import Targets
 
 
 class SendDialog(QDialog):
@@ -29,7 +29,7 @@ class SendDialog(QDialog):
     """
 
     def __init__(
-        self, ctx: SetupContext, targets: ts.Targets | None = None, parent: QWidget | None = None
+        self, ctx: SetupContext, targets: Targets | None = None, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.ctx = ctx

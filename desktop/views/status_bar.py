@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
 from desktop import badges, theme
 from desktop.formatting import count_of
 from desktop.receiver_controller import ReceiverController
-from receiver.app import INBOUND_PATHS, STATUS_PATHS
 from receiver.secrets import TWILIO_AUTH_TOKEN
+from receiver.webhook_paths import INBOUND_PATH, STATUS_PATH
 
 REFRESH_MS = 1000
 NO_TOKEN_TEXT = (
@@ -160,8 +160,8 @@ class ReceiverStatusBar(QStatusBar):
         if not base:
             return []
         return [
-            ("Status callback URL", base + STATUS_PATHS[0]),
-            ("Inbound message URL", base + INBOUND_PATHS[0]),
+            ("Status callback URL", base + STATUS_PATH),
+            ("Inbound message URL", base + INBOUND_PATH),
         ]
 
     def _fill_url_menu(self) -> None:

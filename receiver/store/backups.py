@@ -1,5 +1,5 @@
 """Webhook backups: what a Twilio number's or service's webhooks were before the app re-pointed them,
-kept until restored (receiver/twilio_setup.py applies and restores; this keeps the record)."""
+kept until restored (receiver/webhook_apply.py applies and restores; this keeps the record)."""
 
 from __future__ import annotations
 

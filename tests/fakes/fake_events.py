@@ -6,7 +6,8 @@ envelope (``key`` ``sinks``/``subscriptions``); ISO dates; create answers 201, d
 needs an active sink (the spec: "Sink must be active for the subscription to be created"); webhook sinks
 are active as soon as they exist here.
 
-Delivery (``EventStreams.deliver``) acts as Event Streams does (TWILIO-FACTS.md §8): a POST of a JSON
+Delivery (``EventStreams.deliver``) acts as Event Streams does
+(https://www.twilio.com/docs/events/event-delivery-and-duplication): a POST of a JSON
 array of CloudEvents to the sink's destination with ``?bodySHA256=<hex sha256 of the body>`` appended,
 ``X-Twilio-Signature`` = HMAC-SHA1 (auth token) of that URL with no parameters — the JSON-webhook scheme
 twilio-python's ``RequestValidator`` checks. A non-2xx answer is retried (the real retries spread over

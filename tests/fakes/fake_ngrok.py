@@ -476,7 +476,7 @@ class Agent:
 class _QuietHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def read_body(self) -> bytes:
@@ -686,13 +686,15 @@ def cmd_start(words: list[str], flags: dict[str, list[str]], http_addr: str | No
     token = last(flags, "authtoken") or config.get("authtoken") or os.environ.get("NGROK_AUTHTOKEN")
     agent = Agent(config)
 
-    def on_stop(signum: int, frame: object) -> None:
+    def on_stop(_signum: int, _frame: object) -> None:
         agent.stopping.set()
 
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     if hasattr(signal, "SIGUSR1"):
-        signal.signal(signal.SIGUSR1, lambda signum, frame: threading.Thread(target=agent.reconnect).start())
+        signal.signal(
+            signal.SIGUSR1, lambda _signum, _frame: threading.Thread(target=agent.reconnect).start()
+        )
 
     web = bind_web(str(config.get("web_addr") or f"127.0.0.1:{DEFAULT_WEB_PORT}"))
     web.agent = agent  # type: ignore[attr-defined]

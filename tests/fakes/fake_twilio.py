@@ -2,7 +2,7 @@
 
 Why a real HTTP server rather than mocks: the wizard code must work with the *real* twilio-python
 client (paging, form encoding of ``None``/empty values, error parsing into ``TwilioRestException``).
-``receiver.twilio_setup.make_client(creds, api_base=fake.base_url)`` rewrites every request the client
+``receiver.twilio_client.make_client(creds, api_base=fake.base_url)`` rewrites every request the client
 makes (api.twilio.com, messaging.twilio.com) to this server, keeping the path.
 
 Shapes follow the OpenAPI specs in ``/work/shared/reference`` (twilio_api_v2010.json and
@@ -40,7 +40,6 @@ from twilio.request_validator import RequestValidator
 
 from .fake_events import EventStreams
 
-API_ORIGIN = "https://api.twilio.com"
 MESSAGING_ORIGIN = "https://messaging.twilio.com"
 SANDBOX_WHATSAPP_FROM = "whatsapp:+14155238886"
 
@@ -726,7 +725,8 @@ class FakeTwilio:
 
     # ------------------------------------------------------------------ acting as Twilio
     def callback_url_for(self, sid: str) -> str | None:
-        """Where Twilio would send status callbacks: per-message URL, else the service's (FACTS 1.7)."""
+        """Where Twilio would send status callbacks: per-message URL, else the service's
+        (https://www.twilio.com/docs/messaging/guides/track-outbound-message-status)."""
         with self.lock:
             message = self._message(sid)
             url = self.state.message_callbacks.get(sid)
@@ -735,7 +735,8 @@ class FakeTwilio:
             return url or None
 
     def status_params(self, sid: str, status: str, error_code: int | None = None) -> dict[str, str]:
-        """The form fields of a status callback for ``sid`` at ``status`` (shapes from FACTS 1.2)."""
+        """The form fields of a status callback for ``sid`` at ``status`` (shapes from
+        https://www.twilio.com/docs/messaging/guides/track-outbound-message-status)."""
         with self.lock:
             message = self._message(sid)
             from_ = message["from"] or self._service_sender(message["messaging_service_sid"], message["to"])
@@ -874,7 +875,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def _dispatch(self, method: str) -> None:
@@ -940,7 +941,7 @@ class CallbackSink:
                 self.send_response(204)
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

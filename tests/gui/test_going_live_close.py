@@ -17,8 +17,11 @@ from desktop.live.going_live import GoingLive
 from desktop.main_window import MainWindow
 from desktop.tray import install as install_alerts
 from receiver import secrets as keys
-from receiver import twilio_setup as ts
 from receiver.store import Store
+from receiver.twilio_client import make_client
+from receiver.webhook_apply import apply_plan
+from receiver.webhook_plan import plan_changes
+from receiver.webhook_targets import list_targets
 from tests.fakes import fake_twilio as fakes
 from tests.fakes.fake_twilio import FakeTwilio
 from tests.gui.ui import click_menu_item
@@ -34,13 +37,13 @@ def live_with_repointed_service(
 ) -> tuple[GoingLive, str]:
     """A window whose monitor set a service's status callback (credentials stored), ``on_exit`` chosen."""
     service = fake.add_service("Shop notifications", status_callback=ORIGINAL_STATUS)
-    live = open_live(lambda c: ts.make_client(c, api_base=fake.base_url), live__on_exit=on_exit)
+    live = open_live(lambda c: make_client(c, api_base=fake.base_url), live__on_exit=on_exit)
     secrets = live.ctx.secrets
     secrets.set(keys.TWILIO_ACCOUNT_SID, fake.account_sid)
     secrets.set(keys.TWILIO_AUTH_TOKEN, fake.auth_token)
     client = live.ctx.client()
-    changes = ts.plan_changes(ts.list_targets(client), [service["sid"]], MONITOR_URL)
-    ts.apply_plan(client, live.ctx.store(), fake.account_sid, changes)  # what the wizard's Apply does
+    changes = plan_changes(list_targets(client), [service["sid"]], MONITOR_URL)
+    apply_plan(client, live.ctx.store(), fake.account_sid, changes)  # what the wizard's Apply does
     live.window.show()
     qtbot.waitUntil(lambda: not live.runner.busy)
     return live, str(service["sid"])
@@ -142,7 +145,7 @@ def test_the_trays_quit_goes_through_the_same_restore(
 def test_nothing_to_restore_closes_at_once(
     qtbot: QtBot, open_live: Callable[..., GoingLive], fake_twilio: FakeTwilio
 ) -> None:
-    live = open_live(lambda c: ts.make_client(c, api_base=fake_twilio.base_url), live__on_exit="ask")
+    live = open_live(lambda c: make_client(c, api_base=fake_twilio.base_url), live__on_exit="ask")
     live.window.show()
     live.window.close()
     assert not live.window.isVisible()  # no question: the monitor changed nothing at Twilio

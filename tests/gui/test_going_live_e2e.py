@@ -39,8 +39,11 @@ from desktop.live.wizard.send_test_page import SendTestPage
 from desktop.live.wizard.targets_page import TargetsPage
 from desktop.main_window import MainWindow
 from receiver import secrets as keys
-from receiver import twilio_setup as ts
 from receiver.store import Store
+from receiver.twilio_client import API_BASE_ENV, Credentials, make_client
+from receiver.webhook_apply import apply_plan
+from receiver.webhook_plan import plan_changes
+from receiver.webhook_targets import list_targets
 from tests.fakes import fake_twilio as fakes
 from tests.fakes import ngrok_fixture
 from tests.fakes.fake_twilio import FakeTwilio
@@ -70,7 +73,7 @@ def test_going_live_end_to_end(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("NGROK_AUTHTOKEN", raising=False)
-    monkeypatch.setenv(ts.API_BASE_ENV, fake_twilio.base_url)  # the app's default client goes to the fake
+    monkeypatch.setenv(API_BASE_ENV, fake_twilio.base_url)  # the app's default client goes to the fake
     threads_before = set(threading.enumerate())
     number = fake_twilio.add_number("+15550001111", friendly_name="Shop", **ORIGINAL["number"])
     service = fake_twilio.add_service("Shop notifications", **ORIGINAL["service"])
@@ -251,7 +254,7 @@ def test_journey_go_live_then_own_url_offers_to_repoint_and_does_it(
     service = fake_twilio.add_service("Shop notifications", **ORIGINAL["service"])
     fake_twilio.add_number_to_service(service["sid"], number["sid"])
     live = open_live(
-        lambda c: ts.make_client(c, api_base=fake_twilio.base_url),
+        lambda c: make_client(c, api_base=fake_twilio.base_url),
         tunnel__ngrok_path=fake_ngrok,
         tunnel__web_addr="127.0.0.1:0",
     )
@@ -326,7 +329,7 @@ def test_journey_stop_tunnel_then_leave_them_keeps_a_warning(
 ) -> None:
     service = fake_twilio.add_service("Alerts", **ORIGINAL["service"])
     live = open_live(
-        lambda c: ts.make_client(c, api_base=fake_twilio.base_url),
+        lambda c: make_client(c, api_base=fake_twilio.base_url),
         tunnel__ngrok_path=fake_ngrok,
         tunnel__web_addr="127.0.0.1:0",
     )
@@ -339,8 +342,8 @@ def test_journey_stop_tunnel_then_leave_them_keeps_a_warning(
     qtbot.waitUntil(lambda: not live.runner.busy, timeout=20000)
     tunnel_url = started.args[0]
     client = live.ctx.client()  # what the wizard's Apply did, in an earlier part of the session
-    changes = ts.plan_changes(ts.list_targets(client), [service["sid"]], tunnel_url)
-    ts.apply_plan(client, live.ctx.store(), fake_twilio.account_sid, changes)
+    changes = plan_changes(list_targets(client), [service["sid"]], tunnel_url)
+    apply_plan(client, live.ctx.store(), fake_twilio.account_sid, changes)
 
     live.actions["stop_tunnel"].trigger()
     qtbot.waitUntil(lambda: live.offer_box is not None and live.offer_box.isVisible(), timeout=5000)
@@ -363,11 +366,11 @@ def test_journey_stop_tunnel_then_leave_them_keeps_a_warning(
 
 def crash_with_backups(db: Path, fake: FakeTwilio, service_sid: str) -> None:
     """An earlier session applied webhooks to a tunnel URL and died; its credentials were not kept."""
-    client = ts.make_client(ts.Credentials(fake.account_sid, fake.auth_token), api_base=fake.base_url)
+    client = make_client(Credentials(fake.account_sid, fake.auth_token), api_base=fake.base_url)
     store = Store(db)
     try:
-        changes = ts.plan_changes(ts.list_targets(client), [service_sid], "https://gone.ngrok.test")
-        ts.apply_plan(client, store, fake.account_sid, changes)
+        changes = plan_changes(list_targets(client), [service_sid], "https://gone.ngrok.test")
+        apply_plan(client, store, fake.account_sid, changes)
     finally:
         store.close()
 
@@ -390,7 +393,7 @@ def test_journey_crash_then_restart_restore_asks_for_credentials_and_succeeds(
     service = fake_twilio.add_service("Alerts", **ORIGINAL["service"])
     crash_with_backups(tmp_path / "live.db", fake_twilio, service["sid"])
 
-    live = open_live(lambda c: ts.make_client(c, api_base=fake_twilio.base_url))  # the restart
+    live = open_live(lambda c: make_client(c, api_base=fake_twilio.base_url))  # the restart
     live.window.show()
     qtbot.waitUntil(lambda: live.offer_box is not None and live.offer_box.isVisible(), timeout=5000)
     box = live.offer_box
@@ -414,7 +417,7 @@ def test_journey_crash_later_then_credentials_offers_restore_again(
 ) -> None:
     service = fake_twilio.add_service("Alerts", **ORIGINAL["service"])
     crash_with_backups(tmp_path / "live.db", fake_twilio, service["sid"])
-    live = open_live(lambda c: ts.make_client(c, api_base=fake_twilio.base_url))
+    live = open_live(lambda c: make_client(c, api_base=fake_twilio.base_url))
     live.window.show()
     qtbot.waitUntil(lambda: live.offer_box is not None and live.offer_box.isVisible(), timeout=5000)
     first = live.offer_box
@@ -441,7 +444,7 @@ def test_journey_restart_without_keyring_after_accepting_weaker_store_keeps_secr
     qtbot: QtBot, open_live: Callable[..., Any], fake_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(keyring, "get_keyring", lambda: keyring.backends.fail.Keyring())
-    client_factory = lambda c: ts.make_client(c, api_base=fake_twilio.base_url)  # noqa: E731
+    client_factory = lambda c: make_client(c, api_base=fake_twilio.base_url)  # noqa: E731
     first = open_live(client_factory)
     first.window.show()
     first.actions["credentials"].trigger()

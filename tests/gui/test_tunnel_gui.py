@@ -32,8 +32,11 @@ from desktop.live.going_live import GoingLive
 from desktop.live.own_url import OwnUrlDialog
 from desktop.live.tunnel_form import TunnelSettingsDialog
 from receiver import secrets as keys
-from receiver import twilio_setup as ts
 from receiver.secrets import SecretStore
+from receiver.twilio_client import Credentials, make_client
+from receiver.webhook_apply import apply_plan
+from receiver.webhook_plan import plan_changes
+from receiver.webhook_targets import list_targets
 from tests.fakes import fake_twilio as fakes
 from tests.fakes import ngrok_fixture
 from tests.fakes.fake_twilio import FakeTwilio
@@ -54,7 +57,7 @@ def _no_env_token(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def live(fake_ngrok: str, fake_twilio: FakeTwilio, open_live: Callable[..., GoingLive]) -> GoingLive:
     return open_live(
-        lambda c: ts.make_client(c, api_base=fake_twilio.base_url),
+        lambda c: make_client(c, api_base=fake_twilio.base_url),
         tunnel__ngrok_path=fake_ngrok,
         tunnel__web_addr="127.0.0.1:0",
     )
@@ -278,8 +281,8 @@ def test_url_change_repoints_automatically_when_ticked(
     wait_idle(qtbot, live)
     first = started.args[0]
     client = live.ctx.client()
-    changes = ts.plan_changes(ts.list_targets(client), [service["sid"]], first)
-    ts.apply_plan(client, live.ctx.store(), fake_twilio.account_sid, changes)
+    changes = plan_changes(list_targets(client), [service["sid"]], first)
+    apply_plan(client, live.ctx.store(), fake_twilio.account_sid, changes)
 
     reconnect_agent(live.tunnel.manager)
     with qtbot.waitSignal(live.tunnel.urlChanged, timeout=10000) as changed:
@@ -308,8 +311,8 @@ def test_url_change_is_offered_when_not_automatic(
         live.tunnel.start()
     wait_idle(qtbot, live)
     client = live.ctx.client()
-    changes = ts.plan_changes(ts.list_targets(client), [service["sid"]], started.args[0])
-    ts.apply_plan(client, live.ctx.store(), fake_twilio.account_sid, changes)
+    changes = plan_changes(list_targets(client), [service["sid"]], started.args[0])
+    apply_plan(client, live.ctx.store(), fake_twilio.account_sid, changes)
     reconnect_agent(live.tunnel.manager)
     # no manual check: the agent is asked every few seconds, so the new URL shows promptly (was 30 s)
     with qtbot.waitSignal(live.tunnel.urlChanged, timeout=10000) as changed:
@@ -340,11 +343,11 @@ def test_url_change_without_stored_credentials_is_still_offered_and_asks_for_the
     wait_idle(qtbot, live)
     first = started.args[0]
     # an earlier part of the session applied webhooks with credentials kept for that session only
-    client = ts.make_client(
-        ts.Credentials(fake_twilio.account_sid, fake_twilio.auth_token), api_base=fake_twilio.base_url
+    client = make_client(
+        Credentials(fake_twilio.account_sid, fake_twilio.auth_token), api_base=fake_twilio.base_url
     )
-    changes = ts.plan_changes(ts.list_targets(client), [service["sid"]], first)
-    ts.apply_plan(client, live.ctx.store(), fake_twilio.account_sid, changes)
+    changes = plan_changes(list_targets(client), [service["sid"]], first)
+    apply_plan(client, live.ctx.store(), fake_twilio.account_sid, changes)
     reconnect_agent(live.tunnel.manager)
     with qtbot.waitSignal(live.tunnel.urlChanged, timeout=10000) as changed:
         pass

@@ -33,8 +33,11 @@ from desktop.main_window import MainWindow
 from desktop.receiver_controller import ReceiverController, configured_port
 from receiver import errors, paths
 from receiver import secrets as keys
-from receiver import twilio_setup as ts
 from receiver.secrets import SecretStore
+from receiver.twilio_client import Credentials, make_client
+from receiver.webhook_apply import apply_plan
+from receiver.webhook_plan import plan_changes
+from receiver.webhook_targets import list_targets
 from tests.fakes import fake_twilio as fakes
 from tests.fakes.fake_twilio import FakeTwilio
 
@@ -48,7 +51,7 @@ OLD_STATUS = "https://old.example.com/status"
 @pytest.fixture
 def live(open_live: Callable[..., GoingLive], fake_twilio: FakeTwilio) -> GoingLive:
     """Window + going-live hooks on an empty DB; Twilio calls go to the fake (api_base parameter)."""
-    return open_live(lambda c: ts.make_client(c, api_base=fake_twilio.base_url))
+    return open_live(lambda c: make_client(c, api_base=fake_twilio.base_url))
 
 
 @pytest.fixture
@@ -372,13 +375,13 @@ def test_start_after_crash_offers_to_restore_leftover_webhooks(
     controller = make_controller(tmp_path / "crashed.db", token=None)
     controller.secrets.set(keys.TWILIO_ACCOUNT_SID, fake_twilio.account_sid)
     controller.secrets.set(keys.TWILIO_AUTH_TOKEN, fake_twilio.auth_token)
-    client = ts.make_client(
-        ts.Credentials(fake_twilio.account_sid, fake_twilio.auth_token), api_base=fake_twilio.base_url
+    client = make_client(
+        Credentials(fake_twilio.account_sid, fake_twilio.auth_token), api_base=fake_twilio.base_url
     )
-    changes = ts.plan_changes(ts.list_targets(client), [service["sid"]], "https://gone.ngrok.test")
-    ts.apply_plan(client, controller.store, fake_twilio.account_sid, changes)  # ...and then the app died
+    changes = plan_changes(list_targets(client), [service["sid"]], "https://gone.ngrok.test")
+    apply_plan(client, controller.store, fake_twilio.account_sid, changes)  # ...and then the app died
 
-    options = LiveOptions(client_factory=lambda c: ts.make_client(c, api_base=fake_twilio.base_url))
+    options = LiveOptions(client_factory=lambda c: make_client(c, api_base=fake_twilio.base_url))
     window = MainWindow(controller, tmp_settings, live=options)
     going = window.live
     try:
@@ -471,7 +474,7 @@ def test_public_url_page_refuses_an_own_url_that_does_not_reach_this_receiver(
     qtbot: QtBot, open_live: Callable[..., GoingLive], fake_twilio: FakeTwilio, unused_port: int
 ) -> None:
     live = open_live(
-        lambda c: ts.make_client(c, api_base=fake_twilio.base_url),
+        lambda c: make_client(c, api_base=fake_twilio.base_url),
         probe_via=lambda _url: ("127.0.0.1", unused_port),  # nothing listens where the proxy sends
     )
     wizard = live.open_wizard()

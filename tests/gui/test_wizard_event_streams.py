@@ -16,8 +16,8 @@ from desktop.live.wizard.credentials_page import CredentialsPage
 from desktop.live.wizard.public_url_page import PublicUrlPage
 from desktop.live.wizard.review_page import ReviewPage
 from desktop.live.wizard.targets_page import TargetsPage
-from receiver import twilio_setup as ts
-from receiver.event_streams import EVENTS_PATH
+from receiver.twilio_client import make_client
+from receiver.webhook_paths import EVENTS_PATH
 from tests.fakes import fake_twilio as fakes
 from tests.fakes.fake_twilio import FakeTwilio
 
@@ -27,7 +27,7 @@ OWN_URL = "https://monitor.example.com"
 
 @pytest.fixture
 def live(open_live: Callable[..., GoingLive], fake_twilio: FakeTwilio) -> GoingLive:
-    return open_live(lambda c: ts.make_client(c, api_base=fake_twilio.base_url))
+    return open_live(lambda c: make_client(c, api_base=fake_twilio.base_url))
 
 
 def _to_review(qtbot: QtBot, live: GoingLive, fake: FakeTwilio) -> ReviewPage:

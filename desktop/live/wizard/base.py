@@ -12,18 +12,21 @@ from PySide6.QtWidgets import QWizardPage
 
 from desktop.live.context import SetupContext
 from desktop.workers import BusyLine
-from receiver import twilio_setup as ts
+from receiver.twilio_client import AccountInfo
+from receiver.webhook_apply import ApplyResult
+from receiver.webhook_plan import Change
+from receiver.webhook_targets import Targets
 
 
 @dataclass
 class WizardState:
     """What one page found out and a later page needs."""
 
-    account: ts.AccountInfo | None = None
-    targets: ts.Targets | None = None
+    account: AccountInfo | None = None
+    targets: Targets | None = None
     selected: list[str] = field(default_factory=list)
-    changes: list[ts.Change] = field(default_factory=list)
-    result: ts.ApplyResult | None = None
+    changes: list[Change] = field(default_factory=list)
+    result: ApplyResult | None = None
     event_streams: str | None = None  # what turning Event Streams on did (a sink SID, or why it failed)
     sent_sid: str | None = None
 
@@ -76,7 +79,7 @@ class AsyncPage(QWizardPage):
         def done(result: Any) -> None:
             try:
                 job.on_done(result)
-            except Exception as exc:  # noqa: BLE001 - shown to the operator
+            except Exception as exc:
                 failed(exc)
                 return
             if self.busy.busy:

@@ -1,5 +1,5 @@
 """Page 4: every field that will change, old → new, with optional connection overrides; "Apply"
-saves the current values in the database first, then changes them (``twilio_setup.apply_plan``)."""
+saves the current values in the database first, then changes them (``webhook_apply.apply_plan``)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from PySide6.QtWidgets import (
 
 from desktop.live.context import OVERRIDES_KEY, SetupContext
 from desktop.live.wizard.base import AsyncPage, Job, WizardState
-from receiver import twilio_setup as ts
+from receiver.twilio_client import SetupError
+from receiver.webhook_apply import ApplyResult, apply_event_streams, apply_plan
+from receiver.webhook_plan import plan_changes
 
 OVERRIDES_HELP = (
     "Optional, for slow or flaky links: Twilio connection overrides added to every URL as "
@@ -100,9 +102,9 @@ class ReviewPage(AsyncPage):
         targets, base = self.state.targets, self.ctx.tunnel.public_url
         try:
             if targets is None or not base:
-                raise ts.SetupError("Go back: the public URL or the target list is missing.")
-            self.state.changes = ts.plan_changes(targets, self.state.selected, base, self.overrides.text())
-        except ts.SetupError as exc:
+                raise SetupError("Go back: the public URL or the target list is missing.")
+            self.state.changes = plan_changes(targets, self.state.selected, base, self.overrides.text())
+        except SetupError as exc:
             self._error = exc.message
             self.busy.fail(exc.message)
             self.summary.clear()
@@ -137,24 +139,24 @@ class ReviewPage(AsyncPage):
         self.ctx.settings.setValue(EVENT_STREAMS_KEY, events)
         self.state.event_streams = None
         if not changes and not events:
-            self.state.result = ts.ApplyResult(backup_ids=[], changes=[])
+            self.state.result = ApplyResult(backup_ids=[], changes=[])
             return True
         account = self.state.account.sid if self.state.account else self.ctx.credentials().account_sid
         store = self.ctx.store()
         base = self.ctx.tunnel.public_url or ""
 
-        def work() -> tuple[ts.ApplyResult, str | None]:
+        def work() -> tuple[ApplyResult, str | None]:
             client = self.ctx.client()
-            result = ts.apply_plan(client, store, account, changes) if changes else ts.ApplyResult([], [])
+            result = apply_plan(client, store, account, changes) if changes else ApplyResult([], [])
             if not events:
                 return result, None
             try:  # the webhooks are applied either way; the page says what became of Event Streams
-                sink = ts.apply_event_streams(client, store, account, base)
-            except ts.SetupError as exc:
+                sink = apply_event_streams(client, store, account, base)
+            except SetupError as exc:
                 return result, f"Event Streams could not be turned on: {exc.message}"
             return result, f"Event Streams on: message events go to {base}/twilio/events (sink {sink})."
 
-        def done(outcome: tuple[ts.ApplyResult, str | None]) -> None:
+        def done(outcome: tuple[ApplyResult, str | None]) -> None:
             self.state.result, self.state.event_streams = outcome
 
         return Job("Saving the current values, then applying the changes…", work, done)

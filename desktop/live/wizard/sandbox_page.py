@@ -1,5 +1,5 @@
 """Page 6: the WhatsApp Sandbox, whose webhook URLs no API can set: exact URLs to paste, with copy
-buttons, and the steps in the Twilio Console (``twilio_setup.sandbox_instructions``)."""
+buttons, and the steps in the Twilio Console (``sandbox.sandbox_instructions``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPush
 
 from desktop.live.context import SetupContext
 from desktop.live.wizard.base import AsyncPage, WizardState
-from receiver import twilio_setup as ts
+from receiver.sandbox import sandbox_instructions
+from receiver.twilio_client import SetupError
 
 
 def _copy_row(edit: QLineEdit, parent: QWidget) -> QHBoxLayout:
@@ -48,8 +49,8 @@ class SandboxPage(AsyncPage):
 
     def initializePage(self) -> None:
         try:
-            info = ts.sandbox_instructions(self.ctx.tunnel.public_url or "")
-        except ts.SetupError as exc:
+            info = sandbox_instructions(self.ctx.tunnel.public_url or "")
+        except SetupError as exc:
             self.busy.fail(exc.message)
             return
         self.inbound.setText(info.inbound_url)

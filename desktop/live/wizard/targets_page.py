@@ -1,5 +1,5 @@
 """Page 3: pick the numbers and Messaging Services to route to the monitor, seeing where their
-messages and statuses go now and the precedence traps (``twilio_setup.warnings``)."""
+messages and statuses go now and the precedence traps (``webhook_targets.warnings``)."""
 
 from __future__ import annotations
 
@@ -12,17 +12,17 @@ from PySide6.QtWidgets import QHeaderView, QLabel, QPushButton, QTreeWidget, QTr
 from desktop import badges, theme
 from desktop.live.context import SetupContext
 from desktop.live.wizard.base import AsyncPage, Job, WizardState
-from receiver import twilio_setup as ts
+from receiver.webhook_targets import NumberTarget, ServiceTarget, Targets, list_targets, warnings
 
 SID_ROLE = Qt.ItemDataRole.UserRole
 COLUMNS = ("Number or Messaging Service", "Incoming messages go to", "Delivery statuses go to")
 
 
-def _inbound_of(target: ts.NumberTarget | ts.ServiceTarget, targets: ts.Targets) -> str:
+def _inbound_of(target: NumberTarget | ServiceTarget, targets: Targets) -> str:
     """Where incoming messages really go now (a service's URL wins over its numbers', FACTS 2.2)."""
-    if isinstance(target, ts.NumberTarget):
+    if isinstance(target, NumberTarget):
         service = targets.get(target.service_sid or "")
-        if isinstance(service, ts.ServiceTarget) and not service.use_inbound_webhook_on_number:
+        if isinstance(service, ServiceTarget) and not service.use_inbound_webhook_on_number:
             return f"the service's URL: {service.inbound_request_url or '(not set)'}"
         if target.sms_application_sid:
             return f"TwiML App {target.sms_application_sid}"
@@ -32,8 +32,8 @@ def _inbound_of(target: ts.NumberTarget | ts.ServiceTarget, targets: ts.Targets)
     return target.inbound_request_url or "(not set: not forwarded)"
 
 
-def _status_of(target: ts.NumberTarget | ts.ServiceTarget) -> str:
-    if isinstance(target, ts.NumberTarget):
+def _status_of(target: NumberTarget | ServiceTarget) -> str:
+    if isinstance(target, NumberTarget):
         return "(numbers have none — see notes)"
     return target.status_callback or "(not set)"
 
@@ -88,17 +88,17 @@ class TargetsPage(AsyncPage):
             return
         self.run_job(Job("Reading your numbers and Messaging Services…", self._fetch, self._fill))
 
-    def _fetch(self) -> ts.Targets:
-        return ts.list_targets(self.ctx.client())
+    def _fetch(self) -> Targets:
+        return list_targets(self.ctx.client())
 
-    def _fill(self, targets: ts.Targets) -> None:
+    def _fill(self, targets: Targets) -> None:
         self.state.targets = targets
-        self._warnings = ts.warnings(targets)
+        self._warnings = warnings(targets)
         self.tree.blockSignals(True)
         self.tree.clear()
-        every: list[ts.NumberTarget | ts.ServiceTarget] = [*targets.services, *targets.numbers]
+        every: list[NumberTarget | ServiceTarget] = [*targets.services, *targets.numbers]
         for target in every:
-            kind = "Messaging Service" if isinstance(target, ts.ServiceTarget) else "Number"
+            kind = "Messaging Service" if isinstance(target, ServiceTarget) else "Number"
             item = QTreeWidgetItem(
                 [f"{target.name}  ·  {kind}", _inbound_of(target, targets), _status_of(target)]
             )
@@ -151,12 +151,12 @@ class TargetsPage(AsyncPage):
         self.notes.setText("".join(parts))
         self.notes.setVisible(bool(parts))
 
-    def _notes_for(self, target: ts.NumberTarget | ts.ServiceTarget | None) -> list[str]:
+    def _notes_for(self, target: NumberTarget | ServiceTarget | None) -> list[str]:
         """The precedence notes, minus "select the service as well" once that service is ticked."""
         if target is None:
             return []
         notes = self._warnings.get(target.sid, [])
-        if isinstance(target, ts.NumberTarget) and target.service_sid in self.state.selected:
+        if isinstance(target, NumberTarget) and target.service_sid in self.state.selected:
             notes = [n for n in notes if not n.startswith("This number is in Messaging Service")]
         return notes
 

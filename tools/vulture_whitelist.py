@@ -1,0 +1,25 @@
+"""Names vulture (``make lint``) must not report, each with the reason nothing of ours calls it.
+
+Framework hooks called by name (Qt virtuals, http.server handlers, waitress and logging attributes) are in
+``[tool.vulture] ignore_names`` in pyproject.toml; this file lists single attributes, as vulture's
+whitelist syntax wants (``_.name``).
+"""
+
+# ruff: noqa: B018
+from __future__ import annotations
+
+from typing import Any
+
+_: Any = None
+
+# receiver/webhook_apply.py: part of the result a caller may show; the wizard builds empty ones
+_.backup_ids
+
+# --- found by vulture in files other engineers edit this session (issue #12 merge): the lead removes the
+# dead code, then these lines. Each was unused at the time of the merge (vulture --min-confidence 60).
+_.events_made  # bench/make_db.py: set, never read
+_.going_live  # desktop/going_live.py:505: attribute set on the window, never read
+_.cleared  # desktop/models/message_query.py:84: method never called
+_.queued  # desktop/models/messages_model.py:140: variable never read
+_.last_error  # desktop/tunnel_controller.py:100/162/181: set, never read
+_.iter_export  # receiver/store/core.py: function never called
