@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from receiver_helpers import PUBLIC, TOKEN, post, sid, status_params
+from waiting import wait_until
 
 from receiver import app as receiver_app
 from receiver.alert_feed import AlertFeed
@@ -207,12 +208,7 @@ def test_twilio_alerts_about_other_things_or_long_ago_do_not_fire(env: Env) -> N
 # ---------------------------------------------------------------------------- not storing
 def wait_for_problems(env: Env, present: bool) -> None:
     """The free-space probe runs at most every DISK_CHECK_EVERY s: poll the condition, with a deadline."""
-    import time
-
-    deadline = time.monotonic() + 5
-    while bool(env.store.health.problems()) != present:
-        assert time.monotonic() < deadline, "the store health never changed"
-        time.sleep(0.02)
+    wait_until(lambda: bool(env.store.health.problems()) == present, what="the store health change")
 
 
 def test_not_storing_fires_once_per_episode_and_pruning_never_fires(env: Env) -> None:

@@ -4,17 +4,14 @@ account of where its auth token comes from, and self-test from the source tree."
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 from receiver_helpers import TOKEN, http_post, sid, status_params
+from serve_process import ServeProcess, cli_env, run_cli
 
 from receiver import __version__
 from receiver.simulate_plan import DEMO_AUTH_TOKEN
@@ -25,55 +22,16 @@ DEFAULT_DB = Path("home") / "data" / "callbacks.db"
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({"CALLBACK_MONITOR_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"})
-    env.pop("TWILIO_AUTH_TOKEN", None)
-    env.pop("DISPLAY", None)
-    return env
+    return cli_env(tmp_path, token=None)
 
 
 def _cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "receiver", *args],
-        capture_output=True,
-        text=True,
-        env=env or _env(tmp_path),
-        timeout=120,
-    )
-
-
-class Served:
-    """``callback-monitor <args>`` running serve in a subprocess, up to its "Listening on" line."""
-
-    def __init__(self, tmp_path: Path, args: list[str], env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "receiver", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self.banner = ""
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.banner += line
-            match = re.match(r"Listening on (http://127\.0\.0\.1:\d+)", line)
-            if match:
-                self.url = match.group(1)
-                return
-        _, err = self.proc.communicate(timeout=15)
-        raise AssertionError(f"serve exited before listening: {self.banner}{err}")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        self.proc.communicate(timeout=15)
-        return self.proc.returncode
+    return run_cli(tmp_path, *args, env=env or _env(tmp_path))
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[list[Served]]:
-    running: list[Served] = []
+def served(tmp_path: Path) -> Iterator[list[ServeProcess]]:
+    running: list[ServeProcess] = []
     yield running
     for server in running:
         server.stop()
@@ -101,11 +59,13 @@ def test_version_prints_the_package_version(tmp_path: Path) -> None:
     ],
 )
 def test_export_reads_the_database_named_by_db_in_either_position(
-    tmp_path: Path, served: list[Served], order: tuple[str, ...]
+    tmp_path: Path, served: list[ServeProcess], order: tuple[str, ...]
 ) -> None:
     db = tmp_path / "chosen.db"
     # fill the chosen database the way it is filled in real life: a signed callback to `serve --db`
-    server = Served(tmp_path, ["serve", "--port", "0", "--db", str(db), "--demo-token"], _env(tmp_path))
+    server = ServeProcess(
+        ["serve", "--port", "0", "--db", str(db), "--demo-token"], _env(tmp_path)
+    ).listening()
     served.append(server)
     message_sid = sid()
     status = http_post(
@@ -125,12 +85,12 @@ def test_export_reads_the_database_named_by_db_in_either_position(
     [pytest.param(True, id="db-before-subcommand"), pytest.param(False, id="db-after-subcommand")],
 )
 def test_serve_writes_to_the_database_named_by_db_in_either_position(
-    tmp_path: Path, served: list[Served], before: bool
+    tmp_path: Path, served: list[ServeProcess], before: bool
 ) -> None:
     db = tmp_path / "chosen.db"
     serve_args = ["serve", "--port", "0", "--demo-token"]
     args = ["--db", str(db), *serve_args] if before else [*serve_args, "--db", str(db)]
-    server = Served(tmp_path, args, _env(tmp_path))
+    server = ServeProcess(args, _env(tmp_path)).listening()
     served.append(server)
     assert f"database {db}\n" in server.banner
     message_sid = sid()
@@ -151,12 +111,14 @@ def test_serve_writes_to_the_database_named_by_db_in_either_position(
 
 @pytest.mark.parametrize("env_token", [None, TOKEN], ids=["no-env-token", "env-token-set"])
 def test_demo_token_banner_names_the_demo_token(
-    tmp_path: Path, served: list[Served], env_token: str | None
+    tmp_path: Path, served: list[ServeProcess], env_token: str | None
 ) -> None:
     env = _env(tmp_path)
     if env_token:
         env["TWILIO_AUTH_TOKEN"] = env_token
-    server = Served(tmp_path, ["serve", "--port", "0", "--db", str(tmp_path / "d.db"), "--demo-token"], env)
+    server = ServeProcess(
+        ["serve", "--port", "0", "--db", str(tmp_path / "d.db"), "--demo-token"], env
+    ).listening()
     served.append(server)
     lines = server.banner.splitlines()
     demo_line = next(x for x in lines if "demo token" in x)

@@ -8,13 +8,13 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from receiver_helpers import PUBLIC, TOKEN, post, sid, status_params
+from waiting import wait_until
 
 from receiver import cli
 from receiver.app import ReceiverConfig, create_app
@@ -198,9 +198,7 @@ def test_the_pruner_applies_the_rules_on_its_own_thread(tmp_path: Path) -> None:
         _rejected(store, iso(datetime.now(UTC)))
         pruner = Pruner(store, lambda: Retention(rejected_days=30), first_after=0.01).start()
         try:
-            deadline = time.monotonic() + 10
-            while pruner.passes == 0 and time.monotonic() < deadline:
-                time.sleep(0.01)  # polling a condition with a deadline
+            wait_until(lambda: pruner.passes > 0, what="a pruning pass")
         finally:
             pruner.stop()
         assert pruner.passes >= 1

@@ -620,6 +620,12 @@ class Store:
             raise job.error
         return job.result
 
+    @property
+    def queued(self) -> int:
+        """How many jobs wait for the writer: the queue a burst of callbacks stands in."""
+        with self._pending_lock:
+            return len(self._pending)
+
     def _drain(self) -> None:
         """Commit batches until nothing is queued (caller holds the commit lock)."""
         while self._commit_next_batch():

@@ -22,7 +22,6 @@ What tests get:
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import re
 import secrets
@@ -36,8 +35,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from twilio.request_validator import RequestValidator
 
+from . import twilio_http
 from .fake_events import EventStreams
 
 API_ORIGIN = "https://api.twilio.com"
@@ -779,7 +778,7 @@ class FakeTwilio:
         self,
         sid: str,
         statuses: Sequence[str] = ("sent", "delivered"),
-        via: Callable[[str], tuple[str, int]] | str | None = None,
+        via: twilio_http.Via = None,
         *,
         error_code: int | None = None,
         url: str | None = None,
@@ -814,7 +813,7 @@ class FakeTwilio:
         self,
         url: str,
         params: dict[str, str],
-        via: Callable[[str], tuple[str, int]] | str | None = None,
+        via: twilio_http.Via = None,
         *,
         idempotency_token: str | None = None,
         signature: str | None = None,
@@ -826,40 +825,20 @@ class FakeTwilio:
         ``signature`` to send a deliberately wrong one.
         """
         signed_url = url.split("#", 1)[0]
-        parts = urlsplit(signed_url)
-        host, port = self._resolve(parts, via)
-        sig = signature or RequestValidator(self.auth_token).compute_signature(signed_url, params)
+        sig = signature or twilio_http.signature(self.auth_token, signed_url, params)
         headers = {
-            "Host": parts.netloc,
             "Content-Type": "application/x-www-form-urlencoded",
             "User-Agent": "TwilioProxy/1.1",
-            "X-Twilio-Signature": sig,
             "I-Twilio-Idempotency-Token": idempotency_token or secrets.token_hex(16),
             "X-Home-Region": "us1",
         }
-        body = urlencode(params)
-        target = parts.path or "/"
-        if parts.query:
-            target += "?" + parts.query
-        conn = http.client.HTTPConnection(host, port, timeout=timeout)
-        try:
-            conn.request("POST", target, body=body, headers=headers)
-            response = conn.getresponse()
-            delivery = Delivery(url, params, headers, response.status, response.read())
-        finally:
-            conn.close()
+        answer = twilio_http.post(
+            signed_url, urlencode(params).encode(), headers, sig=sig, via=via, timeout=timeout
+        )
+        delivery = Delivery(url, params, answer.headers, answer.http_status, answer.body)
         with self.lock:
             self.deliveries.append(delivery)
         return delivery
-
-    @staticmethod
-    def _resolve(parts: Any, via: Callable[[str], tuple[str, int]] | str | None) -> tuple[str, int]:
-        if callable(via):
-            return via(parts.geturl())
-        if isinstance(via, str):
-            target = urlsplit(via if "//" in via else f"http://{via}")
-            return target.hostname or "127.0.0.1", target.port or 80
-        return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
 
 
 class _Handler(BaseHTTPRequestHandler):
