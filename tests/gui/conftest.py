@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 import pytest
 from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from tests.gui.ui import keep_webhooks_on_exit
+
+if TYPE_CHECKING:  # the modules are imported where the fixtures run, after tmp_settings is in place
+    from conftest import MakeController
+
+    from desktop.going_live import GoingLive
+    from desktop.main_window import MainWindow
+    from desktop.receiver_controller import ReceiverController
+    from desktop.wizard.context import ClientFactory
+    from receiver.reachability import Resolver
 
 
 @pytest.fixture(autouse=True)
-def tmp_settings(tmp_path: Path, qapp: object) -> QSettings:
+def tmp_settings(tmp_path: Path, qapp: QApplication) -> QSettings:
     """Point every IniFormat/UserScope QSettings at ``tmp_path/settings`` and return a fresh one."""
     from desktop.main_window import make_settings
 
@@ -22,10 +35,16 @@ def tmp_settings(tmp_path: Path, qapp: object) -> QSettings:
     return make_settings()
 
 
+class OpenLive(Protocol):
+    def __call__(
+        self, client_factory: ClientFactory, probe_via: Resolver | None = None, **settings: str
+    ) -> GoingLive: ...
+
+
 @pytest.fixture
 def open_live(
-    make_controller: Callable[..., Any], tmp_path: Path, tmp_settings: QSettings, qtbot: Any
-) -> Iterator[Callable[..., Any]]:
+    make_controller: MakeController, tmp_path: Path, tmp_settings: QSettings, qtbot: QtBot
+) -> Iterator[OpenLive]:
     """Open a window with the going-live hooks on an empty DB; closed without restore prompts at teardown.
 
     ``open_live(client_factory, **settings)``: ``settings`` keys use ``__`` for ``/`` (tunnel__ngrok_path).
@@ -35,9 +54,11 @@ def open_live(
     from desktop.going_live import install
     from desktop.main_window import MainWindow
 
-    opened: list[tuple[Any, Any]] = []
+    opened: list[tuple[MainWindow, GoingLive]] = []
 
-    def factory(client_factory: Callable[..., Any], probe_via: Any = None, **settings: str) -> Any:
+    def factory(
+        client_factory: ClientFactory, probe_via: Resolver | None = None, **settings: str
+    ) -> GoingLive:
         for key, value in settings.items():
             tmp_settings.setValue(key.replace("__", "/"), value)
         controller = make_controller(tmp_path / "live.db", token=None)
@@ -51,18 +72,22 @@ def open_live(
 
     yield factory
     for window, going in opened:
-        going._may_close = True
+        keep_webhooks_on_exit(tmp_settings)
         window.close()
         going.shutdown()
         window.deleteLater()
 
 
+class OpenWindow(Protocol):
+    def __call__(self, controller: ReceiverController, *, show: bool = True) -> MainWindow: ...
+
+
 @pytest.fixture
-def open_window(qtbot: Any, tmp_settings: Any) -> Callable[..., Any]:
+def open_window(qtbot: QtBot, tmp_settings: QSettings) -> OpenWindow:
     """``open_window(controller, show=True)``: a MainWindow on ``tmp_settings``, closed by qtbot."""
     from desktop.main_window import MainWindow
 
-    def factory(controller: Any, *, show: bool = True) -> Any:
+    def factory(controller: ReceiverController, *, show: bool = True) -> MainWindow:
         win = MainWindow(controller, tmp_settings)
         qtbot.addWidget(win)
         if show:
@@ -73,12 +98,12 @@ def open_window(qtbot: Any, tmp_settings: Any) -> Callable[..., Any]:
 
 
 @pytest.fixture
-def window(open_window: Callable[..., Any], controller: Any) -> Any:
+def window(open_window: OpenWindow, controller: ReceiverController) -> MainWindow:
     """The main window on an empty database with a live receiver, shown."""
     return open_window(controller)
 
 
 @pytest.fixture
-def seeded_window(open_window: Callable[..., Any], seeded_controller: Any) -> Any:
+def seeded_window(open_window: OpenWindow, seeded_controller: ReceiverController) -> MainWindow:
     """The main window on the seeded database (tests/conftest.py ``seeded_db``), shown."""
     return open_window(seeded_controller)

@@ -36,6 +36,7 @@ from receiver import twilio_setup as ts
 from receiver.secrets import SecretStore
 from tests.fakes import fake_twilio as fakes
 from tests.fakes.fake_twilio import FakeTwilio
+from tests.gui.ui import keep_webhooks_on_exit
 
 fake_twilio = fakes.fake_twilio
 
@@ -390,7 +391,7 @@ def test_start_after_crash_offers_to_restore_leftover_webhooks(
             assert fake_twilio.state.services[service["sid"]]["status_callback"] == OLD_STATUS
         assert controller.store.pending_backups() == []
     finally:
-        going._may_close = True
+        keep_webhooks_on_exit(tmp_settings)
         window.close()
         going.shutdown()
         window.deleteLater()
@@ -640,7 +641,7 @@ def test_a_taken_port_is_explained_and_the_app_still_works(
             assert f"Port {taken} is in use by another program" in box.text()
             assert f"listens on port {controller.port} for now" in box.text()
             assert "Tools → Receiver port…" in box.text()
-            going._may_close = True
+            keep_webhooks_on_exit(tmp_settings)
             going.shutdown()
         finally:
             if window is not None:

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QMainWindow
+from pytestqt.qtbot import QtBot
+
+from desktop.wizard.context import ON_EXIT_KEY
 
 
-def click_menu_item(qtbot: Any, win: Any, menu_title: str, item: Any) -> None:
+def click_menu_item(qtbot: QtBot, win: QMainWindow, menu_title: str, item: QAction) -> None:
     """Open ``menu_title`` in the menu bar with the mouse and click ``item`` in it."""
     bar = win.menuBar()
     entry = next(a for a in bar.actions() if a.text().replace("&", "") == menu_title)
     QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.actionGeometry(entry).center())
     menu = entry.menu()
+    assert menu is not None, f"{menu_title} is not a menu"
     qtbot.waitUntil(menu.isVisible, timeout=3000)
     QTest.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(item).center())
+
+
+def keep_webhooks_on_exit(settings: QSettings) -> None:
+    """The operator's "When the app closes: Keep the monitor's webhooks" choice (the wizard's last page):
+    the window then closes without offering to restore, which is what a test's clean-up wants."""
+    settings.setValue(ON_EXIT_KEY, "keep")
