@@ -37,8 +37,8 @@ def sign(url: str, params: dict[str, str] | Iterable[tuple[str, str]], token: st
     if not isinstance(params, dict):
         from werkzeug.datastructures import MultiDict
 
-        params = MultiDict(list(params))  # type: ignore[assignment]
-    return RequestValidator(token).compute_signature(url, params)
+        params = MultiDict(list(params))
+    return str(RequestValidator(token).compute_signature(url, params))
 
 
 def post(

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from receiver_helpers import TOKEN, http_post
+from tests.receiver_helpers import TOKEN, http_post
 
 LISTENING = re.compile(r"Listening on http://127\.0\.0\.1:(\d+)")
 
@@ -100,7 +100,7 @@ class ServeProcess:
 
     def post(self, path: str, params: dict[str, str]) -> int:
         """A signed Twilio-like form POST; returns the HTTP status."""
-        return http_post(self.url, path, params, signed_for=self.signed_for)
+        return int(http_post(self.url, path, params, signed_for=self.signed_for))
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         """Signal the server, wait, and collect what it wrote (pipes closed: no ResourceWarning)."""
@@ -108,4 +108,4 @@ class ServeProcess:
             self.proc.send_signal(sig)
         rest, self.stderr = self.proc.communicate(timeout=30)
         self.out.append(rest)
-        return self.proc.returncode
+        return int(self.proc.returncode)

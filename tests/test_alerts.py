@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from receiver_helpers import PUBLIC, TOKEN, post, sid, status_params
-from waiting import wait_until
 
 from receiver import app as receiver_app
 from receiver.alert_feed import AlertFeed
@@ -31,6 +30,7 @@ from receiver.app import ReceiverConfig, create_app
 from receiver.retention import Retention, prune
 from receiver.simulate_plan import DEMO_AUTH_TOKEN
 from receiver.store import Store, connect
+from tests.waiting import wait_until
 
 START = datetime(2026, 12, 1, 12, 0, tzinfo=UTC).timestamp()
 TH = Thresholds(window_minutes=5, failure_percent=20, min_messages=10, rejections=5, quiet_minutes=10)

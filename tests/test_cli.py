@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from receiver_helpers import TOKEN, sid, status_params
-from serve_process import ServeProcess, cli_env, run_cli
 
 from receiver.simulate_plan import DEMO_AUTH_TOKEN
+from tests.serve_process import ServeProcess, cli_env, run_cli
 
 PUBLIC = "https://cli-test.ngrok-free.app"
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 from receiver_helpers import TOKEN, http_post, sid, status_params
-from serve_process import ServeProcess, cli_env, run_cli
 
 from receiver import __version__
 from receiver.simulate_plan import DEMO_AUTH_TOKEN
 from receiver.store import connect
+from tests.serve_process import ServeProcess, cli_env, run_cli
 
 # what the default database would be for these tests (CALLBACK_MONITOR_HOME points at tmp_path/home)
 DEFAULT_DB = Path("home") / "data" / "callbacks.db"

@@ -19,9 +19,10 @@ from receiver_helpers import FORM, PUBLIC, TOKEN, sid, sign, status_params
 
 from receiver import logsetup
 from receiver.app import ReceiverConfig, create_app
+from receiver.callbacks import Callback
 from receiver.connections import Limits
 from receiver.server import ReceiverServer
-from receiver.store import Store
+from receiver.store import Outcome, RequestRecord, Store
 
 FLOOD = 1000
 # Twilio gives up after 15 s, connect included (TWILIO-FACTS §1.5)
@@ -283,7 +284,7 @@ def test_requests_refused_below_the_app_each_leave_a_request_log_line(running: R
 
 
 class _BrokenStore(Store):
-    def record_callback(self, *args: object, **kwargs: object) -> object:
+    def record_callback(self, cb: Callback, req: RequestRecord) -> Outcome:
         raise RuntimeError("disk on fire: secret-ish detail")
 
 

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 from receiver_helpers import http_post, sid, status_params
-from serve_process import ServeProcess, cli_env
 from store_damage import damaged_db
 
 from receiver.store import Store
+from tests.serve_process import ServeProcess, cli_env
 
 PUBLIC = "https://integrity.ngrok-free.app"
 

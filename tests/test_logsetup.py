@@ -16,7 +16,7 @@ def _writer(tmp_path: Path, max_bytes: int) -> tuple[logging.Logger, logsetup.Ba
     path = tmp_path / "test.log"
     handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=50, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    records: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
+    records: queue.SimpleQueue[logsetup.Item] = queue.SimpleQueue()
     logger = logging.getLogger(f"cm-test-{tmp_path.name}")
     logger.propagate = False
     logger.setLevel(logging.INFO)

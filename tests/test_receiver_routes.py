@@ -43,11 +43,13 @@ def db(store: Store) -> sqlite3.Connection:
 
 
 def message(store: Store, message_sid: str) -> sqlite3.Row:
-    return db(store).execute("SELECT * FROM messages WHERE sid = ?", (message_sid,)).fetchone()
+    found: sqlite3.Row = db(store).execute("SELECT * FROM messages WHERE sid = ?", (message_sid,)).fetchone()
+    return found
 
 
 def last_request(store: Store) -> sqlite3.Row:
-    return db(store).execute("SELECT * FROM requests ORDER BY id DESC LIMIT 1").fetchone()
+    found: sqlite3.Row = db(store).execute("SELECT * FROM requests ORDER BY id DESC LIMIT 1").fetchone()
+    return found
 
 
 @pytest.mark.parametrize("path", STATUS_PATHS)

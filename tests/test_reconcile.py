@@ -42,7 +42,8 @@ def row(store: Store, sid: str) -> sqlite3.Row:
     conn = sqlite3.connect(store.path)
     conn.row_factory = sqlite3.Row
     try:
-        return conn.execute("SELECT * FROM messages WHERE sid = ?", (sid,)).fetchone()
+        found: sqlite3.Row = conn.execute("SELECT * FROM messages WHERE sid = ?", (sid,)).fetchone()
+        return found
     finally:
         conn.close()
 

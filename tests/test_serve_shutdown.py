@@ -11,7 +11,8 @@ from urllib.parse import urlencode
 import pytest
 from receiver_helpers import FORM, sid, sign, status_params
 from test_cli import PUBLIC, Serve
-from waiting import wait_until
+
+from tests.waiting import wait_until
 
 
 def _refuses_new_connections(port: int) -> bool:
@@ -25,7 +26,7 @@ def _refuses_new_connections(port: int) -> bool:
             return True
         return False
 
-    return wait_until(refused, what="serve refusing new connections")
+    return bool(wait_until(refused, what="serve refusing new connections"))
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

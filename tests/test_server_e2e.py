@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from receiver_helpers import PUBLIC, TOKEN, http_post, sid, status_params
 
 from receiver.app import ReceiverConfig, create_app
 from receiver.server import ReceiverServer
 from receiver.store import Store
+from tests.receiver_helpers import PUBLIC, TOKEN, http_post, sid, status_params
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from receiver_helpers import sid
-from waiting import wait_until
 
 from desktop.models.message_query import MessageFilter, SortSpec, select_sql
 from receiver.callbacks import parse
 from receiver.store import UNUSED_MESSAGE_INDEXES, RequestRecord, Store
+from tests.waiting import wait_until
 
 
 def _indexes(conn: sqlite3.Connection) -> set[str]:

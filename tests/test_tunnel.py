@@ -22,11 +22,11 @@ from urllib.parse import urlsplit
 import pytest
 from pyngrok import conf, installer, ngrok, process
 from pyngrok.exception import PyngrokNgrokError
-from waiting import wait_until
 
 from receiver.tunnel import TunnelError, TunnelManager, TunnelSettings, classify_failure
 from tests.fakes import ngrok_fixture
 from tests.fakes.ngrok_fixture import install_fake_ngrok, pid_alive, request_public_url, resolve_public_url
+from tests.waiting import wait_until
 
 fake_ngrok = ngrok_fixture.fake_ngrok
 
@@ -357,6 +357,7 @@ def test_check_url_detects_new_url_after_reconnect(
 
     os.kill(pid, signal.SIGUSR1)  # the stand-in agent's "session reconnected"
     new = wait_until(manager.check_url)
+    assert new is not None
 
     assert new != old and new.startswith("https://")
     assert manager.public_url == new

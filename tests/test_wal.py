@@ -10,10 +10,10 @@ import threading
 from pathlib import Path
 
 from receiver_helpers import status_params
-from waiting import wait_until
 
 from receiver.callbacks import parse
 from receiver.store import WAL_HARD_FACTOR, RequestRecord, Store
+from tests.waiting import wait_until
 
 WAL_LIMIT = 2 * 1024 * 1024
 THREADS = 6

@@ -14,13 +14,12 @@ from pytestqt.qtbot import QtBot
 from tests.gui.ui import keep_webhooks_on_exit
 
 if TYPE_CHECKING:  # the modules are imported where the fixtures run, after tmp_settings is in place
-    from conftest import MakeController
-
     from desktop.going_live import GoingLive
     from desktop.main_window import MainWindow
     from desktop.receiver_controller import ReceiverController
     from desktop.wizard.context import ClientFactory
     from receiver.reachability import Resolver
+    from tests.conftest import MakeController
 
 
 @pytest.fixture(autouse=True)
@@ -62,8 +61,13 @@ def open_live(
         for key, value in settings.items():
             tmp_settings.setValue(key.replace("__", "/"), value)
         controller = make_controller(tmp_path / "live.db", token=None)
+
+        def to_this_receiver(_url: str) -> tuple[str, int]:  # on the port it listens on now
+            assert controller.port is not None
+            return "127.0.0.1", controller.port
+
         if probe_via is None:
-            probe_via = lambda _url: ("127.0.0.1", controller.port)  # noqa: E731
+            probe_via = to_this_receiver
         window = MainWindow(controller, tmp_settings)
         going = install(window, client_factory=client_factory, probe_via=probe_via)
         qtbot.waitUntil(lambda: not going.runner.busy)

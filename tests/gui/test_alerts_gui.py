@@ -15,6 +15,7 @@ from receiver_helpers import http_post, sid, status_params
 
 from desktop.alert_settings_dialog import AlertSettingsDialog, load_thresholds
 from desktop.tray import AlertTray, install
+from tests.gui.ui import child
 
 
 @pytest.fixture
@@ -107,8 +108,8 @@ def test_thresholds_typed_in_the_dialog_are_saved_and_used(
 ) -> None:
     tray = alerting()
     dialog = _dialog(tray, qtbot)
-    _type_into(dialog.findChild(QSpinBox, "failure_percent"), "35")
-    _type_into(dialog.findChild(QSpinBox, "min_messages"), "50")
+    _type_into(child(dialog, QSpinBox, "failure_percent"), "35")
+    _type_into(child(dialog, QSpinBox, "min_messages"), "50")
     save = dialog.buttons.button(QDialogButtonBox.StandardButton.Save)
     QTest.mouseClick(save, Qt.MouseButton.LeftButton, pos=save.rect().center())
     qtbot.waitUntil(lambda: tray.dialog is None)
@@ -124,7 +125,7 @@ def test_cancel_keeps_the_thresholds(
     tray = alerting()
     before = tray.monitor.rules.thresholds
     dialog = _dialog(tray, qtbot)
-    _type_into(dialog.findChild(QSpinBox, "rejections"), "99")
+    _type_into(child(dialog, QSpinBox, "rejections"), "99")
     cancel = dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel)
     QTest.mouseClick(cancel, Qt.MouseButton.LeftButton, pos=cancel.rect().center())
     qtbot.waitUntil(lambda: tray.dialog is None)

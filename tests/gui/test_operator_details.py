@@ -134,7 +134,9 @@ def test_a_stop_reply_is_flagged_as_an_opt_out(qtbot: Any, window: MainWindow) -
 
 def test_a_message_sent_through_the_api_starts_with_accepted(qtbot: Any, window: MainWindow) -> None:
     sid = "SM" + "6" * 32
-    window.controller.store.record_outbound(
+    store = window.controller.store
+    assert store is not None
+    store.record_outbound(
         {"sid": sid, "status": "accepted", "to_addr": "+13125550178", "from_addr": "+14155550100",
          "body": "hello", "num_segments": 0, "channel": "sms", "direction": "outbound"}
     )  # fmt: skip
@@ -144,7 +146,8 @@ def test_a_message_sent_through_the_api_starts_with_accepted(qtbot: Any, window:
     detail = window.messages.detail
     qtbot.waitUntil(lambda: sid in detail.title.text(), timeout=2000)
     assert "Segments" not in detail.facts.text()
-    assert detail.timeline.topLevelItem(0).text(1) == "accepted (API)"
+    first = detail.timeline.topLevelItem(0)
+    assert first is not None and first.text(1) == "accepted (API)"
 
 
 def test_sorting_by_status_orders_each_status_newest_first(

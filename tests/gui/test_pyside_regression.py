@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, Signal
 
 
 class _Emitter(QObject):
-    event = Signal(object)
+    event = Signal(object)  # type: ignore[assignment]  # shadows QObject.event(), as the app's did
 
 
 def test_emitting_signals_does_not_leak_references_to_true(qtbot: Any) -> None:

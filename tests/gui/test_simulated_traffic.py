@@ -17,7 +17,7 @@ from receiver_helpers import http_post, sid, status_params
 from twilio.request_validator import HMAC_SHA256, SIGNATURE_SETTINGS_HEADER, RequestValidator
 
 from receiver.simulate_plan import DEMO_AUTH_TOKEN
-from tests.gui.ui import click_menu_item
+from tests.gui.ui import child, click_menu_item
 
 REAL_TOKEN = "0123456789abcdef0123456789abcdef"  # tests/conftest.py TEST_AUTH_TOKEN
 
@@ -42,7 +42,7 @@ def when_modal(kind: type[QWidget], answer: Callable[[Any], None]) -> None:
 
 def simulate_via_menu(qtbot: Any, win: Any, messages: int) -> None:
     def answer(dialog: QInputDialog) -> None:
-        spin = dialog.findChild(QSpinBox)
+        spin = child(dialog, QSpinBox)
         spin.setFocus()
         QTest.keyClick(spin, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
         QTest.keyClicks(spin, str(messages))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt
+from typing import TypeVar
+
+from PySide6.QtCore import QObject, QSettings, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QMainWindow
+from PySide6.QtWidgets import QMainWindow, QMenu
 from pytestqt.qtbot import QtBot
 
 from desktop.wizard.context import ON_EXIT_KEY
@@ -17,9 +19,19 @@ def click_menu_item(qtbot: QtBot, win: QMainWindow, menu_title: str, item: QActi
     entry = next(a for a in bar.actions() if a.text().replace("&", "") == menu_title)
     QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.actionGeometry(entry).center())
     menu = entry.menu()
-    assert menu is not None, f"{menu_title} is not a menu"
+    assert isinstance(menu, QMenu), f"{menu_title} is not a menu"
     qtbot.waitUntil(menu.isVisible, timeout=3000)
     QTest.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(item).center())
+
+
+W = TypeVar("W", bound=QObject)
+
+
+def child(parent: QObject, kind: type[W], name: str = "") -> W:
+    """``parent``'s child of type ``kind`` (named ``name``); an AssertionError says which is missing."""
+    found = parent.findChild(kind, name)
+    assert found is not None, f"no {kind.__name__} {name!r} in {type(parent).__name__}"
+    return found
 
 
 def keep_webhooks_on_exit(settings: QSettings) -> None:
