@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -196,12 +197,18 @@ def test_the_pruner_applies_the_rules_on_its_own_thread(tmp_path: Path) -> None:
     with Store(db) as store:
         _rejected(store, iso(datetime.now(UTC) - timedelta(days=40)))
         _rejected(store, iso(datetime.now(UTC)))
-        pruner = Pruner(store, lambda: Retention(rejected_days=30), first_after=0.01).start()
+        asked_from: list[threading.Thread] = []
+
+        def rules() -> Retention:  # read at each pass, on the thread that runs it
+            asked_from.append(threading.current_thread())
+            return Retention(rejected_days=30)
+
+        pruner = Pruner(store, rules, first_after=0.01).start()
         try:
             wait_until(lambda: pruner.passes > 0, what="a pruning pass")
         finally:
             pruner.stop()
-        assert pruner.passes >= 1
+        assert asked_from and threading.current_thread() not in asked_from
     assert _count(db, "SELECT COUNT(*) FROM requests") == 1
 
 
