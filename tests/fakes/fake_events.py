@@ -92,26 +92,7 @@ class EventStreams:
     def _page(
         self, key: str, path: str, items: list[dict[str, Any]], query: dict[str, str]
     ) -> dict[str, Any]:
-        page_size = max(1, min(1000, int(query.get("PageSize", "50"))))
-        page = int(query.get("Page", "0"))
-        chunk = items[page * page_size : (page + 1) * page_size]
-
-        def url(p: int) -> str:
-            return f"{EVENTS_ORIGIN}{path}?PageSize={page_size}&Page={p}"
-
-        has_next = (page + 1) * page_size < len(items)
-        return {
-            key: chunk,
-            "meta": {
-                "page": page,
-                "page_size": page_size,
-                "first_page_url": url(0),
-                "previous_page_url": url(page - 1) if page > 0 else None,
-                "next_page_url": url(page + 1) if has_next else None,
-                "key": key,
-                "url": url(page),
-            },
-        }
+        return self.fake._page_v1(key, path, items, query, origin=EVENTS_ORIGIN)
 
     def _sink(self, sid: str) -> dict[str, Any]:
         if sid not in self.state.sinks:

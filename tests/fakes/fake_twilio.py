@@ -41,6 +41,7 @@ from .fake_events import EventStreams
 
 API_ORIGIN = "https://api.twilio.com"
 MESSAGING_ORIGIN = "https://messaging.twilio.com"
+MONITOR_ORIGIN = "https://monitor.twilio.com"
 SANDBOX_WHATSAPP_FROM = "whatsapp:+14155238886"
 
 # Form parameter -> resource field, for the fields an update may set.
@@ -618,7 +619,7 @@ class FakeTwilio:
             "response_headers": None,
             "request_headers": None,
             "sid": sid,
-            "url": f"https://monitor.twilio.com/v1/Alerts/{sid}",
+            "url": f"{MONITOR_ORIGIN}/v1/Alerts/{sid}",
             "service_sid": None,
             **fields,
         }
@@ -632,7 +633,7 @@ class FakeTwilio:
             start = _parse_when(query["StartDate"])
             alerts = [a for a in alerts if _parse_when(a["date_created"]) >= start]
         listed = [{k: v for k, v in a.items() if k not in self._ALERT_DETAIL_FIELDS} for a in alerts]
-        return self._page_v1("alerts", path, listed, query)
+        return self._page_v1("alerts", path, listed, query, origin=MONITOR_ORIGIN)
 
     def _get_alert(self, sid: str, **_: Any) -> dict[str, Any]:
         if sid not in self.state.alerts:
@@ -641,14 +642,20 @@ class FakeTwilio:
 
     # messaging v1 ----------------------------------------------------------
     def _page_v1(
-        self, key: str, path: str, items: list[dict[str, Any]], query: dict[str, str]
+        self,
+        key: str,
+        path: str,
+        items: list[dict[str, Any]],
+        query: dict[str, str],
+        origin: str = MESSAGING_ORIGIN,
     ) -> dict[str, Any]:
+        """A page in the v1 APIs' ``meta`` envelope (Messaging, Events, Monitor), links on ``origin``."""
         page_size = max(1, min(1000, int(query.get("PageSize", "50"))))
         page = int(query.get("Page", "0"))
         chunk = items[page * page_size : (page + 1) * page_size]
 
         def url(p: int) -> str:
-            return f"{MESSAGING_ORIGIN}{path}?PageSize={page_size}&Page={p}"
+            return f"{origin}{path}?PageSize={page_size}&Page={p}"
 
         has_next = (page + 1) * page_size < len(items)
         return {

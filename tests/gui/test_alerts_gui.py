@@ -11,6 +11,7 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDialogButtonBox, QSpinBox, QSystemTrayIcon
+from pytestqt.qtbot import QtBot
 from receiver_helpers import http_post, sid, status_params
 
 from desktop.alert_settings_dialog import AlertSettingsDialog, load_thresholds
@@ -45,7 +46,7 @@ def unreachable(alert_sid: str) -> dict[str, Any]:
 
 
 def test_without_a_system_tray_twilio_alerts_show_once_in_the_window(
-    alerting: Callable[[], AlertTray], qtbot: Any
+    alerting: Callable[[], AlertTray], qtbot: QtBot
 ) -> None:
     assert not QSystemTrayIcon.isSystemTrayAvailable()  # offscreen: the fallback is all there is
     tray = alerting()
@@ -67,7 +68,7 @@ def test_without_a_system_tray_twilio_alerts_show_once_in_the_window(
 
 
 def test_a_wrong_auth_token_on_the_live_receiver_shows_one_notice(
-    alerting: Callable[[], AlertTray], controller: Any, tmp_settings: QSettings, qtbot: Any
+    alerting: Callable[[], AlertTray], controller: Any, tmp_settings: QSettings, qtbot: QtBot
 ) -> None:
     tmp_settings.setValue("alerts/rejections", 3)
     tray = alerting()
@@ -88,7 +89,7 @@ def test_a_wrong_auth_token_on_the_live_receiver_shows_one_notice(
     assert len(tray.notice.alerts) == 1
 
 
-def _dialog(tray: AlertTray, qtbot: Any) -> AlertSettingsDialog:
+def _dialog(tray: AlertTray, qtbot: QtBot) -> AlertSettingsDialog:
     action = child(tray.window, type(tray.settings_action), "alerts_action")
     click_menu_item(qtbot, tray.window, "Tools", action)
     qtbot.waitUntil(lambda: tray.dialog is not None and tray.dialog.isVisible())
@@ -105,7 +106,7 @@ def _type_into(spin: QSpinBox, value: str) -> None:
 # a menu opened on the offscreen platform logs these two harmless notices
 @pytest.mark.qt_log_ignore("This plugin does not support raise", "does not support grabbing the keyboard")
 def test_thresholds_typed_in_the_dialog_are_saved_and_used(
-    alerting: Callable[[], AlertTray], tmp_settings: QSettings, qtbot: Any
+    alerting: Callable[[], AlertTray], tmp_settings: QSettings, qtbot: QtBot
 ) -> None:
     tray = alerting()
     dialog = _dialog(tray, qtbot)
@@ -123,7 +124,7 @@ def test_thresholds_typed_in_the_dialog_are_saved_and_used(
 # a menu opened on the offscreen platform logs these two harmless notices
 @pytest.mark.qt_log_ignore("This plugin does not support raise", "does not support grabbing the keyboard")
 def test_cancel_keeps_the_thresholds(
-    alerting: Callable[[], AlertTray], tmp_settings: QSettings, qtbot: Any
+    alerting: Callable[[], AlertTray], tmp_settings: QSettings, qtbot: QtBot
 ) -> None:
     tray = alerting()
     before = tray.monitor.rules.thresholds

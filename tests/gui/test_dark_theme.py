@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
 
 from desktop import badges
 from desktop.wizard.own_url import OwnUrlDialog
@@ -74,7 +75,7 @@ def test_no_style_sheet_hard_codes_a_colour() -> None:
     assert offenders == []
 
 
-def test_form_messages_and_notes_take_dark_variants(dark: QPalette, qtbot: Any, open_live: Any) -> None:
+def test_form_messages_and_notes_take_dark_variants(dark: QPalette, qtbot: QtBot, open_live: Any) -> None:
     window_bg = dark.color(ROLE.Window)
     busy = BusyLine()
     qtbot.addWidget(busy)
@@ -102,7 +103,7 @@ def test_form_messages_and_notes_take_dark_variants(dark: QPalette, qtbot: Any, 
 
 
 def test_switching_to_dark_while_running_recolours(
-    qtbot: Any, seeded_controller: Any, open_window: Any
+    qtbot: QtBot, seeded_controller: Any, open_window: Any
 ) -> None:
     """A system theme switch reaches the app as a palette change; what is not a palette role follows."""
     win = open_window(seeded_controller)

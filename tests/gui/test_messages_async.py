@@ -163,7 +163,11 @@ def test_deep_page_in_a_large_list_from_the_worker(qtbot: Any, tmp_path: Any) ->
         model.page_budget_ms = 0
         row = PAGE_SIZE * 2 + 17
         assert model.index(row, 1).data() == PLACEHOLDER
-        with qtbot.waitSignal(model.dataChanged, timeout=5000):
+
+        def covers_row(first: Any, last: Any, *_roles: Any) -> bool:  # not another page's arrival
+            return bool(first.row() <= row <= last.row())
+
+        with qtbot.waitSignal(model.dataChanged, timeout=5000, check_params_cb=covers_row):
             pass
         assert model.sid_at(row) == expected[row]
         model.close()

@@ -16,6 +16,7 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QPushButton
+from pytestqt.qtbot import QtBot
 from receiver_helpers import PUBLIC, http_post, sid, status_params
 from store_damage import damaged_db
 
@@ -115,7 +116,7 @@ def test_a_folder_as_database_gets_one_message_not_a_traceback(
 
 
 def test_status_bar_says_callbacks_are_refused_while_the_disk_is_almost_full(
-    qtbot: Any, make_controller: Callable[..., Any], open_window: Callable[..., Any], tmp_path: Path
+    qtbot: QtBot, make_controller: Callable[..., Any], open_window: Callable[..., Any], tmp_path: Path
 ) -> None:
     ctl = make_controller(tmp_path / "c.db", start=False)
     ctl.min_free_bytes = (

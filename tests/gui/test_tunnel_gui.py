@@ -16,6 +16,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QLabel, QMessageBox, QPushButton
+from pytestqt.qtbot import QtBot
 
 from desktop.credentials_dialog import CredentialsDialog
 from desktop.going_live import GoingLive
@@ -52,11 +53,11 @@ def live(fake_ngrok: str, fake_twilio: FakeTwilio, open_live: Callable[..., Goin
     )
 
 
-def wait_idle(qtbot: Any, live: GoingLive) -> None:
+def wait_idle(qtbot: QtBot, live: GoingLive) -> None:
     qtbot.waitUntil(lambda: not live.runner.busy, timeout=20000)
 
 
-def start_and_fail(qtbot: Any, live: GoingLive) -> QMessageBox:
+def start_and_fail(qtbot: QtBot, live: GoingLive) -> QMessageBox:
     with qtbot.waitSignal(live.tunnel.failed, timeout=20000):
         live.actions["start_tunnel"].trigger()
     wait_idle(qtbot, live)
@@ -89,7 +90,7 @@ def button(box: QMessageBox, text: str) -> QPushButton:
     return found[0]  # type: ignore[return-value]
 
 
-def test_no_ngrok_binary_says_so_and_offers_a_path(qtbot: Any, live: GoingLive, tmp_path: Path) -> None:
+def test_no_ngrok_binary_says_so_and_offers_a_path(qtbot: QtBot, live: GoingLive, tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "ngrok"
     live.ctx.settings.setValue("tunnel/ngrok_path", str(missing))
     live.ctx.secrets.set(keys.NGROK_AUTHTOKEN, NGROK_TOKEN)
@@ -104,7 +105,7 @@ def test_no_ngrok_binary_says_so_and_offers_a_path(qtbot: Any, live: GoingLive, 
     assert live.dialog.focusWidget() is live.dialog.form.ngrok_path  # typing goes where it should
 
 
-def test_missing_authtoken_explains_4018(qtbot: Any, live: GoingLive) -> None:
+def test_missing_authtoken_explains_4018(qtbot: QtBot, live: GoingLive) -> None:
     box = start_and_fail(qtbot, live)
     assert "needs the authtoken of a verified ngrok account (ERR_NGROK_4018)" in box.text()
     assert "dashboard.ngrok.com/get-started/your-authtoken" in box.informativeText()
@@ -118,7 +119,7 @@ def test_missing_authtoken_explains_4018(qtbot: Any, live: GoingLive) -> None:
     assert NGROK_TOKEN not in Path(live.ctx.settings.fileName()).read_text()  # keyring, not settings
 
 
-def test_bad_authtoken_is_named_and_never_shown(qtbot: Any, live: GoingLive) -> None:
+def test_bad_authtoken_is_named_and_never_shown(qtbot: QtBot, live: GoingLive) -> None:
     token = "bad" + NGROK_TOKEN
     live.ctx.secrets.set(keys.NGROK_AUTHTOKEN, token)
     box = start_and_fail(qtbot, live)
@@ -126,7 +127,7 @@ def test_bad_authtoken_is_named_and_never_shown(qtbot: Any, live: GoingLive) -> 
     assert token not in box.text() + box.informativeText()
 
 
-def test_session_limit_108_says_stop_the_other_agent(qtbot: Any, live: GoingLive) -> None:
+def test_session_limit_108_says_stop_the_other_agent(qtbot: QtBot, live: GoingLive) -> None:
     live.ctx.secrets.set(keys.NGROK_AUTHTOKEN, "limited" + NGROK_TOKEN)
     box = start_and_fail(qtbot, live)
     assert "one agent session at a time (ERR_NGROK_108)" in box.text()
@@ -141,7 +142,7 @@ def retype(field: Any, text: str) -> None:
     QTest.keyClicks(field, text)
 
 
-def test_own_url_dialog_validates_like_twilio(qtbot: Any, live: GoingLive) -> None:
+def test_own_url_dialog_validates_like_twilio(qtbot: QtBot, live: GoingLive) -> None:
     live.actions["own_url"].trigger()
     dialog = live.dialog
     assert isinstance(dialog, OwnUrlDialog)
@@ -168,7 +169,7 @@ def test_own_url_dialog_validates_like_twilio(qtbot: Any, live: GoingLive) -> No
 
 
 def test_own_url_reaching_another_server_is_not_used_unless_the_operator_insists(
-    qtbot: Any, live: GoingLive, make_controller: Callable[..., Any], tmp_path: Path
+    qtbot: QtBot, live: GoingLive, make_controller: Callable[..., Any], tmp_path: Path
 ) -> None:
     other = make_controller(tmp_path / "other.db", token=None)  # e.g. an old instance behind the proxy
     live.probe_via = lambda _url: ("127.0.0.1", other.port)
@@ -189,7 +190,7 @@ def test_own_url_reaching_another_server_is_not_used_unless_the_operator_insists
 
 
 def test_own_url_that_does_not_answer_says_where_to_forward(
-    qtbot: Any, live: GoingLive, unused_port: int
+    qtbot: QtBot, live: GoingLive, unused_port: int
 ) -> None:
     live.probe_via = lambda _url: ("127.0.0.1", unused_port)
     live.actions["own_url"].trigger()
@@ -204,7 +205,7 @@ def test_own_url_that_does_not_answer_says_where_to_forward(
     assert dialog.anyway.isVisible()
 
 
-def test_tunnel_settings_dialog_shows_all_its_text(qtbot: Any, live: GoingLive) -> None:
+def test_tunnel_settings_dialog_shows_all_its_text(qtbot: QtBot, live: GoingLive) -> None:
     # without a keyring the note is at its longest; the dialog must grow to show all of it
     dialog = TunnelSettingsDialog(
         live.ctx.settings,
@@ -230,11 +231,11 @@ def cut_texts(dialog: Any) -> list[str]:
     ]
 
 
-def wait_whole_text(qtbot: Any, dialog: Any) -> None:
+def wait_whole_text(qtbot: QtBot, dialog: Any) -> None:
     qtbot.waitUntil(lambda: not cut_texts(dialog), timeout=3000)  # a resize lands in the event loop
 
 
-def test_tunnel_start_sets_signature_base_and_stop_ends_the_agent(qtbot: Any, live: GoingLive) -> None:
+def test_tunnel_start_sets_signature_base_and_stop_ends_the_agent(qtbot: QtBot, live: GoingLive) -> None:
     live.ctx.secrets.set(keys.NGROK_AUTHTOKEN, NGROK_TOKEN)
     with qtbot.waitSignal(live.tunnel.publicUrlChanged, timeout=20000) as blocker:
         live.actions["start_tunnel"].trigger()
@@ -262,7 +263,7 @@ def test_tunnel_start_sets_signature_base_and_stop_ends_the_agent(qtbot: Any, li
 
 
 def test_url_change_repoints_automatically_when_ticked(
-    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio
 ) -> None:
     service = fake_twilio.add_service("Alerts", status_callback="https://old.example.com/status")
     live.ctx.secrets.set(keys.NGROK_AUTHTOKEN, NGROK_TOKEN)
@@ -294,7 +295,7 @@ def test_url_change_repoints_automatically_when_ticked(
 
 
 def test_url_change_is_offered_when_not_automatic(
-    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio
 ) -> None:
     service = fake_twilio.add_service("Alerts")
     live.ctx.secrets.set(keys.NGROK_AUTHTOKEN, NGROK_TOKEN)
@@ -327,7 +328,7 @@ def test_url_change_is_offered_when_not_automatic(
 
 
 def test_url_change_without_stored_credentials_is_still_offered_and_asks_for_them(
-    qtbot: Any, live: GoingLive, fake_twilio: FakeTwilio
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio
 ) -> None:
     service = fake_twilio.add_service("Alerts")
     live.ctx.secrets.set(keys.NGROK_AUTHTOKEN, NGROK_TOKEN)
