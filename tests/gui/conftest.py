@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -32,6 +33,19 @@ def tmp_settings(tmp_path: Path, qapp: QApplication) -> QSettings:
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
     return make_settings()
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """main() configures the app's logger (file handler, no propagation); undo it for other tests."""
+    logger = logging.getLogger("callback_monitor")
+    handlers, propagate, level = list(logger.handlers), logger.propagate, logger.level
+    yield
+    for handler in list(logger.handlers):
+        if handler not in handlers:
+            logger.removeHandler(handler)
+            handler.close()
+    logger.propagate, logger.level = propagate, level
 
 
 class OpenLive(Protocol):

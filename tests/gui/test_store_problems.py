@@ -3,12 +3,11 @@ through the dialog's buttons), an unusable path (one message), a disk almost ful
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +23,6 @@ from desktop import app as desktop_app
 from desktop import store_problems
 from desktop.main_window import MainWindow
 from receiver.store import Store
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """main() configures the app's logger (file handler, no propagation); undo it for other tests."""
-    logger = logging.getLogger("callback_monitor")
-    handlers, propagate, level = list(logger.handlers), logger.propagate, logger.level
-    yield
-    for handler in list(logger.handlers):
-        if handler not in handlers:
-            logger.removeHandler(handler)
-            handler.close()
-    logger.propagate, logger.level = propagate, level
 
 
 def answer_dialog(button_text: str, seen: list[str], then: Callable[[], None] | None = None) -> None:

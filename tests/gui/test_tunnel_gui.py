@@ -13,9 +13,9 @@ from typing import Any
 
 import keyring.backends.fail
 import pytest
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QLabel, QMessageBox, QPushButton
+from PySide6.QtWidgets import QDialogButtonBox, QLabel, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
 from desktop.credentials_dialog import CredentialsDialog
@@ -30,7 +30,7 @@ from tests.fakes import fake_twilio as fakes
 from tests.fakes import ngrok_fixture
 from tests.fakes.fake_twilio import FakeTwilio
 from tests.fakes.ngrok_fixture import pid_alive, reconnect_agent, request_public_url
-from tests.gui.ui import child
+from tests.gui.ui import child, click
 
 fake_ngrok = ngrok_fixture.fake_ngrok
 fake_twilio = fakes.fake_twilio
@@ -73,15 +73,6 @@ def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def click(widget: Any) -> None:
-    """A left click where a person aims: a radio button's or check box's box (only its box and text
-    take clicks, and the widget may be much wider), anything else's middle."""
-    if isinstance(widget, QAbstractButton) and widget.isCheckable() and not isinstance(widget, QPushButton):
-        QTest.mouseClick(widget, Qt.MouseButton.LeftButton, pos=QPoint(8, widget.height() // 2))
-    else:
-        QTest.mouseClick(widget, Qt.MouseButton.LeftButton)
 
 
 def button(box: QMessageBox, text: str) -> QPushButton:

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from PySide6.QtCore import QObject, QSettings, Qt
+from PySide6.QtCore import QObject, QPoint, QSettings, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QMainWindow, QMenu
+from PySide6.QtWidgets import QAbstractButton, QMainWindow, QMenu, QPushButton, QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop.wizard.context import ON_EXIT_KEY
+
+
+def click(widget: QWidget) -> None:
+    """A left click where a person aims: a radio button's or check box's box (only its box and text
+    take clicks, and the widget may be much wider), anything else's middle."""
+    if isinstance(widget, QAbstractButton) and widget.isCheckable() and not isinstance(widget, QPushButton):
+        QTest.mouseClick(widget, Qt.MouseButton.LeftButton, pos=QPoint(8, widget.height() // 2))
+    else:
+        QTest.mouseClick(widget, Qt.MouseButton.LeftButton)
 
 
 def click_menu_item(qtbot: QtBot, win: QMainWindow, menu_title: str, item: QAction) -> None:
