@@ -263,13 +263,14 @@ class Reconciler:
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], object] | None = None,
     ) -> None:
         self.store, self.client, self.account_sid = store, client, account_sid
         self.settings = settings or Settings()
         self.progress = progress or (lambda what, done, total: None)
         self.cancel = cancel or threading.Event()
         self.now = now
-        self.backoff = with_backoff(client, self.cancel)
+        self.backoff = with_backoff(client, self.cancel, sleep=sleep)  # sleep: the waits (a clock for tests)
         self._reader = connect(store.path, readonly=True)
 
     def close(self) -> None:

@@ -10,14 +10,8 @@ from typing import Any
 
 from twilio.rest import Client
 
+from .channels import channel_of
 from .twilio_client import CODE_ADVICE, SetupError, twilio_call
-
-
-def channel_of(address: str | None, num_media: int = 0) -> str:
-    """'whatsapp' for ``whatsapp:+…``, any other ``prefix:`` as-is, else 'mms' with media or 'sms'."""
-    if address and ":" in address and not address.startswith("+"):
-        return address.split(":", 1)[0]
-    return "mms" if num_media else "sms"
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -34,7 +28,7 @@ def message_to_row(m: Any) -> dict[str, Any]:
     return {
         "sid": m.sid,
         "direction": "inbound" if direction == "inbound" else "outbound",
-        "channel": channel_of(m.to if direction != "inbound" else m.from_, num_media),
+        "channel": channel_of(m.from_, m.to, sid=str(m.sid), num_media=num_media),
         "from_addr": m.from_,
         "to_addr": m.to,
         "body": m.body,

@@ -13,11 +13,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import keyring
 import keyring.backend
 import pytest
+
+if TYPE_CHECKING:  # annotations only: importing them here would load Qt into the headless tests
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.receiver_controller import ReceiverController
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -218,8 +223,16 @@ def seeded_db(tmp_path: Path) -> SeedInfo:
 
 
 # ------------------------------------------------------------------------------------------ controller
+class MakeController(Protocol):
+    """``make_controller(db_path, token=TEST_AUTH_TOKEN, start=True)``: see the fixture."""
+
+    def __call__(
+        self, db_path: Path, *, token: str | None = TEST_AUTH_TOKEN, start: bool = True
+    ) -> ReceiverController: ...
+
+
 @pytest.fixture
-def make_controller(qapp: Any) -> Iterator[Callable[..., Any]]:
+def make_controller(qapp: QApplication) -> Iterator[MakeController]:
     """Factory for started ReceiverControllers (127.0.0.1, free port, in-memory keyring); all are stopped
     in teardown, which joins the waitress and store-writer threads."""
     from desktop.receiver_controller import ReceiverController
@@ -243,12 +256,12 @@ def make_controller(qapp: Any) -> Iterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-def controller(make_controller: Callable[..., Any], tmp_path: Path) -> Any:
+def controller(make_controller: MakeController, tmp_path: Path) -> ReceiverController:
     """A started controller on an empty database, with TEST_AUTH_TOKEN as the Twilio auth token."""
     return make_controller(tmp_path / "callbacks.db")
 
 
 @pytest.fixture
-def seeded_controller(make_controller: Callable[..., Any], seeded_db: SeedInfo) -> Any:
+def seeded_controller(make_controller: MakeController, seeded_db: SeedInfo) -> ReceiverController:
     """A started controller on the seeded database."""
     return make_controller(seeded_db.path)

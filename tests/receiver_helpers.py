@@ -40,8 +40,7 @@ def sign(url: str, params: dict[str, str] | Iterable[tuple[str, str]], token: st
         from werkzeug.datastructures import MultiDict
 
         params = MultiDict(list(params))
-    signature: str = RequestValidator(token).compute_signature(url, params)
-    return signature
+    return str(RequestValidator(token).compute_signature(url, params))
 
 
 def post(

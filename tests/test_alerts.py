@@ -31,6 +31,7 @@ from receiver.retention import Retention, prune
 from receiver.simulate_plan import DEMO_AUTH_TOKEN
 from receiver.store import Reader, Store, connect, open_reader
 from tests.receiver_helpers import PUBLIC, TOKEN, post, sid, status_params
+from tests.waiting import wait_until
 
 START = datetime(2026, 12, 1, 12, 0, tzinfo=UTC).timestamp()
 TH = Thresholds(window_minutes=5, failure_percent=20, min_messages=10, rejections=5, quiet_minutes=10)
@@ -208,12 +209,7 @@ def test_twilio_alerts_about_other_things_or_long_ago_do_not_fire(env: Env) -> N
 # ---------------------------------------------------------------------------- not storing
 def wait_for_problems(env: Env, present: bool) -> None:
     """The free-space probe runs at most every DISK_CHECK_EVERY s: poll the condition, with a deadline."""
-    import time
-
-    deadline = time.monotonic() + 5
-    while bool(env.store.health.problems()) != present:
-        assert time.monotonic() < deadline, "the store health never changed"
-        time.sleep(0.02)
+    wait_until(lambda: bool(env.store.health.problems()) == present, what="the store health change")
 
 
 def test_not_storing_fires_once_per_episode_and_pruning_never_fires(env: Env) -> None:

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -16,52 +15,20 @@ from pathlib import Path
 import pytest
 
 from receiver.simulate_plan import DEMO_AUTH_TOKEN
-from tests.receiver_helpers import TOKEN, http_post, sid, status_params
+from tests.receiver_helpers import TOKEN, sid, status_params
+from tests.serve_process import ServeProcess, cli_env, run_cli
 
 PUBLIC = "https://cli-test.ngrok-free.app"
 
 
-def env_for(tmp_path: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {"CALLBACK_MONITOR_HOME": str(tmp_path / "home"), "TWILIO_AUTH_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
-    )
-    env.pop("DISPLAY", None)
-    return env
+class Serve(ServeProcess):
+    """``serve --db serve.db <args>`` in a subprocess, up to its "Listening on" line."""
 
-
-class Serve:
     def __init__(self, tmp_path: Path, *args: str) -> None:
         self.db = tmp_path / "serve.db"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "receiver", "serve", "--port", "0", "--db", str(self.db), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env_for(tmp_path),
-        )
-        self.banner: list[str] = []
-        self.stderr = ""
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.banner.append(line)
-            m = re.match(r"Listening on http://127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.port = int(m.group(1))
-                return
-        self.stop()
-        raise AssertionError("serve exited: " + "".join(self.banner) + self.stderr)
-
-    def post(self, path: str, params: dict[str, str]) -> int:
-        return http_post(f"http://127.0.0.1:{self.port}", path, params, signed_for=PUBLIC)
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        """Signal the server, wait, and collect what it wrote (pipes closed: no ResourceWarning)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        rest, self.stderr = self.proc.communicate(timeout=15)
-        self.banner.append(rest)
-        return self.proc.returncode
+        argv = ["serve", "--port", "0", "--db", str(self.db), *args]
+        super().__init__(argv, cli_env(tmp_path), signed_for=PUBLIC)
+        self.listening()
 
 
 @pytest.fixture
@@ -69,16 +36,6 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
     s = Serve(tmp_path, "--public-url", PUBLIC)
     yield s
     s.stop(signal.SIGKILL)
-
-
-def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "receiver", *args],
-        capture_output=True,
-        text=True,
-        env=env_for(tmp_path),
-        timeout=60,
-    )
 
 
 def test_serve_prints_listening_and_stops_cleanly_on_sigterm(serve: Serve) -> None:
@@ -178,7 +135,7 @@ def test_headless_path_never_imports_qt(tmp_path: Path) -> None:
         "receiver.simulate;"
         "print(any(m.startswith('PySide6') for m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(tmp_path))
     assert out.stdout.strip() == "False", out.stderr
 
 
@@ -240,7 +197,7 @@ def test_serve_takes_shared_keys_from_the_environment_never_printing_a_secret(tm
 
 
 def test_serve_refuses_malformed_shared_keys_without_echoing_them(tmp_path: Path) -> None:
-    env = env_for(tmp_path) | {"CALLBACK_MONITOR_SHARED_KEYS": "webhooks_sharedkey_a:ok,only-a-secret-here"}
+    env = cli_env(tmp_path) | {"CALLBACK_MONITOR_SHARED_KEYS": "webhooks_sharedkey_a:ok,only-a-secret-here"}
     out = subprocess.run(
         [sys.executable, "-m", "receiver", "serve", "--port", "0", "--db", str(tmp_path / "x.db")],
         capture_output=True,

@@ -5,7 +5,6 @@ account of where its auth token comes from, and self-test from the source tree (
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -20,17 +19,14 @@ from receiver import __version__
 from receiver.simulate_plan import DEMO_AUTH_TOKEN
 from receiver.store import connect
 from tests.receiver_helpers import TOKEN, http_post, sid, status_params
+from tests.serve_process import ServeProcess, cli_env
 
 # what the default database would be for these tests (CALLBACK_MONITOR_HOME points at tmp_path/home)
 DEFAULT_DB = Path("home") / "data" / "callbacks.db"
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({"CALLBACK_MONITOR_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"})
-    env.pop("TWILIO_AUTH_TOKEN", None)
-    env.pop("DISPLAY", None)
-    return env
+    return cli_env(tmp_path, token=None)
 
 
 def _cli(
@@ -76,8 +72,8 @@ class Served:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[list[Served]]:
-    running: list[Served] = []
+def served(tmp_path: Path) -> Iterator[list[ServeProcess]]:
+    running: list[ServeProcess] = []
     yield running
     for server in running:
         server.stop()
@@ -105,11 +101,13 @@ def test_version_prints_the_package_version(tmp_path: Path) -> None:
     ],
 )
 def test_export_reads_the_database_named_by_db_in_either_position(
-    tmp_path: Path, served: list[Served], order: tuple[str, ...]
+    tmp_path: Path, served: list[ServeProcess], order: tuple[str, ...]
 ) -> None:
     db = tmp_path / "chosen.db"
     # fill the chosen database the way it is filled in real life: a signed callback to `serve --db`
-    server = Served(tmp_path, ["serve", "--port", "0", "--db", str(db), "--demo-token"], _env(tmp_path))
+    server = ServeProcess(
+        ["serve", "--port", "0", "--db", str(db), "--demo-token"], _env(tmp_path)
+    ).listening()
     served.append(server)
     message_sid = sid()
     status = http_post(
@@ -129,12 +127,12 @@ def test_export_reads_the_database_named_by_db_in_either_position(
     [pytest.param(True, id="db-before-subcommand"), pytest.param(False, id="db-after-subcommand")],
 )
 def test_serve_writes_to_the_database_named_by_db_in_either_position(
-    tmp_path: Path, served: list[Served], before: bool
+    tmp_path: Path, served: list[ServeProcess], before: bool
 ) -> None:
     db = tmp_path / "chosen.db"
     serve_args = ["serve", "--port", "0", "--demo-token"]
     args = ["--db", str(db), *serve_args] if before else [*serve_args, "--db", str(db)]
-    server = Served(tmp_path, args, _env(tmp_path))
+    server = ServeProcess(args, _env(tmp_path)).listening()
     served.append(server)
     assert f"database {db}\n" in server.banner
     message_sid = sid()
@@ -155,12 +153,14 @@ def test_serve_writes_to_the_database_named_by_db_in_either_position(
 
 @pytest.mark.parametrize("env_token", [None, TOKEN], ids=["no-env-token", "env-token-set"])
 def test_demo_token_banner_names_the_demo_token(
-    tmp_path: Path, served: list[Served], env_token: str | None
+    tmp_path: Path, served: list[ServeProcess], env_token: str | None
 ) -> None:
     env = _env(tmp_path)
     if env_token:
         env["TWILIO_AUTH_TOKEN"] = env_token
-    server = Served(tmp_path, ["serve", "--port", "0", "--db", str(tmp_path / "d.db"), "--demo-token"], env)
+    server = ServeProcess(
+        ["serve", "--port", "0", "--db", str(tmp_path / "d.db"), "--demo-token"], env
+    ).listening()
     served.append(server)
     lines = server.banner.splitlines()
     demo_line = next(x for x in lines if "demo token" in x)

@@ -9,10 +9,12 @@ import hmac
 import http.client
 import itertools
 import json
+import socket
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -180,6 +182,16 @@ def test_a_batch_over_the_body_limit_is_refused_413_before_it_is_read(
 
     assert delivery.http_status == 413
     assert _rows(store, "SELECT COUNT(*) FROM events") == [(0,)]
+    # before it is read: the answer comes while only the headers were sent (a server reading the body
+    # first would wait for it until this socket times out)
+    target = urlsplit(delivery.url)
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+        sock.sendall(
+            f"POST {target.path}?{target.query} HTTP/1.1\r\nHost: {target.netloc}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(delivery.body)}\r\n"
+            f"X-Twilio-Signature: {delivery.headers['X-Twilio-Signature']}\r\n\r\n".encode()
+        )
+        assert sock.recv(4096).startswith(b"HTTP/1.1 413 ")
 
 
 def _twilio_json_signature(token: str, url: str, body: bytes) -> tuple[str, str]:

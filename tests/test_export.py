@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from conftest import SeedInfo
-from test_cli import env_for, run_cli
 
 from receiver import export as exports
 from receiver.store import Store
+from tests.serve_process import cli_env, run_cli
 
 EVIL_BODY = '=HYPERLINK("http://evil.example/x","Click for refund")'
 
@@ -101,7 +101,7 @@ def test_export_into_a_closed_pipe_prints_no_traceback(seeded_db: SeedInfo, tmp_
         [sys.executable, "-m", "receiver", "export", "--db", str(seeded_db.path), "--what", "requests"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=env_for(tmp_path),
+        env=cli_env(tmp_path),
     )
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()  # like head: gone before (or while) the rows are written

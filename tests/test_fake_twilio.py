@@ -6,6 +6,7 @@ field names the real API does not have.
 
 from __future__ import annotations
 
+import base64
 import json
 from functools import cache
 from pathlib import Path
@@ -206,6 +207,25 @@ def test_deliver_falls_back_to_service_callback_and_reports_errors(
     assert request.form["ErrorCode"] == "30005"
     assert RequestValidator(fake_twilio.auth_token).validate(
         "https://svc.example.test/twilio/status", request.form, request.headers["X-Twilio-Signature"]
+    )
+
+
+def test_credentials_in_a_callback_url_go_as_basic_auth_and_stay_out_of_the_host(
+    fake_twilio: FakeTwilio, callback_sink: CallbackSink
+) -> None:
+    """Twilio sends a webhook URL's ``user:password@`` as HTTP Basic auth (form and JSON webhooks alike:
+    one sending helper, tests/fakes/twilio_http.py)."""
+    public = "https://twilio:pa55word@abc.ngrok.test/twilio/status"
+    params = {"MessageSid": "SM" + "1" * 32, "MessageStatus": "sent"}
+
+    delivery = fake_twilio.post_callback(public, params, via=callback_sink.resolve)
+
+    assert delivery.http_status == 204
+    (request,) = callback_sink.received
+    assert request.headers["Host"] == "abc.ngrok.test"
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"twilio:pa55word").decode()
+    assert RequestValidator(fake_twilio.auth_token).validate(
+        public, params, request.headers["X-Twilio-Signature"]
     )
 
 

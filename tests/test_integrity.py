@@ -7,8 +7,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import re
-import resource
 import shutil
 import signal
 import sqlite3
@@ -20,58 +18,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from receiver_helpers import TOKEN, http_post, sid, status_params
+from receiver_helpers import http_post, sid, status_params
 from store_damage import damaged_db
 
 from receiver.store import Store
+from tests.serve_process import ServeProcess, cli_env
 
 PUBLIC = "https://integrity.ngrok-free.app"
 
 
-def env_for(tmp_path: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {"CALLBACK_MONITOR_HOME": str(tmp_path / "home"), "TWILIO_AUTH_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
-    )
-    env.pop("DISPLAY", None)
-    return env
-
-
-class Serve:
-    """``serve`` in a subprocess; ``port`` is None when it exited instead of listening."""
+class Serve(ServeProcess):
+    """``serve --db db`` in a subprocess with this file's environment; ``port`` is None when it exited
+    instead of listening."""
 
     def __init__(self, tmp_path: Path, db: Path, *args: str, fsize_limit: int | None = None) -> None:
-        def limit() -> None:  # a real "file too large" from the kernel: writes fail as on a full disk
-            if fsize_limit is not None:
-                resource.setrlimit(resource.RLIMIT_FSIZE, (fsize_limit, fsize_limit))
-
         self.db = db
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "receiver", "serve", "--port", "0", "--db", str(db), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env_for(tmp_path),
-            preexec_fn=limit if fsize_limit is not None else None,
-        )
-        self.out: list[str] = []
-        self.stderr = ""
-        self.port: int | None = None
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.out.append(line)
-            m = re.match(r"Listening on http://127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.port = int(m.group(1))
-                return
-        self.stop()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def post(self, params: dict[str, str]) -> int:
-        return http_post(self.base, "/twilio/status", params, signed_for=PUBLIC)
+        argv = ["serve", "--port", "0", "--db", str(db), *args]
+        super().__init__(argv, cli_env(tmp_path), signed_for=PUBLIC, fsize_limit=fsize_limit)
 
     def healthz(self) -> tuple[int, dict[str, Any]]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
@@ -82,18 +45,11 @@ class Serve:
         finally:
             conn.close()
 
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        rest, self.stderr = self.proc.communicate(timeout=30)
-        self.out.append(rest)
-        return self.proc.returncode
-
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[Serve]:
     s = Serve(tmp_path, tmp_path / "data" / "callbacks.db", "--public-url", PUBLIC)
-    assert s.port is not None, "".join(s.out) + s.stderr
+    assert s.port is not None, s.banner + s.stderr
     yield s
     s.stop(signal.SIGKILL)
 
@@ -110,7 +66,7 @@ def post_many(s: Serve, n: int, **extra: str) -> dict[str, int]:
     answers = {}
     for _ in range(n):
         msid = sid()
-        answers[msid] = s.post(status_params(msid, "delivered", **extra))
+        answers[msid] = s.post("/twilio/status", status_params(msid, "delivered", **extra))
     return answers
 
 
@@ -153,7 +109,7 @@ def test_write_failures_answer_503_and_every_acknowledged_callback_is_stored(tmp
     """The kernel refuses writes past 3 MB (RLIMIT_FSIZE: EFBIG, as a full disk does): 200 only for what
     the database holds, 503 for the rest, and /healthz says the store cannot write."""
     s = Serve(tmp_path, tmp_path / "small.db", "--public-url", PUBLIC, fsize_limit=3 * 2**20)
-    assert s.port is not None, "".join(s.out) + s.stderr
+    assert s.port is not None, s.banner + s.stderr
     try:
         answers = post_many(s, 120, Body="x" * 40_000)  # ~40 KB each: ~5 MB in all
         assert 503 in answers.values() and 200 in answers.values(), answers
@@ -170,12 +126,12 @@ def test_write_failures_answer_503_and_every_acknowledged_callback_is_stored(tmp
 def test_low_disk_refuses_with_503_and_says_so_in_healthz_and_the_log(tmp_path: Path) -> None:
     free_mb = shutil.disk_usage(tmp_path).free // 2**20
     s = Serve(tmp_path, tmp_path / "d.db", "--public-url", PUBLIC, "--min-free-mb", str(free_mb + 10**6))
-    assert s.port is not None, "".join(s.out) + s.stderr
+    assert s.port is not None, s.banner + s.stderr
     try:
         msid = sid()
-        assert s.post(status_params(msid, "sent")) == 503
+        assert s.post("/twilio/status", status_params(msid, "sent")) == 503
         forged = http_post(
-            s.base, "/twilio/status", status_params(sid(), "sent"), token="f" * 32, signed_for=PUBLIC
+            s.url, "/twilio/status", status_params(sid(), "sent"), token="f" * 32, signed_for=PUBLIC
         )
         assert forged == 403  # other answers stay what they are: no 500 because the log row is refused
         status, health = s.healthz()
@@ -229,13 +185,13 @@ def test_second_instance_through_another_path_is_refused(running: Serve, tmp_pat
         [sys.executable, "-m", "receiver", "serve", "--port", "0", "--db", str(other)],
         capture_output=True,
         text=True,
-        env=env_for(tmp_path),
+        env=cli_env(tmp_path),
         cwd=tmp_path / "home" if how == "relative path" else None,
         timeout=30,  # on the old code the second instance serves (and never exits)
     )
     assert second.returncode == 1 and "already in use" in second.stderr
     assert "Traceback" not in second.stderr
-    assert running.post(status_params(sid(), "sent")) == 200  # the first one is unharmed
+    assert running.post("/twilio/status", status_params(sid(), "sent")) == 200  # the first one is unharmed
 
 
 # ------------------------------------------------------------------ damage and other start failures
@@ -261,7 +217,7 @@ def test_damaged_database_is_kept_aside_and_a_new_one_started_when_asked(tmp_pat
     try:
         assert s.port is not None, s.stderr
         msid = sid()
-        assert s.post(status_params(msid, "sent")) == 200
+        assert s.post("/twilio/status", status_params(msid, "sent")) == 200
     finally:
         assert s.stop() == 0
     kept = list(tmp_path.glob("damaged.db.damaged-*"))
@@ -322,7 +278,7 @@ def test_port_in_use_gets_one_clear_message(running: Serve, tmp_path: Path) -> N
         ],
         capture_output=True,
         text=True,
-        env=env_for(tmp_path),
+        env=cli_env(tmp_path),
         timeout=30,
     )
     assert out.returncode == 1 and "cannot listen" in out.stderr and "Traceback" not in out.stderr
@@ -403,7 +359,7 @@ def test_sqlite_too_old_gets_one_clear_message(tmp_path: Path) -> None:
         f"sys.exit(main(['serve', '--port', '0', '--db', {str(tmp_path / 'x.db')!r}]))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env_for(tmp_path), timeout=30
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(tmp_path), timeout=30
     )
     assert out.returncode == 1 and "is too old" in out.stderr and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
@@ -420,7 +376,7 @@ def test_export_of_a_damaged_database_gets_one_clear_message(tmp_path: Path) -> 
                 [sys.executable, "-m", "receiver", "export", "--db", str(db), "--what", what, "--format=csv"],
                 capture_output=True,
                 text=True,
-                env=env_for(tmp_path),
+                env=cli_env(tmp_path),
                 timeout=60,
             )
             assert "Traceback" not in out.stderr, out.stderr

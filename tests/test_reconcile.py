@@ -205,9 +205,8 @@ def test_rate_limit_backs_off_exponentially_and_gives_up(fake_twilio: FakeTwilio
     m = fake_twilio.add_message(status="delivered")
     sent_long_ago(store, m["sid"])
     fake_twilio.fail_next(r"/Messages/", 429, 20429, "Too Many Requests", times=10)
-    r = reconciler(fake_twilio, store)
     waits: list[float] = []
-    r.backoff._sleep = waits.append  # no real waiting; the waits asked for are what is checked
+    r = reconciler(fake_twilio, store, sleep=waits.append)  # no real waiting: the waits asked for are checked
     with pytest.raises(SetupError, match="20429"):
         r.run()
     assert waits == [1.0, 2.0, 4.0, 8.0]

@@ -493,5 +493,5 @@ def test_with_validation_off_simulated_traffic_is_still_marked(store: Store) -> 
     simulated, real = sid(), sid()
     post(client, "/twilio/status", status_params(simulated, "sent"), token=DEMO_AUTH_TOKEN, base=LOCAL)
     post(client, "/twilio/status", status_params(real, "sent"))
-    marks = dict(rows(store, "SELECT sid, simulated FROM messages"))
+    marks = {r["sid"]: r["simulated"] for r in rows(store, "SELECT sid, simulated FROM messages")}
     assert marks == {simulated: 1, real: 0}

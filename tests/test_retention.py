@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
-import time
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from receiver.callbacks import parse
 from receiver.request_storage import MAX_HEADER, MAX_HEADERS, MAX_PATH, MAX_QUERY, read_request
 from receiver.retention import REQUEST_BATCH, Pruner, Retention, iso, prune
 from receiver.store import RequestRecord, Store
+from tests.waiting import wait_until
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -196,14 +197,18 @@ def test_the_pruner_applies_the_rules_on_its_own_thread(tmp_path: Path) -> None:
     with Store(db) as store:
         _rejected(store, iso(datetime.now(UTC) - timedelta(days=40)))
         _rejected(store, iso(datetime.now(UTC)))
-        pruner = Pruner(store, lambda: Retention(rejected_days=30), first_after=0.01).start()
+        asked_from: list[threading.Thread] = []
+
+        def rules() -> Retention:  # read at each pass, on the thread that runs it
+            asked_from.append(threading.current_thread())
+            return Retention(rejected_days=30)
+
+        pruner = Pruner(store, rules, first_after=0.01).start()
         try:
-            deadline = time.monotonic() + 10
-            while pruner.passes == 0 and time.monotonic() < deadline:
-                time.sleep(0.01)  # polling a condition with a deadline
+            wait_until(lambda: pruner.passes > 0, what="a pruning pass")
         finally:
             pruner.stop()
-        assert pruner.passes >= 1
+        assert asked_from and threading.current_thread() not in asked_from
     assert _count(db, "SELECT COUNT(*) FROM requests") == 1
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import socket
 import sqlite3
-import time
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -13,18 +12,21 @@ import pytest
 from test_cli import PUBLIC, Serve
 
 from tests.receiver_helpers import FORM, sid, sign, status_params
+from tests.waiting import wait_until
 
 
-def _refuses_new_connections(port: int, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def _refuses_new_connections(port: int) -> bool:
+    """A connection is refused, or reset: a probe that reached the backlog just as the listener closed.
+    The listener closes on the server's event loop, which announces nothing to another process."""
+
+    def refused() -> bool:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
         except (ConnectionRefusedError, ConnectionResetError):
-            # refused, or reset: a probe that reached the backlog just as the listener closed
             return True
-        time.sleep(0.02)  # polling a condition: the listener closes on the server's event loop
-    return False
+        return False
+
+    return bool(wait_until(refused, what="serve refusing new connections"))
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -107,10 +109,7 @@ def test_connections_the_kernel_accepted_before_the_stop_are_answered_not_reset(
         stopper = threading.Thread(target=server.stop)
         stopper.start()  # its "stop accepting" step queues behind the held loop
         trigger = server._listeners[0].trigger
-        deadline = time.monotonic() + 10
-        while not trigger.thunks and time.monotonic() < deadline:  # wait until it is queued
-            time.sleep(0.005)
-        assert trigger.thunks
+        wait_until(lambda: trigger.thunks, what="the stop queued on the loop")
         release.set()
         answers = []
         for sock in socks:

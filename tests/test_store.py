@@ -12,6 +12,7 @@ from receiver_helpers import sid
 
 from receiver.callbacks import parse
 from receiver.store import UNUSED_MESSAGE_INDEXES, RequestRecord, Store
+from tests.waiting import wait_until
 
 
 def _indexes(conn: sqlite3.Connection) -> set[str]:
@@ -70,18 +71,14 @@ def test_the_wal_is_checkpointed_off_the_request_path_and_the_thread_ends_with_t
     tmp_path: Path,
 ) -> None:
     import threading
-    import time
 
     store = Store(tmp_path / "w.db")
     size_before = (tmp_path / "w.db").stat().st_size
     try:
         for _ in range(300):
             _store_callback(store, sid(), "sent")
-        deadline = time.monotonic() + 10
         before = store.checkpoints
-        while store.checkpoints < before + 2 and time.monotonic() < deadline:  # a full pass after the writes
-            time.sleep(0.05)
-        assert store.checkpoints >= before + 2
+        wait_until(lambda: store.checkpoints >= before + 2, what="a full checkpoint pass after the writes")
         # the callbacks' pages were copied from the WAL into the database file while the store was open
         assert (tmp_path / "w.db").stat().st_size > size_before + 100_000
     finally:
@@ -93,7 +90,6 @@ def test_a_failing_job_in_a_batch_fails_alone_and_the_others_commit(tmp_path: Pa
     """Batches run without savepoints first; when a job raises, the batch runs again with one savepoint
     per job, so only that job's caller sees the error and the rest are committed."""
     import threading
-    import time
 
     store = Store(tmp_path / "b.db")
     good = [sid() for _ in range(3)]
@@ -116,33 +112,30 @@ def test_a_failing_job_in_a_batch_fails_alone_and_the_others_commit(tmp_path: Pa
             (message_sid,),
         )
 
-    gate, holding = threading.Event(), threading.Event()
+    writing, release = threading.Event(), threading.Event()
 
-    def hold(conn: sqlite3.Connection) -> None:  # a batch that lasts until the test lets it end
-        holding.set()
-        assert gate.wait(10)
+    def hold(conn: sqlite3.Connection) -> None:  # the writer is busy with this job ...
+        writing.set()
+        release.wait(10)
 
     try:
         holder = threading.Thread(target=call, args=("hold", hold))
         holder.start()
-        assert holding.wait(5)  # the writer is busy: the next jobs queue for one batch
+        assert writing.wait(10)
+        commits = store.commits
         threads = [threading.Thread(target=call, args=(s, insert(s))) for s in good[:2]]
         threads.append(threading.Thread(target=call, args=("bad", bad)))
         threads.append(threading.Thread(target=call, args=(good[2], insert(good[2]))))
         for t in threads:
             t.start()
-        deadline = time.monotonic() + 5
-        while store.queued < 4 and time.monotonic() < deadline:  # polling a condition with a deadline
-            time.sleep(0.01)
-        assert store.queued == 4
-        commits = store.commits
-        gate.set()
+        wait_until(lambda: store.queued == 4, what="four jobs queued")  # ... while these four queue
+        release.set()
         for t in [holder, *threads]:
             t.join(10)
         assert list(errors) == ["bad"] and isinstance(errors["bad"], sqlite3.IntegrityError)
-        assert store.commits == commits + 2  # the holding batch, then one transaction for the four
+        assert store.commits == commits + 2  # the held job's transaction, then one for the batch of four
     finally:
-        gate.set()
+        release.set()
         store.close()
     conn = sqlite3.connect(tmp_path / "b.db")
     stored = {row[0] for row in conn.execute("SELECT sid FROM messages")}

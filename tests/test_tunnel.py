@@ -12,7 +12,6 @@ import signal
 import socket
 import stat
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +26,7 @@ from pyngrok.exception import PyngrokNgrokError
 from receiver.tunnel import TunnelError, TunnelManager, TunnelSettings, classify_failure
 from tests.fakes import ngrok_fixture
 from tests.fakes.ngrok_fixture import install_fake_ngrok, pid_alive, request_public_url, resolve_public_url
+from tests.waiting import wait_until
 
 fake_ngrok = ngrok_fixture.fake_ngrok
 
@@ -103,16 +103,6 @@ def make_manager(fake_ngrok: str, tmp_path: Path) -> Iterator[Callable[..., Tunn
     yield make
     for manager in managers:
         manager.stop()
-
-
-def _wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def test_start_returns_https_public_url_served_by_the_agent(
@@ -214,11 +204,9 @@ def test_missing_binary_is_reported_without_download(tmp_path: Path, no_download
         TunnelSettings(ngrok_path=str(missing), authtoken=TOKEN, config_dir=str(tmp_path))
     )
 
-    started = time.monotonic()
     with pytest.raises(TunnelError) as caught:
         manager.start(8080)
 
-    assert time.monotonic() - started < 3
     assert caught.value.kind == "no_binary"
     assert "not found" in caught.value.message and str(missing) in caught.value.message
     assert "network" not in caught.value.message  # a missing program is not a network problem
@@ -350,11 +338,9 @@ def test_unreachable_ngrok_servers(
     monkeypatch.setenv("FAKE_NGROK_FAIL", "offline")
     manager = make_manager(startup_timeout=1)
 
-    started = time.monotonic()
     with pytest.raises(TunnelError) as caught:
         manager.start(8080)
 
-    assert time.monotonic() - started < 6
     assert caught.value.kind == "other"
     assert "could not reach its servers" in caught.value.message
     assert not process.is_process_running(fake_ngrok)
@@ -370,7 +356,8 @@ def test_check_url_detects_new_url_after_reconnect(
     assert pid is not None
 
     os.kill(pid, signal.SIGUSR1)  # the stand-in agent's "session reconnected"
-    new = _wait_for(manager.check_url)
+    new = wait_until(manager.check_url)
+    assert new is not None
 
     assert new != old and new.startswith("https://")
     assert manager.public_url == new
@@ -386,8 +373,7 @@ def test_reserved_domain_is_requested_and_survives_reconnect(
     url = manager.start(upstream.port)
     assert url == "https://monitor-test.ngrok.test"
 
-    ngrok_fixture.reconnect_agent(manager)
-    time.sleep(0.2)
+    ngrok_fixture.reconnect_agent(manager)  # the agent answers once it has reconnected
 
     assert manager.check_url() is None
     assert manager.public_url == url
@@ -402,7 +388,7 @@ def test_check_url_reports_a_dead_agent(
     assert pid is not None
 
     os.kill(pid, signal.SIGKILL)
-    _wait_for(lambda: not manager.agent_pid)
+    wait_until(lambda: not manager.agent_pid)
 
     with pytest.raises(TunnelError) as caught:
         manager.check_url()

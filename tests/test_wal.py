@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import secrets
 import threading
-import time
 from pathlib import Path
 
 from receiver_helpers import status_params
 
 from receiver.callbacks import parse
 from receiver.store import WAL_HARD_FACTOR, RequestRecord, Store
+from tests.waiting import wait_until
 
 WAL_LIMIT = 2 * 1024 * 1024
 THREADS = 6
@@ -58,9 +58,7 @@ def test_the_wal_stays_bounded_under_sustained_writes_and_shrinks_when_idle(tmp_
         # the hard bound (WAL_HARD_FACTOR x the limit, where the writer restarts the WAL itself) plus one
         # batch, however fast the disk: never the hundreds of MB this load left before
         assert max(largest) <= (WAL_HARD_FACTOR + 4) * WAL_LIMIT, f"WAL reached {max(largest) / 2**20:.0f} MB"
-        deadline = time.monotonic() + 10
-        while _size(_wal(db)) > 0 and time.monotonic() < deadline:
-            time.sleep(0.05)  # polling a condition (the file's size) with a deadline
-        assert _size(_wal(db)) == 0, "the WAL kept its space after the writes stopped"
+        # the file's size: nothing announces it
+        wait_until(lambda: _size(_wal(db)) == 0, what="the WAL giving back its space after the writes")
     finally:
         store.close()

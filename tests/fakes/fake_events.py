@@ -17,9 +17,7 @@ re-sends a batch that was already acknowledged, as at-least-once delivery may.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import http.client
 import json
 import secrets
 from collections.abc import Callable, Sequence
@@ -27,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from twilio.request_validator import RequestValidator
+from . import twilio_http
 
 if TYPE_CHECKING:
     from .fake_twilio import FakeTwilio
@@ -95,26 +93,7 @@ class EventStreams:
     def _page(
         self, key: str, path: str, items: list[dict[str, Any]], query: dict[str, str]
     ) -> dict[str, Any]:
-        page_size = max(1, min(1000, int(query.get("PageSize", "50"))))
-        page = int(query.get("Page", "0"))
-        chunk = items[page * page_size : (page + 1) * page_size]
-
-        def url(p: int) -> str:
-            return f"{EVENTS_ORIGIN}{path}?PageSize={page_size}&Page={p}"
-
-        has_next = (page + 1) * page_size < len(items)
-        return {
-            key: chunk,
-            "meta": {
-                "page": page,
-                "page_size": page_size,
-                "first_page_url": url(0),
-                "previous_page_url": url(page - 1) if page > 0 else None,
-                "next_page_url": url(page + 1) if has_next else None,
-                "key": key,
-                "url": url(page),
-            },
-        }
+        return self.fake._page_v1(key, path, items, query, origin=EVENTS_ORIGIN)
 
     def _sink(self, sid: str) -> dict[str, Any]:
         if sid not in self.state.sinks:
@@ -274,41 +253,20 @@ class EventStreams:
         events: Sequence[dict[str, Any]],
         *,
         url: str | None = None,
-        via: Callable[[str], tuple[str, int]] | str | None = None,
+        via: twilio_http.Via = None,
         signature: str | None = None,
         auth_token: str | None = None,
         timeout: float = 5.0,
     ) -> EventDelivery:
         """POST one batch, signed as Twilio signs it (``signature`` overrides it, ``auth_token`` signs with
         another token: both for forged requests)."""
-        from .fake_twilio import FakeTwilio
-
         body = json.dumps(list(events)).encode()
         target_url = signed_url(url or self.destination(), body)
-        parts = urlsplit(target_url)
-        host, port = FakeTwilio._resolve(parts, via)
-        sig = signature
-        if sig is None:
-            sig = RequestValidator(auth_token or self.fake.auth_token).compute_signature(target_url, {})
-        headers = {
-            "Host": parts.netloc.rpartition("@")[2],
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": "Twilio-EventStreams/1.0",
-            "X-Twilio-Signature": sig,
-        }
-        if parts.username is not None:  # credentials in the sink URL: Basic auth on every request
-            token = base64.b64encode(f"{parts.username}:{parts.password or ''}".encode()).decode()
-            headers["Authorization"] = f"Basic {token}"
-        target = parts.path or "/"
-        if parts.query:
-            target += "?" + parts.query
-        conn = http.client.HTTPConnection(host, port, timeout=timeout)
-        try:
-            conn.request("POST", target, body=body, headers=headers)
-            response = conn.getresponse()
-            delivery = EventDelivery(target_url, body, headers, response.status, response.read())
-        finally:
-            conn.close()
+        if signature is None:
+            signature = twilio_http.signature(auth_token or self.fake.auth_token, target_url)
+        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Twilio-EventStreams/1.0"}
+        answer = twilio_http.post(target_url, body, headers, sig=signature, via=via, timeout=timeout)
+        delivery = EventDelivery(target_url, body, answer.headers, answer.http_status, answer.body)
         with self.fake.lock:
             self.state.deliveries.append(delivery)
         return delivery
@@ -318,7 +276,7 @@ class EventStreams:
         batches: Sequence[Sequence[dict[str, Any]]],
         *,
         url: str | None = None,
-        via: Callable[[str], tuple[str, int]] | str | None = None,
+        via: twilio_http.Via = None,
         max_attempts: int = 5,
         duplicate: bool = False,
     ) -> list[EventDelivery]:

@@ -22,7 +22,6 @@ What tests get:
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import re
 import secrets
@@ -36,11 +35,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from twilio.request_validator import RequestValidator
 
+from . import twilio_http
 from .fake_events import EventStreams
 
 MESSAGING_ORIGIN = "https://messaging.twilio.com"
+MONITOR_ORIGIN = "https://monitor.twilio.com"
 SANDBOX_WHATSAPP_FROM = "whatsapp:+14155238886"
 
 # Form parameter -> resource field, for the fields an update may set.
@@ -618,7 +618,7 @@ class FakeTwilio:
             "response_headers": None,
             "request_headers": None,
             "sid": sid,
-            "url": f"https://monitor.twilio.com/v1/Alerts/{sid}",
+            "url": f"{MONITOR_ORIGIN}/v1/Alerts/{sid}",
             "service_sid": None,
             **fields,
         }
@@ -632,7 +632,7 @@ class FakeTwilio:
             start = _parse_when(query["StartDate"])
             alerts = [a for a in alerts if _parse_when(a["date_created"]) >= start]
         listed = [{k: v for k, v in a.items() if k not in self._ALERT_DETAIL_FIELDS} for a in alerts]
-        return self._page_v1("alerts", path, listed, query)
+        return self._page_v1("alerts", path, listed, query, origin=MONITOR_ORIGIN)
 
     def _get_alert(self, sid: str, **_: Any) -> dict[str, Any]:
         if sid not in self.state.alerts:
@@ -641,14 +641,20 @@ class FakeTwilio:
 
     # messaging v1 ----------------------------------------------------------
     def _page_v1(
-        self, key: str, path: str, items: list[dict[str, Any]], query: dict[str, str]
+        self,
+        key: str,
+        path: str,
+        items: list[dict[str, Any]],
+        query: dict[str, str],
+        origin: str = MESSAGING_ORIGIN,
     ) -> dict[str, Any]:
+        """A page in the v1 APIs' ``meta`` envelope (Messaging, Events, Monitor), links on ``origin``."""
         page_size = max(1, min(1000, int(query.get("PageSize", "50"))))
         page = int(query.get("Page", "0"))
         chunk = items[page * page_size : (page + 1) * page_size]
 
         def url(p: int) -> str:
-            return f"{MESSAGING_ORIGIN}{path}?PageSize={page_size}&Page={p}"
+            return f"{origin}{path}?PageSize={page_size}&Page={p}"
 
         has_next = (page + 1) * page_size < len(items)
         return {
@@ -780,7 +786,7 @@ class FakeTwilio:
         self,
         sid: str,
         statuses: Sequence[str] = ("sent", "delivered"),
-        via: Callable[[str], tuple[str, int]] | str | None = None,
+        via: twilio_http.Via = None,
         *,
         error_code: int | None = None,
         url: str | None = None,
@@ -815,7 +821,7 @@ class FakeTwilio:
         self,
         url: str,
         params: dict[str, str],
-        via: Callable[[str], tuple[str, int]] | str | None = None,
+        via: twilio_http.Via = None,
         *,
         idempotency_token: str | None = None,
         signature: str | None = None,
@@ -827,40 +833,20 @@ class FakeTwilio:
         ``signature`` to send a deliberately wrong one.
         """
         signed_url = url.split("#", 1)[0]
-        parts = urlsplit(signed_url)
-        host, port = self._resolve(parts, via)
-        sig = signature or RequestValidator(self.auth_token).compute_signature(signed_url, params)
+        sig = signature or twilio_http.signature(self.auth_token, signed_url, params)
         headers = {
-            "Host": parts.netloc,
             "Content-Type": "application/x-www-form-urlencoded",
             "User-Agent": "TwilioProxy/1.1",
-            "X-Twilio-Signature": sig,
             "I-Twilio-Idempotency-Token": idempotency_token or secrets.token_hex(16),
             "X-Home-Region": "us1",
         }
-        body = urlencode(params)
-        target = parts.path or "/"
-        if parts.query:
-            target += "?" + parts.query
-        conn = http.client.HTTPConnection(host, port, timeout=timeout)
-        try:
-            conn.request("POST", target, body=body, headers=headers)
-            response = conn.getresponse()
-            delivery = Delivery(url, params, headers, response.status, response.read())
-        finally:
-            conn.close()
+        answer = twilio_http.post(
+            signed_url, urlencode(params).encode(), headers, sig=sig, via=via, timeout=timeout
+        )
+        delivery = Delivery(url, params, answer.headers, answer.http_status, answer.body)
         with self.lock:
             self.deliveries.append(delivery)
         return delivery
-
-    @staticmethod
-    def _resolve(parts: Any, via: Callable[[str], tuple[str, int]] | str | None) -> tuple[str, int]:
-        if callable(via):
-            return via(parts.geturl())
-        if isinstance(via, str):
-            target = urlsplit(via if "//" in via else f"http://{via}")
-            return target.hostname or "127.0.0.1", target.port or 80
-        return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -16,6 +16,7 @@ from receiver_helpers import http_post, sid, status_params
 
 from desktop.alert_settings_dialog import AlertSettingsDialog, load_thresholds
 from desktop.tray import AlertTray, install
+from tests.gui.ui import child, click_menu_item
 
 
 @pytest.fixture
@@ -89,9 +90,8 @@ def test_a_wrong_auth_token_on_the_live_receiver_shows_one_notice(
 
 
 def _dialog(tray: AlertTray, qtbot: QtBot) -> AlertSettingsDialog:
-    action = tray.window.findChild(type(tray.settings_action), "alerts_action")
-    assert action in tray.window.tools_menu.actions()
-    action.trigger()  # what clicking Tools → Alerts… does
+    action = child(tray.window, type(tray.settings_action), "alerts_action")
+    click_menu_item(qtbot, tray.window, "Tools", action)
     qtbot.waitUntil(lambda: tray.dialog is not None and tray.dialog.isVisible())
     assert tray.dialog is not None
     return tray.dialog
@@ -103,13 +103,15 @@ def _type_into(spin: QSpinBox, value: str) -> None:
     QTest.keyClicks(spin, value)
 
 
+# a menu opened on the offscreen platform logs these two harmless notices
+@pytest.mark.qt_log_ignore("This plugin does not support raise", "does not support grabbing the keyboard")
 def test_thresholds_typed_in_the_dialog_are_saved_and_used(
     alerting: Callable[[], AlertTray], tmp_settings: QSettings, qtbot: QtBot
 ) -> None:
     tray = alerting()
     dialog = _dialog(tray, qtbot)
-    _type_into(dialog.findChild(QSpinBox, "failure_percent"), "35")
-    _type_into(dialog.findChild(QSpinBox, "min_messages"), "50")
+    _type_into(child(dialog, QSpinBox, "failure_percent"), "35")
+    _type_into(child(dialog, QSpinBox, "min_messages"), "50")
     save = dialog.buttons.button(QDialogButtonBox.StandardButton.Save)
     QTest.mouseClick(save, Qt.MouseButton.LeftButton, pos=save.rect().center())
     qtbot.waitUntil(lambda: tray.dialog is None)
@@ -119,13 +121,15 @@ def test_thresholds_typed_in_the_dialog_are_saved_and_used(
     assert "saved" in tray.window.status.currentMessage()
 
 
+# a menu opened on the offscreen platform logs these two harmless notices
+@pytest.mark.qt_log_ignore("This plugin does not support raise", "does not support grabbing the keyboard")
 def test_cancel_keeps_the_thresholds(
     alerting: Callable[[], AlertTray], tmp_settings: QSettings, qtbot: QtBot
 ) -> None:
     tray = alerting()
     before = tray.monitor.rules.thresholds
     dialog = _dialog(tray, qtbot)
-    _type_into(dialog.findChild(QSpinBox, "rejections"), "99")
+    _type_into(child(dialog, QSpinBox, "rejections"), "99")
     cancel = dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel)
     QTest.mouseClick(cancel, Qt.MouseButton.LeftButton, pos=cancel.rect().center())
     qtbot.waitUntil(lambda: tray.dialog is None)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from pytestqt.qtbot import QtBot
 
 from desktop.views.error_lookup import DICTIONARY_URL_KEY
 from tests.fakes.static_http import refused_url, serve
@@ -34,7 +35,7 @@ def dictionary_url(gate: threading.Event) -> Iterator[str]:
         yield base + PATH
 
 
-def open_error_tab(qtbot: Any, window: Any) -> Any:
+def open_error_tab(qtbot: QtBot, window: Any) -> Any:
     tabs = window.tabs
     index = tabs.indexOf(window.error_panel)
     QTest.mouseClick(tabs.tabBar(), Qt.MouseButton.LeftButton, pos=tabs.tabBar().tabRect(index).center())
@@ -47,7 +48,7 @@ def click_refresh(panel: Any) -> None:
     QTest.mouseClick(button, Qt.MouseButton.LeftButton, pos=button.rect().center())
 
 
-def look_up(qtbot: Any, panel: Any, code: int) -> str:
+def look_up(qtbot: QtBot, panel: Any, code: int) -> str:
     """Type the code in the search box, click its row, return the entry's text."""
     panel.search.setFocus()
     QTest.keyClick(panel.search, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
@@ -61,7 +62,7 @@ def look_up(qtbot: Any, panel: Any, code: int) -> str:
 
 
 def test_refresh_from_twilio_then_a_lookup_shows_twilios_entry_beside_ours(
-    qtbot: Any, seeded_window: Any, tmp_settings: Any, dictionary_url: str, gate: threading.Event
+    qtbot: QtBot, seeded_window: Any, tmp_settings: Any, dictionary_url: str, gate: threading.Event
 ) -> None:
     tmp_settings.setValue(DICTIONARY_URL_KEY, dictionary_url)
     tmp_settings.sync()
@@ -91,7 +92,7 @@ def test_refresh_from_twilio_then_a_lookup_shows_twilios_entry_beside_ours(
 
 
 def test_refresh_offline_says_so_and_the_built_in_catalogue_stays(
-    qtbot: Any, seeded_window: Any, tmp_settings: Any
+    qtbot: QtBot, seeded_window: Any, tmp_settings: Any
 ) -> None:
     tmp_settings.setValue(DICTIONARY_URL_KEY, refused_url())
     tmp_settings.sync()
@@ -107,7 +108,7 @@ def test_refresh_offline_says_so_and_the_built_in_catalogue_stays(
 
 
 def test_message_detail_shows_twilios_wording_after_a_refresh(
-    qtbot: Any, seeded_window: Any, tmp_settings: Any, dictionary_url: str, gate: threading.Event
+    qtbot: QtBot, seeded_window: Any, tmp_settings: Any, dictionary_url: str, gate: threading.Event
 ) -> None:
     gate.set()
     tmp_settings.setValue(DICTIONARY_URL_KEY, dictionary_url)

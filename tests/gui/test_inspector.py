@@ -155,10 +155,13 @@ def test_filters_by_outcome_and_text_in_sql(qtbot: Any, seeded_controller: Any) 
     assert widget.model.rowCount() == 0
 
 
-def test_live_refresh_inserts_rows_without_reading_the_whole_log(
+def test_live_refresh_inserts_the_new_rows_at_the_top_without_a_reset(
     qtbot: Any, ctl: Any, inspector: RequestInspector
 ) -> None:
-    for i in range(3 * PAGE):
+    """New requests come in as rows inserted above the ones shown (a view keeps its selection and scroll
+    position), not as a reset that recounts the whole log."""
+
+    def log(i: int) -> None:
         ctl.store.log_request(
             RequestRecord(
                 path=f"/probe/{i}",
@@ -169,13 +172,27 @@ def test_live_refresh_inserts_rows_without_reading_the_whole_log(
                 reason="not a webhook path",
             )
         )
+
+    model = inspector.model
+    log(0)
     with qtbot.waitSignal(ctl.dataChanged, timeout=5000):
         ctl.notify_changed()
-    model = inspector.model
-    assert model.rowCount() == 3 * PAGE
-    assert cell(model, 0, 2) == f"/probe/{3 * PAGE - 1}"  # newest first
-    assert cell(model, 3 * PAGE - 1, 2) == "/probe/0"
-    assert inspector.count.text() == f"{3 * PAGE} requests"
+    qtbot.waitUntil(lambda: model.rowCount() == 1, timeout=5000)
+    for i in range(1, 3 * PAGE + 1):
+        log(i)
+    with (
+        qtbot.assertNotEmitted(model.modelReset),
+        qtbot.waitSignal(
+            model.rowsInserted,
+            timeout=5000,
+            check_params_cb=lambda _parent, first, last: (first, last) == (0, 3 * PAGE - 1),
+        ),
+    ):
+        ctl.notify_changed()
+    assert model.rowCount() == 3 * PAGE + 1
+    assert cell(model, 0, 2) == f"/probe/{3 * PAGE}"  # newest first
+    assert cell(model, 3 * PAGE, 2) == "/probe/0"  # the row shown before, now below the new ones
+    assert inspector.count.text() == f"{3 * PAGE + 1} requests"
 
 
 def test_form_fields_decodes_form_and_json_bodies() -> None:

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any
 
 from PySide6.QtCore import QObject, Signal
+from pytestqt.qtbot import QtBot
 
 
 class _Emitter(QObject):
-    event = Signal(object)
+    event = Signal(object)  # type: ignore[assignment]  # shadows QObject.event(), as the app's did
 
 
-def test_emitting_signals_does_not_leak_references_to_true(qtbot: Any) -> None:
+def test_emitting_signals_does_not_leak_references_to_true(qtbot: QtBot) -> None:
     emitter = _Emitter()
     received: list[object] = []
     emitter.event.connect(received.append)
@@ -30,7 +30,7 @@ def test_emitting_signals_does_not_leak_references_to_true(qtbot: Any) -> None:
     assert sys.getrefcount(True) - before > -10
 
 
-def test_cross_thread_emits_like_the_receiver_does(qtbot: Any) -> None:
+def test_cross_thread_emits_like_the_receiver_does(qtbot: QtBot) -> None:
     emitter = _Emitter()
     received: list[object] = []
     emitter.event.connect(received.append)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
+from pytestqt.qtbot import QtBot
 
 from desktop.reconcile_controller import AUTO_KEY
 from receiver.secrets import TWILIO_ACCOUNT_SID, TWILIO_API_KEY_SECRET, TWILIO_API_KEY_SID
@@ -64,7 +65,7 @@ def status_of(win: Any, sid: str) -> str:
 
 
 def test_a_pass_runs_by_itself_once_the_app_is_up(
-    qtbot: Any, fake_twilio: FakeTwilio, live_window: Callable[..., Any]
+    qtbot: QtBot, fake_twilio: FakeTwilio, live_window: Callable[..., Any]
 ) -> None:
     m = fake_twilio.add_message(status="delivered", price="-0.0079")
     win = live_window(stuck=m["sid"])
@@ -75,7 +76,7 @@ def test_a_pass_runs_by_itself_once_the_app_is_up(
 
 
 def test_the_menu_action_shows_progress_and_its_cancel_button_stops_the_pass(
-    qtbot: Any, fake_twilio: FakeTwilio, live_window: Callable[..., Any], tmp_settings: QSettings
+    qtbot: QtBot, fake_twilio: FakeTwilio, live_window: Callable[..., Any], tmp_settings: QSettings
 ) -> None:
     tmp_settings.setValue(AUTO_KEY, "false")  # only the operator's click starts a pass here
     m = fake_twilio.add_message(status="delivered")
@@ -100,7 +101,7 @@ def test_the_menu_action_shows_progress_and_its_cancel_button_stops_the_pass(
 
 
 def test_alerts_are_listed_with_the_response_twilio_saw_and_open_their_message(
-    qtbot: Any, fake_twilio: FakeTwilio, live_window: Callable[..., Any], tmp_settings: QSettings
+    qtbot: QtBot, fake_twilio: FakeTwilio, live_window: Callable[..., Any], tmp_settings: QSettings
 ) -> None:
     tmp_settings.setValue(AUTO_KEY, "false")
     m = fake_twilio.add_message(status="delivered", price="-0.0079")
@@ -148,7 +149,7 @@ def test_alerts_are_listed_with_the_response_twilio_saw_and_open_their_message(
 
 
 def test_the_interval_typed_in_the_dialog_is_kept_and_reschedules_the_passes(
-    qtbot: Any, live_window: Callable[..., Any], tmp_settings: QSettings
+    qtbot: QtBot, live_window: Callable[..., Any], tmp_settings: QSettings
 ) -> None:
     tmp_settings.setValue(AUTO_KEY, "false")
     win = live_window()
@@ -167,7 +168,7 @@ def test_the_interval_typed_in_the_dialog_is_kept_and_reschedules_the_passes(
 
 
 def test_a_pass_runs_when_the_machine_wakes(
-    qtbot: Any,
+    qtbot: QtBot,
     fake_twilio: FakeTwilio,
     live_window: Callable[..., Any],
     tmp_settings: QSettings,
@@ -199,7 +200,7 @@ def test_a_pass_runs_when_the_machine_wakes(
 
 
 def test_a_twilio_alert_found_by_reconciliation_is_announced_in_the_window(
-    qtbot: Any, fake_twilio: FakeTwilio, live_window: Callable[..., Any], tmp_settings: QSettings
+    qtbot: QtBot, fake_twilio: FakeTwilio, live_window: Callable[..., Any], tmp_settings: QSettings
 ) -> None:
     """Twilio reports 11200 (it could not reach the app): the pass that fetches it raises the operator
     alert, because the app wires reconciliation's alerts into the alert rules."""

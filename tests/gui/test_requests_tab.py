@@ -11,6 +11,7 @@ from conftest import TEST_AUTH_TOKEN
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
 
 from desktop.main_window import MainWindow
 from desktop.models.requests_model import COL_OUTCOME, COL_PATH, COL_TIME
@@ -18,8 +19,8 @@ from tests.gui.test_journeys import click_row
 from tests.receiver_helpers import http_post, status_params
 
 
-def open_requests(qtbot: Any, window: MainWindow) -> Any:
-    qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+def open_requests(qtbot: QtBot, window: MainWindow) -> Any:
+    QTest.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     assert window.tabs.currentWidget() is window.inspector
     return window.inspector
 
@@ -29,7 +30,7 @@ def row_with(inspector: Any, col: int, text: str) -> int:
     return next(r for r in range(model.rowCount()) if model.index(r, col).data() == text)
 
 
-def test_time_has_the_date_and_path_has_the_query(qtbot: Any, window: MainWindow) -> None:
+def test_time_has_the_date_and_path_has_the_query(qtbot: QtBot, window: MainWindow) -> None:
     sid = "SM" + "7" * 32
     assert http_post(window.controller.local_url, "/twilio/status?tenant=7", status_params(sid, "sent"),
                      token=TEST_AUTH_TOKEN) == 200  # fmt: skip
@@ -39,7 +40,7 @@ def test_time_has_the_date_and_path_has_the_query(qtbot: Any, window: MainWindow
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}", inspector.model.index(0, COL_TIME).data())
 
 
-def test_replay_button_stays_put_and_old_results_go_away(qtbot: Any, seeded_window: MainWindow) -> None:
+def test_replay_button_stays_put_and_old_results_go_away(qtbot: QtBot, seeded_window: MainWindow) -> None:
     inspector = open_requests(qtbot, seeded_window)
     table = inspector.table
     accepted = row_with(inspector, COL_OUTCOME, "Accepted")
@@ -59,7 +60,7 @@ def test_replay_button_stays_put_and_old_results_go_away(qtbot: Any, seeded_wind
     assert inspector.replay_result.text() == ""  # not the other request's result
 
 
-def test_our_answer_is_shown_for_a_rejected_request(qtbot: Any, window: MainWindow) -> None:
+def test_our_answer_is_shown_for_a_rejected_request(qtbot: QtBot, window: MainWindow) -> None:
     sid = "SM" + "8" * 32
     assert http_post(window.controller.local_url, "/twilio/status", status_params(sid, "sent"),
                      token="f" * 32) == 403  # fmt: skip
@@ -72,7 +73,7 @@ def test_our_answer_is_shown_for_a_rejected_request(qtbot: Any, window: MainWind
     assert inspector.detail.diagnosis.text() in answer  # the reason we gave is what we sent
 
 
-def test_copy_as_curl_resends_the_request_without_secrets(qtbot: Any, window: MainWindow) -> None:
+def test_copy_as_curl_resends_the_request_without_secrets(qtbot: QtBot, window: MainWindow) -> None:
     sid = "SM" + "4" * 32
     base = window.controller.local_url
     assert http_post(base, "/twilio/status", status_params(sid, "delivered"), token=TEST_AUTH_TOKEN) == 200

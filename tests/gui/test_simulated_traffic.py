@@ -13,11 +13,12 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QInputDialog, QMessageBox, QSpinBox, QWidget
+from pytestqt.qtbot import QtBot
 from receiver_helpers import http_post, sid, status_params
 from twilio.request_validator import HMAC_SHA256, SIGNATURE_SETTINGS_HEADER, RequestValidator
 
 from receiver.simulate_plan import DEMO_AUTH_TOKEN
-from tests.gui.ui import click_menu_item
+from tests.gui.ui import child, click_menu_item
 
 REAL_TOKEN = "0123456789abcdef0123456789abcdef"  # tests/conftest.py TEST_AUTH_TOKEN
 
@@ -40,9 +41,9 @@ def when_modal(kind: type[QWidget], answer: Callable[[Any], None]) -> None:
     QTimer.singleShot(20, poll)
 
 
-def simulate_via_menu(qtbot: Any, win: Any, messages: int) -> None:
+def simulate_via_menu(qtbot: QtBot, win: Any, messages: int) -> None:
     def answer(dialog: QInputDialog) -> None:
-        spin = dialog.findChild(QSpinBox)
+        spin = child(dialog, QSpinBox)
         spin.setFocus()
         QTest.keyClick(spin, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
         QTest.keyClicks(spin, str(messages))
@@ -61,7 +62,7 @@ def db_rows(ctl: Any, sql: str, *args: Any) -> list[tuple[Any, ...]]:
 
 
 def test_simulation_signs_with_the_demo_token_only_and_it_stops_counting_when_the_run_ends(
-    qtbot: Any, window: Any
+    qtbot: QtBot, window: Any
 ) -> None:
     ctl = window.controller
     assert ctl.has_token  # a real auth token is set: the simulator must still not use it
@@ -83,7 +84,7 @@ def test_simulation_signs_with_the_demo_token_only_and_it_stops_counting_when_th
     assert "demo token" in reason and "no simulation" in reason
 
 
-def test_status_bar_says_which_token_validates_what_while_simulating(qtbot: Any, window: Any) -> None:
+def test_status_bar_says_which_token_validates_what_while_simulating(qtbot: QtBot, window: Any) -> None:
     bar = window.status.validation
     assert bar.text() == "Signatures: auth token"
     simulate_via_menu(qtbot, window, 200)
@@ -94,7 +95,7 @@ def test_status_bar_says_which_token_validates_what_while_simulating(qtbot: Any,
     qtbot.waitUntil(lambda: bar.text() == "Signatures: auth token", timeout=5000)
 
 
-def test_purge_simulated_traffic_keeps_real_traffic_after_a_confirmation(qtbot: Any, window: Any) -> None:
+def test_purge_simulated_traffic_keeps_real_traffic_after_a_confirmation(qtbot: QtBot, window: Any) -> None:
     ctl = window.controller
     real = sid()
     assert (
@@ -132,7 +133,7 @@ KEY_ID, KEY_SECRET = "webhooks_sharedkey_0a1b2c", "the-shared-secret-value"
 
 
 def test_shared_keys_dialog_saves_to_the_keyring_and_the_receiver_accepts_that_key(
-    qtbot: Any, window: Any
+    qtbot: QtBot, window: Any
 ) -> None:
     ctl = window.controller
     messages: list[str] = []
@@ -173,7 +174,7 @@ def test_shared_keys_dialog_saves_to_the_keyring_and_the_receiver_accepts_that_k
     conn.close()
 
 
-def test_simulated_messages_are_marked_in_the_detail_and_can_be_hidden(qtbot: Any, window: Any) -> None:
+def test_simulated_messages_are_marked_in_the_detail_and_can_be_hidden(qtbot: QtBot, window: Any) -> None:
     ctl = window.controller
     real = sid()
     assert (

@@ -3,12 +3,11 @@ through the dialog's buttons), an unusable path (one message), a disk almost ful
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QPushButton
+from pytestqt.qtbot import QtBot
 from receiver_helpers import PUBLIC, http_post, sid, status_params
 from store_damage import damaged_db
 
@@ -23,19 +23,6 @@ from desktop import app as desktop_app
 from desktop import store_problems
 from desktop.main_window import MainWindow
 from receiver.store import Store
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """main() configures the app's logger (file handler, no propagation); undo it for other tests."""
-    logger = logging.getLogger("callback_monitor")
-    handlers, propagate, level = list(logger.handlers), logger.propagate, logger.level
-    yield
-    for handler in list(logger.handlers):
-        if handler not in handlers:
-            logger.removeHandler(handler)
-            handler.close()
-    logger.propagate, logger.level = propagate, level
 
 
 def answer_dialog(button_text: str, seen: list[str], then: Callable[[], None] | None = None) -> None:
@@ -115,7 +102,7 @@ def test_a_folder_as_database_gets_one_message_not_a_traceback(
 
 
 def test_status_bar_says_callbacks_are_refused_while_the_disk_is_almost_full(
-    qtbot: Any, make_controller: Callable[..., Any], open_window: Callable[..., Any], tmp_path: Path
+    qtbot: QtBot, make_controller: Callable[..., Any], open_window: Callable[..., Any], tmp_path: Path
 ) -> None:
     ctl = make_controller(tmp_path / "c.db", start=False)
     ctl.min_free_bytes = (

@@ -7,7 +7,9 @@ from typing import Any
 
 from conftest import BASE, SeedInfo, iso
 from PySide6.QtCore import QDateTime, Qt
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDialogButtonBox
+from pytestqt.qtbot import QtBot
 
 from desktop.main_window import MainWindow
 from desktop.views.filter_bar import CUSTOM_LABEL, FilterBar, TimeRangeDialog, range_label
@@ -18,7 +20,7 @@ def local_qt(moment: datetime) -> QDateTime:
     return QDateTime.fromMSecsSinceEpoch(int(moment.timestamp() * 1000))
 
 
-def shown_sids(window: MainWindow, qtbot: Any, since: str | None, until: str | None) -> list[str]:
+def shown_sids(window: MainWindow, qtbot: QtBot, since: str | None, until: str | None) -> list[str]:
     """Every SID the table shows once the model runs the filter (rows may load asynchronously)."""
     model = window.messages.model
     qtbot.waitUntil(lambda: (model.filter.since, model.filter.until) == (since, until), timeout=5000)
@@ -28,10 +30,10 @@ def shown_sids(window: MainWindow, qtbot: Any, since: str | None, until: str | N
     return [str(model.sid_at(row)) for row in rows]
 
 
-def open_dialog_by_keyboard(bar: FilterBar, qtbot: Any) -> TimeRangeDialog:
+def open_dialog_by_keyboard(bar: FilterBar, qtbot: QtBot) -> TimeRangeDialog:
     """Tab to the time combo and press End: its last entry is "Custom range…", which opens the dialog."""
     bar.time_range.setFocus()
-    qtbot.keyClick(bar.time_range, Qt.Key.Key_End)
+    QTest.keyClick(bar.time_range, Qt.Key.Key_End)
     dialog = bar.range_dialog
     assert dialog is not None
     qtbot.waitUntil(dialog.isVisible, timeout=2000)
@@ -39,7 +41,7 @@ def open_dialog_by_keyboard(bar: FilterBar, qtbot: Any) -> TimeRangeDialog:
 
 
 def test_choosing_a_range_shows_exactly_the_messages_first_seen_in_it(
-    qtbot: Any, seeded_window: MainWindow, seeded_db: SeedInfo
+    qtbot: QtBot, seeded_window: MainWindow, seeded_db: SeedInfo
 ) -> None:
     bar = seeded_window.messages.filter_bar
     assert bar.time_range.itemText(bar.time_range.count() - 1) == CUSTOM_LABEL
@@ -48,7 +50,7 @@ def test_choosing_a_range_shows_exactly_the_messages_first_seen_in_it(
     start, end = BASE + timedelta(minutes=10), BASE + timedelta(minutes=20)
     dialog.from_edit.setDateTime(local_qt(start))
     dialog.to_edit.setDateTime(local_qt(end))
-    qtbot.keyClick(dialog, Qt.Key.Key_Return)  # OK is the default button
+    QTest.keyClick(dialog, Qt.Key.Key_Return)  # OK is the default button
 
     sids = shown_sids(seeded_window, qtbot, iso(start), iso(end))
     expected = [m["sid"] for m in seeded_db.messages if iso(start) <= m["first_seen"] < iso(end)]
@@ -63,7 +65,7 @@ def test_choosing_a_range_shows_exactly_the_messages_first_seen_in_it(
 
 
 def test_reversed_or_empty_range_is_refused_with_what_to_do(
-    qtbot: Any, seeded_window: MainWindow, seeded_db: SeedInfo
+    qtbot: QtBot, seeded_window: MainWindow, seeded_db: SeedInfo
 ) -> None:
     bar = seeded_window.messages.filter_bar
     dialog = bar.open_range_dialog()
@@ -91,7 +93,7 @@ def test_reversed_or_empty_range_is_refused_with_what_to_do(
 
 
 def test_range_is_remembered_across_a_restart(
-    qtbot: Any, seeded_controller: Any, open_window: Any, seeded_db: SeedInfo
+    qtbot: QtBot, seeded_controller: Any, open_window: Any, seeded_db: SeedInfo
 ) -> None:
     win = open_window(seeded_controller, show=False)
     start, end = iso(BASE + timedelta(minutes=40)), iso(BASE + timedelta(minutes=45))
@@ -106,7 +108,7 @@ def test_range_is_remembered_across_a_restart(
     assert len(shown_sids(again, qtbot, start, end)) == 5
 
 
-def test_presets_clear_and_cancel_leave_the_range_consistent(qtbot: Any, seeded_window: MainWindow) -> None:
+def test_presets_clear_and_cancel_leave_the_range_consistent(qtbot: QtBot, seeded_window: MainWindow) -> None:
     bar = seeded_window.messages.filter_bar
     start, end = iso(BASE), iso(BASE + timedelta(minutes=3))
     bar.set_range(start, end)

@@ -13,10 +13,9 @@ from typing import Any
 
 import keyring.backends.fail
 import pytest
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
-    QAbstractButton,
     QDialogButtonBox,
     QLabel,
     QLineEdit,
@@ -41,6 +40,7 @@ from tests.fakes import fake_twilio as fakes
 from tests.fakes import ngrok_fixture
 from tests.fakes.fake_twilio import FakeTwilio
 from tests.fakes.ngrok_fixture import pid_alive, reconnect_agent, request_public_url
+from tests.gui.ui import child, click
 
 fake_ngrok = ngrok_fixture.fake_ngrok
 fake_twilio = fakes.fake_twilio
@@ -85,15 +85,6 @@ def unused_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def click(widget: QWidget) -> None:
-    """A left click where a person aims: a radio button's or check box's box (only its box and text
-    take clicks, and the widget may be much wider), anything else's middle."""
-    if isinstance(widget, QAbstractButton) and widget.isCheckable() and not isinstance(widget, QPushButton):
-        QTest.mouseClick(widget, Qt.MouseButton.LeftButton, pos=QPoint(8, widget.height() // 2))
-    else:
-        QTest.mouseClick(widget, Qt.MouseButton.LeftButton)
-
-
 def button(box: QMessageBox, text: str) -> QPushButton:
     found = [b for b in box.buttons() if b.text() == text]
     assert found, [b.text() for b in box.buttons()]
@@ -124,7 +115,7 @@ def test_missing_authtoken_explains_4018(qtbot: QtBot, live: GoingLive) -> None:
     assert isinstance(dialog, TunnelSettingsDialog)
     assert dialog.focusWidget() is dialog.form.authtoken  # not the ngrok path above it
     QTest.keyClicks(dialog.focusWidget(), NGROK_TOKEN)
-    click(dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Save))
+    click(child(dialog, QDialogButtonBox).button(QDialogButtonBox.StandardButton.Save))
     assert live.ctx.secrets.get(keys.NGROK_AUTHTOKEN) == NGROK_TOKEN
     assert NGROK_TOKEN not in Path(live.ctx.settings.fileName()).read_text()  # keyring, not settings
 
@@ -185,6 +176,7 @@ def test_own_url_reaching_another_server_is_not_used_unless_the_operator_insists
     live.probe_via = lambda _url: ("127.0.0.1", other.port)
     live.actions["own_url"].trigger()
     dialog = live.dialog
+    assert isinstance(dialog, OwnUrlDialog)
     retype(dialog.edit, "https://monitor.example.com")
     click(dialog.ok)
     wait_idle(qtbot, live)
@@ -204,6 +196,7 @@ def test_own_url_that_does_not_answer_says_where_to_forward(
     live.probe_via = lambda _url: ("127.0.0.1", unused_port)
     live.actions["own_url"].trigger()
     dialog = live.dialog
+    assert isinstance(dialog, OwnUrlDialog)
     retype(dialog.edit, "https://monitor.example.com")
     click(dialog.ok)
     wait_idle(qtbot, live)
@@ -216,7 +209,9 @@ def test_own_url_that_does_not_answer_says_where_to_forward(
 def test_tunnel_settings_dialog_shows_all_its_text(qtbot: QtBot, live: GoingLive) -> None:
     # without a keyring the note is at its longest; the dialog must grow to show all of it
     dialog = TunnelSettingsDialog(
-        live.ctx.settings, SecretStore(keyring.backends.fail.Keyring()), live.window
+        live.ctx.settings,
+        SecretStore(keyring.backends.fail.Keyring()),  # type: ignore[no-untyped-call]
+        live.window,
     )
     qtbot.addWidget(dialog)
     dialog.show()
@@ -321,7 +316,7 @@ def test_url_change_is_offered_when_not_automatic(
     assert live.status.text() == f"Tunnel: {new}"
     qtbot.waitUntil(lambda: live.offer_box is not None and live.offer_box.isVisible(), timeout=5000)
     box = live.offer_box
-    assert new in box.text()
+    assert box is not None and new in box.text()
     with fake_twilio.lock:  # nothing happens until the operator says so
         assert (
             fake_twilio.state.services[service["sid"]]["status_callback"]
@@ -353,6 +348,7 @@ def test_url_change_without_stored_credentials_is_still_offered_and_asks_for_the
         pass
     new = changed.args[1]
     qtbot.waitUntil(lambda: live.offer_box is not None and live.offer_box.isVisible(), timeout=5000)
+    assert live.offer_box is not None
     click(button(live.offer_box, "Re-point now"))
     dialog = live.dialog
     assert isinstance(dialog, CredentialsDialog) and dialog.isVisible()

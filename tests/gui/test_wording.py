@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pytestqt.qtbot import QtBot
 
 from desktop.main_window import MainWindow
 
 
-def test_simulation_summary_names_the_signing_token_in_plain_words(qtbot: Any, window: MainWindow) -> None:
+def test_simulation_summary_names_the_signing_token_in_plain_words(qtbot: QtBot, window: MainWindow) -> None:
     assert window.controller.has_token  # a real token is set, and still the demo token signs
     with qtbot.waitSignal(window.simulation.finished, timeout=20000) as blocker:
         assert window.start_simulation(messages=2, rate=0)
