@@ -489,8 +489,12 @@ class GoingLive(QObject):
         chose to stay. Never blocks: the restore runs off the GUI thread, the question is window-modal."""
         if not self._pending_on_exit():
             return True
+
+        def restore_then_proceed() -> None:
+            self.restore_now(then=lambda: self._after_restore_on_close(proceed, cancel))
+
         if self.ctx.on_exit == "restore":
-            self.restore_now(then=proceed)
+            restore_then_proceed()
             return False
         box = QMessageBox(
             QMessageBox.Icon.Question,
@@ -512,7 +516,7 @@ class GoingLive(QObject):
         def clicked(button: QAbstractButton) -> None:
             self.close_box = None
             if button is restore:
-                self.restore_now(then=proceed)
+                restore_then_proceed()
             elif button is keep:
                 proceed()
             else:
@@ -522,6 +526,40 @@ class GoingLive(QObject):
         self.close_box = box
         box.open()
         return False
+
+    def _after_restore_on_close(self, proceed: Callable[[], None], cancel: Callable[[], None]) -> None:
+        """Closing after a restore: if some webhooks are still the monitor's (Twilio unreachable, a
+        target refused), say so and let the operator choose, rather than close on a dead URL unseen."""
+        if not self._pending_on_exit():
+            proceed()
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Some webhooks were not restored",
+            "\n".join(self.last_report) or "The previous webhooks could not be put back.",
+            parent=self.window,
+        )
+        box.setObjectName("close_box")
+        box.setInformativeText(
+            "Twilio still calls this app's URL for them, and those calls fail once it closes. Close "
+            "anyway (the next start offers the restore again), or stay open and try again with "
+            "Tools → Restore previous webhooks."
+        )
+        close = box.addButton("Close anyway", QMessageBox.ButtonRole.DestructiveRole)
+        stay = box.addButton("Stay open", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(stay)
+
+        def clicked(button: QAbstractButton) -> None:
+            self.close_box = None
+            if button is close:
+                proceed()
+            else:
+                self.warn_dead_url(None)
+                cancel()
+
+        box.buttonClicked.connect(clicked)
+        self.close_box = box
+        box.open()
 
     def shutdown(self) -> None:
         """Stop the tunnel and wait for background jobs: nothing may outlive the window."""

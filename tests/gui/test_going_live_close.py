@@ -37,7 +37,8 @@ def live_with_repointed_service(
 ) -> tuple[GoingLive, str]:
     """A window whose monitor set a service's status callback (credentials stored), ``on_exit`` chosen."""
     service = fake.add_service("Shop notifications", status_callback=ORIGINAL_STATUS)
-    live = open_live(lambda c: make_client(c, api_base=fake.base_url), live__on_exit=on_exit)
+    api_base = fake.base_url  # where Twilio is, even after the test takes it away
+    live = open_live(lambda c: make_client(c, api_base=api_base), live__on_exit=on_exit)
     secrets = live.ctx.secrets
     secrets.set(keys.TWILIO_ACCOUNT_SID, fake.account_sid)
     secrets.set(keys.TWILIO_AUTH_TOKEN, fake.auth_token)
@@ -150,3 +151,26 @@ def test_nothing_to_restore_closes_at_once(
     live.window.close()
     assert not live.window.isVisible()  # no question: the monitor changed nothing at Twilio
     assert not live.window.controller.running
+
+
+def test_a_restore_that_fails_at_close_says_so_and_lets_the_operator_stay(
+    qtbot: QtBot, open_live: Callable[..., GoingLive], fake_twilio: FakeTwilio, tmp_path: Path
+) -> None:
+    live, sid = live_with_repointed_service(qtbot, open_live, fake_twilio, "restore")
+    window = live.window
+    fake_twilio.stop()  # Twilio unreachable (offline laptop): the restore cannot happen now
+    window.close()
+    qtbot.waitUntil(lambda: isinstance(QApplication.activeModalWidget(), QMessageBox), timeout=20000)
+    box = QApplication.activeModalWidget()
+    assert isinstance(box, QMessageBox) and box.windowTitle() == "Some webhooks were not restored"
+    assert "Shop notifications" in box.text() and "not restored yet" in box.text()
+    press(box, "Stay open")
+    assert window.isVisible() and window.controller.running
+    assert live.warning.isVisible()  # the status bar keeps saying Twilio calls a dead URL
+    window.close()  # still unreachable: asked again, and this time the operator closes anyway
+    qtbot.waitUntil(lambda: isinstance(QApplication.activeModalWidget(), QMessageBox), timeout=20000)
+    next_box = QApplication.activeModalWidget()
+    assert isinstance(next_box, QMessageBox)
+    press(next_box, "Close anyway")
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+    assert pending_after_close(tmp_path / "live.db") == 1  # kept: the next start offers the restore
