@@ -48,7 +48,7 @@ def test_stored_alerts_come_back_newest_first_with_their_details_decoded(
         reader.close()
     assert all(isinstance(a, StoredAlert) for a in alerts)
     assert {a.sid for a in alerts} == {first["sid"], second["sid"]}
-    assert [a.date_created for a in alerts] == sorted((a.date_created for a in alerts), reverse=True)
+    assert [a.date_created for a in alerts] == sorted((a.date_created or "" for a in alerts), reverse=True)
     by_vars = next(a for a in alerts if a.sid == first["sid"])
     assert (by_vars.error_code, by_vars.request_url, by_vars.message_sid) == (11200, url, m["sid"])
     assert by_vars.details["response_body"] == "<html>502 Bad Gateway</html>"

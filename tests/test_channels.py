@@ -13,9 +13,10 @@ import pytest
 from receiver_helpers import PUBLIC, TOKEN, post, status_params
 
 from receiver import channels, reconcile, sending
-from receiver.app import STATUS_PATHS, ReceiverConfig, create_app
+from receiver.app import ReceiverConfig, create_app
 from receiver.store import Store, open_reader
 from receiver.twilio_client import Credentials, make_client
+from receiver.webhook_paths import STATUS_PATHS
 from tests.fakes import fake_twilio as fakes
 from tests.fakes.fake_twilio import FakeTwilio, new_sid
 

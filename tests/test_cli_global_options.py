@@ -5,8 +5,6 @@ account of where its auth token comes from, and self-test from the source tree (
 from __future__ import annotations
 
 import json
-import re
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -40,35 +38,6 @@ def _cli(
         env=env or _env(tmp_path),
         timeout=120,
     )
-
-
-class Served:
-    """``callback-monitor <args>`` running serve in a subprocess, up to its "Listening on" line."""
-
-    def __init__(self, tmp_path: Path, args: list[str], env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "receiver", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self.banner = ""
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.banner += line
-            match = re.match(r"Listening on (http://127\.0\.0\.1:\d+)", line)
-            if match:
-                self.url = match.group(1)
-                return
-        _, err = self.proc.communicate(timeout=15)
-        raise AssertionError(f"serve exited before listening: {self.banner}{err}")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        self.proc.communicate(timeout=15)
-        return self.proc.returncode
 
 
 @pytest.fixture

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from receiver_helpers import PUBLIC, TOKEN, post, sid, status_params
 
-from receiver.app import INBOUND_PATHS, STATUS_PATHS, ReceiverConfig, create_app
+from receiver.app import ReceiverConfig, create_app
 from receiver.store import Reader, RequestRecord, Store, open_reader
 from receiver.store.detail_reads import EventRecord, MessageRecord
+from receiver.webhook_paths import INBOUND_PATHS, STATUS_PATHS
+from tests.receiver_helpers import PUBLIC, TOKEN, post, sid, status_params
 
 
 @pytest.fixture

@@ -35,10 +35,8 @@ def test_a_failed_message_explains_its_error_and_leads_to_the_messages_with_it(
     detail = seeded_window.messages.detail
 
     assert failed["sid"] in detail.title.text() and "outbound sms to" in detail.title.text()
-    timeline = [
-        (detail.timeline.topLevelItem(i).text(1), detail.timeline.topLevelItem(i).text(2))
-        for i in range(detail.timeline.topLevelItemCount())
-    ]
+    items = [detail.timeline.topLevelItem(i) for i in range(detail.timeline.topLevelItemCount())]
+    timeline = [(item.text(1), item.text(2)) for item in items if item is not None]
     assert timeline[-1][0] == "undelivered" and timeline[-1][1].startswith("30003 ")
     assert '"ErrorCode": "30003"' in detail.raw.toPlainText()
 
