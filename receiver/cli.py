@@ -13,7 +13,7 @@ import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, cast
 
 from . import __version__, paths
 from .retention import Retention
@@ -30,6 +30,7 @@ def _add_db_option(parser: argparse.ArgumentParser) -> None:
 
 if TYPE_CHECKING:
     from .store import Store
+    from .store.pg.store import PgStore
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the receiver headless (servers, containers)")
     _add_db_option(serve)
+    serve.add_argument(
+        "--store",
+        help="a database file, or a team database's postgresql:// URL (docs/TEAM.md): its password from "
+        "PGPASSWORD, ~/.pgpass or the keyring, never in the URL",
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     serve.add_argument(
@@ -237,8 +243,9 @@ def serve(args: argparse.Namespace) -> int:
     try:
         log_file = logsetup.configure(to_stderr=True)
         db_path = Path(args.db) if args.db else paths.default_db_path()
-        store = _open_store(db_path, args)
-    except (StoreError, OSError) as exc:  # one clear message, no traceback
+        team = _team_store(args.store) if args.store else None  # a SQLite path: as --db
+        store = cast("Store", team) if team else _open_store(Path(args.store or db_path), args)
+    except (StoreError, OSError, ValueError) as exc:  # one clear message, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 1
     retention = Retention.from_days(args.keep_accepted_days, args.keep_rejected_days)
@@ -251,7 +258,7 @@ def serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     demo = bool(args.demo_token)
-    pruner = Pruner(store, lambda: retention).start()
+    pruner = None if team else Pruner(store, lambda: retention).start()  # team: not yet (docs/TEAM.md)
     config = ReceiverConfig(
         public_url=args.public_url,
         validate=not args.no_validate,
@@ -269,7 +276,7 @@ def serve(args: argparse.Namespace) -> int:
         return 1
     base = (config.public_url or server.url).rstrip("/")  # never the URL's credentials
     out = sys.stdout
-    print(f"Callback Monitor receiver — database {db_path}", file=out)
+    print(f"Callback Monitor receiver — database {store.path}", file=out)
     print(f"  log file: {log_file}", file=out)
     print(f"  disk: callbacks are refused (503) while less than {args.min_free_mb} MB is free", file=out)
     if config.validate:
@@ -312,7 +319,8 @@ def serve(args: argparse.Namespace) -> int:
         pass
     print("Stopping…", file=out, flush=True)
     server.stop()
-    pruner.stop()
+    if pruner is not None:
+        pruner.stop()
     store.close()
     logsetup.stop()
     return 0
@@ -359,6 +367,18 @@ def prune(args: argparse.Namespace, out: TextIO) -> int:
         store.close()
     print(f"{db_path}: {result}", file=out)
     return 0
+
+
+def _team_store(name: str) -> PgStore | None:
+    """The writer on a team database when ``name`` is a postgresql:// URL; None for a SQLite path."""
+    from .store.url import PostgresTarget, parse
+
+    target = parse(name)  # StoreURLError (a ValueError) for a URL with a password in it
+    if not isinstance(target, PostgresTarget):
+        return None
+    from .store.pg.store import PgStore
+
+    return PgStore(target)
 
 
 def _open_store(db_path: Path, args: argparse.Namespace) -> Store:

@@ -1,0 +1,174 @@
+"""The receiver's writes in PostgreSQL's SQL: the same rows and outcomes as SQLite's store (core.py).
+
+Deduplication and the status rank are the database's, so any number of receivers can write at once:
+an event is new only if ``INSERT … ON CONFLICT DO NOTHING`` inserted it (the unique ``event_key`` and
+``cloudevent_id``; a concurrent insert of the same key waits for the other transaction and then counts as
+the duplicate), and a message's status moves only to a higher rank, decided inside the upsert under the
+row's lock. The upsert uses ``CASE`` per column rather than ``DO UPDATE … WHERE rank is higher``: a
+callback that does not advance the status still counts as an event and fills empty columns, as in SQLite.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ..core import Outcome, RequestRecord, _PreparedCallback
+from .engine import Conn
+
+_FILL_COLUMNS = (
+    "from_addr",
+    "to_addr",
+    "body",
+    "messaging_service_sid",
+    "account_sid",
+    "num_segments",
+    "profile_name",
+)
+_UP = "excluded.status_rank > messages.status_rank"
+
+
+def _keep_newer_or_old(column: str) -> str:
+    return (
+        f"{column} = CASE WHEN {_UP} THEN COALESCE(excluded.{column}, messages.{column}) "
+        f"ELSE COALESCE(messages.{column}, excluded.{column}) END"
+    )
+
+
+UPSERT_MESSAGE = (
+    "INSERT INTO messages (sid, direction, channel, from_addr, to_addr, body, status, status_rank, "
+    "error_code, messaging_service_sid, account_sid, num_segments, num_media, profile_name, "
+    "channel_status_message, raw_dlr_done_date, first_seen, updated_at, event_count, source) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 1, %s) "
+    "ON CONFLICT (sid) DO UPDATE SET "
+    + ", ".join(f"{c} = COALESCE(messages.{c}, excluded.{c})" for c in _FILL_COLUMNS)
+    + f", status = CASE WHEN {_UP} THEN excluded.status ELSE messages.status END"
+    f", status_rank = GREATEST(messages.status_rank, excluded.status_rank)"
+    f", error_code = CASE WHEN {_UP} THEN excluded.error_code ELSE messages.error_code END"
+    f", {_keep_newer_or_old('channel_status_message')}"
+    f", {_keep_newer_or_old('raw_dlr_done_date')}"
+    f", num_media = CASE WHEN {_UP} THEN GREATEST(messages.num_media, excluded.num_media) "
+    "ELSE messages.num_media END"
+    ", updated_at = excluded.updated_at, event_count = messages.event_count + 1 "
+    "RETURNING status"
+)
+_EVENT_COLUMNS = (
+    "message_sid, status, error_code, event_type, event_key, idempotency_token, channel_status_message, "
+    "raw_dlr_done_date, received_at, request_id, payload"
+)
+INSERT_EVENT = (
+    f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT DO NOTHING"
+)
+# an Event Streams event: a duplicate by either unique key, its CloudEvent id or sid|status|type
+INSERT_CLOUDEVENT = (
+    f"INSERT INTO events ({_EVENT_COLUMNS}, cloudevent_id) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+)
+INSERT_REQUEST = (
+    "INSERT INTO requests (received_at, method, path, query, remote_addr, headers, body, body_size, "
+    "content_type, kind, outcome, http_status, reason, latency_ms, message_sid) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+)
+DUPLICATE_REASON = "already stored (duplicate delivery)"
+_AS_RECEIVED: Any = object()
+
+
+def clean(values: Sequence[Any]) -> tuple[Any, ...]:
+    """PostgreSQL's text cannot hold NUL: a ``%00`` in a form field becomes U+FFFD (as an undecodable byte
+    already does), so a hostile or odd request is stored and answered instead of failing its batch."""
+    return tuple(v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v for v in values)
+
+
+def insert_request(
+    conn: Conn, req: RequestRecord, *, headers: Any = _AS_RECEIVED, body: Any = _AS_RECEIVED
+) -> int:
+    latency = (time.perf_counter() - req.started) * 1000.0
+    row = conn.execute(
+        INSERT_REQUEST,
+        clean(
+            (
+                req.received_at,
+                req.method,
+                req.path,
+                req.query,
+                req.remote_addr,
+                req.headers if headers is _AS_RECEIVED else headers,
+                req.body if body is _AS_RECEIVED else body,
+                req.body_size,
+                req.content_type,
+                req.kind,
+                req.outcome,
+                req.http_status,
+                req.reason,
+                round(latency, 3),
+                req.message_sid,
+            )
+        ),
+    ).fetchone()
+    assert row is not None  # INSERT … RETURNING always returns the row
+    return int(row[0])
+
+
+def current_status(conn: Conn, sid: str) -> str | None:
+    row = conn.execute("SELECT status FROM messages WHERE sid = %s", (sid,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def upsert_message(conn: Conn, prep: _PreparedCallback) -> str:
+    row = conn.execute(UPSERT_MESSAGE, clean(prep.message)).fetchone()
+    assert row is not None  # the upsert always returns the row it wrote
+    return str(row[0])
+
+
+def apply_callback(conn: Conn, prep: _PreparedCallback, req: RequestRecord) -> Outcome:
+    cb = prep.cb
+    req.message_sid = cb.sid
+    req.outcome = "accepted"
+    request_id = insert_request(conn, req, headers=prep.headers, body=None)
+    cur = conn.execute(INSERT_EVENT, clean((*prep.event, request_id, prep.payload)))
+    if cur.rowcount == 0:  # duplicate: same sid|status|event_type, from this receiver or another
+        conn.execute(
+            "UPDATE requests SET outcome = 'duplicate', reason = %s, headers = %s, body = %s WHERE id = %s",
+            clean((DUPLICATE_REASON, req.headers, req.body, request_id)),
+        )
+        return Outcome(request_id, "duplicate", cb.sid, current_status(conn, cb.sid), False, cb.error_code)
+    new_status = upsert_message(conn, prep)
+    if cb.media:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO media (message_sid, idx, url, content_type) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                [clean((cb.sid, m.idx, m.url, m.content_type)) for m in cb.media],
+            )
+    return Outcome(request_id, "accepted", cb.sid, new_status, True, cb.error_code)
+
+
+def apply_event(conn: Conn, prep: _PreparedCallback, ce_id: str, request_id: int) -> Outcome:
+    """One CloudEvent of an Event Streams delivery."""
+    cb = prep.cb
+    cur = conn.execute(INSERT_CLOUDEVENT, clean((*prep.event, request_id, prep.payload, ce_id)))
+    if cur.rowcount == 0:
+        return Outcome(request_id, "duplicate", cb.sid, current_status(conn, cb.sid), False, cb.error_code)
+    return Outcome(request_id, "accepted", cb.sid, upsert_message(conn, prep), True, cb.error_code)
+
+
+def mark_duplicate_request(conn: Conn, request_id: int) -> None:
+    conn.execute(
+        "UPDATE requests SET outcome = 'duplicate', reason = %s WHERE id = %s", (DUPLICATE_REASON, request_id)
+    )
+
+
+def mark_simulated(conn: Conn, outcome: Outcome) -> None:
+    """Mark a demo-token callback's rows; a real message it merely touched stays real."""
+    conn.execute("UPDATE requests SET simulated = 1 WHERE id = %s", (outcome.request_id,))
+    if outcome.outcome == "accepted":
+        sid = outcome.message_sid
+        conn.execute(
+            "UPDATE events SET simulated = 1 WHERE message_sid = %s AND request_id = %s",
+            (sid, outcome.request_id),
+        )
+        conn.execute(
+            "UPDATE messages SET simulated = 1 WHERE sid = %s AND event_count = 1 AND source != 'api'", (sid,)
+        )
