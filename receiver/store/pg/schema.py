@@ -168,10 +168,13 @@ def apply_migrations(conn: Any) -> list[str]:
     applied: list[str] = []
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations "
-            "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
+        # looked up first: a writer role without CREATE (docs/TEAM.md) may start on a migrated database
+        row = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+        if not (row and row[0]):
+            conn.execute(
+                "CREATE TABLE schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL "
+                "DEFAULT now())"
+            )
         done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
         for name, statements in MIGRATIONS:
             if name in done:
