@@ -142,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, default=2, help="load-generator processes")
     p.add_argument("--max-rate", type=int, default=12000, help="requests pre-generated per second of run")
     p.add_argument("--keep", action="store_true", help="keep the run folders (server logs)")
+    p.add_argument(
+        "--no-fsync",
+        action="store_true",
+        help="run the cluster with fsync=off (NOT durable): separates the disk's WAL flush time from the "
+        "receivers' own cost; the 'lost' check then only proves what the server acknowledged",
+    )
     args = p.parse_args(argv)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     if any(t not in TARGETS for t in targets):
@@ -153,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         "receivers, PostgreSQL and the load generator: compare within one run"
     )
     cluster = Cluster()
-    cluster.start()
+    cluster.start(fsync=not args.no_fsync)
+    print(f"cluster: fsync={'off (not durable)' if args.no_fsync else 'on'}, synchronous_commit=on")
     rows: list[Result] = []
     ok = True
     try:

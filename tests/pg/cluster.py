@@ -82,13 +82,14 @@ class Cluster:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
 
-    def start(self) -> None:
-        """Start on a free port (a new one at each start: a port taken meanwhile is retried)."""
+    def start(self, fsync: bool = True) -> None:
+        """Start on a free port (a new one at each start: a port taken meanwhile is retried).
+        ``fsync=False`` only for a benchmark that separates the disk's flush time from the receiver's."""
         for attempt in range(5):
             self.port = free_port()
             options = (
                 f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=60 "
-                "-c shared_buffers=32MB -c fsync=on -c synchronous_commit=on"
+                f"-c shared_buffers=32MB -c fsync={'on' if fsync else 'off'} -c synchronous_commit=on"
             )
             try:
                 self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.log),

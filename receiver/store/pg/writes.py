@@ -36,11 +36,12 @@ def _keep_newer_or_old(column: str) -> str:
     )
 
 
-UPSERT_MESSAGE = (
-    "INSERT INTO messages (sid, direction, channel, from_addr, to_addr, body, status, status_rank, "
-    "error_code, messaging_service_sid, account_sid, num_segments, num_media, profile_name, "
-    "channel_status_message, raw_dlr_done_date, first_seen, updated_at, event_count, source) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 1, %s) "
+_MESSAGE_COLUMNS = (
+    "sid, direction, channel, from_addr, to_addr, body, status, status_rank, error_code, "
+    "messaging_service_sid, account_sid, num_segments, num_media, profile_name, channel_status_message, "
+    "raw_dlr_done_date, first_seen, updated_at, event_count, source"
+)
+_ON_CONFLICT_MESSAGE = (
     "ON CONFLICT (sid) DO UPDATE SET "
     + ", ".join(f"{c} = COALESCE(messages.{c}, excluded.{c})" for c in _FILL_COLUMNS)
     + f", status = CASE WHEN {_UP} THEN excluded.status ELSE messages.status END"
@@ -52,6 +53,11 @@ UPSERT_MESSAGE = (
     "ELSE messages.num_media END"
     ", updated_at = excluded.updated_at, event_count = messages.event_count + 1 "
     "RETURNING status"
+)
+UPSERT_MESSAGE = (
+    f"INSERT INTO messages ({_MESSAGE_COLUMNS}) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 1, %s) "
+    + _ON_CONFLICT_MESSAGE
 )
 _EVENT_COLUMNS = (
     "message_sid, status, error_code, event_type, event_key, idempotency_token, channel_status_message, "
@@ -70,6 +76,28 @@ INSERT_REQUEST = (
     "INSERT INTO requests (received_at, method, path, query, remote_addr, headers, body, body_size, "
     "content_type, kind, outcome, http_status, reason, latency_ms, message_sid) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+)
+
+# the types of _PreparedCallback's event and message tuples: a parameter in a SELECT list has no column
+# to take its type from (a NULL error code would otherwise be text)
+_EVENT_TYPES = ("text", "text", "integer", "text", "text", "text", "text", "text", "text")
+_MESSAGE_TYPES = ("text",) * 7 + ("integer", "integer", "text", "text", "integer", "integer") + ("text",) * 6
+
+
+def _typed(types: Sequence[str]) -> str:
+    return ", ".join(f"%s::{t}" for t in types)
+
+
+# A status callback in one statement (one round trip while the batch holds the database): its request
+# row, its event unless that is a duplicate, and the message upsert only when the event is new.
+# Returns (request id, the message's status), the status NULL for a duplicate.
+RECORD_CALLBACK = (
+    f"WITH req AS ({INSERT_REQUEST}), "
+    f"ev AS (INSERT INTO events ({_EVENT_COLUMNS}) SELECT {_typed(_EVENT_TYPES)}, req.id, %s::text FROM req "
+    "ON CONFLICT DO NOTHING RETURNING 1), "
+    f"msg AS (INSERT INTO messages ({_MESSAGE_COLUMNS}) "
+    f"SELECT {_typed(_MESSAGE_TYPES[:-1])}, 1, %s::text FROM ev {_ON_CONFLICT_MESSAGE}) "
+    "SELECT req.id, (SELECT status FROM msg) FROM req"
 )
 DUPLICATE_REASON = "already stored (duplicate delivery)"
 _AS_RECEIVED: Any = object()
@@ -126,15 +154,22 @@ def apply_callback(conn: Conn, prep: _PreparedCallback, req: RequestRecord) -> O
     cb = prep.cb
     req.message_sid = cb.sid
     req.outcome = "accepted"
-    request_id = insert_request(conn, req, headers=prep.headers, body=None)
-    cur = conn.execute(INSERT_EVENT, clean((*prep.event, request_id, prep.payload)))
-    if cur.rowcount == 0:  # duplicate: same sid|status|event_type, from this receiver or another
-        conn.execute(
+    latency = round((time.perf_counter() - req.started) * 1000.0, 3)
+    request = (
+        req.received_at, req.method, req.path, req.query, req.remote_addr, prep.headers, None, req.body_size,
+        req.content_type, req.kind, req.outcome, req.http_status, req.reason, latency, req.message_sid,
+    )  # fmt: skip
+    row = conn.execute(
+        RECORD_CALLBACK, clean((*request, *prep.event, prep.payload, *prep.message))
+    ).fetchone()
+    assert row is not None  # the request row is always inserted
+    request_id, new_status = int(row[0]), row[1]
+    if new_status is None:  # duplicate: same sid|status|event_type, from this receiver or another
+        conn.execute(  # no event holds its fields: the request's row keeps them
             "UPDATE requests SET outcome = 'duplicate', reason = %s, headers = %s, body = %s WHERE id = %s",
             clean((DUPLICATE_REASON, req.headers, req.body, request_id)),
         )
         return Outcome(request_id, "duplicate", cb.sid, current_status(conn, cb.sid), False, cb.error_code)
-    new_status = upsert_message(conn, prep)
     if cb.media:
         with conn.cursor() as cur:
             cur.executemany(
@@ -142,7 +177,7 @@ def apply_callback(conn: Conn, prep: _PreparedCallback, req: RequestRecord) -> O
                 "ON CONFLICT DO NOTHING",
                 [clean((cb.sid, m.idx, m.url, m.content_type)) for m in cb.media],
             )
-    return Outcome(request_id, "accepted", cb.sid, new_status, True, cb.error_code)
+    return Outcome(request_id, "accepted", cb.sid, str(new_status), True, cb.error_code)
 
 
 def apply_event(conn: Conn, prep: _PreparedCallback, ce_id: str, request_id: int) -> Outcome:
