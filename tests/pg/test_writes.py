@@ -157,3 +157,24 @@ def test_a_lost_database_answers_503_and_the_next_request_reconnects(pg_cluster:
     finally:
         store.close()
         pg_cluster.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_a_write_stuck_behind_another_clients_lock_is_a_503_in_time_not_a_hang(
+    pg_target: PostgresTarget,
+) -> None:
+    """Another client (a migration, an operator's open transaction) holds the message's row: the batch
+    gives up at the statement timeout and the callback is refused 503 (Twilio retries), and the next
+    one, once the lock is gone, is stored."""
+    store = PgStore(pg_target, statement_timeout_ms=300)
+    try:
+        client = create_app(store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC)).test_client()  # type: ignore[arg-type]
+        message = sid()
+        assert post(client, "/twilio/status", status_params(message, "sent")).status_code == 200
+        with psycopg.connect(pg_target.url) as other:
+            other.execute("SELECT 1 FROM messages WHERE sid = %s FOR UPDATE", (message,))
+            stuck = post(client, "/twilio/status", status_params(message, "delivered"))
+            assert stuck.status_code == 503
+            assert b"statement timeout" in stuck.data
+        assert post(client, "/twilio/status", status_params(message, "delivered")).status_code == 200
+    finally:
+        store.close()

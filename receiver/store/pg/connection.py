@@ -45,6 +45,11 @@ def connect(target: PostgresTarget, *, role: str = "receiver") -> Conn:
         connect_timeout=CONNECT_TIMEOUT,
         application_name=f"{APPLICATION} {role}",
         password=keyring_password(target),  # None: libpq's PGPASSWORD, ~/.pgpass, service file
+        # a server or network that vanishes without closing the connection is noticed in ~25 s
+        keepalives=1,
+        keepalives_idle=10,
+        keepalives_interval=5,
+        keepalives_count=3,
     )
     try:
         conn = psycopg.connect(options, autocommit=True)

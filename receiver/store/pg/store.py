@@ -23,6 +23,8 @@ from .connection import connect
 from .engine import BATCH_MAX, Conn, GroupCommit
 from .schema import apply_migrations
 
+STATEMENT_TIMEOUT_MS = 20_000  # below the 30 s a request waits for its batch (GroupCommit.run)
+
 
 class PgHealth:
     """What /healthz reports for a team database: the last failed batch, for ``WRITE_FAILURE_SHOWN``
@@ -55,8 +57,15 @@ class PgHealth:
 class PgStore:
     """The writer of one receiver on a PostgreSQL database; other receivers may write to it too."""
 
-    def __init__(self, target: PostgresTarget, *, batch_max: int = BATCH_MAX) -> None:
+    def __init__(
+        self,
+        target: PostgresTarget,
+        *,
+        batch_max: int = BATCH_MAX,
+        statement_timeout_ms: int = STATEMENT_TIMEOUT_MS,
+    ) -> None:
         self.target = target
+        self.statement_timeout_ms = int(statement_timeout_ms)
         self.path = target.display()  # what /healthz and the start-up lines name (no password in it)
         self.health = PgHealth()
         conn = connect(target)
@@ -67,10 +76,16 @@ class PgStore:
             first = (str(exc).strip() or type(exc).__name__).splitlines()[0]
             raise StoreOpenError(f"cannot prepare the team database {self.path}: {first}") from None
         self._engine = GroupCommit(self._connect, self.health.committed, self.health.failed, batch_max)
-        self._engine.adopt(conn)
+        self._engine.adopt(self._for_writes(conn))
 
     def _connect(self) -> Conn:
-        return connect(self.target)
+        return self._for_writes(connect(self.target))
+
+    def _for_writes(self, conn: Conn) -> Conn:
+        """A batch stuck on the server (a lock another client holds) fails in time for a 503, instead of
+        holding every request of this receiver (migrations, which may build indexes, have no limit)."""
+        conn.execute(f"SET statement_timeout = {self.statement_timeout_ms}")
+        return conn
 
     @property
     def commits(self) -> int:
