@@ -19,6 +19,7 @@ What differs with several receivers on one database:
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +32,8 @@ from ...store_health import StoreError, StoreUnavailable
 
 log = logging.getLogger("callback_monitor.store")
 BATCH_MAX = 512
-BATCH_ATTEMPTS = 4  # a batch that deadlocked runs again, up to this many times in all
+BATCH_ATTEMPTS = 6  # a batch that deadlocked runs again, up to this many times in all
+RETRY_JITTER = 0.01  # seconds, times the attempt: the most a retry waits before it runs again
 Conn = psycopg.Connection[tuple[Any, ...]]
 _RETRY = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
@@ -137,6 +139,8 @@ class GroupCommit:
                     if attempt == BATCH_ATTEMPTS:
                         raise
                     log.info("batch of %d deadlocked with another receiver: running it again", len(batch))
+                    # jittered: a retry at once can take the row back before the other batch does
+                    time.sleep(random.uniform(0, RETRY_JITTER * attempt))
             self.commits += 1
             self._on_commit()
         except Exception as exc:
