@@ -41,7 +41,7 @@ rb: Any = importlib.util.module_from_spec(_spec)
 sys.modules["bench_receiver"] = rb
 _spec.loader.exec_module(rb)
 
-TARGETS = ("hello", "pg1", "pg2")
+TARGETS = ("hello", "sqlite", "pg1", "pg2")  # sqlite: the embedded default (serve --db), for reference
 
 
 @dataclass
@@ -102,8 +102,9 @@ def one_run(target: str, conns: int, args: argparse.Namespace, cluster: Cluster,
     env = dict(os.environ, TWILIO_AUTH_TOKEN=rb.TOKEN, CALLBACK_MONITOR_HOME=str(run_dir / "home"))
     env["PGPASSWORD"] = PASSWORD  # the receivers' password, as an operator would give it
     url = ""
-    if target == "hello":
-        commands = [rb.server_command("hello", run_dir / "unused.db")]
+    db = run_dir / "bench.db"
+    if target in ("hello", "sqlite"):
+        commands = [rb.server_command("serve" if target == "sqlite" else "hello", db)]
     else:
         name = f"bench_{target}_{int(time.time() * 1000)}"
         cluster.admin(f"CREATE DATABASE {name}")
@@ -116,7 +117,13 @@ def one_run(target: str, conns: int, args: argparse.Namespace, cluster: Cluster,
         for server in servers:
             server.kill()  # SIGKILL: the check below proves every 2xx was committed
     acked = [key for r in results for key in r.acked]
-    lost = None if target == "hello" else lost_callbacks(url, acked)
+    lost = (
+        None
+        if target == "hello"
+        else lost_callbacks(url, acked)
+        if url
+        else rb.check_db(db, acked, False).lost
+    )
     if not args.keep:
         shutil.rmtree(run_dir, ignore_errors=True)
     return Result(
@@ -138,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=5.0, help="measured seconds per run (5)")
     p.add_argument("--warmup", type=float, default=1.0, help="seconds at the start of each run not counted")
     p.add_argument("--repeat", type=int, default=1, help="runs per (connections, target)")
-    p.add_argument("--targets", default=",".join(TARGETS), help="comma-separated: " + ", ".join(TARGETS))
+    p.add_argument("--targets", default="hello,pg1,pg2", help="comma-separated: " + ", ".join(TARGETS))
     p.add_argument("--clients", type=int, default=2, help="load-generator processes")
     p.add_argument("--max-rate", type=int, default=12000, help="requests pre-generated per second of run")
     p.add_argument("--keep", action="store_true", help="keep the run folders (server logs)")
