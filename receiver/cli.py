@@ -30,7 +30,6 @@ def _add_db_option(parser: argparse.ArgumentParser) -> None:
 
 if TYPE_CHECKING:
     from .store import Store
-    from .store.pg.store import PgStore
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -221,6 +220,7 @@ def serve(args: argparse.Namespace) -> int:
     from .retention import Pruner
     from .server import ReceiverServer
     from .store import StoreError
+    from .store.url import open_team_store
 
     # handlers first: a signal that arrives while we start up still stops us cleanly
     stop = threading.Event()
@@ -243,7 +243,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         log_file = logsetup.configure(to_stderr=True)
         db_path = Path(args.db) if args.db else paths.default_db_path()
-        team = _team_store(args.store) if args.store else None  # a SQLite path: as --db
+        team = open_team_store(args.store) if args.store else None  # a SQLite path: as --db
         store = cast("Store", team) if team else _open_store(Path(args.store or db_path), args)
     except (StoreError, OSError, ValueError) as exc:  # one clear message, no traceback
         print(f"error: {exc}", file=sys.stderr)
@@ -367,18 +367,6 @@ def prune(args: argparse.Namespace, out: TextIO) -> int:
         store.close()
     print(f"{db_path}: {result}", file=out)
     return 0
-
-
-def _team_store(name: str) -> PgStore | None:
-    """The writer on a team database when ``name`` is a postgresql:// URL; None for a SQLite path."""
-    from .store.url import PostgresTarget, parse
-
-    target = parse(name)  # StoreURLError (a ValueError) for a URL with a password in it
-    if not isinstance(target, PostgresTarget):
-        return None
-    from .store.pg.store import PgStore
-
-    return PgStore(target)
 
 
 def _open_store(db_path: Path, args: argparse.Namespace) -> Store:

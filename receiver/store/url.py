@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 if TYPE_CHECKING:
-    from .core import Store
     from .pg.store import PgStore
 
 SCHEMES = ("postgresql", "postgres")  # libpq accepts both
@@ -78,13 +77,12 @@ def parse(value: str) -> SqliteTarget | PostgresTarget:
     )
 
 
-def open_store(value: str | Path, **sqlite_options: Any) -> Store | PgStore:
-    """The writer for the named store: SQLite's ``Store`` (``sqlite_options`` passed on) or ``PgStore``."""
-    target = parse(str(value))
-    if isinstance(target, PostgresTarget):
-        from .pg.store import PgStore
+def open_team_store(value: str) -> PgStore | None:
+    """The writer on the team database ``value`` names, or None when it names a SQLite file (which the
+    caller opens as ``--db`` would, with its damage handling)."""
+    target = parse(value)
+    if not isinstance(target, PostgresTarget):
+        return None
+    from .pg.store import PgStore
 
-        return PgStore(target)
-    from .core import Store
-
-    return Store(target.path, **sqlite_options)
+    return PgStore(target)
