@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 if TYPE_CHECKING:
     from .pg.store import PgStore
@@ -58,7 +58,8 @@ def parse(value: str) -> SqliteTarget | PostgresTarget:
             raise StoreURLError(f"unknown store {scheme}://…: give a database file or a postgresql:// URL")
         return SqliteTarget(Path(value))
     parts = urlsplit(value)
-    if parts.password is not None:
+    options = {k.lower() for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    if parts.password is not None or "password" in options:
         raise StoreURLError(
             "the store URL carries a password, which would show in the process list and shell history: "
             "remove it from the URL and set PGPASSWORD, a ~/.pgpass entry (or a libpq service file), "

@@ -149,3 +149,6 @@ def test_a_sqlite_path_and_a_postgresql_url_name_their_backends(tmp_path: Path) 
     assert target.keyring_name == "postgresql-password:writer@db.example:6543/callbacks"
     with pytest.raises(StoreURLError):
         parse("mysql://writer@db.example/callbacks")
+    for secret_in_url in ("postgresql://w:pw@db/callbacks", "postgresql://w@db/callbacks?password=pw"):
+        with pytest.raises(StoreURLError, match="PGPASSWORD"):
+            parse(secret_in_url)
