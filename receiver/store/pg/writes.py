@@ -63,10 +63,6 @@ _EVENT_COLUMNS = (
     "message_sid, status, error_code, event_type, event_key, idempotency_token, channel_status_message, "
     "raw_dlr_done_date, received_at, request_id, payload"
 )
-INSERT_EVENT = (
-    f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-    "ON CONFLICT DO NOTHING"
-)
 # an Event Streams event: a duplicate by either unique key, its CloudEvent id or sid|status|type
 INSERT_CLOUDEVENT = (
     f"INSERT INTO events ({_EVENT_COLUMNS}, cloudevent_id) "
@@ -100,7 +96,6 @@ RECORD_CALLBACK = (
     "SELECT req.id, (SELECT status FROM msg) FROM req"
 )
 DUPLICATE_REASON = "already stored (duplicate delivery)"
-_AS_RECEIVED: Any = object()
 
 
 def clean(values: Sequence[Any]) -> tuple[Any, ...]:
@@ -109,9 +104,8 @@ def clean(values: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v for v in values)
 
 
-def insert_request(
-    conn: Conn, req: RequestRecord, *, headers: Any = _AS_RECEIVED, body: Any = _AS_RECEIVED
-) -> int:
+def insert_request(conn: Conn, req: RequestRecord) -> int:
+    """The request-log row of a request without a callback (or of an Event Streams delivery)."""
     latency = (time.perf_counter() - req.started) * 1000.0
     row = conn.execute(
         INSERT_REQUEST,
@@ -122,8 +116,8 @@ def insert_request(
                 req.path,
                 req.query,
                 req.remote_addr,
-                req.headers if headers is _AS_RECEIVED else headers,
-                req.body if body is _AS_RECEIVED else body,
+                req.headers,
+                req.body,
                 req.body_size,
                 req.content_type,
                 req.kind,
