@@ -25,7 +25,9 @@ serve: $(STAMP)
 	$(BIN)/callback-monitor serve
 
 # the packaging tests need a built wheel and PyInstaller folder: `make test-packaging` (CI: .ci/run)
+# tests/pg start their own PostgreSQL: Debian's server package, installed here when missing (docs/TEAM.md)
 test: $(STAMP)
+	sh tests/pg/install_server.sh
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m "not packaging"
 
 test-packaging: $(STAMP)

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, cast
 
 from . import __version__, paths
 from .retention import Retention
@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the receiver headless (servers, containers)")
     _add_db_option(serve)
+    serve.add_argument(
+        "--store",
+        help="a database file, or a team database's postgresql:// URL (docs/TEAM.md): its password from "
+        "PGPASSWORD, ~/.pgpass or the keyring, never in the URL",
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     serve.add_argument(
@@ -238,6 +243,7 @@ def serve(args: argparse.Namespace) -> int:
     from .retention import Pruner
     from .server import ReceiverServer
     from .store import StoreError
+    from .store.url import open_team_store
     from .webhook_paths import EVENTS_PATH, INBOUND_PATH, STATUS_PATH
 
     # handlers first: a signal that arrives while we start up still stops us cleanly
@@ -261,8 +267,9 @@ def serve(args: argparse.Namespace) -> int:
     try:
         log_file = logsetup.configure(to_stderr=True)
         db_path = Path(args.db) if args.db else paths.default_db_path()
-        store = _open_store(db_path, args)
-    except (StoreError, OSError) as exc:  # one clear message, no traceback
+        team = open_team_store(args.store) if args.store else None  # a SQLite path: as --db
+        store = cast("Store", team) if team else _open_store(Path(args.store or db_path), args)
+    except (StoreError, OSError, ValueError) as exc:  # one clear message, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 1
     retention = Retention.from_days(args.keep_accepted_days, args.keep_rejected_days)
@@ -275,7 +282,7 @@ def serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     demo = bool(args.demo_token)
-    pruner = Pruner(store, lambda: retention).start()
+    pruner = None if team else Pruner(store, lambda: retention).start()  # team: not yet (docs/TEAM.md)
     config = ReceiverConfig(
         public_url=args.public_url,
         validate=not args.no_validate,
@@ -293,7 +300,7 @@ def serve(args: argparse.Namespace) -> int:
         return 1
     base = (config.public_url or server.url).rstrip("/")  # never the URL's credentials
     out = sys.stdout
-    print(f"Callback Monitor receiver — database {db_path}", file=out)
+    print(f"Callback Monitor receiver — database {store.path}", file=out)
     print(f"  log file: {log_file}", file=out)
     print(f"  disk: callbacks are refused (503) while less than {args.min_free_mb} MB is free", file=out)
     if config.validate:
@@ -336,7 +343,8 @@ def serve(args: argparse.Namespace) -> int:
         pass
     print("Stopping…", file=out, flush=True)
     server.stop()
-    pruner.stop()
+    if pruner is not None:
+        pruner.stop()
     store.close()
     logsetup.stop()
     return 0

@@ -1,0 +1,164 @@
+"""``PgStore``: the receiver's writer on a team database (PostgreSQL), any number of them at once.
+
+The receiver (receiver/app.py) calls the same methods as on SQLite's ``Store`` — ``log_request``,
+``record_callback``, ``record_event_batch``, ``health.problems()``, ``path``, ``close`` — with the same
+``Outcome`` semantics (accepted / duplicate / rejected) and the same promise: a method returns only once
+its rows are committed, so a 2xx is never sent for a write that is not durable.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+
+from ...callbacks import Callback
+from ...request_storage import cap_request
+from ...store_health import WRITE_FAILURE_SHOWN, StoreError, StoreOpenError
+from ..records import Outcome, RequestRecord
+from ..url import PostgresTarget
+from ..writes import _PreparedCallback
+from . import writes
+from .connection import connect
+from .engine import BATCH_MAX, Conn, GroupCommit
+from .schema import apply_migrations
+
+STATEMENT_TIMEOUT_MS = 20_000  # below the 30 s a request waits for its batch (GroupCommit.run)
+
+
+class PgHealth:
+    """What /healthz reports for a team database: the last failed batch, for ``WRITE_FAILURE_SHOWN``
+    seconds unless a later batch committed. Disk space is the server's business: no local figure."""
+
+    free: int | None = None
+    min_free_bytes = 0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failure: tuple[float, str] | None = None
+
+    def committed(self) -> None:
+        if self._failure is not None:
+            with self._lock:
+                self._failure = None
+
+    def failed(self, exc: BaseException) -> None:
+        with self._lock:
+            self._failure = (time.monotonic(), str(exc))
+
+    def problems(self) -> list[str]:
+        with self._lock:
+            failure = self._failure
+        if failure is None or time.monotonic() - failure[0] > WRITE_FAILURE_SHOWN:
+            return []
+        return [failure[1]]
+
+
+class PgStore:
+    """The writer of one receiver on a PostgreSQL database; other receivers may write to it too."""
+
+    def __init__(
+        self,
+        target: PostgresTarget,
+        *,
+        batch_max: int = BATCH_MAX,
+        statement_timeout_ms: int = STATEMENT_TIMEOUT_MS,
+    ) -> None:
+        self.target = target
+        self.statement_timeout_ms = int(statement_timeout_ms)
+        self.path = target.display()  # what /healthz and the start-up lines name (no password in it)
+        self.health = PgHealth()
+        conn = connect(target)
+        try:
+            apply_migrations(conn)
+        except psycopg.Error as exc:
+            conn.close()
+            first = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+            raise StoreOpenError(f"cannot prepare the team database {self.path}: {first}") from None
+        self._engine = GroupCommit(self._connect, self.health.committed, self.health.failed, batch_max)
+        self._engine.adopt(self._for_writes(conn))
+
+    def _connect(self) -> Conn:
+        return self._for_writes(connect(self.target))
+
+    def _for_writes(self, conn: Conn) -> Conn:
+        """A batch stuck on the server (a lock another client holds) fails in time for a 503, instead of
+        holding every request of this receiver (migrations, which may build indexes, have no limit)."""
+        conn.execute(f"SET statement_timeout = {self.statement_timeout_ms}")
+        return conn
+
+    @property
+    def commits(self) -> int:
+        return self._engine.commits
+
+    @property
+    def retried_batches(self) -> int:
+        """Batches run again after a deadlock with another receiver (a figure for the benchmark)."""
+        return self._engine.retried_batches
+
+    def close(self) -> None:
+        self._engine.close()
+
+    def __enter__(self) -> PgStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- writes (receiver/app.py)
+    def log_request(self, req: RequestRecord) -> Outcome:
+        """Log a request that carries no callback (rejected, health…)."""
+        cap_request(req)
+
+        def job(conn: Conn) -> Outcome:
+            return Outcome(writes.insert_request(conn, req), req.outcome, req.message_sid, None, False)
+
+        try:
+            result: Outcome = self._engine.run(job)
+        except (StoreError, TimeoutError):
+            # these answers (4xx, /healthz) promise nothing stored: they still go out without a row
+            return Outcome(0, req.outcome, req.message_sid, None, False)
+        return result
+
+    def record_callback(self, cb: Callback, req: RequestRecord) -> Outcome:
+        """Store a validated callback and its request-log line in one transaction."""
+        cap_request(req)
+        prep = _PreparedCallback(cb, req)
+
+        def job(conn: Conn) -> Outcome:
+            outcome = writes.apply_callback(conn, prep, req)
+            if req.simulated:
+                writes.mark_simulated(conn, outcome)
+            return outcome
+
+        result: Outcome = self._engine.run(job, key=cb.sid)
+        return result
+
+    def record_event_batch(self, events: list[tuple[Callback, str]], req: RequestRecord) -> list[Outcome]:
+        """An Event Streams delivery: its request-log line and one event per CloudEvent, one transaction;
+        the request is ``duplicate`` when every event was."""
+        cap_request(req)
+        preps = [(_PreparedCallback(cb, req), ce_id) for cb, ce_id in events]
+        # messages in SID order (as the batches): two receivers lock rows in the same order
+        order = sorted(range(len(preps)), key=lambda i: preps[i][0].cb.sid)
+
+        def job(conn: Conn) -> list[Outcome]:
+            req.outcome = "accepted"
+            req.message_sid = events[0][0].sid if len(events) == 1 else None
+            request_id = writes.insert_request(conn, req)
+            outcomes: list[Outcome | None] = [None] * len(preps)
+            for i in order:
+                prep, ce_id = preps[i]
+                outcome = outcomes[i] = writes.apply_event(conn, prep, ce_id, request_id)
+                if req.simulated:
+                    writes.mark_simulated(conn, outcome)
+            done = [o for o in outcomes if o is not None]
+            if done and all(o.outcome == "duplicate" for o in done):
+                req.outcome = "duplicate"
+                writes.mark_duplicate_request(conn, request_id)
+            return done or [Outcome(request_id, "accepted", None, None, False)]
+
+        key = preps[order[0]][0].cb.sid if preps else ""
+        result: list[Outcome] = self._engine.run(job, key=key)
+        return result

@@ -1,0 +1,204 @@
+"""The receiver's writes in PostgreSQL's SQL: the same rows and outcomes as SQLite's store (core.py).
+
+Deduplication and the status rank are the database's, so any number of receivers can write at once:
+an event is new only if ``INSERT … ON CONFLICT DO NOTHING`` inserted it (the unique ``event_key`` and
+``cloudevent_id``; a concurrent insert of the same key waits for the other transaction and then counts as
+the duplicate), and a message's status moves only to a higher rank, decided inside the upsert under the
+row's lock. The upsert uses ``CASE`` per column rather than ``DO UPDATE … WHERE rank is higher``: a
+callback that does not advance the status still counts as an event and fills empty columns, as in SQLite.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ..records import Outcome, RequestRecord
+from ..writes import _PreparedCallback
+from .engine import Conn
+
+_FILL_COLUMNS = (
+    "from_addr",
+    "to_addr",
+    "body",
+    "messaging_service_sid",
+    "account_sid",
+    "num_segments",
+    "profile_name",
+)
+_UP = "excluded.status_rank > messages.status_rank"
+
+
+def _keep_newer_or_old(column: str) -> str:
+    return (
+        f"{column} = CASE WHEN {_UP} THEN COALESCE(excluded.{column}, messages.{column}) "
+        f"ELSE COALESCE(messages.{column}, excluded.{column}) END"
+    )
+
+
+_MESSAGE_COLUMNS = (
+    "sid, direction, channel, from_addr, to_addr, body, status, status_rank, error_code, "
+    "messaging_service_sid, account_sid, num_segments, num_media, profile_name, channel_status_message, "
+    "raw_dlr_done_date, first_seen, updated_at, event_count, source"
+)
+_ON_CONFLICT_MESSAGE = (
+    "ON CONFLICT (sid) DO UPDATE SET "
+    + ", ".join(f"{c} = COALESCE(messages.{c}, excluded.{c})" for c in _FILL_COLUMNS)
+    + f", status = CASE WHEN {_UP} THEN excluded.status ELSE messages.status END"
+    f", status_rank = GREATEST(messages.status_rank, excluded.status_rank)"
+    f", error_code = CASE WHEN {_UP} THEN excluded.error_code ELSE messages.error_code END"
+    f", {_keep_newer_or_old('channel_status_message')}"
+    f", {_keep_newer_or_old('raw_dlr_done_date')}"
+    f", num_media = CASE WHEN {_UP} THEN GREATEST(messages.num_media, excluded.num_media) "
+    "ELSE messages.num_media END"
+    ", updated_at = excluded.updated_at, event_count = messages.event_count + 1 "
+    "RETURNING status"
+)
+UPSERT_MESSAGE = (
+    f"INSERT INTO messages ({_MESSAGE_COLUMNS}) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 1, %s) "
+    + _ON_CONFLICT_MESSAGE
+)
+_EVENT_COLUMNS = (
+    "message_sid, status, error_code, event_type, event_key, idempotency_token, channel_status_message, "
+    "raw_dlr_done_date, received_at, request_id, payload"
+)
+# an Event Streams event: a duplicate by either unique key, its CloudEvent id or sid|status|type
+INSERT_CLOUDEVENT = (
+    f"INSERT INTO events ({_EVENT_COLUMNS}, cloudevent_id) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+)
+INSERT_REQUEST = (
+    "INSERT INTO requests (received_at, method, path, query, remote_addr, headers, body, body_size, "
+    "content_type, kind, outcome, http_status, reason, latency_ms, message_sid) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+)
+
+# the types of _PreparedCallback's event and message tuples: a parameter in a SELECT list has no column
+# to take its type from (a NULL error code would otherwise be text)
+_EVENT_TYPES = ("text", "text", "integer", "text", "text", "text", "text", "text", "text")
+_MESSAGE_TYPES = ("text",) * 7 + ("integer", "integer", "text", "text", "integer", "integer") + ("text",) * 6
+
+
+def _typed(types: Sequence[str]) -> str:
+    return ", ".join(f"%s::{t}" for t in types)
+
+
+# A status callback in one statement (one round trip while the batch holds the database): its request
+# row, its event unless that is a duplicate, and the message upsert only when the event is new.
+# Returns (request id, the message's status), the status NULL for a duplicate.
+RECORD_CALLBACK = (
+    f"WITH req AS ({INSERT_REQUEST}), "
+    f"ev AS (INSERT INTO events ({_EVENT_COLUMNS}) SELECT {_typed(_EVENT_TYPES)}, req.id, %s::text FROM req "
+    "ON CONFLICT DO NOTHING RETURNING 1), "
+    f"msg AS (INSERT INTO messages ({_MESSAGE_COLUMNS}) "
+    f"SELECT {_typed(_MESSAGE_TYPES[:-1])}, 1, %s::text FROM ev {_ON_CONFLICT_MESSAGE}) "
+    "SELECT req.id, (SELECT status FROM msg) FROM req"
+)
+DUPLICATE_REASON = "already stored (duplicate delivery)"
+
+
+def clean(values: Sequence[Any]) -> tuple[Any, ...]:
+    """PostgreSQL's text cannot hold NUL: a ``%00`` in a form field becomes U+FFFD (as an undecodable byte
+    already does), so a hostile or odd request is stored and answered instead of failing its batch."""
+    return tuple(v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v for v in values)
+
+
+def insert_request(conn: Conn, req: RequestRecord) -> int:
+    """The request-log row of a request without a callback (or of an Event Streams delivery)."""
+    latency = (time.perf_counter() - req.started) * 1000.0
+    row = conn.execute(
+        INSERT_REQUEST,
+        clean(
+            (
+                req.received_at,
+                req.method,
+                req.path,
+                req.query,
+                req.remote_addr,
+                req.headers,
+                req.body,
+                req.body_size,
+                req.content_type,
+                req.kind,
+                req.outcome,
+                req.http_status,
+                req.reason,
+                round(latency, 3),
+                req.message_sid,
+            )
+        ),
+    ).fetchone()
+    assert row is not None  # INSERT … RETURNING always returns the row
+    return int(row[0])
+
+
+def current_status(conn: Conn, sid: str) -> str | None:
+    row = conn.execute("SELECT status FROM messages WHERE sid = %s", (sid,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def upsert_message(conn: Conn, prep: _PreparedCallback) -> str:
+    row = conn.execute(UPSERT_MESSAGE, clean(prep.message)).fetchone()
+    assert row is not None  # the upsert always returns the row it wrote
+    return str(row[0])
+
+
+def apply_callback(conn: Conn, prep: _PreparedCallback, req: RequestRecord) -> Outcome:
+    cb = prep.cb
+    req.message_sid = cb.sid
+    req.outcome = "accepted"
+    latency = round((time.perf_counter() - req.started) * 1000.0, 3)
+    request = (
+        req.received_at, req.method, req.path, req.query, req.remote_addr, prep.headers, None, req.body_size,
+        req.content_type, req.kind, req.outcome, req.http_status, req.reason, latency, req.message_sid,
+    )  # fmt: skip
+    row = conn.execute(
+        RECORD_CALLBACK, clean((*request, *prep.event, prep.payload, *prep.message))
+    ).fetchone()
+    assert row is not None  # the request row is always inserted
+    request_id, new_status = int(row[0]), row[1]
+    if new_status is None:  # duplicate: same sid|status|event_type, from this receiver or another
+        conn.execute(  # no event holds its fields: the request's row keeps them
+            "UPDATE requests SET outcome = 'duplicate', reason = %s, headers = %s, body = %s WHERE id = %s",
+            clean((DUPLICATE_REASON, req.headers, req.body, request_id)),
+        )
+        return Outcome(request_id, "duplicate", cb.sid, current_status(conn, cb.sid), False, cb.error_code)
+    if cb.media:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO media (message_sid, idx, url, content_type) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                [clean((cb.sid, m.idx, m.url, m.content_type)) for m in cb.media],
+            )
+    return Outcome(request_id, "accepted", cb.sid, str(new_status), True, cb.error_code)
+
+
+def apply_event(conn: Conn, prep: _PreparedCallback, ce_id: str, request_id: int) -> Outcome:
+    """One CloudEvent of an Event Streams delivery."""
+    cb = prep.cb
+    cur = conn.execute(INSERT_CLOUDEVENT, clean((*prep.event, request_id, prep.payload, ce_id)))
+    if cur.rowcount == 0:
+        return Outcome(request_id, "duplicate", cb.sid, current_status(conn, cb.sid), False, cb.error_code)
+    return Outcome(request_id, "accepted", cb.sid, upsert_message(conn, prep), True, cb.error_code)
+
+
+def mark_duplicate_request(conn: Conn, request_id: int) -> None:
+    conn.execute(
+        "UPDATE requests SET outcome = 'duplicate', reason = %s WHERE id = %s", (DUPLICATE_REASON, request_id)
+    )
+
+
+def mark_simulated(conn: Conn, outcome: Outcome) -> None:
+    """Mark a demo-token callback's rows; a real message it merely touched stays real."""
+    conn.execute("UPDATE requests SET simulated = 1 WHERE id = %s", (outcome.request_id,))
+    if outcome.outcome == "accepted":
+        sid = outcome.message_sid
+        conn.execute(
+            "UPDATE events SET simulated = 1 WHERE message_sid = %s AND request_id = %s",
+            (sid, outcome.request_id),
+        )
+        conn.execute(
+            "UPDATE messages SET simulated = 1 WHERE sid = %s AND event_count = 1 AND source != 'api'", (sid,)
+        )
