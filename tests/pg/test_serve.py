@@ -12,8 +12,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from receiver_helpers import PUBLIC, http_post, sid, status_params
-from test_cli import env_for
 
 from receiver import secrets
 from receiver.store import StoreError
@@ -21,6 +19,8 @@ from receiver.store.pg.store import PgStore
 from receiver.store.url import PostgresTarget, StoreURLError, parse
 from tests.conftest import MemoryKeyring
 from tests.pg.cluster import PASSWORD
+from tests.receiver_helpers import PUBLIC, http_post, sid, status_params
+from tests.serve_process import cli_env as env_for
 
 
 class PgServe:
