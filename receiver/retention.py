@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from .store import stats_rollup
+
 if TYPE_CHECKING:
     from .store import Store
 
@@ -115,19 +117,18 @@ def prune_messages(store: Store, before: str, stop: threading.Event | None = Non
     Returns (messages, events) deleted."""
 
     def batch(conn: sqlite3.Connection) -> tuple[int, int]:
-        sids = [
-            r[0]
-            for r in conn.execute(
-                f"SELECT sid FROM messages WHERE first_seen < ? ORDER BY first_seen LIMIT {MESSAGE_BATCH}",
-                (before,),
-            )
-        ]
+        rows = conn.execute(
+            "SELECT sid, first_seen FROM messages WHERE first_seen < ? "
+            f"ORDER BY first_seen LIMIT {MESSAGE_BATCH}",
+            (before,),
+        ).fetchall()
         events = 0
-        for sid in sids:
+        for sid, _ in rows:
             events += conn.execute("DELETE FROM events WHERE message_sid = ?", (sid,)).rowcount
             conn.execute("DELETE FROM media WHERE message_sid = ?", (sid,))
             conn.execute("DELETE FROM messages WHERE sid = ?", (sid,))
-        return len(sids), events
+        stats_rollup.forget(conn, [first_seen for _, first_seen in rows])
+        return len(rows), events
 
     messages = events = 0
     while not (stop is not None and stop.is_set()):

@@ -35,6 +35,8 @@ from .. import statuses, store_health
 from ..callbacks import Callback
 from ..request_storage import accepted_headers, cap_request, payload_json
 from ..store_health import StoreError, StoreHealth, StoreLocked, StoreUnavailable
+from . import stats_rollup
+from .stats_maintenance import RollupMaintainer
 
 __all__ = ["StoreError", "StoreLocked", "StoreUnavailable"]  # re-exported: callers import them from here
 
@@ -304,6 +306,15 @@ def m011_cloudevent_id(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m014_statistics_rollup(db: sqlite_utils.Database) -> None:
+    """The statistics per closed hour and day (stats_rollup.py), filled by a thread off the request path
+    (stats_maintenance.py): nothing is added to a callback's transaction. Empty until its first pass; the
+    queries are exact (live) meanwhile."""
+    for sql in stats_rollup.SCHEMA:
+        db.execute(sql)
+
+
 @dataclass
 class RequestRecord:
     """One HTTP request as the request log keeps it."""
@@ -401,6 +412,7 @@ class Store:
         wal_limit: int = WAL_LIMIT,
         min_free_bytes: int = store_health.DEFAULT_MIN_FREE_MB * 1024 * 1024,
         free_space: store_health.FreeSpace = store_health.free_bytes,
+        maintain_stats: bool = True,
     ) -> None:
         if synchronous.upper() not in SYNCHRONOUS_LEVELS:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS_LEVELS)}")
@@ -433,6 +445,8 @@ class Store:
         self._checkpoint_lock = threading.Lock()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="db-checkpoint", daemon=True)
         self._checkpointer.start()
+        # the statistics rollup, kept by the process that owns the writer (False: tests of the live path)
+        self.stats_rollup = RollupMaintainer(self).start() if maintain_stats else None
 
     # ---------------------------------------------------------------- opening (store_health.py)
     def _open_checked(self) -> None:
@@ -682,6 +696,8 @@ class Store:
     def close(self) -> None:
         if self._closed:
             return
+        if self.stats_rollup is not None:  # before the writer goes: a pass may be waiting on it
+            self.stats_rollup.stop()
         self._closed = True
         self._checkpoint_stop.set()
         self._checkpointer.join()
@@ -775,9 +791,10 @@ class Store:
         deleted = dict.fromkeys(("messages", "events", "media", "requests"), 0)
 
         def step(conn: sqlite3.Connection) -> dict[str, int]:
-            sids = [r[0] for r in conn.execute(
-                "SELECT sid FROM messages WHERE simulated = 1 LIMIT ?", (batch,)
-            )]  # fmt: skip
+            rows = conn.execute(
+                "SELECT sid, first_seen FROM messages WHERE simulated = 1 LIMIT ?", (batch,)
+            ).fetchall()
+            sids, first_seen = [r[0] for r in rows], [r[1] for r in rows]
             marks = ",".join("?" * len(sids))
             counts = {"messages": 0, "media": 0}
             if sids:
@@ -787,6 +804,7 @@ class Store:
                 counts["messages"] = conn.execute(
                     f"DELETE FROM messages WHERE sid IN ({marks})", sids
                 ).rowcount
+            stats_rollup.forget(conn, first_seen)  # also after deleting events only: their ids may recur
             for table in ("events", "requests"):
                 counts[table] = conn.execute(
                     f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE simulated = 1 LIMIT ?)",
@@ -1078,6 +1096,7 @@ def _upsert_api_message(conn: sqlite3.Connection, m: dict[str, Any]) -> None:
         sets += ", status = ?, status_rank = ?, error_code = COALESCE(?, error_code)"
         args += [status, statuses.rank(status), m.get("error_code")]
     conn.execute(f"UPDATE messages SET {sets}, updated_at = ? WHERE sid = ?", (*args, now, sid))
+    stats_rollup.touch(conn, sid)  # no event records this change (a price, a status from the API)
 
 
 # -------------------------------------------------------------------- reading

@@ -16,13 +16,13 @@ from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QApplication, QTabWidget, QToolTip, QWidget
 
-from desktop.models import stats_model
-from desktop.models.stats_model import CUSTOM, RowsModel, compute_stats
+from desktop.models.stats_model import RowsModel
 from desktop.views import stats_view
 from desktop.views.filter_bar import range_label
 from desktop.views.stats_view import StatsView
 from receiver.callbacks import parse
-from receiver.store import RequestRecord, connect
+from receiver.stats_queries import CUSTOM, DeliveryStats
+from receiver.store import RequestRecord, open_reader
 
 NOW = datetime.now(UTC)
 
@@ -83,12 +83,12 @@ def view(qtbot: Any, ctl: Any) -> StatsView:
     return widget
 
 
-def show_range(qtbot: Any, view: StatsView, key: str) -> stats_model.DeliveryStats:
+def show_range(qtbot: Any, view: StatsView, key: str) -> DeliveryStats:
     with qtbot.waitSignal(
         view.statsReady, timeout=5000, check_params_cb=lambda s: s.range_key == key
     ) as blocker:
         view.set_range(key)
-    result: stats_model.DeliveryStats = blocker.args[0]
+    result: DeliveryStats = blocker.args[0]
     return result
 
 
@@ -156,11 +156,11 @@ def test_top_error_codes_over_all_time_and_activation(qtbot: Any, view: StatsVie
 
 
 def test_compute_stats_on_the_shared_seeded_database(seeded_db: Any) -> None:
-    conn = connect(seeded_db.path, readonly=True)
+    reader = open_reader(seeded_db.path)
     try:
-        stats = compute_stats(conn, "all")
+        stats = reader.delivery_stats("all")
     finally:
-        conn.close()
+        reader.close()
     outbound = [m for m in seeded_db.messages if m["direction"] == "outbound"]
     assert stats.outbound == len(outbound)
     assert stats.inbound == seeded_db.count(lambda m: m["direction"] == "inbound")
