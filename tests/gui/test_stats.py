@@ -326,3 +326,18 @@ def test_a_change_the_figures_do_not_show_is_not_an_arrow() -> None:
     assert stats_view.versus(4.12, 4.08, "4.1 s", "4.1 s") == "= from 4.1 s before"
     assert stats_view.versus(4.3, 4.08, "4.1 s", "4.3 s") == "▲ from 4.1 s before"
     assert stats_view.versus(0.5, None, "—", "50.0 %") == "previous period: —"
+
+
+def test_only_the_newest_range_is_shown_when_the_operator_flips_through_ranges(
+    qtbot: Any, view: StatsView
+) -> None:
+    shown: list[str] = []
+    view.statsReady.connect(lambda s: shown.append(s.range_key))
+    view.range.setFocus()
+    # "Last 24 hours" is chosen; Down, Down, Up: three refreshes started before the first one ends
+    for key in (Qt.Key.Key_Down, Qt.Key.Key_Down, Qt.Key.Key_Up):
+        qtbot.keyClick(view.range, key)
+    assert view.range_key == "week"
+    qtbot.waitUntil(lambda: not view._runner.busy, timeout=10000)  # every refresh has come back
+    assert shown == ["week"]  # the superseded ones were dropped, not shown one after the other
+    assert view.stats is not None and view.stats.range_key == "week"
