@@ -39,10 +39,16 @@ class StatsReads(ReadsBase):
     # False: every figure from live GROUP BYs (benchmarks and tests compare the two ways)
     use_rollup: bool = True
 
+    _coverage: rollup.Coverage | None = None  # the rollup's, for the read transaction under way
+
     def _plan(
         self, since: str | None, until: str | None, *, days: bool = True, hours: bool = True
     ) -> rollup.Plan:
-        return rollup.plan(self.conn, since, until, days=days, hours=hours and self.use_rollup)
+        if self._coverage is None and self.use_rollup:
+            self._coverage = rollup.coverage(self.conn)
+        return rollup.plan(
+            self.conn, since, until, days=days, hours=hours and self.use_rollup, known=self._coverage
+        )
 
     def delivery_stats(
         self,
@@ -182,8 +188,8 @@ class StatsReads(ReadsBase):
         outbound message of the window (or of the sample, see ``_delivery_seconds``), sorted."""
         with _snapshot(self):
             span = self.conn.execute(
-                "SELECT MIN(rowid), MAX(rowid) FROM messages WHERE " + rollup._live_where(since, until)[0],
-                rollup._live_where(since, until)[1],
+                "SELECT MIN(rowid), MAX(rowid) FROM messages WHERE " + rollup.live_where(since, until)[0],
+                rollup.live_where(since, until)[1],
             ).fetchone()
             return self._delivery_seconds(
                 since, until, delivered=delivered, span=None if span[0] is None else (span[0], span[1])
@@ -196,7 +202,7 @@ class StatsReads(ReadsBase):
         those whose rowid is a multiple of k are timed (rowids follow arrival, not delivery time, so the
         sample is a fair one): the candidates are the multiples of k within the window's rowid ``span``,
         each looked up by rowid, so the cost follows the sample, not the window (two event seeks each)."""
-        where, args = rollup._live_where(since, until)
+        where, args = rollup.live_where(since, until)
         step = sample_step(delivered)
         first = "(SELECT MIN(received_at) FROM events e WHERE e.message_sid = m.sid AND e.status = '{}')"
         times = f"{first.format('sent')} AS s, {first.format('delivered')} AS d"
@@ -222,7 +228,8 @@ class _snapshot:
     """One read transaction around a refresh: the rollup's state, its rows and the live rows agree (the
     maintenance thread may commit in between otherwise). Nested uses join the outer one."""
 
-    def __init__(self, reads: ReadsBase) -> None:
+    def __init__(self, reads: StatsReads) -> None:
+        self.reads = reads
         self.conn = reads.conn
         self.mine = False
 
@@ -233,6 +240,7 @@ class _snapshot:
 
     def __exit__(self, *exc: object) -> None:
         if self.mine:
+            self.reads._coverage = None  # the next snapshot may see a newer rollup
             self.conn.execute("COMMIT")
 
 

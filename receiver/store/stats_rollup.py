@@ -150,16 +150,35 @@ class Plan:
     live: list[Segment] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """What the rollup covers in one snapshot: every hour before ``rolled_until`` except ``dirty``."""
+
+    rolled_until: str | None
+    dirty: frozenset[str]
+
+
+def coverage(conn: sqlite3.Connection) -> Coverage:
+    state = read_state(conn)
+    return Coverage(state.rolled_until, frozenset(dirty_hours(conn, state)))
+
+
 def plan(
-    conn: sqlite3.Connection, since: str | None, until: str | None, *, days: bool = True, hours: bool = True
+    conn: sqlite3.Connection,
+    since: str | None,
+    until: str | None,
+    *,
+    days: bool = True,
+    hours: bool = True,
+    known: Coverage | None = None,
 ) -> Plan:
     """How to answer ``[since, until)`` exactly. ``days``/``hours``: which rollup levels may be used (bars
-    per hour cannot come from day rows; bars per minute from neither). Call inside the read transaction
-    that also reads the rows, so that the state, the dirty hours and the rows are one snapshot."""
+    per hour cannot come from day rows; bars per minute from neither). ``known``: the ``coverage`` of the
+    read transaction that also reads the rows (state, dirty hours and rows must be one snapshot)."""
     if not hours:
         return Plan(live=[(since, until)])
-    state = read_state(conn)
-    rolled_until = state.rolled_until
+    cover = known if known is not None else coverage(conn)
+    rolled_until = cover.rolled_until
     if rolled_until is None:
         return Plan(live=[(since, until)])
     start = ceil_hour(since) if since is not None else None
@@ -171,7 +190,7 @@ def plan(
         out.live.append((since, start))
     cursor = start
     runs: list[Segment] = []
-    for hour in sorted(h for h in dirty_hours(conn, state) if (start is None or h >= start) and h < end):
+    for hour in sorted(h for h in cover.dirty if (start is None or h >= start) and h < end):
         if cursor is None or cursor < hour:
             runs.append((cursor, hour))
         out.live.append((hour, next_hour(hour)))
@@ -207,7 +226,7 @@ def _merged(segments: list[Segment]) -> list[Segment]:
 
 
 # ------------------------------------------------------------------------------------------ queries
-def _live_where(lo: str | None, hi: str | None) -> tuple[str, list[Any]]:
+def live_where(lo: str | None, hi: str | None) -> tuple[str, list[Any]]:
     parts, args = [], []
     if lo is not None:
         parts.append("first_seen >= ?")
@@ -236,7 +255,7 @@ def _rolled_where(level: str, lo: str | None, hi: str | None) -> tuple[str, list
 def counts(conn: sqlite3.Connection, p: Plan, width: int = 0) -> Iterator[tuple[Any, ...]]:
     """(bar, direction, status, channel, unit, n, micros or None, min rowid, max rowid)"""
     for lo, hi in p.live:
-        where, args = _live_where(lo, hi)
+        where, args = live_where(lo, hi)
         yield from conn.execute(
             f"SELECT substr(first_seen, 1, {width}) AS bar, direction, status, channel, {UNIT_SQL} AS unit, "
             f"COUNT(*), {MICROS_SQL}, MIN(rowid), MAX(rowid) FROM messages WHERE {where} "
@@ -256,7 +275,7 @@ def counts(conn: sqlite3.Connection, p: Plan, width: int = 0) -> Iterator[tuple[
 def errors(conn: sqlite3.Connection, p: Plan, width: int = 0) -> Iterator[tuple[Any, ...]]:
     """(bar, error code, messages)"""
     for lo, hi in p.live:
-        where, args = _live_where(lo, hi)
+        where, args = live_where(lo, hi)
         yield from conn.execute(
             f"SELECT substr(first_seen, 1, {width}) AS bar, error_code, COUNT(*) FROM messages "
             f"WHERE +error_code IS NOT NULL AND {where} GROUP BY bar, +error_code",
@@ -275,7 +294,7 @@ def breakdown(conn: sqlite3.Connection, p: Plan, width: int = 0) -> Iterator[tup
     """(bar, dim, key, outbound, delivered, failed, finished, example) for outbound messages, one row per
     sender, per Messaging Service and per destination prefix (``DIMS``)."""
     for lo, hi in p.live:
-        where, args = _live_where(lo, hi)
+        where, args = live_where(lo, hi)
         keys = (
             ("sender", "IFNULL(from_addr, '')", "NULL", "+from_addr"),
             ("service", "IFNULL(messaging_service_sid, '')", "NULL", "+messaging_service_sid"),
