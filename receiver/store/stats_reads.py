@@ -201,21 +201,25 @@ class StatsReads(ReadsBase):
         """Messages missing either callback are left out. Above ``DELIVERY_SAMPLE`` delivered messages only
         those whose rowid is a multiple of k are timed (rowids follow arrival, not delivery time, so the
         sample is a fair one): the candidates are the multiples of k within the window's rowid ``span``,
-        each looked up by rowid, so the cost follows the sample, not the window (two event seeks each)."""
+        each looked up by rowid, so the cost follows the sample, not the window (one event seek each)."""
         where, args = rollup.live_where(since, until)
         step = sample_step(delivered)
-        first = "(SELECT MIN(received_at) FROM events e WHERE e.message_sid = m.sid AND e.status = '{}')"
-        times = f"{first.format('sent')} AS s, {first.format('delivered')} AS d"
         outbound = "+m.direction = 'outbound' AND +m.status IN ('delivered', 'read')"
+        # one pass over each message's few events (the (message_sid, id) index) finds both callbacks
+        times = (
+            "SELECT MIN(CASE WHEN e.status = 'sent' THEN e.received_at END) AS s, "
+            "MIN(CASE WHEN e.status = 'delivered' THEN e.received_at END) AS d FROM "
+        )
+        events = f"JOIN events e ON e.message_sid = m.sid WHERE {outbound} AND {where} GROUP BY m.rowid"
         if step > 1 and span is not None:
             low = -(-span[0] // step) * step  # the first multiple of step in the span
             source = (
                 "WITH RECURSIVE k(r) AS (SELECT ? UNION ALL SELECT r + ? FROM k WHERE r + ? <= ?) "
-                f"SELECT {times} FROM k JOIN messages m ON m.rowid = k.r WHERE {outbound} AND {where}"
+                f"{times} k JOIN messages m ON m.rowid = k.r {events}"
             )
             args = [low, step, step, span[1], *args]
         else:
-            source = f"SELECT {times} FROM messages m WHERE {outbound} AND {where}"
+            source = f"{times} messages m {events}"
         sql = (
             # julianday's doubles blur the milliseconds (5 s comes out 5.000013 s): round to the stored ms
             "SELECT ROUND((julianday(d) - julianday(s)) * 86400000.0) / 1000.0 AS secs FROM ("
