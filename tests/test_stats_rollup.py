@@ -190,6 +190,21 @@ def test_the_sample_looks_messages_up_by_rowid_instead_of_scanning_the_window(ro
     assert "SCAN m" not in plan, plan
 
 
+def test_a_window_s_delivery_times_come_through_the_first_seen_index(rolled_db: Path) -> None:
+    reader = Reader(connect(rolled_db, readonly=True))
+    statements: list[str] = []
+    reader.conn.set_trace_callback(statements.append)
+    try:
+        since = (NOW - timedelta(hours=1)).isoformat(timespec="milliseconds")
+        reader._delivery_seconds(since, None, delivered=10, span=None)  # few: every one is timed
+        (sql,) = [s for s in statements if "julianday" in s]
+        plan = " ".join(str(r[-1]) for r in reader.conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+    finally:
+        reader.close()
+    assert "USING INDEX idx_messages_first_seen_sid" in plan, plan
+    assert "SCAN m" not in plan, plan  # GROUP BY m.rowid made it walk every message
+
+
 def _old_delivered(store: Store) -> str:
     sid: str = store.run(
         lambda c: c.execute(

@@ -210,7 +210,8 @@ class StatsReads(ReadsBase):
             "SELECT MIN(CASE WHEN e.status = 'sent' THEN e.received_at END) AS s, "
             "MIN(CASE WHEN e.status = 'delivered' THEN e.received_at END) AS d FROM "
         )
-        events = f"JOIN events e ON e.message_sid = m.sid WHERE {outbound} AND {where} GROUP BY m.rowid"
+        # "+": grouping by the bare rowid makes SQLite walk the whole table in rowid order (3.5 s, not 18 ms)
+        events = f"JOIN events e ON e.message_sid = m.sid WHERE {outbound} AND {where} GROUP BY +m.rowid"
         if step > 1 and span is not None:
             low = -(-span[0] // step) * step  # the first multiple of step in the span
             source = (
