@@ -40,7 +40,7 @@ from twilio.rest import Client
 from . import statuses
 from .channels import channel_of
 from .monitor_alerts import alert_wanted, message_sid_of_alert
-from .store import Store, StoreClosed, connect, utcnow
+from .store import Store, StoreClosed, connect, stats_rollup, utcnow
 from .twilio_backoff import with_backoff
 from .twilio_client import SetupError, twilio_call
 
@@ -246,6 +246,8 @@ def apply_api_message(conn: sqlite3.Connection, row: dict[str, Any]) -> str:
         conn.execute("UPDATE messages SET event_count = event_count + 1 WHERE sid = ?", (sid,))
         if result == "unchanged":
             result = "updated"
+    if result != "unchanged":
+        stats_rollup.touch(conn, sid)  # a price or a filled-in column changes the statistics without an event
     return result
 
 

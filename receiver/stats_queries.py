@@ -1,8 +1,6 @@
-"""Statistics that explain failures: breakdowns, delivery time, spend, all as SQL aggregates (no Qt).
-
-Every function takes a connection and a time window ``[since, until)`` of ``messages.first_seen`` (UTC ISO
-strings, either end open) and returns a few rows: nothing here pulls a row per message into Python except
-the delivery-time sample, which is one float per delivered message of the window.
+"""The statistics panel's domain, without SQL: time ranges, the figures' dataclasses, status groups,
+destination countries, quantiles. The queries are ``receiver.store.stats_reads`` (live) and
+``receiver.store.stats_rollup`` (the per-hour rollup); both fill the dataclasses below.
 
 Destination country: a million distinct numbers cannot each be parsed on every refresh, so SQL groups the
 outbound messages by the first five characters of the E.164 destination (``+`` and four digits, any
@@ -20,11 +18,10 @@ prefixes, so a country row opens exactly the messages it counted.
 from __future__ import annotations
 
 import math
-import sqlite3
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
 
 import phonenumbers
 
@@ -44,21 +41,6 @@ UNKNOWN_COUNTRY = "??"
 DELIVERY_SAMPLE = 5_000
 # calling codes shared by several countries that the prefix tells apart: +1 by area code, +7 by one digit
 DECIDED_BY_PREFIX = frozenset({1, 7})
-
-
-def window_sql(since: str | None, until: str | None, *, hint: bool = True) -> tuple[str, list[Any]]:
-    """``(condition, args)`` on first_seen for ``[since, until)``; ``"1"`` when both ends are open.
-
-    ``hint``: the callers group by other columns, and without the unary ``+`` on those SQLite may pick an
-    index matching the GROUP BY and scan everything; windowed queries should use the first_seen index."""
-    parts, args = [], []
-    if since is not None:
-        parts.append("first_seen >= ?")
-        args.append(since)
-    if until is not None:
-        parts.append("first_seen < ?")
-        args.append(until)
-    return (" AND ".join(parts) or "1"), args
 
 
 @dataclass(frozen=True)
@@ -85,15 +67,20 @@ class Breakdowns:
     countries: list[BreakdownRow] = field(default_factory=list)
 
 
-def _add(acc: dict[str, list[int]], key: str, status: str, n: int) -> None:
-    row = acc.setdefault(key, [0, 0, 0, 0])  # outbound, delivered, failed, finished
-    row[0] += n
-    if status in DELIVERED:
-        row[1] += n
-    elif status in FAILED:
-        row[2] += n
-    if status in FINISHED:
-        row[3] += n
+def counters(status: str, n: int) -> tuple[int, int, int, int]:
+    """(outbound, delivered, failed, finished) for ``n`` outbound messages in ``status``."""
+    return (
+        n,
+        n if status in DELIVERED else 0,
+        n if status in FAILED else 0,
+        n if status in FINISHED else 0,
+    )
+
+
+def add_counters(acc: dict[str, list[int]], key: str, values: tuple[int, ...] | list[int]) -> None:
+    row = acc.setdefault(key, [0, 0, 0, 0])
+    for i, v in enumerate(values):
+        row[i] += v
 
 
 def _rows(acc: dict[str, list[int]], labels: dict[str, str]) -> list[BreakdownRow]:
@@ -102,32 +89,20 @@ def _rows(acc: dict[str, list[int]], labels: dict[str, str]) -> list[BreakdownRo
     return rows
 
 
-def breakdowns(conn: sqlite3.Connection, since: str | None, until: str | None) -> Breakdowns:
-    """Outbound messages by sender, by Messaging Service and by destination country, in one pass."""
-    where, args = window_sql(since, until)
-    plus = "+" if args else ""
-    senders: dict[str, list[int]] = {}
-    services: dict[str, list[int]] = {}
-    by_prefix: dict[str, list[int]] = {}
-    examples: dict[str, str] = {}
-    for sender, service, prefix, status, example, n in conn.execute(
-        f"SELECT IFNULL(from_addr, ''), IFNULL(messaging_service_sid, ''), {DEST_PREFIX_SQL} AS prefix, "
-        f"status, MIN(to_addr), COUNT(*) FROM messages WHERE {plus}direction = 'outbound' AND {where} "
-        f"GROUP BY {plus}from_addr, {plus}messaging_service_sid, prefix, {plus}status",
-        args,
-    ):
-        _add(senders, sender, status, n)
-        _add(services, service, status, n)
-        _add(by_prefix, prefix, status, n)
-        examples.setdefault(prefix, example or "")
+def make_breakdowns(
+    senders: dict[str, list[int]],
+    services: dict[str, list[int]],
+    by_prefix: dict[str, list[int]],
+    examples: dict[str, str],
+) -> Breakdowns:
+    """The three tables from counters per sender, service and destination prefix (``counters``);
+    ``examples``: one destination number per prefix, to name its country."""
     countries: dict[str, list[int]] = {}
     prefixes: dict[str, list[str]] = {}
     for prefix, values in by_prefix.items():
-        region = country_of_prefix(prefix, examples[prefix])
+        region = country_of_prefix(prefix, examples.get(prefix, ""))
         prefixes.setdefault(region, []).append(prefix)
-        acc = countries.setdefault(region, [0, 0, 0, 0])
-        for i, v in enumerate(values):
-            acc[i] += v
+        add_counters(countries, region, values)
     return Breakdowns(
         senders=_rows(senders, {"": "(no sender recorded)"}),
         services=_rows(services, {"": "(no Messaging Service)"}),
@@ -232,56 +207,6 @@ def amounts(acc: dict[str, int]) -> dict[str, Decimal]:
     return {unit: Decimal(micros) / PRICE_SCALE for unit, micros in sorted(acc.items())}
 
 
-def counts_and_spend(
-    conn: sqlite3.Connection, since: str | None, until: str | None
-) -> tuple[dict[str, int], dict[str, Decimal]]:
-    """Outbound messages per status, and what all messages of the window cost per currency: one pass."""
-    where, args = window_sql(since, until)
-    plus = "+" if args else ""
-    counts: dict[str, int] = {}
-    micros: dict[str, int] = {}
-    for direction, status, unit, n, cost in conn.execute(
-        f"SELECT direction, status, {UNIT_SQL}, COUNT(*), {MICROS_SQL} FROM messages WHERE {where} "
-        f"GROUP BY {plus}direction, {plus}status, 3",
-        args,
-    ):
-        if direction != "inbound":  # the store normalises outbound-api / outbound-reply to outbound
-            counts[str(status)] = counts.get(str(status), 0) + int(n)
-        add_spend(micros, unit, cost)
-    return counts, amounts(micros)
-
-
-def spend(conn: sqlite3.Connection, since: str | None, until: str | None) -> dict[str, Decimal]:
-    """What the window's messages cost, per currency, as positive amounts. Messages without a price yet
-    are left out."""
-    return counts_and_spend(conn, since, until)[1]
-
-
-def delivery_seconds(
-    conn: sqlite3.Connection, since: str | None, until: str | None, *, delivered: int | None = None
-) -> list[float]:
-    """Seconds from the first "sent" callback to the first "delivered" one, per delivered (or read)
-    outbound message of the window, sorted. Messages missing either callback are left out.
-
-    ``delivered`` (how many delivered/read messages the window has, when known): above
-    ``DELIVERY_SAMPLE`` only every k-th message by rowid is timed (two index seeks each, so a million
-    would take seconds); rowids follow arrival, not delivery time, so the sample is a fair one."""
-    where, args = window_sql(since, until)
-    plus = "+" if args else ""
-    step = max(1, math.ceil(delivered / DELIVERY_SAMPLE)) if delivered else 1
-    if step > 1:
-        where += f" AND m.rowid % {step} = 0"
-    first = "(SELECT MIN(received_at) FROM events e WHERE e.message_sid = m.sid AND e.status = '{}')"
-    sql = (
-        # julianday's doubles blur the milliseconds (5 s comes out 5.000013 s): round to the timestamps' ms
-        "SELECT ROUND((julianday(d) - julianday(s)) * 86400000.0) / 1000.0 AS secs FROM ("
-        f" SELECT {first.format('sent')} AS s, {first.format('delivered')} AS d"
-        f" FROM messages m WHERE {plus}m.direction = 'outbound' AND {plus}m.status IN ('delivered', 'read')"
-        f" AND {where}) WHERE s IS NOT NULL AND d IS NOT NULL ORDER BY secs"
-    )
-    return [max(0.0, float(v)) for (v,) in conn.execute(sql, args)]
-
-
 def quantile(sorted_values: list[float], q: float) -> float | None:
     """Nearest-rank quantile (the smallest value with at least ``q`` of the values at or below it): the
     p90 is a delivery time that 90 % of the messages actually had, not an interpolation."""
@@ -299,27 +224,180 @@ def median(sorted_values: list[float]) -> float | None:
     return sorted_values[mid] if n % 2 else (sorted_values[mid - 1] + sorted_values[mid]) / 2
 
 
-def period(
-    conn: sqlite3.Connection,
+def period_of(
     since: str | None,
     until: str | None,
-    known: tuple[dict[str, int], dict[str, Decimal]] | None = None,
+    counts: dict[str, int],
+    spend: dict[str, Decimal],
+    times: list[float],
 ) -> Period:
-    """Headline figures of ``[since, until)``; ``known``: (outbound status -> n, spend) when the caller's
-    own pass over the window already has them."""
-    counts, cost = counts_and_spend(conn, since, until) if known is None else known
+    """A window's headline figures from its outbound status counts, spend and delivery times (sorted)."""
     delivered = sum(counts.get(s, 0) for s in DELIVERED)
-    times = delivery_seconds(conn, since, until, delivered=delivered)
     return Period(
         since=since,
         until=until,
         outbound=sum(counts.values()),
-        delivered=sum(counts.get(s, 0) for s in DELIVERED),
+        delivered=delivered,
         failed=sum(counts.get(s, 0) for s in FAILED),
         finished=sum(counts.get(s, 0) for s in FINISHED),
-        spend=cost,
+        spend=spend,
         delivery_median_s=median(times),
         delivery_p90_s=quantile(times, 0.9),
         timed=len(times),
         sampled=delivered > DELIVERY_SAMPLE,
     )
+
+
+def sample_step(delivered: int) -> int:
+    """Every k-th delivered message by rowid is timed once a window has more than DELIVERY_SAMPLE."""
+    return max(1, math.ceil(delivered / DELIVERY_SAMPLE)) if delivered else 1
+
+
+# ---------------------------------------------------------------------------------------- the panel
+# key -> (label, length of the window or None for everything)
+RANGES: dict[str, tuple[str, timedelta | None]] = {
+    "hour": ("Last hour", timedelta(hours=1)),
+    "day": ("Last 24 hours", timedelta(hours=24)),
+    "week": ("Last 7 days", timedelta(days=7)),
+    "all": ("All time", None),
+}
+CUSTOM = "custom"  # a fixed [since, until) chosen in the time-range dialog
+# bucket unit -> (characters of the ISO timestamp that name the bucket, step)
+UNITS: dict[str, tuple[int, timedelta]] = {
+    "minute": (16, timedelta(minutes=1)),
+    "hour": (13, timedelta(hours=1)),
+    "day": (10, timedelta(days=1)),
+}
+
+# Outbound statuses grouped the way an operator reads them; anything else lands in "Other".
+STATUS_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    # (label, badge status for the icon, statuses)
+    ("Delivered", "delivered", ("delivered",)),
+    ("Read (WhatsApp/RCS)", "read", ("read",)),
+    ("Sent, no receipt yet", "sent", ("sent",)),
+    ("Queued / sending", "queued", ("scheduled", "accepted", "queued", "sending")),
+    ("Partially delivered", "partially_delivered", ("partially_delivered",)),
+    ("Undelivered", "undelivered", ("undelivered",)),
+    ("Failed", "failed", ("failed",)),
+    ("Canceled", "canceled", ("canceled",)),
+)
+TOP_ERRORS = 10
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One bar of the chart: messages first seen in [start, start + unit)."""
+
+    start: datetime  # UTC
+    delivered: int = 0
+    failed: int = 0
+    other: int = 0  # outbound, not finished yet (or canceled / partial)
+    inbound: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.delivered + self.failed + self.other + self.inbound
+
+
+@dataclass
+class DeliveryStats:
+    range_key: str
+    since: datetime | None
+    until: datetime | None = None  # custom ranges only; the others end now
+    outbound: int = 0
+    inbound: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)  # raw outbound status -> count
+    delivered: int = 0
+    failed: int = 0
+    finished: int = 0
+    channels: list[tuple[str, int, int, int, int]] = field(default_factory=list)
+    # (channel, outbound, delivered+read, failed+undelivered, inbound)
+    top_errors: list[tuple[int, int, str]] = field(default_factory=list)  # (code, messages, title)
+    unit: str = "hour"
+    buckets: list[Bucket] = field(default_factory=list)
+    elapsed_ms: float = 0.0
+    breakdowns: Breakdowns = field(default_factory=Breakdowns)
+    current: Period | None = None  # spend, delivery time, and the rates again for the comparison
+    previous: Period | None = None  # the window of the same length just before (None for "All time")
+
+    @property
+    def delivery_rate(self) -> float | None:
+        """(delivered + read) / finished outbound; None when nothing has finished."""
+        return self.delivered / self.finished if self.finished else None
+
+    @property
+    def failure_rate(self) -> float | None:
+        return self.failed / self.finished if self.finished else None
+
+    def status_groups(self) -> list[tuple[str, str, int]]:
+        """(label, icon status, count) per group, then "Other" for statuses we do not group."""
+        out = []
+        grouped: set[str] = set()
+        for label, icon_status, members in STATUS_GROUPS:
+            out.append((label, icon_status, sum(self.by_status.get(s, 0) for s in members)))
+            grouped.update(members)
+        other = sum(n for s, n in self.by_status.items() if s not in grouped)
+        out.append(("Other / unknown status", "", other))
+        return out
+
+
+def iso(when: datetime) -> str:
+    """A moment as the store writes ``first_seen`` (UTC, milliseconds)."""
+    return when.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def unit_for(range_key: str, first: datetime | None, last: datetime | None) -> str:
+    """The chart's bar width for a range (``first``/``last``: its ends, or the data's for "All time")."""
+    if range_key == "hour":
+        return "minute"
+    if range_key in ("day", "week"):
+        return "hour"
+    if range_key == CUSTOM and first is not None and last is not None and last - first <= timedelta(hours=2):
+        return "minute"
+    if first is None or last is None or last - first <= timedelta(days=2):
+        return "hour"
+    return "day"
+
+
+def floor_to(when: datetime, unit: str) -> datetime:
+    when = when.astimezone(UTC)
+    if unit == "minute":
+        return when.replace(second=0, microsecond=0)
+    if unit == "hour":
+        return when.replace(minute=0, second=0, microsecond=0)
+    return when.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+_KEY_FORMAT = {"minute": "%Y-%m-%dT%H:%M", "hour": "%Y-%m-%dT%H", "day": "%Y-%m-%d"}
+
+
+def axis(
+    stats: DeliveryStats,
+    bars: dict[str, list[int]],
+    now: datetime,
+    first: datetime | None,
+    last: datetime | None,
+) -> list[Bucket]:
+    """One bucket per unit over the whole range, empty ones included, so the time axis is even.
+    ``bars``: bucket key (the first characters of first_seen) -> [delivered, failed, other, inbound]."""
+    unit = stats.unit
+    step = UNITS[unit][1]
+    if stats.since is not None and stats.until is not None:  # custom: the last bar holds until - 1 ms
+        start, end = floor_to(stats.since, unit), floor_to(stats.until - timedelta(milliseconds=1), unit)
+    elif stats.since is not None:
+        start, end = floor_to(stats.since, unit), floor_to(now, unit)
+        if unit == "minute":
+            start += step  # exactly 60 bars for the last hour, the current minute last
+    elif first is not None and last is not None:
+        start, end = floor_to(first, unit), floor_to(last, unit)
+    else:
+        return []
+    out: list[Bucket] = []
+    slot = start
+    while slot <= end:
+        out.append(Bucket(slot, *bars.pop(slot.strftime(_KEY_FORMAT[unit]), (0, 0, 0, 0))))
+        slot += step
+    for key, values in bars.items():  # clock skew: rows outside the axis still count somewhere
+        out.append(Bucket(datetime.strptime(key, _KEY_FORMAT[unit]).replace(tzinfo=UTC), *values))
+    out.sort(key=lambda b: b.start)
+    return out

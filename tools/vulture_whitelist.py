@@ -27,4 +27,3 @@ _.going_live  # desktop/going_live.py:505: attribute set on the window, never re
 _.cleared  # desktop/models/message_query.py:84: method never called
 _.queued  # desktop/models/messages_model.py:140: variable never read
 _.last_error  # desktop/tunnel_controller.py:100/162/181: set, never read
-_.iter_export  # receiver/store/core.py: function never called

@@ -5,8 +5,9 @@ traffic over time, and each headline figure against the period just before.
 Every breakdown row opens the Messages tab on exactly the messages it counts (double-click). The custom
 range reuses the Messages tab's ``TimeRangeDialog``.
 
-The figures come from ``compute_stats`` (GROUP BY queries) on a worker thread with its own read-only
-connection, because on a million-message database "All time" takes a noticeable fraction of a second.
+The figures come from ``Reader.delivery_stats`` (the core's statistics reads: a per-hour rollup plus live
+GROUP BYs) on a worker thread (``desktop.workers.TaskRunner``) with its own Reader; a refresh started
+while another runs supersedes it (only the newest result is shown).
 Refreshes follow ``controller.dataChanged`` but at most once every ``MIN_INTERVAL_MS`` (longer when the
 last aggregation was slow): a burst of callbacks must not turn into a burst of full-table aggregations.
 """
@@ -39,19 +40,11 @@ from PySide6.QtWidgets import (
 
 from desktop import badges, theme
 from desktop.models.message_query import MessageFilter
-from desktop.models.stats_model import (
-    CUSTOM,
-    RANGES,
-    STATUS_GROUPS,
-    Bucket,
-    DeliveryStats,
-    QueryRunner,
-    RowsModel,
-    compute_stats,
-    percent,
-)
+from desktop.models.stats_model import RowsModel, percent
 from desktop.views.filter_bar import CUSTOM_LABEL, TimeRangeDialog, from_iso, range_label
-from receiver.stats_queries import BreakdownRow, Period
+from desktop.workers import TaskRunner
+from receiver.stats_queries import CUSTOM, RANGES, STATUS_GROUPS, BreakdownRow, Bucket, DeliveryStats, Period
+from receiver.store import open_reader
 
 PICK = "pick"  # item data of "Custom range…": opens the dialog
 MIN_INTERVAL_MS = 2000
@@ -313,9 +306,8 @@ class StatsView(QWidget):
         self._dirty = False
         self._range_index = 0  # the last range item that is not "Custom range…"
         self._since_run = QElapsedTimer()
-        self._runner = QueryRunner(controller, "stats", self)
-        self._runner.finished.connect(self._on_stats)
-        self._runner.failed.connect(self._on_failed)
+        self._runner = TaskRunner(self)
+        self._generation = 0  # of the newest refresh: an older one's result is dropped
 
         self.range = QComboBox()
         self.range.setObjectName("stats_range")
@@ -514,21 +506,38 @@ class StatsView(QWidget):
         self._since_run.restart()
         key = self.range_key
         self.updated.setText("Updating…")
+        since = until = None
         if key == CUSTOM and self.custom is not None:
             since, until = self.custom
-            self._runner.run(lambda conn: compute_stats(conn, CUSTOM, since=since, until=until))
-        else:
-            self._runner.run(lambda conn: compute_stats(conn, key))
+        path = self.controller.db_path
+        self._generation += 1
+        generation = self._generation
 
-    @Slot(object)
-    def _on_stats(self, stats: DeliveryStats) -> None:
+        def work() -> DeliveryStats:
+            reader = open_reader(path)
+            try:
+                return reader.delivery_stats(key, since=since, until=until)
+            finally:
+                reader.close()
+
+        self._runner.run(
+            "stats",
+            work,
+            lambda stats: self._on_stats(generation, stats),
+            lambda exc: self._on_failed(generation, f"{type(exc).__name__}: {exc}"),
+        )
+
+    def _on_stats(self, generation: int, stats: DeliveryStats) -> None:
+        if generation != self._generation:
+            return  # superseded by a newer refresh (another range was chosen meanwhile)
         self.show_stats(stats)
         if self._dirty:
             self._dirty = False
             self.schedule_refresh()
 
-    @Slot(str)
-    def _on_failed(self, message: str) -> None:
+    def _on_failed(self, generation: int, message: str) -> None:
+        if generation != self._generation:
+            return
         self.updated.setText(
             f"No statistics yet ({message})"
             if "unable to open" not in message

@@ -31,6 +31,7 @@ from .. import store_health
 from ..store_health import StoreError, StoreHealth
 from .records import StoreClosed
 from .schema import migrations
+from .stats_maintenance import RollupMaintainer
 
 T = TypeVar("T")
 
@@ -112,6 +113,7 @@ class Engine:
         wal_limit: int = WAL_LIMIT,
         min_free_bytes: int = store_health.DEFAULT_MIN_FREE_MB * 1024 * 1024,
         free_space: store_health.FreeSpace = store_health.free_bytes,
+        maintain_stats: bool = True,
     ) -> None:
         if synchronous.upper() not in SYNCHRONOUS_LEVELS:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS_LEVELS)}")
@@ -144,6 +146,8 @@ class Engine:
         self._checkpoint_lock = threading.Lock()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="db-checkpoint", daemon=True)
         self._checkpointer.start()
+        # the statistics rollup, kept by the process that owns the writer (False: tests of the live path)
+        self.stats_rollup = RollupMaintainer(self).start() if maintain_stats else None
 
     # ---------------------------------------------------------------- opening (store_health.py)
     def _open_checked(self) -> None:
@@ -398,6 +402,8 @@ class Engine:
     def close(self) -> None:
         if self._closed:
             return
+        if self.stats_rollup is not None:  # before the writer goes: a pass may be waiting on it
+            self.stats_rollup.stop()
         self._closed = True
         self._checkpoint_stop.set()
         self._checkpointer.join()

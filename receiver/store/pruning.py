@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from . import stats_rollup
 from .engine import Engine
 
 
@@ -40,18 +41,17 @@ class Pruning(Engine):
         and media; returns (messages, events) deleted."""
 
         def job(conn: sqlite3.Connection) -> tuple[int, int]:
-            sids = [
-                r[0]
-                for r in conn.execute(
-                    f"SELECT sid FROM messages WHERE first_seen < ? ORDER BY first_seen LIMIT {int(limit)}",
-                    (before,),
-                )
-            ]
+            rows = conn.execute(
+                "SELECT sid, first_seen FROM messages WHERE first_seen < ? "
+                f"ORDER BY first_seen LIMIT {int(limit)}",
+                (before,),
+            ).fetchall()
             events = 0
-            for sid in sids:
+            for sid, _ in rows:
                 events += conn.execute("DELETE FROM events WHERE message_sid = ?", (sid,)).rowcount
                 conn.execute("DELETE FROM media WHERE message_sid = ?", (sid,))
                 conn.execute("DELETE FROM messages WHERE sid = ?", (sid,))
-            return len(sids), events
+            stats_rollup.forget(conn, [first_seen for _, first_seen in rows])  # the statistics of those hours
+            return len(rows), events
 
         return self.run(job)

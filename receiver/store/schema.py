@@ -11,6 +11,8 @@ from __future__ import annotations
 import sqlite_utils
 from sqlite_utils import Migrations
 
+from . import stats_rollup
+
 migrations = Migrations("callback-monitor")
 
 
@@ -258,3 +260,12 @@ def m011_cloudevent_id(db: sqlite_utils.Database) -> None:
         "CREATE UNIQUE INDEX idx_events_cloudevent_id ON events (cloudevent_id) "
         "WHERE cloudevent_id IS NOT NULL"
     )
+
+
+@migrations()
+def m014_statistics_rollup(db: sqlite_utils.Database) -> None:
+    """The statistics per closed hour and day (stats_rollup.py), filled by a thread off the request path
+    (stats_maintenance.py): nothing is added to a callback's transaction. Empty until its first pass; the
+    queries are exact (live) meanwhile."""
+    for sql in stats_rollup.SCHEMA:
+        db.execute(sql)

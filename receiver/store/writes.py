@@ -18,6 +18,7 @@ from .. import statuses
 from ..callbacks import Callback
 from ..request_storage import accepted_headers, cap_request, payload_json
 from ..store_health import StoreError
+from . import stats_rollup
 from .engine import Engine
 from .records import Outcome, RequestRecord, utcnow
 
@@ -96,9 +97,10 @@ class Writes(Engine):
         deleted = dict.fromkeys(("messages", "events", "media", "requests"), 0)
 
         def step(conn: sqlite3.Connection) -> dict[str, int]:
-            sids = [r[0] for r in conn.execute(
-                "SELECT sid FROM messages WHERE simulated = 1 LIMIT ?", (batch,)
-            )]  # fmt: skip
+            rows = conn.execute(
+                "SELECT sid, first_seen FROM messages WHERE simulated = 1 LIMIT ?", (batch,)
+            ).fetchall()
+            sids, first_seen = [r[0] for r in rows], [r[1] for r in rows]
             marks = ",".join("?" * len(sids))
             counts = {"messages": 0, "media": 0}
             if sids:
@@ -108,6 +110,7 @@ class Writes(Engine):
                 counts["messages"] = conn.execute(
                     f"DELETE FROM messages WHERE sid IN ({marks})", sids
                 ).rowcount
+            stats_rollup.forget(conn, first_seen)  # also after deleting events only: their ids may recur
             for table in ("events", "requests"):
                 counts[table] = conn.execute(
                     f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE simulated = 1 LIMIT ?)",
@@ -348,3 +351,4 @@ def _upsert_api_message(conn: sqlite3.Connection, m: dict[str, Any]) -> None:
         sets += ", status = ?, status_rank = ?, error_code = COALESCE(?, error_code)"
         args += [status, statuses.rank(status), m.get("error_code")]
     conn.execute(f"UPDATE messages SET {sets}, updated_at = ? WHERE sid = ?", (*args, now, sid))
+    stats_rollup.touch(conn, sid)  # no event records this change (a price, a status from the API)

@@ -16,13 +16,13 @@ from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QApplication, QTabWidget, QToolTip, QWidget
 
-from desktop.models import stats_model
-from desktop.models.stats_model import CUSTOM, RowsModel, compute_stats
+from desktop.models.stats_model import RowsModel
 from desktop.views import stats_view
 from desktop.views.filter_bar import range_label
 from desktop.views.stats_view import StatsView
 from receiver.callbacks import parse
-from receiver.store import RequestRecord, connect
+from receiver.stats_queries import CUSTOM, DeliveryStats
+from receiver.store import RequestRecord, open_reader
 
 NOW = datetime.now(UTC)
 
@@ -83,12 +83,12 @@ def view(qtbot: Any, ctl: Any) -> StatsView:
     return widget
 
 
-def show_range(qtbot: Any, view: StatsView, key: str) -> stats_model.DeliveryStats:
+def show_range(qtbot: Any, view: StatsView, key: str) -> DeliveryStats:
     with qtbot.waitSignal(
         view.statsReady, timeout=5000, check_params_cb=lambda s: s.range_key == key
     ) as blocker:
         view.set_range(key)
-    result: stats_model.DeliveryStats = blocker.args[0]
+    result: DeliveryStats = blocker.args[0]
     return result
 
 
@@ -156,11 +156,11 @@ def test_top_error_codes_over_all_time_and_activation(qtbot: Any, view: StatsVie
 
 
 def test_compute_stats_on_the_shared_seeded_database(seeded_db: Any) -> None:
-    conn = connect(seeded_db.path, readonly=True)
+    reader = open_reader(seeded_db.path)
     try:
-        stats = compute_stats(conn, "all")
+        stats = reader.delivery_stats("all")
     finally:
-        conn.close()
+        reader.close()
     outbound = [m for m in seeded_db.messages if m["direction"] == "outbound"]
     assert stats.outbound == len(outbound)
     assert stats.inbound == seeded_db.count(lambda m: m["direction"] == "inbound")
@@ -327,3 +327,18 @@ def test_a_change_the_figures_do_not_show_is_not_an_arrow() -> None:
     assert stats_view.versus(4.12, 4.08, "4.1 s", "4.1 s") == "= from 4.1 s before"
     assert stats_view.versus(4.3, 4.08, "4.1 s", "4.3 s") == "▲ from 4.1 s before"
     assert stats_view.versus(0.5, None, "—", "50.0 %") == "previous period: —"
+
+
+def test_only_the_newest_range_is_shown_when_the_operator_flips_through_ranges(
+    qtbot: Any, view: StatsView
+) -> None:
+    shown: list[str] = []
+    view.statsReady.connect(lambda s: shown.append(s.range_key))
+    view.range.setFocus()
+    # "Last 24 hours" is chosen; Down, Down, Up: three refreshes started before the first one ends
+    for key in (Qt.Key.Key_Down, Qt.Key.Key_Down, Qt.Key.Key_Up):
+        qtbot.keyClick(view.range, key)
+    assert view.range_key == "week"
+    qtbot.waitUntil(lambda: not view._runner.busy, timeout=10000)  # every refresh has come back
+    assert shown == ["week"]  # the superseded ones were dropped, not shown one after the other
+    assert view.stats is not None and view.stats.range_key == "week"
