@@ -8,7 +8,6 @@ runs (a big backlog at start) is skipped, never queued.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -17,9 +16,9 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from desktop.receiver_controller import ReceiverController
 from desktop.workers import TaskRunner
-from receiver.alert_feed import AlertFeed
 from receiver.alert_rules import Alert, AlertRules, Thresholds
-from receiver.store import connect
+from receiver.store import StoreError
+from receiver.store.alerts_reads import open_alert_feed, poll_alert_feed
 
 EVALUATE_MS = 5000
 
@@ -50,7 +49,7 @@ class AlertMonitor(QObject):
         self.rules = AlertRules(thresholds)
         self.clock = clock
         self.runner = TaskRunner(self)
-        self._feed = AlertFeed(lambda: connect(controller.db_path, readonly=True))
+        self._feed = open_alert_feed(controller.db_path)
         self._timer = QTimer(self)
         self._timer.setInterval(EVALUATE_MS)
         self._timer.timeout.connect(self.evaluate)
@@ -89,8 +88,8 @@ class AlertMonitor(QObject):
         def work() -> tuple[list[Alert], str | None]:
             error = None
             try:
-                feed.poll(rules, now)
-            except sqlite3.Error as exc:  # the file gone or damaged: the store's health still counts
+                poll_alert_feed(feed, rules, now)
+            except StoreError as exc:  # the file gone or damaged: the store's health still counts
                 error = str(exc)
                 feed.close()  # reopened at the next look
             return rules.evaluate(now, controller.store_problems()), error

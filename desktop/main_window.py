@@ -64,7 +64,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(controller.db_path.name)
         self.resize(*DEFAULT_SIZE)
 
-        self.messages = MessagesView(controller.reader, self)
+        self.messages = MessagesView(controller.read, self)
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("tabs")
         self.tabs.setDocumentMode(True)

@@ -6,10 +6,14 @@ provides a Reader with the same public methods (docs/ARCHITECTURE.md, "The store
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .alerts_reads import AlertsReads
+from .base import ReadFailed, reading
 from .core import connect
 from .detail_reads import DetailReads
 from .errors_reads import ErrorsReads
@@ -25,6 +29,32 @@ class Reader(MessagesReads, RequestsReads, DetailReads, ErrorsReads, StatsReads,
 
     def close(self) -> None:
         self.conn.close()
+
+    # How the desktop keeps a read off its GUI thread: try it within a time limit, else hand it to a
+    # worker thread with a Reader of its own, which a newer request may interrupt (desktop/workers.py).
+    def interrupt(self) -> None:
+        """Stop the read running on this Reader now (callable from any thread; ReadInterrupted there)."""
+        self.conn.interrupt()
+
+    @contextlib.contextmanager
+    def time_limit(self, seconds: float) -> Iterator[None]:
+        """Reads inside the block raise ReadInterrupted once ``seconds`` have passed."""
+        deadline = time.perf_counter() + seconds
+        self.conn.set_progress_handler(lambda: time.perf_counter() > deadline, 2000)
+        try:
+            yield
+        finally:
+            self.conn.set_progress_handler(None, 0)
+
+    def opener(self) -> Callable[[], Reader]:
+        """How another thread opens a Reader on the same store (call the result on that thread);
+        ReadFailed when there is none to open (an in-memory database)."""
+        with reading():
+            rows = self.conn.execute("PRAGMA database_list").fetchall()
+        path = next((str(r[2]) for r in rows if r[1] == "main"), "")
+        if not path:
+            raise ReadFailed("this store has no file another thread could open")
+        return lambda: open_reader(path)
 
 
 def open_reader(path: str | Path) -> Reader:
