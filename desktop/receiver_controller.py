@@ -10,8 +10,8 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import threading
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any

@@ -130,6 +130,8 @@ class Interruptible(Protocol):
 
     def interrupt(self) -> None: ...
 
+    def interruptible(self) -> contextlib.AbstractContextManager[None]: ...
+
     def close(self) -> None: ...
 
 
@@ -239,7 +241,8 @@ class QueryLane(QObject):
                             continue
                     self._running, self._reader = query, reader
                 try:
-                    result, error = query.fn(reader), None
+                    with reader.interruptible():
+                        result, error = query.fn(reader), None
                 except BaseException as exc:  # noqa: BLE001 - every failure is reported, none kills the lane
                     result, error = None, exc
                 with self._cond:

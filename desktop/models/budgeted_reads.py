@@ -27,7 +27,8 @@ class BudgetedReads(QObject):
         self.read = read  # the GUI thread's Reader
         self._runner = TaskRunner(self)
         self._lanes: dict[str, QueryLane] = {}
-        self._opener: Callable[[], Reader] | None | bool = False  # False: not asked yet; None: none
+        self._opener: Callable[[], Reader] | None = None
+        self._asked = False  # whether the Reader was asked for an opener (None: it has none)
 
     def attempt(self, fn: Callable[[Reader], T], budget_ms: float) -> T | None:
         """``fn(reader)`` on the GUI Reader if it finishes within ``budget_ms``, else None (hand it to a
@@ -44,12 +45,13 @@ class BudgetedReads(QObject):
             return None
 
     def opener(self) -> Callable[[], Reader] | None:
-        if self._opener is False:
+        if not self._asked:
+            self._asked = True
             try:
                 self._opener = self.read().opener()
             except StoreError:
                 self._opener = None
-        return self._opener or None
+        return self._opener
 
     def submit(self, lane: str, key: Hashable, fn: Callable[[Reader], T], done: Callable[[T], None]) -> None:
         """``fn`` on the lane named ``lane``; ``done(result)`` on the GUI thread unless superseded."""

@@ -26,6 +26,7 @@ from .stats_reads import StatsReads
 class Reader(MessagesReads, RequestsReads, DetailReads, ErrorsReads, StatsReads, AlertsReads, ExportReads):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self._stop = False
 
     def close(self) -> None:
         self.conn.close()
@@ -33,18 +34,27 @@ class Reader(MessagesReads, RequestsReads, DetailReads, ErrorsReads, StatsReads,
     # How the desktop keeps a read off its GUI thread: try it within a time limit, else hand it to a
     # worker thread with a Reader of its own, which a newer request may interrupt (desktop/workers.py).
     def interrupt(self) -> None:
-        """Stop the read running on this Reader now (callable from any thread; ReadInterrupted there)."""
+        """Stop the read running in an ``interruptible()`` block on this Reader (callable from any
+        thread): it raises ReadInterrupted, even if it had not started its statement yet."""
+        self._stop = True
         self.conn.interrupt()
 
     @contextlib.contextmanager
-    def time_limit(self, seconds: float) -> Iterator[None]:
-        """Reads inside the block raise ReadInterrupted once ``seconds`` have passed."""
+    def interruptible(self, seconds: float = float("inf")) -> Iterator[None]:
+        """Reads inside the block raise ReadInterrupted on ``interrupt()`` or once ``seconds`` passed."""
         deadline = time.perf_counter() + seconds
-        self.conn.set_progress_handler(lambda: time.perf_counter() > deadline, 2000)
+        self._stop = False
+        # checked every few thousand VM steps: a flag, not only sqlite3_interrupt, because an interrupt
+        # that comes before the statement starts would be lost
+        self.conn.set_progress_handler(lambda: self._stop or time.perf_counter() > deadline, 2000)
         try:
             yield
         finally:
             self.conn.set_progress_handler(None, 0)
+
+    def time_limit(self, seconds: float) -> contextlib.AbstractContextManager[None]:
+        """Reads inside the block raise ReadInterrupted once ``seconds`` have passed."""
+        return self.interruptible(seconds)
 
     def opener(self) -> Callable[[], Reader]:
         """How another thread opens a Reader on the same store (call the result on that thread);

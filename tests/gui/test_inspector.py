@@ -54,8 +54,15 @@ def inspector(qtbot: Any, ctl: Any) -> RequestInspector:
     return widget
 
 
+def synchronous(model: RequestsModel) -> RequestsModel:
+    """For tests that check what the model reads, not when: on a loaded machine the default budgets (a few
+    ms) would send reads to a lane and rows would show placeholders until they land."""
+    model.page_budget_ms = model.count_budget_ms = 60_000
+    return model
+
+
 def test_requests_model_passes_qtmodeltester(qtmodeltester: Any, seeded_controller: Any) -> None:
-    model = RequestsModel(seeded_controller.reader, page_size=16)
+    model = synchronous(RequestsModel(seeded_controller.read, page_size=16))
     model.reload()
     total = model.rowCount()
     assert total > 16 * 4  # several pages: the windowing is exercised
@@ -68,7 +75,7 @@ def test_requests_model_passes_qtmodeltester(qtmodeltester: Any, seeded_controll
 
 
 def test_filtered_requests_model_passes_qtmodeltester(qtmodeltester: Any, seeded_controller: Any) -> None:
-    model = RequestsModel(seeded_controller.reader, page_size=16)
+    model = synchronous(RequestsModel(seeded_controller.read, page_size=16))
     model.set_filter("accepted", "/twilio/status")
     assert model.rowCount() > 16
     qtmodeltester.check(model, force_py=True)
@@ -155,10 +162,8 @@ def test_filters_by_outcome_and_text_in_sql(qtbot: Any, seeded_controller: Any) 
     assert widget.model.rowCount() == 0
 
 
-def test_live_refresh_inserts_rows_without_reading_the_whole_log(
-    qtbot: Any, ctl: Any, inspector: RequestInspector
-) -> None:
-    for i in range(3 * PAGE):
+def log_probes(ctl: Any, first: int, n: int) -> None:
+    for i in range(first, first + n):
         ctl.store.log_request(
             RequestRecord(
                 path=f"/probe/{i}",
@@ -169,6 +174,12 @@ def test_live_refresh_inserts_rows_without_reading_the_whole_log(
                 reason="not a webhook path",
             )
         )
+
+
+def test_live_refresh_inserts_rows_without_reading_the_whole_log(
+    qtbot: Any, ctl: Any, inspector: RequestInspector
+) -> None:
+    log_probes(ctl, 0, 3 * PAGE)
     with qtbot.waitSignal(ctl.dataChanged, timeout=5000):
         ctl.notify_changed()
     model = inspector.model
@@ -176,6 +187,32 @@ def test_live_refresh_inserts_rows_without_reading_the_whole_log(
     assert cell(model, 0, 2) == f"/probe/{3 * PAGE - 1}"  # newest first
     assert cell(model, 3 * PAGE - 1, 2) == "/probe/0"
     assert inspector.count.text() == f"{3 * PAGE} requests"
+
+    log_probes(ctl, 3 * PAGE, 5)
+    statements: list[str] = []
+    ctl.read().conn.set_trace_callback(statements.append)  # every query the GUI thread's Reader runs
+    try:
+        with (
+            qtbot.assertNotEmitted(model.modelReset),
+            qtbot.waitSignal(
+                model.rowsInserted,
+                timeout=5000,
+                check_params_cb=lambda _p, first, last: (first, last) == (0, 4),
+            ),
+        ):
+            ctl.notify_changed()
+        assert cell(model, 0, 2) == f"/probe/{3 * PAGE + 4}"  # the five new rows on top
+        assert cell(model, 5, 2) == f"/probe/{3 * PAGE - 1}"
+    finally:
+        ctl.read().conn.set_trace_callback(None)
+    assert model.rowCount() == 3 * PAGE + 5
+    assert inspector.count.text() == f"{3 * PAGE + 5} requests"
+    # the refresh counted only the new ids; rows were read a page at a time for what was shown, never the log
+    counts = [s for s in statements if "COUNT(" in s]
+    assert counts and all(f"id > {3 * PAGE} AND id <= {3 * PAGE + 5}" in s for s in counts), counts
+    row_reads = [s for s in statements if s.lstrip().startswith("SELECT id,")]
+    assert all(f"LIMIT {PAGE}" in s for s in row_reads), row_reads
+    assert len(row_reads) <= 2  # the page on screen (and at most its neighbour), not 3 pages of log
 
 
 def test_form_fields_decodes_form_and_json_bodies() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import sqlite_utils
 from conftest import SeedInfo, seed_database
+from PySide6.QtCore import QCoreApplication
 
 from desktop.models.message_query import MessageFilter, SortSpec
 from desktop.models.messages_model import PAGE_SIZE, PLACEHOLDER, SID_ROLE, MessagesModel
@@ -53,10 +54,11 @@ def test_async_answers_for_an_older_filter_are_dropped(qtbot: Any, reader: sqlit
     model.set_filter(final)  # before the worker answered the first
     expected = expected_sids(reader, final)
     qtbot.waitUntil(lambda: model.count_known and model.sid_at(0) == expected[0], timeout=5000)
-    qtbot.wait(100)  # any late answer for the first filter would land now
+    with qtbot.assertNotEmitted(model.countChanged), qtbot.assertNotEmitted(model.modelReset):
+        model.close()  # the lanes' threads end: whatever they still had to say is queued now …
+        QCoreApplication.processEvents()  # … and delivered (or dropped) here
     assert model.rowCount() == len(expected)
     assert [model.sid_at(r) for r in range(model.rowCount())] == expected
-    model.close()
 
 
 def test_qmodeltester_with_async_loading(qtbot: Any, qtmodeltester: Any, reader: sqlite3.Connection) -> None:

@@ -118,7 +118,9 @@ def test_relative_time_range_excludes_old_messages(model: MessagesModel) -> None
     # … unless the clock says otherwise; the where clause is computed from `now`
     from datetime import UTC, datetime
 
-    where, args = msql.where_clause(MessageFilter(since_seconds=3600), datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
+    where, args = msql.where_clause(
+        MessageFilter(since_seconds=3600), datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    )
     assert args == ["2026-03-02T09:00:00.000+00:00"] and "first_seen >= ?" in where
 
 
