@@ -13,10 +13,11 @@ import pytest
 import stats_seed as seed
 from stats_seed import NOW
 
-from desktop.models.message_query import MessageFilter, where_clause
 from desktop.models.stats_model import CUSTOM, compute_stats
 from receiver import stats_queries
+from receiver.message_filter import MessageFilter
 from receiver.store import Store, connect
+from receiver.store.message_sql import where_clause
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,10 @@ from typing import Any
 
 from receiver_helpers import sid
 
-from desktop.models.message_query import MessageFilter, SortSpec, select_sql
 from receiver.callbacks import parse
+from receiver.message_filter import MessageFilter, SortSpec
 from receiver.store import UNUSED_MESSAGE_INDEXES, RequestRecord, Store
+from receiver.store.message_sql import select_sql
 
 
 def _indexes(conn: sqlite3.Connection) -> set[str]:

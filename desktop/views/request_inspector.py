@@ -321,6 +321,7 @@ class RequestInspector(QWidget):
         self._filter_timer.setInterval(FILTER_DELAY_MS)
         self._filter_timer.timeout.connect(self.apply_filter)
         self.search.textChanged.connect(self._filter_timer.start)
+        self.search.returnPressed.connect(self.apply_filter)
         self.outcome.currentIndexChanged.connect(self.apply_filter)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.replay_button.clicked.connect(self.replay_selected)

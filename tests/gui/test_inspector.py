@@ -10,7 +10,8 @@ from typing import Any
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtTest import QTest
 
 from desktop.models.requests_model import COL_OUTCOME, COL_REASON, COL_SID, PAGE, RequestsModel
 from desktop.views.request_inspector import RequestInspector, form_fields
@@ -233,3 +234,46 @@ def test_replay_needs_a_running_receiver(qtbot: Any, make_controller: Any, seede
     widget.table.selectRow(0)
     assert widget.selected_request_id() is not None
     assert not widget.replay_button.isEnabled()
+
+
+def test_a_slow_text_filter_is_counted_off_the_gui_thread(qtbot: Any, seeded_controller: Any) -> None:
+    widget = RequestInspector(seeded_controller)
+    qtbot.addWidget(widget)
+    widget.show()
+    model = widget.model
+    expected = synchronous(RequestsModel(seeded_controller.read))
+    expected.set_filter(None, "/twilio/inbound")
+    model.page_budget_ms = model.count_budget_ms = 0  # as if every read were slow: all go to a lane
+    with qtbot.waitSignal(model.countChanged, timeout=5000) as counted:
+        QTest.keyClicks(widget.search, "/twilio/inbound")
+        QTest.keyClick(widget.search, Qt.Key.Key_Return)  # no need to wait for the typing pause
+    assert counted.args == [expected.rowCount()] and model.count_known
+    qtbot.waitUntil(lambda: cell(model, 0, 2) == "/twilio/inbound", timeout=5000)
+    assert [cell(model, r, 2) for r in range(model.rowCount())] == ["/twilio/inbound"] * expected.rowCount()
+    assert widget.count.text() == f"{expected.rowCount()} requests match"
+    model.close()
+
+
+def test_the_latest_request_log_filter_wins(qtbot: Any, seeded_controller: Any) -> None:
+    model = RequestsModel(seeded_controller.read)
+    model.page_budget_ms = model.count_budget_ms = 0
+    model.set_filter("accepted", "")
+    model.set_filter("rejected", "")  # before a lane answered the first
+    qtbot.waitUntil(lambda: model.count_known and cell(model, 0, COL_REASON) == "signature does not match")
+    with qtbot.assertNotEmitted(model.countChanged), qtbot.assertNotEmitted(model.modelReset):
+        model.close()  # the lanes end: whatever they still had to say is queued now …
+        QCoreApplication.processEvents()  # … and delivered (or dropped) here
+    assert model.rowCount() == 1
+
+
+def test_requests_model_passes_qtmodeltester_while_loading_on_lanes(
+    qtbot: Any, qtmodeltester: Any, seeded_controller: Any
+) -> None:
+    model = RequestsModel(seeded_controller.read, page_size=16)
+    model.page_budget_ms = model.count_budget_ms = 0
+    model.reload()
+    qtmodeltester.check(model, force_py=True)
+    qtbot.waitUntil(lambda: model.count_known and model.rowCount() > 16 * 4, timeout=5000)
+    for row in range(0, model.rowCount(), 16):
+        qtbot.waitUntil(lambda r=row: model.request_id(r) is not None, timeout=5000)
+    model.close()
