@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import TypeVar
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QCoreApplication, QObject
 
 from desktop.workers import QueryLane, TaskRunner
 from receiver.store import Reader, StoreError
@@ -28,6 +28,9 @@ class BudgetedReads(QObject):
         self._runner = TaskRunner(self)
         self._lanes: dict[str, QueryLane] = {}
         self._opener: Callable[[], Reader] | None = None
+        app = QCoreApplication.instance()
+        if app is not None:  # a lane mid-read when the app quits is interrupted and joined, not abandoned
+            app.aboutToQuit.connect(self.close)
         self._asked = False  # whether the Reader was asked for an opener (None: it has none)
 
     def attempt(self, fn: Callable[[Reader], T], budget_ms: float) -> T | None:

@@ -154,8 +154,9 @@ class RequestsModel(QAbstractTableModel):
 
     # ------------------------------------------------------------ loading
     def _top(self) -> int | None:
+        """The newest id: one step down the primary key, so always asked on the GUI thread."""
         try:
-            return self._reads.attempt(lambda r: r.requests_top(), self.page_budget_ms)
+            return self._reads.read().requests_top()
         except StoreError:
             return None
 

@@ -180,10 +180,10 @@ def log_probes(ctl: Any, first: int, n: int) -> None:
 def test_live_refresh_inserts_rows_without_reading_the_whole_log(
     qtbot: Any, ctl: Any, inspector: RequestInspector
 ) -> None:
+    model = synchronous(inspector.model)  # every read on the GUI thread's Reader, where they are counted
     log_probes(ctl, 0, 3 * PAGE)
     with qtbot.waitSignal(ctl.dataChanged, timeout=5000):
         ctl.notify_changed()
-    model = inspector.model
     assert model.rowCount() == 3 * PAGE
     assert cell(model, 0, 2) == f"/probe/{3 * PAGE - 1}"  # newest first
     assert cell(model, 3 * PAGE - 1, 2) == "/probe/0"
