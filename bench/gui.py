@@ -177,6 +177,12 @@ def main() -> int:
     parser.add_argument(
         "--db", required=True, help="a database built by bench/make_db.py (copied, not changed)"
     )
+    parser.add_argument(
+        "--trust-copy",
+        action="store_true",
+        help="mark the copy as cleanly closed, so the start does not check the whole file for damage "
+        "(minutes for a few GB; the figure is then the app's own start)",
+    )
     parser.add_argument("--sim-seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=500.0)
     args = parser.parse_args()
@@ -185,6 +191,10 @@ def main() -> int:
     db = work / "bench.db"
     print(f"copying {args.db} ({Path(args.db).stat().st_size / 1e6:.0f} MB) …", flush=True)
     shutil.copy(args.db, db)
+    if args.trust_copy:  # a fresh copy of a sound file: skip the start's whole-file damage check
+        from receiver.store_health import write_clean_stamp
+
+        write_clean_stamp(db)
     os.environ["CALLBACK_MONITOR_HOME"] = str(work / "home")
     results: list[tuple[str, str, str]] = []
 
@@ -268,7 +278,7 @@ def main() -> int:
         )
     )
     results.append(("request log: filter changes, worst stall", f"{meter.stop():.0f} ms", ""))
-    stall, wait = scroll(app, inspector.table, lambda row: log.index(row, 0).data() not in (None, "…"))
+    stall, wait = scroll(app, inspector.table, lambda row: log.index(row, 0).data() != "…")
     results.append(("request log: scroll top→bottom, worst stall", f"{stall:.0f} ms", "≤ 50 ms"))
     results.append(
         ("request log: scroll, rows replace placeholders", f"{wait:.0f} ms", "worst, after each jump")

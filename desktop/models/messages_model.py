@@ -331,8 +331,9 @@ class MessagesModel(QAbstractTableModel):
         if not index.isValid() or index.parent().isValid() or index.column() >= len(mq.COLUMNS):
             return None
         record = self._row(index.row())
-        if record is None:  # still being read by the worker: a placeholder until dataChanged
-            return PLACEHOLDER if role == Qt.ItemDataRole.DisplayRole else None
+        if record is None:  # "…" while its page is being read; blank if the row went (pruned meanwhile)
+            loading = index.row() // PAGE_SIZE in self._pending
+            return PLACEHOLDER if loading and role == Qt.ItemDataRole.DisplayRole else None
         column = mq.COLUMN_IDS[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
             return message_cell(column, record)

@@ -326,8 +326,9 @@ class RequestsModel(QAbstractTableModel):
         if not index.isValid() or index.parent().isValid():
             return None
         record = self._row(index.row())
-        if record is None:  # still being read on a lane: a placeholder until dataChanged
-            return PLACEHOLDER if role == Qt.ItemDataRole.DisplayRole else None
+        if record is None:  # "…" while its page is being read; blank if the row went (pruned meanwhile)
+            loading = index.row() // self._page_size in self._pending
+            return PLACEHOLDER if loading and role == Qt.ItemDataRole.DisplayRole else None
         rid, received_at, method, path, outcome = (
             record[k] for k in ("id", "received_at", "method", "path", "outcome")
         )

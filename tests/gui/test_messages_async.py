@@ -170,3 +170,25 @@ def test_deep_page_in_a_large_list_from_the_worker(qtbot: Any, tmp_path: Any) ->
         model.close()
     finally:
         conn.close()
+
+
+def test_rows_pruned_while_shown_go_blank_not_loading_forever(qapp: Any, tmp_path: Any) -> None:
+    info = seed_database(tmp_path / "pruned.db", n=PAGE_SIZE * 3)
+    conn = connect(info.path, readonly=True)
+    try:
+        model = MessagesModel(lambda: Reader(conn))
+        model.page_budget_ms = model.count_budget_ms = 60_000  # what is read, not when
+        assert model.rowCount() == PAGE_SIZE * 3
+        writer = connect(info.path)  # retention deletes the oldest messages while the table shows them
+        with writer:
+            writer.execute(
+                "DELETE FROM messages WHERE sid IN (SELECT sid FROM messages ORDER BY first_seen LIMIT ?)",
+                (PAGE_SIZE + 10,),
+            )
+        writer.close()
+        gone = model.index(PAGE_SIZE * 2 - 1, 0)  # page 1, read on from page 0: 190 rows are left of it
+        assert gone.data() is None  # its page came back short: an empty row, not "…" waiting for nothing
+        assert model.index(PAGE_SIZE, 0).data(SID_ROLE) is not None  # rows still there are shown
+        model.close()
+    finally:
+        conn.close()
