@@ -254,7 +254,7 @@ def main() -> int:
     window.tabs.setCurrentWidget(inspector)
     pump(app, 0.2)
     print(f"{log.rowCount():,} requests in the log", flush=True)
-    timings = []
+    timings, first_rows = [], []
     meter.start()
     for outcome, text in (
         ("rejected", ""),
@@ -267,6 +267,8 @@ def main() -> int:
         inspector.outcome.setCurrentIndex(inspector.outcome.findData(outcome))
         inspector.search.setText(text)
         inspector.apply_filter()  # what the debounce timer does
+        wait_until(app, lambda: log.rowCount() == 0 or log.index(0, 0).data() != "…")
+        first_rows.append((time.perf_counter() - t) * 1000)
         wait_until(app, lambda: log_shown(log))
         timings.append((time.perf_counter() - t) * 1000)
         pump(app, 0.05)
@@ -275,6 +277,13 @@ def main() -> int:
             "request log: filter → rows + count (worst of 5)",
             f"{max(timings):.0f} ms",
             "≤ 200 ms  (each: " + ", ".join(f"{x:.0f}" for x in timings) + ")",
+        )
+    )
+    results.append(
+        (
+            "request log: filter → first rows (worst of 5)",
+            f"{max(first_rows):.0f} ms",
+            "count may follow  (each: " + ", ".join(f"{x:.0f}" for x in first_rows) + ")",
         )
     )
     results.append(("request log: filter changes, worst stall", f"{meter.stop():.0f} ms", ""))

@@ -44,9 +44,11 @@ class Reader(MessagesReads, RequestsReads, DetailReads, ErrorsReads, StatsReads,
         """Reads inside the block raise ReadInterrupted on ``interrupt()`` or once ``seconds`` passed."""
         deadline = time.perf_counter() + seconds
         self._stop = False
-        # checked every few thousand VM steps: a flag, not only sqlite3_interrupt, because an interrupt
-        # that comes before the statement starts would be lost
-        self.conn.set_progress_handler(lambda: self._stop or time.perf_counter() > deadline, 2000)
+        # A flag, not only sqlite3_interrupt, because an interrupt that comes before the statement starts
+        # would be lost. Checked every few thousand VM steps against a deadline; without one, rarely: each
+        # check takes the GIL, which a worker's long read would otherwise fight the GUI thread for.
+        steps = 2_000 if seconds != float("inf") else 500_000
+        self.conn.set_progress_handler(lambda: self._stop or time.perf_counter() > deadline, steps)
         try:
             yield
         finally:
