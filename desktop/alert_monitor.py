@@ -8,7 +8,6 @@ runs (a big backlog at start) is skipped, never queued.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -19,7 +18,7 @@ from desktop.receiver_controller import ReceiverController
 from desktop.workers import TaskRunner
 from receiver.alert_feed import AlertFeed
 from receiver.alert_rules import Alert, AlertRules, Thresholds
-from receiver.store import open_reader
+from receiver.store import StoreError, open_reader
 
 EVALUATE_MS = 5000
 
@@ -90,7 +89,7 @@ class AlertMonitor(QObject):
             error = None
             try:
                 feed.poll(rules, now)
-            except sqlite3.Error as exc:  # the file gone or damaged: the store's health still counts
+            except StoreError as exc:  # the file gone or damaged: the store's health still counts
                 error = str(exc)
                 feed.close()  # reopened at the next look
             return rules.evaluate(now, controller.store_problems()), error

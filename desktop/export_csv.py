@@ -12,28 +12,17 @@ import threading
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
-from desktop.models import message_query as mq
-from desktop.models.message_query import MessageFilter, SortSpec
-from receiver.store import Selection, StoreError, open_reader
+from desktop.workers import TaskRunner
+from receiver.message_filter import MessageFilter, SortSpec
+from receiver.request_filter import RequestFilter
+from receiver.store import StoreError, open_reader
 
 Progress = Callable[[int, int], None]
 ExportJob = Callable[[Progress, threading.Event], int]
-
-
-def message_selection(flt: MessageFilter, sort: SortSpec) -> Selection:
-    """The messages table's filter and order as an export ``Selection``.
-
-    Until the messages table's queries move into the store (MessagesReads), they are built here from
-    desktop/models/message_query.py; then this becomes a Reader method and the SQL leaves desktop/."""
-    where, args = mq.where_clause(flt)
-    return Selection(
-        where.removeprefix("WHERE "), tuple(args), mq.order_clause(sort).removeprefix("ORDER BY ")
-    )
 
 
 def export_messages(
@@ -47,22 +36,19 @@ def export_messages(
     """Write the messages matching ``flt`` in ``sort`` order to ``dest``; returns rows written, -1 when
     canceled (the file is removed)."""
     with closing(open_reader(db_path)) as reader:
-        selection = message_selection(flt, sort)
-        return reader.export_to_file(dest, "messages", selection, on_progress=on_progress, cancel=cancel)
+        return reader.export_messages(dest, flt, sort, on_progress=on_progress, cancel=cancel)
 
 
 def export_requests(
     db_path: str | Path,
     dest: str | Path,
-    where: str = "",
-    args: tuple[Any, ...] | list[Any] = (),
+    flt: RequestFilter,
     on_progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> int:
-    """Write the request-log rows matching ``where`` (the inspector's filter), newest first like the tab."""
+    """Write the request-log rows matching ``flt`` (the inspector's filter), newest first like the tab."""
     with closing(open_reader(db_path)) as reader:
-        selection = Selection(where, tuple(args), newest_first=True)
-        return reader.export_to_file(dest, "requests", selection, on_progress=on_progress, cancel=cancel)
+        return reader.export_requests(dest, flt, on_progress=on_progress, cancel=cancel)
 
 
 class CsvExport(QObject):
@@ -86,13 +72,13 @@ class CsvExport(QObject):
 
     def start(
         self,
-        run_in_background: Callable[[str, Any], threading.Thread],
+        tasks: TaskRunner,
         job: ExportJob,
         dest: str | Path,
         expected: int,
         what: str = "messages",
     ) -> threading.Thread:
-        """Run ``job(progress, cancel)`` (e.g. a partial of ``export_messages``) on a worker thread."""
+        """Run ``job(progress, cancel)`` (e.g. a partial of ``export_messages``) on a ``tasks`` thread."""
         dialog = QProgressDialog(
             f"Exporting {expected:,} {what}…", "Cancel", 0, max(expected, 1), self._parent
         )
@@ -114,7 +100,7 @@ class CsvExport(QObject):
                 return
             self.finished.emit(rows, str(dest))
 
-        return run_in_background("export-csv", work)
+        return tasks.run("export-csv", work)
 
     def _on_progress(self, done: int, total: int) -> None:
         if self.dialog is not None and not self.cancel.is_set():

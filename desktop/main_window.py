@@ -71,7 +71,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(controller.db_path.name)
         self.resize(*DEFAULT_SIZE)
 
-        self.messages = MessagesView(controller.reader, self)
+        self.messages = MessagesView(controller.read, self)
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("tabs")
         self.tabs.setDocumentMode(True)
@@ -342,9 +342,8 @@ class MainWindow(QMainWindow):
         db_path, dest = self.controller.db_path, path
         job: ExportJob
         if requests:
-            where, args = self.inspector.model.where()
             expected = self.inspector.model.rowCount()
-            job = partial(export_requests, db_path, dest, where, args)
+            job = partial(export_requests, db_path, dest, self.inspector.model.filter)
         else:
             model = self.messages.model
             flt, sort, expected = model.filter, model.sort_spec, model.total
@@ -353,7 +352,7 @@ class MainWindow(QMainWindow):
         export.finished.connect(lambda rows, p: self._export_done(rows, p, what))
         export.failed.connect(self._export_failed)
         self.export = export
-        export.start(self.controller.run_in_background, job, dest, expected, what)
+        export.start(self.controller.tasks, job, dest, expected, what)
         return True
 
     def _name_export(self) -> None:

@@ -10,21 +10,19 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QElapsedTimer, QObject, QSettings, QTimer, Signal, Slot
 
+from desktop.workers import TaskRunner
 from receiver.app import ReceiverConfig, ReceiverStats, create_app
-from receiver.request_storage import read_request
 from receiver.retention import DEFAULT as DEFAULT_RETENTION
 from receiver.retention import Pruner
 from receiver.secrets import TWILIO_AUTH_TOKEN, SecretStore, get_shared_keys
 from receiver.server import ReceiverServer
-from receiver.store import Reader, Store, connect, open_reader
+from receiver.store import Reader, Store, StoreError, open_reader
 from receiver.store_health import DEFAULT_MIN_FREE_MB
 
 PORT_KEY = "receiver/port"  # QSettings: a fixed local port (0 or unset: any free port, new each start)
@@ -114,9 +112,8 @@ class ReceiverController(QObject):
         self.retention = DEFAULT_RETENTION  # the window sets the saved rules; read at each pruning pass
         self.synchronous = "NORMAL"  # durability level (docs/DURABILITY.md), used when the store opens
         self._pruner: Pruner | None = None
-        self._reader: sqlite3.Connection | None = None
         self._read: Reader | None = None
-        self._threads: list[threading.Thread] = []
+        self.tasks = TaskRunner(self)  # purges, replays, simulations: joined on stop
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._flush)
@@ -179,13 +176,8 @@ class ReceiverController(QObject):
             self.server.stop()
             self.server = None
             self.stopped.emit()
-        for thread in self._threads:
-            thread.join(timeout=10)
-        self._threads.clear()
+        self.tasks.join()
         self._timer.stop()
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
         if self._read is not None:
             self._read.close()
             self._read = None
@@ -227,12 +219,6 @@ class ReceiverController(QObject):
         return bool(self._auth_token()) or bool(self.shared_keys)
 
     # ------------------------------------------------------------ reading
-    def reader(self) -> sqlite3.Connection:
-        """The GUI thread's read connection (WAL: reads never wait for the writer)."""
-        if self._reader is None:
-            self._reader = connect(self.db_path, readonly=True)
-        return self._reader
-
     def read(self) -> Reader:
         """The GUI thread's Reader (the store's read queries). Worker threads open their own."""
         if self._read is None:
@@ -257,14 +243,6 @@ class ReceiverController(QObject):
         self._on_event({"request_id": None, "outcome": "api", "kind": "api"})
 
     # ------------------------------------------------------------ background work
-    def run_in_background(self, name: str, fn: Any) -> threading.Thread:
-        """Run ``fn()`` off the GUI thread; joined on stop. Report back with signals."""
-        thread = threading.Thread(target=fn, name=name, daemon=True)
-        self._threads = [t for t in self._threads if t.is_alive()]
-        self._threads.append(thread)
-        thread.start()
-        return thread
-
     def purge_simulated(self) -> None:
         """Delete simulated traffic (off the GUI thread, in small transactions); reports ``purged``."""
         store = self.store
@@ -272,27 +250,30 @@ class ReceiverController(QObject):
             self.failed.emit("The receiver is stopped: start it to purge simulated traffic.")
             return
 
-        def work() -> None:
-            try:
-                counts = store.purge_simulated()
-            except Exception as exc:  # reported, never swallowed
-                self.failed.emit(f"Purging simulated traffic failed: {exc}")
-                return
+        def purged(counts: dict[str, int]) -> None:
             self.purged.emit(counts)
-            self._eventFromServer.emit({"request_id": None, "outcome": "purge", "kind": "purge"})
+            self._on_event({"request_id": None, "outcome": "purge", "kind": "purge"})
 
-        self.run_in_background("purge-simulated", work)
+        self.tasks.run(
+            "purge-simulated",
+            store.purge_simulated,
+            on_done=purged,
+            on_error=lambda exc: self.failed.emit(f"Purging simulated traffic failed: {exc}"),
+        )
 
     def replay(self, request_id: int) -> None:
         """Send a logged request to the receiver again (same method, path, query, headers, body)."""
-        row = read_request(self.reader(), request_id)
+        try:
+            row = self.read().request_detail(request_id)
+        except StoreError:
+            row = None
         if row is None or self.server is None:
             self.failed.emit("Nothing to replay: the request is gone or the receiver is stopped.")
             return
         method, path, query, headers_json, body = (
             row[k] for k in ("method", "path", "query", "headers", "body")
         )
-        port = self.server.port
+        host, port = self.host, self.server.port
         headers = {
             k: v
             for k, v in json.loads(headers_json or "{}").items()
@@ -301,19 +282,19 @@ class ReceiverController(QObject):
         }
         headers["X-Callback-Monitor-Replay"] = str(request_id)
 
-        def work() -> None:
+        def work() -> tuple[int, str]:
             started = time.perf_counter()
             try:
-                conn = http.client.HTTPConnection(self.host, port, timeout=15)
+                conn = http.client.HTTPConnection(host, port, timeout=15)
                 conn.request(
                     method, path + (f"?{query}" if query else ""), body=(body or "").encode(), headers=headers
                 )
                 resp = conn.getresponse()
                 resp.read()
                 conn.close()
-                ms = (time.perf_counter() - started) * 1000
-                self.replayed.emit(resp.status, f"HTTP {resp.status} {resp.reason} in {ms:.0f} ms")
             except OSError as exc:
-                self.replayed.emit(0, f"replay failed: {exc}")
+                return 0, f"replay failed: {exc}"
+            ms = (time.perf_counter() - started) * 1000
+            return resp.status, f"HTTP {resp.status} {resp.reason} in {ms:.0f} ms"
 
-        self.run_in_background("replay", work)
+        self.tasks.run("replay", work, on_done=lambda answer: self.replayed.emit(*answer))

@@ -35,11 +35,12 @@ class SimulationRunner(QObject):
         super().__init__(parent)
         self.controller = controller
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._running = False
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """From ``start`` until ``finished`` or ``failed`` is emitted."""
+        return self._running
 
     def start(self, messages: int = 50, rate: float = 20.0, seed: int | None = None) -> bool:
         if self.running:
@@ -65,25 +66,31 @@ class SimulationRunner(QObject):
         controller = self.controller
         controller.set_simulating(True)
 
-        def work() -> None:
+        def work() -> str:
             try:
                 result = simulate.run(cfg, on_progress=self.progress.emit, stop=stop)
-            except Exception as exc:  # reported to the operator, not swallowed
-                self.failed.emit(f"Simulation failed: {exc}")
-                return
             finally:
                 controller.set_simulating(False)  # the demo token stops counting with the run
             codes = ", ".join(f"{n}× HTTP {code}" for code, n in result.by_status.items()) or "no answers"
             note = " (stopped)" if result.stopped else ""
-            self.finished.emit(
+            return (
                 f"Simulated {result.messages} messages and {result.inbound} replies: {result.sent} requests "
                 f"signed with the public demo token (marked simulated) in {result.elapsed_s:.1f} s — "
                 f"{codes}{note}"
             )
 
-        self._thread = self.controller.run_in_background("simulate", work)
+        self._running = True
+        self.controller.tasks.run("simulate", work, on_done=self._finished, on_error=self._failed)
         return True
 
+    def _finished(self, summary: str) -> None:
+        self._running = False
+        self.finished.emit(summary)
+
+    def _failed(self, exc: BaseException) -> None:
+        self._running = False
+        self.failed.emit(f"Simulation failed: {exc}")
+
     def stop(self) -> None:
-        """Ask the run to stop (requests in flight finish); the controller joins the thread on stop."""
+        """Ask the run to stop (requests in flight finish); the controller's tasks are joined on stop."""
         self._stop.set()

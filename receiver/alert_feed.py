@@ -18,6 +18,7 @@ from collections.abc import Callable
 from receiver.alert_rules import AlertRules, parse_time
 from receiver.store import Reader
 from receiver.store.alerts_reads import FeedTable
+from receiver.store.base import reading
 
 CHUNK = 5_000  # rows per query: a backlog is read in pieces, never one huge result
 
@@ -38,15 +39,18 @@ class AlertFeed:
             self._reader = None
 
     def poll(self, rules: AlertRules, now: float) -> None:
-        if self._reader is None:
-            self._reader = self._open_reader()
-        reader = self._reader
-        window_start = now - rules.thresholds.window
-        if self._event_id is None or self._request_id is None:
-            self._event_id = self._seed(reader, rules, "events", window_start)
-            self._request_id = self._seed(reader, rules, "requests", window_start)
-        self._event_id = self._read_events(reader, rules, self._event_id, history=False)
-        self._request_id = self._read_requests(reader, rules, self._request_id)
+        """Feed the rules what arrived since the last look; a store that cannot answer raises
+        ``StoreError`` (the caller closes the feed; the next look reopens it)."""
+        with reading():
+            if self._reader is None:
+                self._reader = self._open_reader()
+            reader = self._reader
+            window_start = now - rules.thresholds.window
+            if self._event_id is None or self._request_id is None:
+                self._event_id = self._seed(reader, rules, "events", window_start)
+                self._request_id = self._seed(reader, rules, "requests", window_start)
+            self._event_id = self._read_events(reader, rules, self._event_id, history=False)
+            self._request_id = self._read_requests(reader, rules, self._request_id)
 
     # ------------------------------------------------------------------ start
     def _seed(self, reader: Reader, rules: AlertRules, table: FeedTable, window_start: float) -> int:

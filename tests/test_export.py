@@ -117,13 +117,17 @@ def test_app_export_of_the_request_log_writes_the_tabs_filter_newest_first(
 ) -> None:
     """The Requests tab's export: its filter, its order (newest first), the CLI's columns and cells."""
     from desktop.export_csv import export_requests
+    from receiver.request_filter import RequestFilter
 
     cli = run_cli(tmp_path, "export", "--db", str(seeded_db.path), "--what", "requests", "--format", "csv")
     every = list(csv.DictReader(io.StringIO(cli.stdout)))
     dest = tmp_path / "requests.csv"
     progress: list[tuple[int, int]] = []
     written = export_requests(
-        seeded_db.path, dest, "outcome = ?", ["accepted"], on_progress=lambda n, t: progress.append((n, t))
+        seeded_db.path,
+        dest,
+        RequestFilter(outcome="accepted"),
+        on_progress=lambda n, t: progress.append((n, t)),
     )
     with dest.open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))

@@ -12,8 +12,6 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-
 DESKTOP = Path(__file__).resolve().parent.parent / "desktop"
 
 _SQL = re.compile(
@@ -101,7 +99,6 @@ def g(button, dialog):
     assert offences(fine) == []
 
 
-@pytest.mark.xfail(strict=True, reason="until the models/views/going-live branches land")
 def test_desktop_has_no_sql_no_sqlite3_and_no_connection_of_its_own() -> None:
     report = {
         str(path.relative_to(DESKTOP.parent)): found

@@ -13,10 +13,11 @@ import pytest
 import stats_seed as seed
 from stats_seed import NOW
 
-from desktop.models.message_query import MessageFilter, where_clause
 from receiver import stats_queries
+from receiver.message_filter import MessageFilter
 from receiver.stats_queries import CUSTOM, DeliveryStats
 from receiver.store import Reader, Store, connect
+from receiver.store.message_sql import where_clause
 from receiver.store.stats_maintenance import RollupMaintainer
 
 

@@ -147,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     view.refresh()
 
     failed = (
-        controller.reader()
-        .execute(
+        controller.read()
+        .conn.execute(
             "SELECT sid, error_code FROM messages WHERE status = 'undelivered' AND error_code IS NOT NULL "
             "ORDER BY first_seen DESC"
         )
@@ -162,9 +162,9 @@ def main(argv: list[str] | None = None) -> int:
 
     view.filter_bar.presets.button(1).click()  # Inbound
     inbound = (
-        controller.reader().execute("SELECT message_sid FROM media ORDER BY id DESC LIMIT 1").fetchone()
-        or controller.reader()
-        .execute("SELECT sid FROM messages WHERE direction = 'inbound' ORDER BY first_seen DESC")
+        controller.read().conn.execute("SELECT message_sid FROM media ORDER BY id DESC LIMIT 1").fetchone()
+        or controller.read()
+        .conn.execute("SELECT sid FROM messages WHERE direction = 'inbound' ORDER BY first_seen DESC")
         .fetchone()
     )
     if inbound is not None:

@@ -1,38 +1,48 @@
-"""The request log as a table model that asks SQLite only for the rows on screen.
+"""The request log as a table model that asks the store only for the rows on screen, off the GUI thread.
 
 Why windowed: the ``requests`` table grows by one row per webhook, so a busy day is a million rows.
-The model keeps a row count and a few cached pages (``PAGE`` rows each, fetched with LIMIT/OFFSET on
-the primary key) and filters in SQL, never in a proxy model.
+The model keeps a row count and a few cached pages (``PAGE`` rows each, read by key from a cached
+neighbour: ``receiver.store.paging``) and filters in the store, never in a proxy model. A text filter is a
+scan (a few hundred ms on a million rows), so counts and pages that do not answer within a few ms on the
+GUI thread are read on a lane (``desktop.models.budgeted_reads``): the count grows as pages arrive, rows
+show "…" until theirs does, and a newer filter supersedes what the lane was still reading.
 
 Why a snapshot id: rows are listed newest first, so offsets move whenever a request arrives. The model
-lists only ids up to ``_top_id``; ``refresh()`` counts the matching rows above it (a cheap range on the
-primary key) and *inserts* them at row 0, so views keep their selection and scroll position instead of
-being reset.
+lists only ids up to ``top``; ``refresh()`` counts the matching rows above it (a range on the primary key)
+and *inserts* them at row 0, so views keep their selection and scroll position instead of being reset.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QFont, QIcon
 from PySide6.QtWidgets import QApplication, QStyle
 
 from desktop.formatting import local_time
+from desktop.models.budgeted_reads import BudgetedReads
+from receiver.request_filter import OUTCOMES, RequestFilter
+from receiver.store import Reader, StoreError
+from receiver.store.base import ReadInterrupted
+from receiver.store.paging import Page, PagePlan, first_page, plan_page
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
 PAGE = 200
 MAX_PAGES = 16  # pages kept in memory (3,200 rows): what a view and its scroll-back need
+PAGE_BUDGET_MS = 12.0  # a read on the GUI thread: well inside the 50 ms "no stall" goal
+COUNT_BUDGET_MS = 25.0
+PLACEHOLDER = "…"
+GUI_SKIP_ROWS = 2_000  # a page that skips more rows than this is read on a lane at once
+RESET_ROWS = 10_000  # a count that moves by more than this resets the model instead of inserting rows
 
 COL_TIME, COL_METHOD, COL_PATH, COL_OUTCOME, COL_STATUS, COL_REASON, COL_LATENCY, COL_SID = range(8)
 HEADERS = ("Time", "Method", "Path", "Outcome", "HTTP", "Reason", "Latency", "Message SID")
-_SELECT = "SELECT id, received_at, method, path, outcome, http_status, reason, latency_ms, message_sid, query"
-
-OUTCOMES = ("accepted", "duplicate", "rejected")
+__all__ = ["OUTCOMES", "PAGE", "PLACEHOLDER", "RequestIdRole", "RequestsModel", "outcome_icon"]
 OUTCOME_TEXT = {"accepted": "Accepted", "duplicate": "Duplicate", "rejected": "Rejected"}
 OUTCOME_HELP = {
     "accepted": "Validated and stored",
@@ -56,146 +66,236 @@ def outcome_icon(outcome: str) -> QIcon:
     return app.style().standardIcon(pixmap)
 
 
-class RequestsModel(QAbstractTableModel):
-    """Every request the receiver logged, newest first, filtered by outcome and text in SQL.
+@dataclass(frozen=True)
+class _Snapshot:
+    """What one generation of the model reads: the filter, and the log up to request ``top``."""
 
-    ``connection`` is a callable returning the GUI thread's read connection (the controller's
-    ``reader``), so the model never holds a connection the controller has closed.
+    flt: RequestFilter
+    top: int
+
+    def count(self, r: Reader) -> int:
+        try:
+            return r.requests_count(self.flt, 0, self.top)
+        except ReadInterrupted:
+            raise
+        except StoreError:
+            return 0
+
+    def page(self, r: Reader, plan: PagePlan) -> Page:
+        try:
+            return r.requests_page(self.flt, self.top, plan)
+        except ReadInterrupted:
+            raise
+        except StoreError:
+            return Page()
+
+
+class RequestsModel(QAbstractTableModel):
+    """Every request the receiver logged, newest first, filtered by outcome and text in the store.
+
+    ``read`` returns the GUI thread's Reader (the controller's ``read``), so the model never holds one
+    the controller has closed.
+
+    Signals:
+        countChanged(int): the number of requests matching the filter is known and changed, or became
+            known after a provisional count (after a reload or a filter change).
     """
 
-    def __init__(
-        self, connection: Callable[[], sqlite3.Connection], parent: Any = None, *, page_size: int = PAGE
-    ) -> None:
+    countChanged = Signal(int)
+
+    def __init__(self, read: Callable[[], Reader], parent: Any = None, *, page_size: int = PAGE) -> None:
         super().__init__(parent)
-        self._connection = connection
+        self._reads = BudgetedReads("requests", read, self)
         self._page_size = page_size
-        self._outcome: str | None = None
-        self._text = ""
-        self._top_id = 0
+        self.page_budget_ms = PAGE_BUDGET_MS  # 0: every read goes to a lane (tests use it)
+        self.count_budget_ms = COUNT_BUDGET_MS
+        self._snap = _Snapshot(RequestFilter(), 0)
+        self._generation = 0
         self._count = 0
-        self._pages: OrderedDict[int, list[sqlite3.Row | tuple[Any, ...]]] = OrderedDict()
+        self._count_known = True
+        self._pages: OrderedDict[int, Page] = OrderedDict()
+        self._pending: set[int] = set()
         self._icons: dict[str, QIcon] = {}
 
     # ------------------------------------------------------------ filtering
     @property
-    def outcome_filter(self) -> str | None:
-        return self._outcome
+    def filter(self) -> RequestFilter:
+        return self._snap.flt
 
     @property
-    def text_filter(self) -> str:
-        return self._text
+    def count_known(self) -> bool:
+        """False while the count is provisional (a lane is still counting)."""
+        return self._count_known
 
     def set_filter(self, outcome: str | None, text: str) -> None:
         """Show only ``outcome`` (None for all) and rows whose path, reason or SID contains ``text``."""
-        if outcome is not None and outcome not in OUTCOMES:
-            raise ValueError(f"unknown outcome {outcome!r}")
-        text = text.strip()
-        if (outcome, text) == (self._outcome, self._text):
+        flt = RequestFilter(outcome, text)  # ValueError for an unknown outcome
+        if flt == self._snap.flt:
             return
-        self._outcome, self._text = outcome, text
+        self._snap = _Snapshot(flt, self._snap.top)
         self.reload()
 
-    def where(self) -> tuple[str, list[Any]]:
-        """The current filter as an SQL condition on ``requests`` and its parameters (for exports)."""
-        clauses: list[str] = []
-        args: list[Any] = []
-        if self._outcome is not None:
-            clauses.append("outcome = ?")
-            args.append(self._outcome)
-        if self._text:
-            pattern = "%" + self._text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            clauses.append(
-                "(path LIKE ? ESCAPE '\\' OR reason LIKE ? ESCAPE '\\' OR message_sid LIKE ? ESCAPE '\\')"
-            )
-            args += [pattern, pattern, pattern]
-        return (" AND ".join(clauses) if clauses else "1"), args
+    def close(self) -> None:
+        """Stop the lanes and wait for them."""
+        self._reads.close()
 
     # ------------------------------------------------------------ loading
-    def _max_id(self) -> int:
-        row = self._connection().execute("SELECT MAX(id) FROM requests").fetchone()
-        return int(row[0] or 0)
-
-    def _count_between(self, low: int, high: int) -> int:
-        where, args = self.where()
-        sql = f"SELECT COUNT(*) FROM requests WHERE id > ? AND id <= ? AND {where}"
-        row = self._connection().execute(sql, [low, high, *args]).fetchone()
-        return int(row[0])
+    def _top(self) -> int | None:
+        """The newest id: one step down the primary key, so always asked on the GUI thread."""
+        try:
+            return self._reads.read().requests_top()
+        except StoreError:
+            return None
 
     def reload(self) -> None:
         """Recount from scratch (filter changed, or rows were deleted): a model reset."""
+        self._generation += 1
+        self._reads.supersede()
+        top = self._top()
+        snap = self._snap = _Snapshot(self._snap.flt, top or 0)
+        first = first_page(self._page_size)
+        page0 = self._reads.attempt(lambda r: snap.page(r, first), self.page_budget_ms) if top else Page()
+        if page0 is not None and len(page0) < self._page_size:
+            count: int | None = len(page0)  # a short first page is the whole list: no count needed
+        else:
+            count = self._reads.attempt(snap.count, self.count_budget_ms)
         self.beginResetModel()
         self._pages.clear()
-        try:
-            self._top_id = self._max_id()
-            self._count = self._count_between(0, self._top_id)
-        except sqlite3.Error:
-            self._top_id, self._count = 0, 0
+        self._pending.clear()
+        if page0 is not None:
+            self._pages[0] = page0
+        self._count_known = count is not None
+        self._count = count if count is not None else (len(page0) if page0 is not None else 0)
         self.endResetModel()
+        generation = self._generation
+        if count is None:
+            self._reads.submit("count", "count", snap.count, lambda n: self._on_count(generation, n))
+        if page0 is None:
+            self._pending.add(0)
+            self._reads.submit(
+                "pages", 0, lambda r: snap.page(r, first), lambda p: self._on_page(generation, 0, p)
+            )
+        if count is not None:
+            self.countChanged.emit(count)
 
     def refresh(self) -> int:
         """Add the requests logged since the last look at the top; returns how many were added."""
-        try:
-            top = self._max_id()
-        except sqlite3.Error:
+        top = self._top()
+        if top is None or top == self._snap.top:
             return 0
-        if top < self._top_id:  # the log was cleared or pruned: offsets are meaningless now
+        if top < self._snap.top or not self._count_known:  # pruned, or still counting the old list
             self.reload()
             return 0
-        if top == self._top_id:
+        flt, old_top = self._snap.flt, self._snap.top
+        added = self._reads.attempt(lambda r: r.requests_count(flt, old_top, top), self.count_budget_ms)
+        if added is None:  # a huge burst under a slow filter: count it all again, off the GUI thread
+            self.reload()
             return 0
-        added = self._count_between(self._top_id, top)
+        self._generation += 1  # pages read for the old offsets are out of date
+        self._reads.supersede()
+        self._pending.clear()
         if added == 0:
-            self._top_id = top
+            self._snap = _Snapshot(flt, top)
             return 0
         self.beginInsertRows(QModelIndex(), 0, added - 1)
-        self._top_id = top
+        self._snap = _Snapshot(flt, top)
         self._count += added
         self._pages.clear()
         self.endInsertRows()
+        self.countChanged.emit(self._count)
         return added
 
-    def _page(self, number: int) -> list[sqlite3.Row | tuple[Any, ...]]:
-        page = self._pages.get(number)
-        if page is not None:
-            self._pages.move_to_end(number)
-            return page
-        where, args = self.where()
-        try:
-            page = list(
-                self._connection().execute(
-                    f"{_SELECT} FROM requests WHERE id <= ? AND {where} ORDER BY id DESC LIMIT ? OFFSET ?",
-                    [self._top_id, *args, self._page_size, number * self._page_size],
-                )
-            )
-        except sqlite3.Error:
-            page = []
-        self._pages[number] = page
+    def _on_count(self, generation: int, n: int) -> None:
+        if generation == self._generation:
+            self._set_count(n, known=True)
+
+    def _on_page(self, generation: int, page_no: int, page: Page) -> None:
+        if generation != self._generation:
+            return
+        self._pending.discard(page_no)
+        self._store_page(page_no, page)
+        first = page_no * self._page_size
+        if not self._count_known:
+            if page_no == 0 and len(page) < self._page_size:
+                self._set_count(len(page), known=True)
+            elif first + len(page) > self._count:
+                self._set_count(first + len(page), known=False)
+        last = min(first + len(page), self._count) - 1
+        if last >= first:
+            self.dataChanged.emit(self.index(first, 0), self.index(last, len(HEADERS) - 1))
+
+    def _set_count(self, n: int, *, known: bool) -> None:
+        if abs(n - self._count) > RESET_ROWS:
+            self.beginResetModel()  # a view inserts rows one section at a time: a reset is far cheaper
+            self._count = n
+            for page_no in [p for p in self._pages if p * self._page_size >= n]:
+                del self._pages[page_no]
+            self.endResetModel()
+        elif n > self._count:
+            self.beginInsertRows(QModelIndex(), self._count, n - 1)
+            self._count = n
+            self.endInsertRows()
+        elif n < self._count:
+            self.beginRemoveRows(QModelIndex(), n, self._count - 1)
+            self._count = n
+            for page_no in [p for p in self._pages if p * self._page_size >= n]:
+                del self._pages[page_no]
+            self.endRemoveRows()
+        self._count_known = known
+        if known:
+            self.countChanged.emit(n)
+
+    def _store_page(self, page_no: int, page: Page) -> None:
+        self._pages[page_no] = page
+        self._pages.move_to_end(page_no)
         while len(self._pages) > MAX_PAGES:
             self._pages.popitem(last=False)
-        return page
 
-    def _row(self, row: int) -> sqlite3.Row | tuple[Any, ...] | None:
+    def _row(self, row: int) -> dict[str, Any] | None:
         if not 0 <= row < self._count:
             return None
-        page = self._page(row // self._page_size)
-        offset = row % self._page_size
-        return page[offset] if offset < len(page) else None
+        page_no, offset = divmod(row, self._page_size)
+        page = self._pages.get(page_no)
+        if page is None:
+            if page_no in self._pending:
+                return None
+            snap, size = self._snap, self._page_size
+            plan = plan_page(page_no, size, self._pages, self._count, self._count_known)
+            # a log row is wide (headers, body): skipping thousands of them never fits the GUI's budget,
+            # so such a page goes straight to the lane instead of costing the budget first
+            budget = self.page_budget_ms if plan.skip <= GUI_SKIP_ROWS else 0
+            page = self._reads.attempt(lambda r: snap.page(r, plan), budget)
+            if page is None:
+                self._pending.add(page_no)
+                generation = self._generation
+                self._reads.submit(
+                    "pages",
+                    page_no,
+                    lambda r: snap.page(r, plan),
+                    lambda p: self._on_page(generation, page_no, p),
+                )
+                return None
+            self._store_page(page_no, page)
+        else:
+            self._pages.move_to_end(page_no)
+        return page.rows[offset] if offset < len(page) else None
 
     # ------------------------------------------------------------ lookups for views
     def request_id(self, row: int) -> int | None:
         record = self._row(row)
-        return int(record[0]) if record is not None else None
+        return int(record["id"]) if record is not None else None
 
     def row_of(self, request_id: int) -> int | None:
-        """The row showing ``request_id`` under the current filter, or None (filtered out / unknown)."""
-        if not 0 < request_id <= self._top_id:
+        """The row showing ``request_id`` under the current filter, or None (filtered out, unknown, or
+        too slow to find on the GUI thread)."""
+        snap = self._snap
+        try:
+            row = self._reads.attempt(
+                lambda r: r.requests_position(request_id, snap.flt, snap.top), self.count_budget_ms
+            )
+        except StoreError:
             return None
-        where, args = self.where()
-        conn = self._connection()
-        hit = conn.execute(f"SELECT 1 FROM requests WHERE id = ? AND {where}", [request_id, *args]).fetchone()
-        if hit is None:
-            return None
-        return self._count_between(request_id, self._top_id)
+        return row if row is not None and row < self._count else None
 
     # ------------------------------------------------------------ Qt model API
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
@@ -216,9 +316,15 @@ class RequestsModel(QAbstractTableModel):
         if not index.isValid() or index.parent().isValid():
             return None
         record = self._row(index.row())
-        if record is None:
-            return None
-        rid, received_at, method, path, outcome, http_status, reason, latency, sid, query = tuple(record)
+        if record is None:  # "…" while its page is being read; blank if the row went (pruned meanwhile)
+            loading = index.row() // self._page_size in self._pending
+            return PLACEHOLDER if loading and role == Qt.ItemDataRole.DisplayRole else None
+        rid, received_at, method, path, outcome = (
+            record[k] for k in ("id", "received_at", "method", "path", "outcome")
+        )
+        http_status, reason, latency, sid, query = (
+            record[k] for k in ("http_status", "reason", "latency_ms", "message_sid", "query")
+        )
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if col == COL_TIME:  # with the date: a log is read across days

@@ -8,7 +8,6 @@ appear, newest first), otherwise the row that was at the top stays at the top.
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, QPoint, QSettings, Qt, Signal
@@ -32,8 +31,7 @@ from desktop.models.message_query import MessageFilter
 from desktop.models.messages_model import MessagesModel
 from desktop.views.filter_bar import FilterBar
 from desktop.views.message_detail import MessageDetail
-from receiver import rejections
-from receiver.store import Reader
+from receiver.store import Reader, StoreError
 
 DEFAULT_WIDTHS = {
     "time": 110, "direction": 72, "channel": 78, "from": 150, "to": 150, "status": 105, "error": 200,
@@ -62,12 +60,12 @@ class MessagesView(QWidget):
     currentSidChanged = Signal(str)
     requestsForSid = Signal(str)
 
-    def __init__(self, reader: Callable[[], sqlite3.Connection], parent: QWidget | None = None) -> None:
+    def __init__(self, read: Callable[[], Reader], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._restoring = False
         self._time_sized = False
-        self._reader = reader
-        self.model = MessagesModel(reader, self)
+        self._read = read
+        self.model = MessagesModel(read, self)
         self.filter_bar = FilterBar(self)
         self.filter_bar.filterChanged.connect(self.set_filter)
 
@@ -136,7 +134,7 @@ class MessagesView(QWidget):
         self.table_stack.addWidget(self.table)
         self.table_stack.addWidget(self.empty)
 
-        self.detail = MessageDetail(lambda: Reader(reader()), self)  # the GUI thread's connection
+        self.detail = MessageDetail(read, self)  # the GUI thread's Reader
         self.detail.errorCodeRequested.connect(self.errorCodeRequested)
         self.detail.requestsRequested.connect(self.requestsForSid)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -315,7 +313,10 @@ class MessagesView(QWidget):
             self.empty_hint.setText("No messages match these filters.")
             sid = self.filter_bar.current_filter().text
             if SID_PATTERN.fullmatch(sid):
-                rejected = rejections.count_for_sid(self._reader(), sid)
+                try:
+                    rejected = self._read().rejected_requests_for_sid(sid)
+                except StoreError:
+                    rejected = 0
             if rejected:
                 self.empty_hint.setText(
                     f"<h3>No stored message has the SID {sid}</h3>"
@@ -339,7 +340,7 @@ class MessagesView(QWidget):
 
     def _header_menu(self, pos: QPoint) -> None:
         menu = QMenu(self)
-        for i, (_cid, title, _expr, _tip) in enumerate(mq.COLUMNS):
+        for i, (_cid, title, _tip) in enumerate(mq.COLUMNS):
             action = menu.addAction(title)
             action.setCheckable(True)
             action.setChecked(not self.table.isColumnHidden(i))

@@ -50,7 +50,7 @@ from desktop.models.requests_model import (
 from receiver import errors
 from receiver.app import reply_for
 from receiver.curl import curl_command
-from receiver.request_storage import read_request
+from receiver.store import StoreError
 
 FILTER_DELAY_MS = 250
 _COLUMN_WIDTHS = {  # Reason takes the rest: at 1024 px it still gets ~170 px, the question being "why"
@@ -246,7 +246,7 @@ class RequestInspector(QWidget):
     def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
-        self.model = RequestsModel(controller.reader, self)
+        self.model = RequestsModel(controller.read, self)
         self._replaying: int | None = None
         self._shown_id: int | None = None  # the request the detail pane (and a replay result) is about
 
@@ -321,6 +321,7 @@ class RequestInspector(QWidget):
         self._filter_timer.setInterval(FILTER_DELAY_MS)
         self._filter_timer.timeout.connect(self.apply_filter)
         self.search.textChanged.connect(self._filter_timer.start)
+        self.search.returnPressed.connect(self.apply_filter)
         self.outcome.currentIndexChanged.connect(self.apply_filter)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.replay_button.clicked.connect(self.replay_selected)
@@ -330,6 +331,7 @@ class RequestInspector(QWidget):
         for name in ("started", "stopped"):
             getattr(controller, name).connect(self._update_replay_button)
 
+        self.model.countChanged.connect(self._update_count)  # a count that arrives from a lane
         self.model.reload()
         self._update_count()
         self._update_replay_button()
@@ -355,7 +357,10 @@ class RequestInspector(QWidget):
 
     def _update_count(self) -> None:
         n = self.model.rowCount()
-        filtered = self.model.outcome_filter is not None or bool(self.model.text_filter)
+        if not self.model.count_known:  # a lane is still counting: rows so far, never "0 requests"
+            self.count.setText(f"{n:,}+ requests, counting…" if n else "counting…")
+            return
+        filtered = not self.model.filter.is_empty
         self.count.setText(f"{n:,} request{'s' if n != 1 else ''}{' match' if filtered else ''}")
 
     # ------------------------------------------------------------ selection
@@ -386,15 +391,22 @@ class RequestInspector(QWidget):
             self._show(rid)
         self._update_replay_button()
 
+    def _request(self, request_id: int) -> dict[str, Any] | None:
+        try:
+            record: dict[str, Any] | None = self.controller.read().request_detail(request_id)
+        except StoreError:
+            return None
+        return record
+
     def _show(self, request_id: int) -> None:
-        record = read_request(self.controller.reader(), request_id)
+        record = self._request(request_id)
         if record is None:
             self.detail.clear()
             return
         self.detail.show_request(record)
 
     def curl_for(self, request_id: int) -> str:
-        row = read_request(self.controller.reader(), request_id)  # an accepted callback's body is rebuilt
+        row = self._request(request_id)  # an accepted callback's body is rebuilt
         if row is None:
             return ""
         method, path, query, headers, body = (row[k] for k in ("method", "path", "query", "headers", "body"))

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import export as exports
+from ..message_filter import MessageFilter, SortSpec
+from ..request_filter import RequestFilter
 from ..store_health import StoreReadError
 from .base import ReadsBase
 
@@ -78,6 +80,38 @@ class ExportReads(ReadsBase):
         except sqlite3.DatabaseError as exc:
             raise StoreReadError(str(exc)) from exc
         return int(row[0])
+
+    def export_messages(
+        self,
+        dest: str | Path,
+        flt: MessageFilter,
+        sort: SortSpec,
+        *,
+        on_progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> int:
+        """The messages table's export: the rows ``flt`` selects, in ``sort`` order (what the tab shows)."""
+        from . import message_sql
+
+        where, args = message_sql.where_clause(flt)
+        order = message_sql.order_clause(sort)
+        selection = Selection(where.removeprefix("WHERE "), tuple(args), order.removeprefix("ORDER BY "))
+        return self.export_to_file(dest, "messages", selection, on_progress=on_progress, cancel=cancel)
+
+    def export_requests(
+        self,
+        dest: str | Path,
+        flt: RequestFilter,
+        *,
+        on_progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> int:
+        """The Requests tab's export: the log rows ``flt`` selects, newest first like the tab."""
+        from .requests_reads import where_sql
+
+        where, args = where_sql(flt)
+        selection = Selection(where, tuple(args), newest_first=True)
+        return self.export_to_file(dest, "requests", selection, on_progress=on_progress, cancel=cancel)
 
     def export_to_file(
         self,

@@ -1,9 +1,92 @@
-"""The request log's pages, filters and one request's detail."""
+"""The request log's pages, filters and one request's detail.
+
+The log is listed newest first, so offsets move whenever a request arrives: a model lists only ids up to
+a snapshot ``top`` and counts/inserts what arrived above it. Pages are keyed by id (keyset paging along
+the primary key); the text filter is a LIKE scan, which on a million rows takes a few hundred ms, so the
+desktop asks for counts and pages off its GUI thread.
+"""
 
 from __future__ import annotations
 
-from .base import ReadsBase
+from typing import Any
+
+from .. import rejections
+from ..request_filter import RequestFilter
+from ..request_storage import read_request
+from . import like
+from .base import ReadsBase, reading
+from .paging import Page, PagePlan
+
+_COLUMNS = "id, received_at, method, path, outcome, http_status, reason, latency_ms, message_sid, query"
+
+
+def where_sql(flt: RequestFilter) -> tuple[str, list[Any]]:
+    """``flt`` as a condition on ``requests`` and its parameters (the CSV export of the log uses it too)."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    if flt.outcome is not None:
+        clauses.append("outcome = ?")
+        args.append(flt.outcome)
+    if flt.text:
+        columns = ("path", "reason", "message_sid")
+        clauses.append("(" + " OR ".join(f"{c} LIKE ? {like.ESCAPE}" for c in columns) + ")")
+        args += [like.contains(flt.text)] * len(columns)
+    return (" AND ".join(clauses) if clauses else "1"), args
 
 
 class RequestsReads(ReadsBase):
-    pass
+    def requests_top(self) -> int:
+        """The newest request's id (0 for an empty log)."""
+        with reading():
+            return int(self.conn.execute("SELECT MAX(id) FROM requests").fetchone()[0] or 0)
+
+    def requests_count(self, flt: RequestFilter, above: int, upto: int) -> int:
+        """Requests matching ``flt`` with ``above < id <= upto``."""
+        where, args = where_sql(flt)
+        with reading():
+            row = self.conn.execute(
+                f"SELECT COUNT(*) FROM requests WHERE id > ? AND id <= ? AND {where}", [above, upto, *args]
+            ).fetchone()
+        return int(row[0])
+
+    def requests_page(self, flt: RequestFilter, top: int, plan: PagePlan) -> Page:
+        """One page of the log up to id ``top``, newest first; keys are ids."""
+        where, args = where_sql(flt)
+        if plan.backwards:  # towards the top of the list: older-to-newer from ``after`` (or the oldest)
+            bound, order = ("id > ?", [plan.after]) if plan.after is not None else ("1", [])
+            direction = "ASC"
+        else:
+            bound, order = ("id < ?", [plan.after]) if plan.after is not None else ("1", [])
+            direction = "DESC"
+        with reading():
+            cur = self.conn.execute(
+                f"SELECT {_COLUMNS} FROM requests WHERE id <= ? AND {bound} AND {where} "
+                f"ORDER BY id {direction} LIMIT ? OFFSET ?",
+                [top, *order, *args, plan.limit, plan.skip],
+            )
+            names = [d[0] for d in cur.description]
+            rows = [dict(zip(names, tuple(r), strict=True)) for r in cur.fetchall()]
+        if plan.backwards:
+            rows.reverse()
+        return Page(rows, rows[0]["id"], rows[-1]["id"]) if rows else Page()
+
+    def requests_position(self, request_id: int, flt: RequestFilter, top: int) -> int | None:
+        """The 0-based row of ``request_id`` in the log up to ``top`` under ``flt``; None if left out."""
+        if not 0 < request_id <= top:
+            return None
+        where, args = where_sql(flt)
+        with reading():
+            hit = self.conn.execute(
+                f"SELECT 1 FROM requests WHERE id = ? AND {where}", [request_id, *args]
+            ).fetchone()
+        return None if hit is None else self.requests_count(flt, request_id, top)
+
+    def request_detail(self, request_id: int) -> dict[str, Any] | None:
+        """One request as the receiver logged it (an accepted callback's body rebuilt from its event)."""
+        with reading():
+            return read_request(self.conn, request_id)
+
+    def rejected_requests_for_sid(self, sid: str) -> int:
+        """How many refused requests named ``sid`` (why a SID with no stored message may still be known)."""
+        with reading():
+            return rejections.count_for_sid(self.conn, sid)

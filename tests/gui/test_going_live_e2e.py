@@ -160,8 +160,8 @@ def test_going_live_end_to_end(
 
     qtbot.waitUntil(lambda: shown_status() == "delivered", timeout=5000)
     via = (
-        controller.reader()
-        .execute("SELECT remote_addr, headers FROM requests WHERE message_sid = ? ORDER BY id", (sid,))
+        controller.read()
+        .conn.execute("SELECT remote_addr, headers FROM requests WHERE message_sid = ? ORDER BY id", (sid,))
         .fetchall()
     )
     assert len(via) == 2

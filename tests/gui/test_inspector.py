@@ -10,7 +10,8 @@ from typing import Any
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtTest import QTest
 
 from desktop.models.requests_model import COL_OUTCOME, COL_REASON, COL_SID, PAGE, RequestsModel
 from desktop.views.request_inspector import RequestInspector, form_fields
@@ -54,8 +55,15 @@ def inspector(qtbot: Any, ctl: Any) -> RequestInspector:
     return widget
 
 
+def synchronous(model: RequestsModel) -> RequestsModel:
+    """For tests that check what the model reads, not when: on a loaded machine the default budgets (a few
+    ms) would send reads to a lane and rows would show placeholders until they land."""
+    model.page_budget_ms = model.count_budget_ms = 60_000
+    return model
+
+
 def test_requests_model_passes_qtmodeltester(qtmodeltester: Any, seeded_controller: Any) -> None:
-    model = RequestsModel(seeded_controller.reader, page_size=16)
+    model = synchronous(RequestsModel(seeded_controller.read, page_size=16))
     model.reload()
     total = model.rowCount()
     assert total > 16 * 4  # several pages: the windowing is exercised
@@ -68,7 +76,7 @@ def test_requests_model_passes_qtmodeltester(qtmodeltester: Any, seeded_controll
 
 
 def test_filtered_requests_model_passes_qtmodeltester(qtmodeltester: Any, seeded_controller: Any) -> None:
-    model = RequestsModel(seeded_controller.reader, page_size=16)
+    model = synchronous(RequestsModel(seeded_controller.read, page_size=16))
     model.set_filter("accepted", "/twilio/status")
     assert model.rowCount() > 16
     qtmodeltester.check(model, force_py=True)
@@ -155,13 +163,8 @@ def test_filters_by_outcome_and_text_in_sql(qtbot: Any, seeded_controller: Any) 
     assert widget.model.rowCount() == 0
 
 
-def test_live_refresh_inserts_the_new_rows_at_the_top_without_a_reset(
-    qtbot: Any, ctl: Any, inspector: RequestInspector
-) -> None:
-    """New requests come in as rows inserted above the ones shown (a view keeps its selection and scroll
-    position), not as a reset that recounts the whole log."""
-
-    def log(i: int) -> None:
+def log_probes(ctl: Any, first: int, n: int) -> None:
+    for i in range(first, first + n):
         ctl.store.log_request(
             RequestRecord(
                 path=f"/probe/{i}",
@@ -173,26 +176,44 @@ def test_live_refresh_inserts_the_new_rows_at_the_top_without_a_reset(
             )
         )
 
-    model = inspector.model
-    log(0)
+
+def test_live_refresh_inserts_rows_without_reading_the_whole_log(
+    qtbot: Any, ctl: Any, inspector: RequestInspector
+) -> None:
+    model = synchronous(inspector.model)  # every read on the GUI thread's Reader, where they are counted
+    log_probes(ctl, 0, 3 * PAGE)
     with qtbot.waitSignal(ctl.dataChanged, timeout=5000):
         ctl.notify_changed()
-    qtbot.waitUntil(lambda: model.rowCount() == 1, timeout=5000)
-    for i in range(1, 3 * PAGE + 1):
-        log(i)
-    with (
-        qtbot.assertNotEmitted(model.modelReset),
-        qtbot.waitSignal(
-            model.rowsInserted,
-            timeout=5000,
-            check_params_cb=lambda _parent, first, last: (first, last) == (0, 3 * PAGE - 1),
-        ),
-    ):
-        ctl.notify_changed()
-    assert model.rowCount() == 3 * PAGE + 1
-    assert cell(model, 0, 2) == f"/probe/{3 * PAGE}"  # newest first
-    assert cell(model, 3 * PAGE, 2) == "/probe/0"  # the row shown before, now below the new ones
-    assert inspector.count.text() == f"{3 * PAGE + 1} requests"
+    assert model.rowCount() == 3 * PAGE
+    assert cell(model, 0, 2) == f"/probe/{3 * PAGE - 1}"  # newest first
+    assert cell(model, 3 * PAGE - 1, 2) == "/probe/0"
+    assert inspector.count.text() == f"{3 * PAGE} requests"
+
+    log_probes(ctl, 3 * PAGE, 5)
+    statements: list[str] = []
+    ctl.read().conn.set_trace_callback(statements.append)  # every query the GUI thread's Reader runs
+    try:
+        with (
+            qtbot.assertNotEmitted(model.modelReset),
+            qtbot.waitSignal(
+                model.rowsInserted,
+                timeout=5000,
+                check_params_cb=lambda _p, first, last: (first, last) == (0, 4),
+            ),
+        ):
+            ctl.notify_changed()
+        assert cell(model, 0, 2) == f"/probe/{3 * PAGE + 4}"  # the five new rows on top
+        assert cell(model, 5, 2) == f"/probe/{3 * PAGE - 1}"
+    finally:
+        ctl.read().conn.set_trace_callback(None)
+    assert model.rowCount() == 3 * PAGE + 5
+    assert inspector.count.text() == f"{3 * PAGE + 5} requests"
+    # the refresh counted only the new ids; rows were read a page at a time for what was shown, never the log
+    counts = [s for s in statements if "COUNT(" in s]
+    assert counts and all(f"id > {3 * PAGE} AND id <= {3 * PAGE + 5}" in s for s in counts), counts
+    row_reads = [s for s in statements if s.lstrip().startswith("SELECT id,")]
+    assert all(f"LIMIT {PAGE}" in s for s in row_reads), row_reads
+    assert len(row_reads) <= 2  # the page on screen (and at most its neighbour), not 3 pages of log
 
 
 def test_form_fields_decodes_form_and_json_bodies() -> None:
@@ -213,3 +234,46 @@ def test_replay_needs_a_running_receiver(qtbot: Any, make_controller: Any, seede
     widget.table.selectRow(0)
     assert widget.selected_request_id() is not None
     assert not widget.replay_button.isEnabled()
+
+
+def test_a_slow_text_filter_is_counted_off_the_gui_thread(qtbot: Any, seeded_controller: Any) -> None:
+    widget = RequestInspector(seeded_controller)
+    qtbot.addWidget(widget)
+    widget.show()
+    model = widget.model
+    expected = synchronous(RequestsModel(seeded_controller.read))
+    expected.set_filter(None, "/twilio/inbound")
+    model.page_budget_ms = model.count_budget_ms = 0  # as if every read were slow: all go to a lane
+    with qtbot.waitSignal(model.countChanged, timeout=5000) as counted:
+        QTest.keyClicks(widget.search, "/twilio/inbound")
+        QTest.keyClick(widget.search, Qt.Key.Key_Return)  # no need to wait for the typing pause
+    assert counted.args == [expected.rowCount()] and model.count_known
+    qtbot.waitUntil(lambda: cell(model, 0, 2) == "/twilio/inbound", timeout=5000)
+    assert [cell(model, r, 2) for r in range(model.rowCount())] == ["/twilio/inbound"] * expected.rowCount()
+    assert widget.count.text() == f"{expected.rowCount()} requests match"
+    model.close()
+
+
+def test_the_latest_request_log_filter_wins(qtbot: Any, seeded_controller: Any) -> None:
+    model = RequestsModel(seeded_controller.read)
+    model.page_budget_ms = model.count_budget_ms = 0
+    model.set_filter("accepted", "")
+    model.set_filter("rejected", "")  # before a lane answered the first
+    qtbot.waitUntil(lambda: model.count_known and cell(model, 0, COL_REASON) == "signature does not match")
+    with qtbot.assertNotEmitted(model.countChanged), qtbot.assertNotEmitted(model.modelReset):
+        model.close()  # the lanes end: whatever they still had to say is queued now …
+        QCoreApplication.processEvents()  # … and delivered (or dropped) here
+    assert model.rowCount() == 1
+
+
+def test_requests_model_passes_qtmodeltester_while_loading_on_lanes(
+    qtbot: Any, qtmodeltester: Any, seeded_controller: Any
+) -> None:
+    model = RequestsModel(seeded_controller.read, page_size=16)
+    model.page_budget_ms = model.count_budget_ms = 0
+    model.reload()
+    qtmodeltester.check(model, force_py=True)
+    qtbot.waitUntil(lambda: model.count_known and model.rowCount() > 16 * 4, timeout=5000)
+    for row in range(0, model.rowCount(), 16):
+        qtbot.waitUntil(lambda r=row: model.request_id(r) is not None, timeout=5000)
+    model.close()

@@ -13,7 +13,8 @@ from PySide6.QtCore import Qt
 from desktop.models import message_query as mq
 from desktop.models.message_query import MessageFilter, SortSpec
 from desktop.models.messages_model import PAGE_SIZE, SID_ROLE, MessagesModel
-from receiver.store import connect
+from receiver.store import Reader, connect
+from receiver.store import message_sql as msql
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def reader(seeded_db: SeedInfo) -> Iterator[sqlite3.Connection]:
 
 @pytest.fixture
 def model(reader: sqlite3.Connection, qapp: Any) -> MessagesModel:
-    return synchronous(MessagesModel(lambda: reader))
+    return synchronous(MessagesModel(lambda: Reader(reader)))
 
 
 def synchronous(model: MessagesModel) -> MessagesModel:
@@ -117,7 +118,9 @@ def test_relative_time_range_excludes_old_messages(model: MessagesModel) -> None
     # … unless the clock says otherwise; the where clause is computed from `now`
     from datetime import UTC, datetime
 
-    where, args = mq.where_clause(MessageFilter(since_seconds=3600), datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
+    where, args = msql.where_clause(
+        MessageFilter(since_seconds=3600), datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    )
     assert args == ["2026-03-02T09:00:00.000+00:00"] and "first_seen >= ?" in where
 
 
@@ -127,7 +130,7 @@ def test_sort_by_column_is_sql_ordered_and_stable(
 ) -> None:
     for order in (Qt.SortOrder.AscendingOrder, Qt.SortOrder.DescendingOrder):
         model.sort(column(name), order)
-        expr = SortSpec(name).expression
+        expr = msql.sort_expression(SortSpec(name))
         direction = "DESC" if order == Qt.SortOrder.DescendingOrder else "ASC"
         expected = [
             r[0]
@@ -153,7 +156,7 @@ def test_pages_are_fetched_lazily(tmp_path: Any, qapp: Any) -> None:
     statements: list[str] = []
     conn.set_trace_callback(statements.append)
     try:
-        model = MessagesModel(lambda: conn)
+        model = MessagesModel(lambda: Reader(conn))
         assert model.rowCount() == PAGE_SIZE * 3 + 7
         reads = [s for s in statements if "LIMIT" in s]
         assert len(reads) == 1 and "OFFSET 0" in reads[0]  # only the first page, for the top of the view
@@ -179,10 +182,10 @@ def test_deep_pages_read_by_keyset_match_the_full_order(
     info = seed_database(tmp_path / "pages.db", n=PAGE_SIZE * 5 + 13)
     conn = connect(info.path, readonly=True)
     try:
-        model = synchronous(MessagesModel(lambda: conn))
+        model = synchronous(MessagesModel(lambda: Reader(conn)))
         spec = SortSpec(name, descending)
         model.set_sort(spec)
-        sql, args = mq.select_sql(MessageFilter(), spec)
+        sql, args = msql.select_sql(MessageFilter(), spec)
         expected = [r["sid"] for r in conn.execute(sql, args)]
         # jumps in an order that uses every plan: from the end, backwards from a cached page below,
         # forwards from a cached page above with a skip, and neighbours

@@ -194,7 +194,7 @@ def test_simulate_traffic_fills_the_table_off_the_gui_thread(qtbot: Any, window:
     with qtbot.waitSignal(window.simulation.finished, timeout=20000) as blocker:
         assert window.start_simulation(messages=8, rate=0)
         assert not window.simulate_action.isEnabled()
-        assert any(t.name == "simulate" for t in threading.enumerate())
+        assert any(t.name == "bg-simulate" for t in threading.enumerate())  # a TaskRunner thread
     assert "HTTP 403" not in blocker.args[0]  # signed with the configured token: all accepted
     qtbot.waitUntil(lambda: window.messages.model.rowCount() >= 8, timeout=5000)
     assert window.simulate_action.isEnabled()

@@ -336,8 +336,8 @@ def test_send_dialog_stores_message_with_initial_status(
         wait_idle(qtbot, live)
     assert dialog.sent is not None and not dialog.isVisible()
     row = tuple(
-        live.ctx.controller.reader()
-        .execute(
+        live.ctx.controller.read()
+        .conn.execute(
             "SELECT status, to_addr, from_addr, source FROM messages WHERE sid = ?", (dialog.sent["sid"],)
         )
         .fetchone()
