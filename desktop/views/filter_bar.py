@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import badges, theme
+from desktop.formatting import from_iso, range_label, to_iso
 from desktop.models.message_query import FAILED_STATUSES, MessageFilter, normalise_search
 from receiver import channels, statuses
 
@@ -48,42 +49,6 @@ CUSTOM_LABEL = "Custom range…"
 CHANNELS = channels.KNOWN
 PRESETS = ("all", "inbound", "failures")
 EDIT_FORMAT = "yyyy-MM-dd HH:mm"
-
-
-def to_iso(moment: datetime) -> str:
-    """UTC ISO with milliseconds, like ``first_seen`` (``2026-11-21T05:33:16.123+00:00``)."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
-
-
-def from_iso(text: str) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _day(moment: datetime, now: datetime) -> str:
-    year = "" if moment.year == now.year else f" {moment.year}"
-    return f"{moment.day} {moment.strftime('%b')}{year}"
-
-
-def range_label(since: str | None, until: str | None, now: datetime | None = None) -> str:
-    """A range as the operator reads it, in local time: "21 Nov 10:00 – 12:00", "21 Nov 23:00 – 22 Nov
-    01:00", "From 2 Mar 2025 09:00"; the year only when it is not this year's."""
-    local_now = (now or datetime.now(UTC)).astimezone()
-    start = from_iso(since) if since else None
-    end = from_iso(until) if until else None
-    a = start.astimezone() if start is not None else None
-    b = end.astimezone() if end is not None else None
-    if a is not None and b is not None:
-        tail = f"{b:%H:%M}" if a.date() == b.date() else f"{_day(b, local_now)} {b:%H:%M}"
-        return f"{_day(a, local_now)} {a:%H:%M} – {tail}"
-    if a is not None:
-        return f"From {_day(a, local_now)} {a:%H:%M}"
-    if b is not None:
-        return f"Until {_day(b, local_now)} {b:%H:%M}"
-    return "Any time"
 
 
 def _to_qt(moment: datetime) -> QDateTime:

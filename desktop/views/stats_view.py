@@ -15,7 +15,6 @@ last aggregation was slow): a burst of callbacks must not turn into a burst of f
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from PySide6.QtCore import QElapsedTimer, QEvent, QPointF, QRectF, Qt, QTimer, Signal, Slot
@@ -39,9 +38,10 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import badges, theme
+from desktop.formatting import duration, from_iso, money, percent, range_label, timed, versus
 from desktop.models.message_query import MessageFilter
-from desktop.models.stats_model import RowsModel, percent
-from desktop.views.filter_bar import CUSTOM_LABEL, TimeRangeDialog, from_iso, range_label
+from desktop.models.stats_model import RowsModel
+from desktop.views.filter_bar import CUSTOM_LABEL, TimeRangeDialog
 from desktop.workers import TaskRunner
 from receiver.stats_queries import CUSTOM, RANGES, STATUS_GROUPS, BreakdownRow, Bucket, DeliveryStats, Period
 from receiver.store import open_reader
@@ -237,44 +237,6 @@ def _table(model: RowsModel, stretch: int = 0) -> QTableView:
     view.setWordWrap(False)
     view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     return view
-
-
-def duration(seconds: float | None) -> str:
-    """ "4.2 s", "3 min 5 s", "2 h 10 min"; "—" when nothing was timed."""
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min {int(seconds % 60)} s"
-    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
-
-
-def timed(period: Period | None) -> str:
-    """How many delivered messages the delivery time is measured on ("4 timed", "5,000 sampled")."""
-    if period is None:
-        return "0 timed"
-    return f"{period.timed:,} {'sampled' if period.sampled else 'timed'}"
-
-
-def money(amounts: dict[str, Decimal]) -> tuple[str, str]:
-    """("12.35 USD", "+ 0.40 EUR"): the largest amount, then the other currencies (never added together);
-    ("—", "") when nothing was priced yet."""
-    if not amounts:
-        return "—", ""
-    shown = [
-        f"{amount:,.2f} {unit}" for unit, amount in sorted(amounts.items(), key=lambda kv: (-kv[1], kv[0]))
-    ]
-    return shown[0], " · ".join(f"+ {s}" for s in shown[1:])
-
-
-def versus(now: float | None, before: float | None, shown: str, shown_now: str = "") -> str:
-    """ "▲ from 96.4 %": how a figure moved since the previous period (▲ up, ▼ down, = the same as far as
-    the figures show: "4.1 s" twice is not a rise)."""
-    if now is None or before is None:
-        return "previous period: —" if before is None else f"previous period: {shown}"
-    arrow = "=" if shown == shown_now else "▲" if now > before else "▼" if now < before else "="
-    return f"{arrow} from {shown} before"
 
 
 BREAKDOWN_HEADERS = ("Outbound", "Delivered", "Failed", "Delivery rate")

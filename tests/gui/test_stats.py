@@ -16,9 +16,10 @@ from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QApplication, QTabWidget, QToolTip, QWidget
 
+from desktop import formatting
+from desktop.formatting import range_label
 from desktop.models.stats_model import RowsModel
 from desktop.views import stats_view
-from desktop.views.filter_bar import range_label
 from desktop.views.stats_view import StatsView
 from receiver.callbacks import parse
 from receiver.stats_queries import CUSTOM, DeliveryStats
@@ -324,9 +325,9 @@ def test_figures_compare_with_the_period_before(qtbot: Any, make_controller: Any
 
 
 def test_a_change_the_figures_do_not_show_is_not_an_arrow() -> None:
-    assert stats_view.versus(4.12, 4.08, "4.1 s", "4.1 s") == "= from 4.1 s before"
-    assert stats_view.versus(4.3, 4.08, "4.1 s", "4.3 s") == "▲ from 4.1 s before"
-    assert stats_view.versus(0.5, None, "—", "50.0 %") == "previous period: —"
+    assert formatting.versus(4.12, 4.08, "4.1 s", "4.1 s") == "= from 4.1 s before"
+    assert formatting.versus(4.3, 4.08, "4.1 s", "4.3 s") == "▲ from 4.1 s before"
+    assert formatting.versus(0.5, None, "—", "50.0 %") == "previous period: —"
 
 
 def test_only_the_newest_range_is_shown_when_the_operator_flips_through_ranges(

@@ -11,8 +11,9 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
+from desktop.formatting import range_label
 from desktop.main_window import MainWindow
-from desktop.views.filter_bar import CUSTOM_LABEL, FilterBar, TimeRangeDialog, range_label
+from desktop.views.filter_bar import CUSTOM_LABEL, FilterBar, TimeRangeDialog
 
 
 def local_qt(moment: datetime) -> QDateTime:
