@@ -25,9 +25,10 @@ from functools import lru_cache
 
 import phonenumbers
 
-DELIVERED = ("delivered", "read")
-FAILED = ("failed", "undelivered")
-FINISHED = ("delivered", "read", "partially_delivered", "undelivered", "failed", "canceled")
+from .statuses import DELIVERED, FAILED, OUTBOUND_FINAL
+
+# the status groups (statuses.py): finished = every final status of an outbound message
+FINISHED = OUTBOUND_FINAL
 
 # the destination number without a channel prefix ("whatsapp:+1415…" -> "+1415…"), first five characters
 DEST_PREFIX_SQL = "IFNULL(substr(to_addr, instr(to_addr, ':') + 1, 5), '')"

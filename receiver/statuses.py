@@ -41,6 +41,7 @@ TERMINAL = frozenset(
 # the final statuses of an outbound message (delivery rates, alert windows), and the failed ones among them
 OUTBOUND_FINAL = TERMINAL - {"received"}
 FAILED = frozenset({"failed", "undelivered"})
+DELIVERED = frozenset({"delivered", "read"})  # evidence the message reached the handset
 ALL_KNOWN = tuple(RANKS)
 
 
