@@ -10,7 +10,6 @@ import csv
 from pathlib import Path
 
 import pytest
-from conftest import SeedInfo
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QTableView, QWidget
@@ -18,6 +17,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.main_window import MainWindow
 from desktop.models import message_query as mq
+from tests.conftest import SeedInfo
 
 SID_COLUMN = mq.COLUMN_IDS.index("sid")
 
