@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+
 from receiver.callbacks import Kind, parse
 from receiver.store import RequestRecord, Store
 

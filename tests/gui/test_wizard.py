@@ -375,7 +375,9 @@ def test_start_after_crash_offers_to_restore_leftover_webhooks(
         Credentials(fake_twilio.account_sid, fake_twilio.auth_token), api_base=fake_twilio.base_url
     )
     changes = plan_changes(list_targets(client), [service["sid"]], "https://gone.ngrok.test")
-    apply_plan(client, controller.store, fake_twilio.account_sid, changes)  # ...and then the app died
+    store = controller.store
+    assert store is not None  # started by make_controller
+    apply_plan(client, store, fake_twilio.account_sid, changes)  # ...and then the app died
 
     options = LiveOptions(client_factory=lambda c: make_client(c, api_base=fake_twilio.base_url))
     window = MainWindow(controller, tmp_settings, live=options)
@@ -389,7 +391,7 @@ def test_start_after_crash_offers_to_restore_leftover_webhooks(
         qtbot.waitUntil(lambda: not going.runner.busy, timeout=10000)
         with fake_twilio.lock:
             assert fake_twilio.state.services[service["sid"]]["status_callback"] == OLD_STATUS
-        assert controller.store.pending_backups() == []
+        assert store.pending_backups() == []
     finally:
         window.close()  # restored: nothing left to put back, so it closes at once
         window.deleteLater()
