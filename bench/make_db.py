@@ -93,7 +93,6 @@ class Generator:
         self.now = time.time()
         self.start = self.now - DAYS * 86400
         self.events: list[tuple[Any, ...]] = []
-        self.events_made = 0
         self.sids_sample: list[str] = []
         self.ranks = {
             s: _rank(s) for s in ("queued", "sent", "delivered", "read", "undelivered", "failed", "received")
@@ -155,7 +154,6 @@ class Generator:
                     event_type="DELIVERY_RECEIPT_RETRY",
                 )
             self.events.extend(events)
-            self.events_made += len(events)
             status = path[-1]
             if len(self.sids_sample) < 20000 and rng.random() < 0.05:
                 self.sids_sample.append(sid)

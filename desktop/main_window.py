@@ -400,7 +400,7 @@ class MainWindow(QMainWindow):
         self.messages.save_state(self.settings)
         self.settings.sync()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, event: QCloseEvent) -> None:
         """The one close sequence: going live first (restore the webhooks, or ask), then ``shut_down``."""
         if not self._shut_down:
             if self._closing:  # restoring or asking already: the first close finishes the job

@@ -25,7 +25,9 @@ from functools import lru_cache
 
 import phonenumbers
 
-from .statuses import DELIVERED, FAILED, OUTBOUND_FINAL
+from .statuses import DELIVERED as DELIVERED
+from .statuses import FAILED as FAILED
+from .statuses import OUTBOUND_FINAL
 
 # the status groups (statuses.py): finished = every final status of an outbound message
 FINISHED = OUTBOUND_FINAL

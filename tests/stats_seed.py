@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
-from receiver.callbacks import parse
-from receiver.store import RequestRecord
+from receiver.callbacks import Kind, parse
+from receiver.store import RequestRecord, Store
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 ACCOUNT = "AC" + "1" * 32
@@ -73,14 +72,14 @@ EXPECTED_SENDERS = [(SMS_1, 4, 3, 0), (SMS_2, 2, 0, 2), (WA, 1, 1, 0)]
 EXPECTED_SERVICES = [(MG_A, 3, 2, 0), ("(no Messaging Service)", 2, 0, 2), (MG_B, 2, 2, 0)]
 
 
-def _callback(store: Any, items: list[tuple[str, str]], kind: str, when: datetime) -> None:
+def _callback(store: Store, items: list[tuple[str, str]], kind: Kind, when: datetime) -> None:
     req = RequestRecord(
         path=f"/twilio/{kind}", kind=kind, received_at=when.isoformat(timespec="milliseconds")
     )
     store.record_callback(parse(kind, items, None), req)
 
 
-def seed(store: Any) -> None:
+def seed(store: Store) -> None:
     for m in (*CURRENT, *PREVIOUS, *OLDER):
         start = NOW - timedelta(hours=m.hours_ago)
         for status, after in m.path:

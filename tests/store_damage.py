@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from receiver_helpers import sid, status_params
-
 from receiver.callbacks import parse
 from receiver.store import RequestRecord, Store
+from tests.receiver_helpers import sid, status_params
 
 PAGE = 4096  # SQLite's default page size, which the store keeps
 

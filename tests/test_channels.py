@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from receiver_helpers import PUBLIC, TOKEN, post, status_params
 
 from receiver import channels, reconcile, sending
 from receiver.app import ReceiverConfig, create_app
@@ -19,6 +18,7 @@ from receiver.twilio_client import Credentials, make_client
 from receiver.webhook_paths import STATUS_PATHS
 from tests.fakes import fake_twilio as fakes
 from tests.fakes.fake_twilio import FakeTwilio, new_sid
+from tests.receiver_helpers import PUBLIC, TOKEN, post, status_params
 
 fake_twilio = fakes.fake_twilio  # fixture, made visible to pytest here
 

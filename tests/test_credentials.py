@@ -4,12 +4,12 @@ goes, and the check against Twilio's API (the real twilio client pointed at the 
 from __future__ import annotations
 
 import pytest
-from conftest import MemoryKeyring
 
 from receiver import secrets as keys
 from receiver.credentials import check_credentials, load_credentials, save_credentials
 from receiver.secrets import SecretStore
 from receiver.twilio_client import Credentials, SetupError, make_client
+from tests.conftest import MemoryKeyring
 from tests.fakes import fake_twilio as fakes
 from tests.fakes.fake_twilio import FakeTwilio
 

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SeedInfo
 
 from receiver import export as exports
 from receiver.store import Store
+from tests.conftest import SeedInfo
 from tests.serve_process import cli_env, run_cli
 
 EVIL_BODY = '=HYPERLINK("http://evil.example/x","Click for refund")'

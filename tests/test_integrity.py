@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from receiver_helpers import http_post, sid, status_params
-from store_damage import damaged_db
 
 from receiver.store import Store
+from tests.receiver_helpers import http_post, sid, status_params
 from tests.serve_process import ServeProcess, cli_env
+from tests.store_damage import damaged_db
 
 PUBLIC = "https://integrity.ngrok-free.app"
 

@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from receiver_helpers import FORM, PUBLIC, TOKEN, post, sid, sign, status_params
 from twilio.request_validator import HMAC_SHA256, SIGNATURE_SETTINGS_HEADER, RequestValidator
 
 from receiver.app import EMPTY_TWIML, ReceiverConfig, create_app
@@ -21,6 +20,7 @@ from receiver.request_storage import read_request
 from receiver.server import ReceiverServer
 from receiver.simulate_plan import DEMO_AUTH_TOKEN
 from receiver.store import Store
+from tests.receiver_helpers import FORM, PUBLIC, TOKEN, post, sid, sign, status_params
 
 
 @pytest.fixture

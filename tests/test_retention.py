@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from receiver_helpers import PUBLIC, TOKEN, post, sid, status_params
 
 from receiver import cli
 from receiver.app import ReceiverConfig, create_app
@@ -22,6 +21,7 @@ from receiver.callbacks import parse
 from receiver.request_storage import MAX_HEADER, MAX_HEADERS, MAX_PATH, MAX_QUERY, read_request
 from receiver.retention import REQUEST_BATCH, Pruner, Retention, iso, prune
 from receiver.store import RequestRecord, Store
+from tests.receiver_helpers import PUBLIC, TOKEN, post, sid, status_params
 from tests.waiting import wait_until
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -9,9 +9,9 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from test_cli import PUBLIC, Serve
 
 from tests.receiver_helpers import FORM, sid, sign, status_params
+from tests.test_cli import PUBLIC, Serve
 from tests.waiting import wait_until
 
 
@@ -42,12 +42,14 @@ def test_a_request_in_flight_at_the_signal_completes_and_serve_exits_cleanly(
             f"X-Twilio-Signature: {sign(PUBLIC + '/twilio/status', params)}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode()
-        with socket.create_connection(("127.0.0.1", serve.port), timeout=15) as sock:
+        port = serve.port
+        assert port is not None  # listening
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
             sock.sendall(head + body[:20])  # the request is arriving ...
             serve.proc.send_signal(sig)
             assert serve.proc.stdout is not None
             assert serve.proc.stdout.readline().startswith("Stopping")  # ... when serve begins to stop
-            assert _refuses_new_connections(serve.port)  # and has stopped accepting: it is draining
+            assert _refuses_new_connections(port)  # and has stopped accepting: it is draining
             sock.sendall(body[20:])
             answer = b""
             while b"\r\n\r\n" not in answer:

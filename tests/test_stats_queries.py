@@ -5,13 +5,12 @@ currency, and the period before for comparison."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import stats_seed as seed
-from stats_seed import NOW
 
 from receiver import stats_queries
 from receiver.message_filter import MessageFilter
@@ -19,6 +18,8 @@ from receiver.stats_queries import CUSTOM, DeliveryStats
 from receiver.store import Reader, Store, connect
 from receiver.store.message_sql import where_clause
 from receiver.store.stats_maintenance import RollupMaintainer
+from tests import stats_seed as seed
+from tests.stats_seed import NOW
 
 
 @pytest.fixture(scope="module", params=["live", "rollup"])
@@ -90,13 +91,13 @@ def test_a_country_rows_filter_selects_exactly_its_messages(conn, row: int) -> N
 
 def test_sender_and_service_filters_select_exactly_their_messages(conn) -> None:  # type: ignore[no-untyped-def]
     parts = compute_stats(conn, "day", now=NOW).breakdowns
-    for field, rows in (("from_addr", parts.senders), ("service", parts.services)):
-        for r in rows:
-            where, args = where_clause(
-                MessageFilter(direction="outbound", since_seconds=86400, **{field: r.key}), NOW
-            )
-            n = conn.execute(f"SELECT COUNT(*) FROM messages {where}", args).fetchone()[0]
-            assert n == r.outbound, (field, r.label)
+    base = MessageFilter(direction="outbound", since_seconds=86400)
+    drilldowns = [("from_addr", r, replace(base, from_addr=r.key)) for r in parts.senders]
+    drilldowns += [("service", r, replace(base, service=r.key)) for r in parts.services]
+    for field, r, flt in drilldowns:
+        where, args = where_clause(flt, NOW)
+        n = conn.execute(f"SELECT COUNT(*) FROM messages {where}", args).fetchone()[0]
+        assert n == r.outbound, (field, r.label)
 
 
 def test_custom_range_counts_only_from_since_up_to_until(conn) -> None:  # type: ignore[no-untyped-def]

@@ -8,10 +8,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from receiver_helpers import sid
-
 from receiver.callbacks import parse
 from receiver.store import UNUSED_MESSAGE_INDEXES, RequestRecord, Store
+from tests.receiver_helpers import sid
 from tests.waiting import wait_until
 
 

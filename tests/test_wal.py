@@ -9,10 +9,9 @@ import secrets
 import threading
 from pathlib import Path
 
-from receiver_helpers import status_params
-
 from receiver.callbacks import parse
 from receiver.store import WAL_HARD_FACTOR, RequestRecord, Store
+from tests.receiver_helpers import status_params
 from tests.waiting import wait_until
 
 WAL_LIMIT = 2 * 1024 * 1024

@@ -20,10 +20,7 @@ _.close_box
 # receiver/store/detail_reads.py: part of MessageRecord, the row as stored (a PostgreSQL Reader fills it too)
 _.event_count
 
-# --- found by vulture in files other engineers edit this session (issue #12 merge): the lead removes the
-# dead code, then these lines. Each was unused at the time of the merge (vulture --min-confidence 60).
-_.events_made  # bench/make_db.py: set, never read
-_.going_live  # desktop/going_live.py:505: attribute set on the window, never read
+# --- found by vulture in the models engineer's files (issue #12 merge, wip-models): the lead removes the
+# dead code, then these lines, when that branch lands (vulture --min-confidence 60).
 _.cleared  # desktop/models/message_query.py:84: method never called
 _.queued  # desktop/models/messages_model.py:140: variable never read
-_.last_error  # desktop/tunnel_controller.py:100/162/181: set, never read

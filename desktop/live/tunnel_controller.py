@@ -80,7 +80,6 @@ class TunnelController(QObject):
         self._checking = False
         self._generation = 0  # bumps on every start/stop: a late start result for an old one is dropped
         self.mode: Mode = "off"
-        self.last_error: TunnelError | None = None
         self.poll = QTimer(self)
         seconds = int(str(settings.value("tunnel/poll_seconds", DEFAULT_POLL_SECONDS)))
         self.poll.setInterval(max(1, seconds) * 1000)
@@ -142,7 +141,6 @@ class TunnelController(QObject):
                 self.runner.run("tunnel-stop", manager.stop)
                 return
             self._manager = manager
-            self.last_error = None
             self._set_url(url)
             self._set_mode("tunnel")
             self.poll.start()
@@ -161,7 +159,6 @@ class TunnelController(QObject):
     def _fail(self, exc: BaseException) -> None:
         if not isinstance(exc, TunnelError):
             exc = TunnelError("other", f"ngrok could not start: {exc}", "Check the tunnel settings.")
-        self.last_error = exc
         self.failed.emit(exc)
 
     def stop(self) -> None:

@@ -102,7 +102,7 @@ class BarChart(QWidget):
         bottom = fm.height() + 8  # x labels
         return QRectF(left, top, max(10, self.width() - left - 10), max(10, self.height() - top - bottom))
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
+    def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         pal = self.palette()

@@ -12,11 +12,11 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDialogButtonBox, QSpinBox, QSystemTrayIcon
 from pytestqt.qtbot import QtBot
-from receiver_helpers import http_post, sid, status_params
 
 from desktop.alert_settings_dialog import AlertSettingsDialog, load_thresholds
 from desktop.tray import AlertTray, install
 from tests.gui.ui import child, click_menu_item
+from tests.receiver_helpers import http_post, sid, status_params
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SeedInfo
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
@@ -24,6 +23,7 @@ from desktop.export_csv import export_messages
 from desktop.main_window import MainWindow
 from desktop.models.message_query import MessageFilter, SortSpec
 from receiver.store import Store
+from tests.conftest import SeedInfo
 
 REPO = Path(__file__).resolve().parents[2]
 RECEIVER_THREADS = ("receiver-waitress", "simulate", "export-csv")

@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import keyring
 import keyring.backends.fail
 import pytest
-from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QAbstractButton,
     QDialogButtonBox,
     QMessageBox,
-    QPushButton,
     QTreeWidget,
     QWidget,
     QWizard,
@@ -30,6 +28,7 @@ from pytestqt.qtbot import QtBot
 from desktop.live.credentials_dialog import CredentialsDialog
 from desktop.live.going_live import GoingLive
 from desktop.live.own_url import OwnUrlDialog
+from desktop.live.tunnel_form import TunnelSettingsDialog
 from desktop.live.wizard.applied_page import AppliedPage
 from desktop.live.wizard.credentials_page import CredentialsPage
 from desktop.live.wizard.public_url_page import PublicUrlPage
@@ -44,16 +43,19 @@ from receiver.twilio_client import API_BASE_ENV, Credentials, make_client
 from receiver.webhook_apply import apply_plan
 from receiver.webhook_plan import plan_changes
 from receiver.webhook_targets import list_targets
+from tests.conftest import MakeController
 from tests.fakes import fake_twilio as fakes
 from tests.fakes import ngrok_fixture
 from tests.fakes.fake_twilio import FakeTwilio
 from tests.fakes.ngrok_fixture import pid_alive, resolve_public_url
+from tests.gui.conftest import OpenLive
+from tests.gui.ui import child, click, current_page
 
 fake_ngrok = ngrok_fixture.fake_ngrok
 fake_twilio = fakes.fake_twilio
 
 NGROK_TOKEN = "2abcDEFghiJKLmnoPQRstuVWXyz_0123456789abcdefGHIJ"
-ORIGINAL = {
+ORIGINAL: dict[str, dict[str, str | None]] = {
     "number": {"sms_url": "https://legacy.example.com/sms", "sms_fallback_url": ""},
     "service": {
         "inbound_request_url": "https://legacy.example.com/inbound",
@@ -65,7 +67,7 @@ ORIGINAL = {
 
 def test_going_live_end_to_end(
     qtbot: QtBot,
-    make_controller: Callable[..., Any],
+    make_controller: MakeController,
     tmp_path: Path,
     tmp_settings: QSettings,
     fake_ngrok: str,
@@ -131,14 +133,12 @@ def test_going_live_end_to_end(
     assert held_service["status_callback"] == f"{public}/twilio/status"
     # ---- 6 WhatsApp Sandbox URLs
     wizard.next()
-    sandbox: SandboxPage = wizard.currentPage()
-    assert isinstance(sandbox, SandboxPage)
+    sandbox = current_page(wizard, SandboxPage)
     assert sandbox.inbound.text() == f"{public}/twilio/inbound"
     assert sandbox.status.text() == f"{public}/twilio/status"
     # ---- 7 test message, callbacks through the tunnel, shown live
     wizard.next()
-    test_page: SendTestPage = wizard.currentPage()
-    assert isinstance(test_page, SendTestPage)
+    test_page = current_page(wizard, SendTestPage)
     test_page.to.setText("+15557654321")
     test_page.sender_box.setCurrentIndex(test_page.sender_box.findData(service["sid"]))
     test_page.send.click()
@@ -199,21 +199,12 @@ def test_going_live_end_to_end(
 OWN_URL = "https://monitor.example.test"
 
 
-def click(widget: QWidget) -> None:
-    """A left click where a person aims: a radio button's or check box's box (only its box and text
-    take clicks, and the widget may be much wider), anything else's middle."""
-    if isinstance(widget, QAbstractButton) and widget.isCheckable() and not isinstance(widget, QPushButton):
-        QTest.mouseClick(widget, Qt.MouseButton.LeftButton, pos=QPoint(8, widget.height() // 2))
-    else:
-        QTest.mouseClick(widget, Qt.MouseButton.LeftButton)
-
-
 def type_into(field: QWidget, text: str) -> None:
     click(field)
     QTest.keyClicks(field, text)
 
 
-def box_button(box: QMessageBox | None, text: str) -> Any:
+def box_button(box: QMessageBox | None, text: str) -> QAbstractButton:
     assert box is not None and box.isVisible()
     found = [b for b in box.buttons() if b.text() == text]
     assert found, [b.text() for b in box.buttons()]
@@ -244,7 +235,7 @@ def fake_values(fake: FakeTwilio, number_sid: str, service_sid: str) -> tuple[di
 
 def test_journey_go_live_then_own_url_offers_to_repoint_and_does_it(
     qtbot: QtBot,
-    open_live: Callable[..., Any],
+    open_live: OpenLive,
     fake_ngrok: str,
     fake_twilio: FakeTwilio,
     monkeypatch: pytest.MonkeyPatch,
@@ -266,6 +257,7 @@ def test_journey_go_live_then_own_url_offers_to_repoint_and_does_it(
     # ---- go live with the wizard: credentials, tunnel, both targets, apply
     live.actions["wizard"].trigger()
     wizard = live.wizard
+    assert wizard is not None
     creds = wizard.page_of(CredentialsPage).form
     type_into(creds.account_sid, fake_twilio.account_sid)
     type_into(creds.auth_token, fake_twilio.auth_token)
@@ -307,6 +299,7 @@ def test_journey_go_live_then_own_url_offers_to_repoint_and_does_it(
     assert not dialog.isVisible(), dialog.error.text()
     qtbot.waitUntil(lambda: live.offer_box is not None and live.offer_box.isVisible(), timeout=5000)
     box = live.offer_box
+    assert box is not None
     assert tunnel_url in box.text() and "Shop" in box.text()
     click(box_button(box, "Re-point to the new URL"))
     idle()
@@ -325,7 +318,7 @@ def test_journey_go_live_then_own_url_offers_to_repoint_and_does_it(
 
 
 def test_journey_stop_tunnel_then_leave_them_keeps_a_warning(
-    qtbot: QtBot, open_live: Callable[..., Any], fake_ngrok: str, fake_twilio: FakeTwilio
+    qtbot: QtBot, open_live: OpenLive, fake_ngrok: str, fake_twilio: FakeTwilio
 ) -> None:
     service = fake_twilio.add_service("Alerts", **ORIGINAL["service"])
     live = open_live(
@@ -348,6 +341,7 @@ def test_journey_stop_tunnel_then_leave_them_keeps_a_warning(
     live.actions["stop_tunnel"].trigger()
     qtbot.waitUntil(lambda: live.offer_box is not None and live.offer_box.isVisible(), timeout=5000)
     box = live.offer_box
+    assert box is not None
     assert tunnel_url in box.text() and "no longer reaches this computer" in box.text()
     assert [b.text() for b in box.buttons() if b.text().startswith("Re-point")] == []  # nowhere to go
     click(box_button(box, "Leave them"))
@@ -375,12 +369,21 @@ def crash_with_backups(db: Path, fake: FakeTwilio, service_sid: str) -> None:
         store.close()
 
 
+D = TypeVar("D", bound=QWidget)
+
+
+def last_dialog(live: GoingLive, kind: type[D]) -> D:
+    """The dialog ``live`` opened last, which must be a ``kind``."""
+    dialog = live.dialog
+    assert isinstance(dialog, kind), f"the last dialog is {type(dialog).__name__}, not {kind.__name__}"
+    return dialog
+
+
 def answer_credentials(qtbot: QtBot, live: GoingLive, fake: FakeTwilio) -> None:
     qtbot.waitUntil(
         lambda: isinstance(live.dialog, CredentialsDialog) and live.dialog.isVisible(), timeout=5000
     )
-    dialog = live.dialog
-    assert isinstance(dialog, CredentialsDialog)
+    dialog = last_dialog(live, CredentialsDialog)
     click(dialog.form.use_token)
     type_into(dialog.form.account_sid, fake.account_sid)
     type_into(dialog.form.auth_token, fake.auth_token)
@@ -388,7 +391,7 @@ def answer_credentials(qtbot: QtBot, live: GoingLive, fake: FakeTwilio) -> None:
 
 
 def test_journey_crash_then_restart_restore_asks_for_credentials_and_succeeds(
-    qtbot: QtBot, open_live: Callable[..., Any], fake_twilio: FakeTwilio, tmp_path: Path
+    qtbot: QtBot, open_live: OpenLive, fake_twilio: FakeTwilio, tmp_path: Path
 ) -> None:
     service = fake_twilio.add_service("Alerts", **ORIGINAL["service"])
     crash_with_backups(tmp_path / "live.db", fake_twilio, service["sid"])
@@ -397,11 +400,13 @@ def test_journey_crash_then_restart_restore_asks_for_credentials_and_succeeds(
     live.window.show()
     qtbot.waitUntil(lambda: live.offer_box is not None and live.offer_box.isVisible(), timeout=5000)
     box = live.offer_box
+    assert box is not None
     assert "asked for the Twilio credentials" in box.informativeText()
     click(box_button(box, "Restore now"))
     answer_credentials(qtbot, live, fake_twilio)
-    assert "restore the previous webhooks" in live.dialog.reason.text()
-    qtbot.waitUntil(lambda: not live.runner.busy and not live.dialog.isVisible(), timeout=20000)
+    asking = last_dialog(live, CredentialsDialog)
+    assert "restore the previous webhooks" in asking.reason.text()
+    qtbot.waitUntil(lambda: not live.runner.busy and not asking.isVisible(), timeout=20000)
     qtbot.waitUntil(lambda: not live.runner.busy, timeout=20000)
     with fake_twilio.lock:
         assert (
@@ -413,7 +418,7 @@ def test_journey_crash_then_restart_restore_asks_for_credentials_and_succeeds(
 
 
 def test_journey_crash_later_then_credentials_offers_restore_again(
-    qtbot: QtBot, open_live: Callable[..., Any], fake_twilio: FakeTwilio, tmp_path: Path
+    qtbot: QtBot, open_live: OpenLive, fake_twilio: FakeTwilio, tmp_path: Path
 ) -> None:
     service = fake_twilio.add_service("Alerts", **ORIGINAL["service"])
     crash_with_backups(tmp_path / "live.db", fake_twilio, service["sid"])
@@ -441,14 +446,14 @@ def test_journey_crash_later_then_credentials_offers_restore_again(
 
 
 def test_journey_restart_without_keyring_after_accepting_weaker_store_keeps_secrets(
-    qtbot: QtBot, open_live: Callable[..., Any], fake_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, open_live: OpenLive, fake_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(keyring, "get_keyring", lambda: keyring.backends.fail.Keyring())
+    monkeypatch.setattr(keyring, "get_keyring", lambda: keyring.backends.fail.Keyring())  # type: ignore[no-untyped-call]
     client_factory = lambda c: make_client(c, api_base=fake_twilio.base_url)  # noqa: E731
     first = open_live(client_factory)
     first.window.show()
     first.actions["credentials"].trigger()
-    dialog = first.dialog
+    dialog = last_dialog(first, CredentialsDialog)
     assert "No system keyring is available" in dialog.form.where.text()
     click(dialog.form.accept_weak)
     type_into(dialog.form.account_sid, fake_twilio.account_sid)
@@ -456,9 +461,9 @@ def test_journey_restart_without_keyring_after_accepting_weaker_store_keeps_secr
     click(dialog.save)
     qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=20000)
     first.actions["tunnel_settings"].trigger()
-    tunnel_dialog = first.dialog
+    tunnel_dialog = last_dialog(first, TunnelSettingsDialog)
     type_into(tunnel_dialog.form.authtoken, NGROK_TOKEN)
-    click(tunnel_dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Save))
+    click(child(tunnel_dialog, QDialogButtonBox).button(QDialogButtonBox.StandardButton.Save))
     # quit (nothing to restore), then start again: a new process knows only what was stored
     first.window.close()
     first.ctx.controller.stop()
@@ -467,11 +472,12 @@ def test_journey_restart_without_keyring_after_accepting_weaker_store_keeps_secr
     second.window.show()
     assert second.ctx.controller.has_token  # the receiver validates signatures from the first callback
     second.actions["credentials"].trigger()
-    form = second.dialog.form
+    form = last_dialog(second, CredentialsDialog).form
     assert form.account_sid.text() == fake_twilio.account_sid
     assert form.auth_token.text() == fake_twilio.auth_token
     assert "plain-text file readable only by you" in form.where.text()  # says where, truthfully
     assert not form.accept_weak.isVisible()  # already accepted: nothing to tick again
     second.actions["tunnel_settings"].trigger()
-    assert second.dialog.form.authtoken.text() == NGROK_TOKEN
-    assert "plain-text file" in second.dialog.form.where.text()
+    tunnel_form = last_dialog(second, TunnelSettingsDialog).form
+    assert tunnel_form.authtoken.text() == NGROK_TOKEN
+    assert "plain-text file" in tunnel_form.where.text()

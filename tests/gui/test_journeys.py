@@ -7,10 +7,10 @@ only read what is on screen (the table's cells, the detail pane's labels, the st
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import SeedInfo
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QTableView, QWidget
@@ -18,6 +18,9 @@ from pytestqt.qtbot import QtBot
 
 from desktop.main_window import MainWindow
 from desktop.models import message_query as mq
+from desktop.views.messages_view import MessagesView
+from tests.conftest import SeedInfo
+from tests.gui.ui import top_level_items
 
 SID_COLUMN = mq.COLUMN_IDS.index("sid")
 
@@ -37,6 +40,18 @@ def sid_on_row(table: QTableView, row: int) -> str:
     return str(table.model().index(row, SID_COLUMN).data())
 
 
+def title_shows(view: MessagesView, sid: str) -> Callable[[], bool]:
+    """For waitUntil: the detail pane's title names ``sid``."""
+    return lambda: sid in view.detail.title.text()
+
+
+def focused() -> QWidget:
+    """The widget with the keyboard focus (keys go there)."""
+    widget = QApplication.focusWidget()
+    assert widget is not None, "no widget has the focus"
+    return widget
+
+
 def test_clicking_rows_shows_the_clicked_message_each_time(
     qtbot: QtBot, seeded_window: MainWindow, seeded_db: SeedInfo
 ) -> None:
@@ -46,7 +61,7 @@ def test_clicking_rows_shows_the_clicked_message_each_time(
     for row in (3, 7, 1, 12, 2):
         click_row(table, row)
         expected = sid_on_row(table, row)
-        qtbot.waitUntil(lambda e=expected: e in view.detail.title.text(), timeout=2000)
+        qtbot.waitUntil(title_shows(view, expected), timeout=2000)
         assert view.detail.stack.currentIndex() == 1
 
 
@@ -59,7 +74,7 @@ def test_clicking_rows_in_the_inbound_view_shows_the_clicked_message(
     for row in (4, 0, 9):
         click_row(view.table, row)
         expected = sid_on_row(view.table, row)
-        qtbot.waitUntil(lambda e=expected: e in view.detail.title.text(), timeout=2000)
+        qtbot.waitUntil(title_shows(view, expected), timeout=2000)
         assert "inbound" in view.detail.title.text()
 
 
@@ -72,9 +87,9 @@ def test_filtering_out_the_shown_message_empties_the_detail_pane(
     shown = sid_on_row(view.table, 0)
     qtbot.waitUntil(lambda: shown in view.detail.title.text(), timeout=2000)
 
-    qtbot.keyClick(seeded_window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
-    qtbot.keyClicks(view.filter_bar.search, "no such message anywhere")
-    qtbot.keyClick(view.filter_bar.search, Qt.Key.Key_Return)
+    QTest.keyClick(seeded_window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(view.filter_bar.search, "no such message anywhere")
+    QTest.keyClick(view.filter_bar.search, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: view.table_stack.currentWidget() is view.empty, timeout=5000)
     assert "No messages match" in view.empty_hint.text()
     assert view.detail.stack.currentWidget() is view.detail.placeholder  # not the filtered-out message
@@ -100,8 +115,8 @@ def focus_chain_from(start: QWidget, stop: QWidget, qtbot: QtBot, limit: int = 3
     qtbot.waitUntil(lambda: QApplication.focusWidget() is start, timeout=2000)
     seen: list[QWidget] = []
     for _ in range(limit):
-        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
-        widget = QApplication.focusWidget()
+        QTest.keyClick(focused(), Qt.Key.Key_Tab)
+        widget = focused()
         if widget is stop:
             return seen
         seen.append(widget)
@@ -115,18 +130,18 @@ def test_tab_leaves_the_table_and_keeps_the_selected_message(qtbot: QtBot, seede
     shown = sid_on_row(view.table, 5)
     qtbot.waitUntil(lambda: shown in view.detail.title.text(), timeout=2000)
     qtbot.waitUntil(lambda: QApplication.focusWidget() is view.table, timeout=2000)
-    qtbot.keyClick(view.table, Qt.Key.Key_Tab)
+    QTest.keyClick(view.table, Qt.Key.Key_Tab)
     assert QApplication.focusWidget() is not view.table
-    assert view.detail.isAncestorOf(QApplication.focusWidget())  # on to the pane beside it
+    assert view.detail.isAncestorOf(focused())  # on to the pane beside it
     assert shown in view.detail.title.text()
-    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab, Qt.KeyboardModifier.ShiftModifier)
+    QTest.keyClick(focused(), Qt.Key.Key_Tab, Qt.KeyboardModifier.ShiftModifier)
     assert QApplication.focusWidget() is view.table
     assert shown in view.detail.title.text()
 
 
 def test_filter_bar_tab_order_is_the_visual_order(qtbot: QtBot, seeded_window: MainWindow) -> None:
     bar = seeded_window.messages.filter_bar
-    qtbot.keyClick(seeded_window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(seeded_window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: QApplication.focusWidget() is bar.search, timeout=2000)
     visited = focus_chain_from(bar.search, seeded_window.messages.table, qtbot)
     assert visited, "Tab from the search box went straight to the table"
@@ -142,10 +157,10 @@ def test_keyboard_only_triage_of_a_failed_message(qtbot: QtBot, seeded_window: M
     """Ctrl+F, type the customer's number, Down into the results, Alt+E explains, Ctrl+1, Alt+C copies."""
     view = seeded_window.messages
     qtbot.waitUntil(lambda: view.model.count_known and view.model.rowCount() == 60, timeout=5000)
-    qtbot.keyClick(seeded_window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(seeded_window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: QApplication.focusWidget() is view.filter_bar.search, timeout=2000)
-    qtbot.keyClicks(view.filter_bar.search, "+14155550003")  # seeded row 3: failed, 21610
-    qtbot.keyClick(view.filter_bar.search, Qt.Key.Key_Down)
+    QTest.keyClicks(view.filter_bar.search, "+14155550003")  # seeded row 3: failed, 21610
+    QTest.keyClick(view.filter_bar.search, Qt.Key.Key_Down)
     qtbot.waitUntil(lambda: view.model.count_known and view.model.rowCount() == 1, timeout=5000)
     assert QApplication.focusWidget() is view.table
     qtbot.waitUntil(lambda: view.detail.stack.currentIndex() == 1, timeout=2000)
@@ -153,15 +168,15 @@ def test_keyboard_only_triage_of_a_failed_message(qtbot: QtBot, seeded_window: M
     assert sid in view.detail.title.text()
     assert "21610" in view.detail.explain.text()
 
-    qtbot.keyClick(view.table, Qt.Key.Key_E, Qt.KeyboardModifier.AltModifier)
+    QTest.keyClick(view.table, Qt.Key.Key_E, Qt.KeyboardModifier.AltModifier)
     # a mnemonic "animates" the button press: the click lands a moment later
     qtbot.waitUntil(lambda: seeded_window.tabs.currentWidget() is seeded_window.error_panel, timeout=2000)
     assert "21610" in seeded_window.error_panel.entry.toPlainText()
 
-    qtbot.keyClick(seeded_window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(seeded_window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
     assert seeded_window.tabs.currentWidget() is view
     QApplication.clipboard().clear()
-    qtbot.keyClick(QApplication.focusWidget() or seeded_window, Qt.Key.Key_C, Qt.KeyboardModifier.AltModifier)
+    QTest.keyClick(QApplication.focusWidget() or seeded_window, Qt.Key.Key_C, Qt.KeyboardModifier.AltModifier)
     qtbot.waitUntil(lambda: QApplication.clipboard().text() == sid, timeout=2000)
     assert sid in seeded_window.status.currentMessage()
 
@@ -177,16 +192,16 @@ def test_export_on_the_requests_tab_writes_the_request_log(
         return str(dest)
 
     seeded_window.choose_save_path = save_dialog
-    qtbot.keyClick(seeded_window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)  # Requests
+    QTest.keyClick(seeded_window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)  # Requests
     inspector = seeded_window.inspector
     assert seeded_window.tabs.currentWidget() is inspector
     assert seeded_window.export_action.text() == "Export requests to CSV…"  # says what it will write
-    qtbot.keyClicks(inspector.search, "/twilio/inbound")  # only the inbound webhooks
+    QTest.keyClicks(inspector.search, "/twilio/inbound")  # only the inbound webhooks
     qtbot.waitUntil(lambda: inspector.model.rowCount() == 12, timeout=5000)
     with qtbot.waitSignal(
         seeded_window.status.messageChanged, timeout=10000, check_params_cb=lambda t: t.startswith("Exported")
     ):
-        qtbot.keyClick(seeded_window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+        QTest.keyClick(seeded_window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
     assert asked == ["Export requests to CSV"]
     assert seeded_window.status.currentMessage() == f"Exported 12 requests to {dest}"
     with dest.open(encoding="utf-8", newline="") as fh:
@@ -208,7 +223,9 @@ def reject(window: MainWindow, sid: str, reason: str, status: str = "delivered")
         http_status=403, reason=reason, message_sid=sid,
         content_type="application/x-www-form-urlencoded",
     )  # fmt: skip
-    window.controller.store.log_request(record)
+    store = window.controller.store
+    assert store is not None
+    store.log_request(record)
     window.controller.dataChanged.emit()
 
 
@@ -227,9 +244,10 @@ def test_rejected_callbacks_are_found_from_their_message(qtbot: QtBot, seeded_wi
     assert view.detail.rejected_note.isVisible()
     assert "1 callback naming this message was rejected" in view.detail.rejected_note.text()
     timeline = view.detail.timeline
-    texts = [timeline.topLevelItem(i).text(1) for i in range(timeline.topLevelItemCount())]
+    items = top_level_items(timeline)
+    texts = [item.text(1) for item in items]
     assert "rejected (delivered)" in texts
-    rejected = timeline.topLevelItem(texts.index("rejected (delivered)"))
+    rejected = items[texts.index("rejected (delivered)")]
     assert "signature does not match" in rejected.text(3)
 
 
@@ -239,9 +257,9 @@ def test_searching_a_sid_that_only_has_rejected_requests_leads_to_them(
     view = seeded_window.messages
     ghost = "SM" + "9" * 32
     reject(seeded_window, ghost, "no auth token configured")
-    qtbot.keyClick(seeded_window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
-    qtbot.keyClicks(view.filter_bar.search, ghost)
-    qtbot.keyClick(view.filter_bar.search, Qt.Key.Key_Return)
+    QTest.keyClick(seeded_window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(view.filter_bar.search, ghost)
+    QTest.keyClick(view.filter_bar.search, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: view.table_stack.currentWidget() is view.empty, timeout=5000)
     assert "1 rejected request" in view.empty_hint.text()
     assert view.rejected_button.isVisible()

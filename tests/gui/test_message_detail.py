@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import SeedInfo
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from desktop.main_window import MainWindow
+from tests.conftest import SeedInfo
 
 
 def open_message(qtbot: Any, window: MainWindow, sid: str) -> None:

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 import sqlite_utils
-from conftest import SeedInfo, seed_database
 from PySide6.QtCore import QCoreApplication
 
 from desktop.models.message_query import MessageFilter, SortSpec
 from desktop.models.messages_model import PAGE_SIZE, PLACEHOLDER, SID_ROLE, MessagesModel
 from receiver.store import Reader, Store, connect, migrations
 from receiver.store import message_sql as msql
+from tests.conftest import SeedInfo, seed_database
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import SeedInfo
 from PySide6.QtCore import Qt
 
 from desktop.models import message_query as mq
@@ -15,6 +14,7 @@ from desktop.models.message_query import MessageFilter, SortSpec
 from desktop.models.messages_model import PAGE_SIZE, SID_ROLE, MessagesModel
 from receiver.store import Reader, connect
 from receiver.store import message_sql as msql
+from tests.conftest import SeedInfo
 
 
 @pytest.fixture
@@ -149,7 +149,7 @@ def test_position_of_finds_row_under_filter_and_sort(model: MessagesModel, seede
 
 
 def test_pages_are_fetched_lazily(tmp_path: Any, qapp: Any) -> None:
-    from conftest import seed_database
+    from tests.conftest import seed_database
 
     info = seed_database(tmp_path / "big.db", n=PAGE_SIZE * 3 + 7)
     conn = connect(info.path, readonly=True)
@@ -177,7 +177,7 @@ def test_pages_are_fetched_lazily(tmp_path: Any, qapp: Any) -> None:
 def test_deep_pages_read_by_keyset_match_the_full_order(
     tmp_path: Any, qapp: Any, name: str, descending: bool
 ) -> None:
-    from conftest import seed_database
+    from tests.conftest import seed_database
 
     info = seed_database(tmp_path / "pages.db", n=PAGE_SIZE * 5 + 13)
     conn = connect(info.path, readonly=True)

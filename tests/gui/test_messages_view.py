@@ -6,7 +6,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from conftest import TEST_AUTH_TOKEN, SeedInfo
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
@@ -14,6 +13,7 @@ from desktop.main_window import MainWindow
 from desktop.models import message_query as mq
 from desktop.models.message_query import MessageFilter
 from desktop.models.messages_model import SID_ROLE
+from tests.conftest import TEST_AUTH_TOKEN, SeedInfo
 from tests.receiver_helpers import http_post, status_params
 
 

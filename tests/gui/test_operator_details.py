@@ -6,13 +6,13 @@ import re
 from typing import Any
 
 import pytest
-from conftest import SeedInfo
 from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
 from desktop.main_window import MainWindow
 from desktop.models import message_query as mq
+from tests.conftest import SeedInfo
 from tests.gui.test_journeys import click_row, sid_on_row
 from tests.gui.test_messages_view import post_signed
 from tests.gui.ui import click_menu_item

@@ -14,11 +14,11 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox
-from receiver_helpers import sid, status_params
 
 from receiver.callbacks import parse
 from receiver.retention import iso
 from receiver.store import RequestRecord, Store
+from tests.receiver_helpers import sid, status_params
 
 # the offscreen platform cannot raise windows or grab the keyboard for a popup menu; harmless there
 pytestmark = pytest.mark.qt_log_ignore(

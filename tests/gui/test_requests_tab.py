@@ -7,7 +7,6 @@ import shlex
 import subprocess
 from typing import Any
 
-from conftest import TEST_AUTH_TOKEN
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
@@ -15,6 +14,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.main_window import MainWindow
 from desktop.models.requests_model import COL_OUTCOME, COL_PATH, COL_TIME
+from tests.conftest import TEST_AUTH_TOKEN
 from tests.gui.test_journeys import click_row
 from tests.receiver_helpers import http_post, status_params
 

@@ -14,11 +14,11 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QInputDialog, QMessageBox, QSpinBox, QWidget
 from pytestqt.qtbot import QtBot
-from receiver_helpers import http_post, sid, status_params
 from twilio.request_validator import HMAC_SHA256, SIGNATURE_SETTINGS_HEADER, RequestValidator
 
 from receiver.simulate_plan import DEMO_AUTH_TOKEN
 from tests.gui.ui import child, click_menu_item
+from tests.receiver_helpers import http_post, sid, status_params
 
 REAL_TOKEN = "0123456789abcdef0123456789abcdef"  # tests/conftest.py TEST_AUTH_TOKEN
 

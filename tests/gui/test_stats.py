@@ -11,7 +11,6 @@ from typing import Any
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 import pytest
-import stats_seed
 from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QApplication, QTabWidget, QToolTip, QWidget
@@ -24,6 +23,7 @@ from desktop.views.stats_view import StatsView
 from receiver.callbacks import parse
 from receiver.stats_queries import CUSTOM, DeliveryStats
 from receiver.store import RequestRecord, open_reader
+from tests import stats_seed
 
 NOW = datetime.now(UTC)
 

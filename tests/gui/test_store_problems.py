@@ -16,13 +16,13 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
-from receiver_helpers import PUBLIC, http_post, sid, status_params
-from store_damage import damaged_db
 
 from desktop import app as desktop_app
 from desktop import store_problems
 from desktop.main_window import MainWindow
 from receiver.store import Store
+from tests.receiver_helpers import PUBLIC, http_post, sid, status_params
+from tests.store_damage import damaged_db
 
 
 def answer_dialog(button_text: str, seen: list[str], then: Callable[[], None] | None = None) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from conftest import BASE, SeedInfo, iso
 from PySide6.QtCore import QDateTime, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDialogButtonBox
@@ -14,6 +13,7 @@ from pytestqt.qtbot import QtBot
 from desktop.formatting import range_label
 from desktop.main_window import MainWindow
 from desktop.views.filter_bar import CUSTOM_LABEL, FilterBar, TimeRangeDialog
+from tests.conftest import BASE, SeedInfo, iso
 
 
 def local_qt(moment: datetime) -> QDateTime:

@@ -14,15 +14,16 @@ from typing import Any
 
 import keyring.backends.fail
 import pytest
-from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QPushButton, QWidget, QWizard
+from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QWizard
 from pytestqt.qtbot import QtBot
 
 from desktop.live.credentials_dialog import CredentialsDialog
 from desktop.live.going_live import GoingLive, LiveOptions
 from desktop.live.port_dialog import PortDialog
 from desktop.live.wizard import SetupWizard, send_test_page
+from desktop.live.wizard.applied_page import AppliedPage
 from desktop.live.wizard.credentials_page import CredentialsPage
 from desktop.live.wizard.public_url_page import PublicUrlPage
 from desktop.live.wizard.review_page import ReviewPage
@@ -38,8 +39,10 @@ from receiver.twilio_client import Credentials, make_client
 from receiver.webhook_apply import apply_plan
 from receiver.webhook_plan import plan_changes
 from receiver.webhook_targets import list_targets
+from tests.conftest import MakeController, MemoryKeyring
 from tests.fakes import fake_twilio as fakes
 from tests.fakes.fake_twilio import FakeTwilio
+from tests.gui.ui import child, click, current_page, top_level_items
 
 fake_twilio = fakes.fake_twilio
 
@@ -95,7 +98,7 @@ def through_public_url(qtbot: QtBot, live: GoingLive, wizard: SetupWizard, fake:
 
 
 def test_bad_credentials_show_twilio_20003_and_keep_nothing(
-    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio, memory_keyring: Any
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio, memory_keyring: MemoryKeyring
 ) -> None:
     wizard = live.open_wizard()
     page = wizard.page_of(CredentialsPage)
@@ -112,7 +115,7 @@ def test_bad_credentials_show_twilio_20003_and_keep_nothing(
 
 
 def test_good_credentials_go_to_the_keyring_and_advance(
-    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio, memory_keyring: Any
+    qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio, memory_keyring: MemoryKeyring
 ) -> None:
     wizard = live.open_wizard()
     fill_credentials(wizard.page_of(CredentialsPage), fake_twilio)
@@ -154,7 +157,7 @@ def test_api_key_asks_for_primary_token_and_uses_it_for_validation(
 def test_without_keyring_says_so_and_keeps_for_session_unless_weak_store_accepted(
     qtbot: QtBot, live: GoingLive, fake_twilio: FakeTwilio
 ) -> None:
-    no_keyring = SecretStore(keyring.backends.fail.Keyring())
+    no_keyring = SecretStore(keyring.backends.fail.Keyring())  # type: ignore[no-untyped-call]
     dialog = CredentialsDialog(no_keyring, live.runner, live.ctx.client_factory)
     qtbot.addWidget(dialog)
     dialog.show()
@@ -174,7 +177,7 @@ def test_without_keyring_says_so_and_keeps_for_session_unless_weak_store_accepte
     wait_idle(qtbot, live)
     assert "plain-text file only you can read" in form.busy.text()
     assert weak_file.exists() and stat.S_IMODE(os.stat(weak_file).st_mode) == 0o600
-    next_session = SecretStore(keyring.backends.fail.Keyring(), allow_weak=True)
+    next_session = SecretStore(keyring.backends.fail.Keyring(), allow_weak=True)  # type: ignore[no-untyped-call]
     assert next_session.get(keys.TWILIO_AUTH_TOKEN) == fake_twilio.auth_token
 
 
@@ -208,7 +211,7 @@ def test_targets_show_current_urls_and_precedence_warnings(
     through_public_url(qtbot, live, wizard, fake_twilio)
     page: TargetsPage = wizard.page_of(TargetsPage)
     assert page.tree.topLevelItemCount() == 2
-    rows = {page.tree.topLevelItem(i).text(0): page.tree.topLevelItem(i) for i in range(2)}
+    rows = {item.text(0): item for item in top_level_items(page.tree)}
     service_row = next(r for k, r in rows.items() if "Notifications" in k)
     assert service_row.text(1) == OLD_INBOUND and service_row.text(2) == OLD_STATUS
     assert not page.isComplete()  # nothing ticked yet
@@ -254,10 +257,7 @@ def test_review_lists_old_and_new_and_bad_overrides_block_apply(
     wizard.next()
     review: ReviewPage = wizard.page_of(ReviewPage)
     assert wizard.currentPage() is review
-    rows = [
-        [review.tree.topLevelItem(i).text(c) for c in range(4)]
-        for i in range(review.tree.topLevelItemCount())
-    ]
+    rows = [[item.text(c) for c in range(4)] for item in top_level_items(review.tree)]
     assert ["Notifications", "Delivery status callback", OLD_STATUS, f"{OWN_URL}/twilio/status"] in rows
     review.overrides.setText("rc=9")
     assert not review.isComplete() and "rc must be a whole number from 0 to 5" in review.busy.text()
@@ -265,11 +265,7 @@ def test_review_lists_old_and_new_and_bad_overrides_block_apply(
     assert review.isComplete()
     assert any(
         r[3] == f"{OWN_URL}/twilio/inbound#rc=3&rp=all"
-        for r in rows
-        + [
-            [review.tree.topLevelItem(i).text(c) for c in range(4)]
-            for i in range(review.tree.topLevelItemCount())
-        ]
+        for r in rows + [[item.text(c) for c in range(4)] for item in top_level_items(review.tree)]
     )
 
 
@@ -304,7 +300,7 @@ def test_apply_then_restore_on_demand(qtbot: QtBot, live: GoingLive, fake_twilio
     wizard.next()
     with qtbot.waitSignal(wizard.applied, timeout=10000):
         wizard.next()
-    assert "Changed 3 setting(s)" in wizard.currentPage().report.text()
+    assert "Changed 3 setting(s)" in current_page(wizard, AppliedPage).report.text()
     with fake_twilio.lock:
         assert fake_twilio.state.services[service["sid"]]["status_callback"] == f"{OWN_URL}/twilio/status"
     assert len(live.ctx.store().pending_backups()) == 1
@@ -366,7 +362,7 @@ def test_send_dialog_shows_opt_out_error(qtbot: QtBot, live: GoingLive, fake_twi
 
 def test_start_after_crash_offers_to_restore_leftover_webhooks(
     qtbot: QtBot,
-    make_controller: Callable[..., Any],
+    make_controller: MakeController,
     tmp_path: Path,
     tmp_settings: QSettings,
     fake_twilio: FakeTwilio,
@@ -379,7 +375,9 @@ def test_start_after_crash_offers_to_restore_leftover_webhooks(
         Credentials(fake_twilio.account_sid, fake_twilio.auth_token), api_base=fake_twilio.base_url
     )
     changes = plan_changes(list_targets(client), [service["sid"]], "https://gone.ngrok.test")
-    apply_plan(client, controller.store, fake_twilio.account_sid, changes)  # ...and then the app died
+    store = controller.store
+    assert store is not None  # started by make_controller
+    apply_plan(client, store, fake_twilio.account_sid, changes)  # ...and then the app died
 
     options = LiveOptions(client_factory=lambda c: make_client(c, api_base=fake_twilio.base_url))
     window = MainWindow(controller, tmp_settings, live=options)
@@ -393,7 +391,7 @@ def test_start_after_crash_offers_to_restore_leftover_webhooks(
         qtbot.waitUntil(lambda: not going.runner.busy, timeout=10000)
         with fake_twilio.lock:
             assert fake_twilio.state.services[service["sid"]]["status_callback"] == OLD_STATUS
-        assert controller.store.pending_backups() == []
+        assert store.pending_backups() == []
     finally:
         window.close()  # restored: nothing left to put back, so it closes at once
         window.deleteLater()
@@ -402,17 +400,10 @@ def test_start_after_crash_offers_to_restore_leftover_webhooks(
 # ------------------------------------------------------------------ what an operator meets on the pages
 
 
-def click(widget: QWidget) -> None:
-    """A left click where a person aims: a radio button's or check box's box (only its box and text
-    take clicks, and the widget may be much wider), anything else's middle."""
-    if isinstance(widget, QAbstractButton) and widget.isCheckable() and not isinstance(widget, QPushButton):
-        QTest.mouseClick(widget, Qt.MouseButton.LeftButton, pos=QPoint(8, widget.height() // 2))
-    else:
-        QTest.mouseClick(widget, Qt.MouseButton.LeftButton)
-
-
-def next_button(wizard: SetupWizard) -> Any:
-    return wizard.button(QWizard.WizardButton.NextButton)
+def next_button(wizard: SetupWizard) -> QAbstractButton:
+    button = wizard.button(QWizard.WizardButton.NextButton)
+    assert button is not None
+    return button
 
 
 def test_api_key_form_keeps_a_known_primary_token(
@@ -512,8 +503,7 @@ def test_review_shows_the_new_urls_whole(qtbot: QtBot, live: GoingLive, fake_twi
     review: ReviewPage = wizard.page_of(ReviewPage)
     assert wizard.currentPage() is review
     metrics = review.tree.fontMetrics()
-    for i in range(review.tree.topLevelItemCount()):
-        item = review.tree.topLevelItem(i)
+    for item in top_level_items(review.tree):
         shown = review.tree.visualRect(review.tree.indexFromItem(item, 3)).width()
         assert item.text(3).startswith(long_url)
         assert shown >= metrics.horizontalAdvance(item.text(3)), item.text(3)  # room for every character
@@ -539,7 +529,9 @@ def test_sandbox_page_says_its_urls_are_not_restored(
     assert "cannot put the Sandbox's previous URLs back" in wizard.currentPage().subTitle()
 
 
-def walk_to_send_page(qtbot: QtBot, live: GoingLive, fake: FakeTwilio) -> tuple[SetupWizard, Any, str]:
+def walk_to_send_page(
+    qtbot: QtBot, live: GoingLive, fake: FakeTwilio
+) -> tuple[SetupWizard, SendTestPage, str]:
     wizard, service_sid = walk_to_sandbox_page(qtbot, live, fake)
     click(next_button(wizard))  # -> send test
     page = wizard.currentPage()
@@ -588,8 +580,10 @@ def test_send_test_page_explains_an_error_code(
     QTest.keyClicks(page.to, "+15557654321")
     click(page.send)
     wait_idle(qtbot, live)
+    assert live.wizard is not None
     sid = live.wizard.state.sent_sid
     port = live.ctx.controller.port
+    assert sid is not None and port is not None
     deliveries = fake_twilio.deliver(
         sid, ["undelivered"], via=lambda _u: ("127.0.0.1", port), error_code=30003
     )
@@ -615,7 +609,7 @@ def test_receiver_port_is_remembered_for_the_next_start(
     click(dialog.spin)
     QTest.keyClick(dialog.spin, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
     QTest.keyClicks(dialog.spin, str(unused_port))
-    click(dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Save))
+    click(child(dialog, QDialogButtonBox).button(QDialogButtonBox.StandardButton.Save))
     assert not dialog.isVisible()
     # the next start (desktop.app.main does this with the app's settings)
     later = ReceiverController(tmp_path / "next.db", port=configured_port(live.ctx.settings))

@@ -12,6 +12,8 @@ from PySide6.QtWidgets import QWizard
 from pytestqt.qtbot import QtBot
 
 from desktop.live.going_live import GoingLive
+from desktop.live.wizard import SetupWizard
+from desktop.live.wizard.applied_page import AppliedPage
 from desktop.live.wizard.credentials_page import CredentialsPage
 from desktop.live.wizard.public_url_page import PublicUrlPage
 from desktop.live.wizard.review_page import ReviewPage
@@ -20,6 +22,7 @@ from receiver.twilio_client import make_client
 from receiver.webhook_paths import EVENTS_PATH
 from tests.fakes import fake_twilio as fakes
 from tests.fakes.fake_twilio import FakeTwilio
+from tests.gui.ui import current_page
 
 fake_twilio = fakes.fake_twilio
 OWN_URL = "https://monitor.example.com"
@@ -60,10 +63,11 @@ def test_ticking_event_streams_and_applying_creates_the_sink_and_restore_deletes
     QTest.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
     assert box.isChecked()
     wizard = review.wizard()
+    assert isinstance(wizard, SetupWizard)
     with qtbot.waitSignal(wizard.applied, timeout=10000):
         QTest.mouseClick(wizard.button(QWizard.WizardButton.CommitButton), Qt.MouseButton.LeftButton)
 
-    report = wizard.currentPage().report.text()
+    report = current_page(wizard, AppliedPage).report.text()
     assert f"Event Streams on: message events go to {OWN_URL}{EVENTS_PATH}" in report
     with fake_twilio.lock:
         [sink] = fake_twilio.events.state.sinks.values()
@@ -89,10 +93,11 @@ def test_an_event_streams_failure_is_reported_and_the_webhooks_still_apply(
     QTest.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
     fake_twilio.fail_next(r"^/v1/Sinks$", 429, 20429, "Too Many Requests", method="POST")
     wizard = review.wizard()
+    assert isinstance(wizard, SetupWizard)
     with qtbot.waitSignal(wizard.applied, timeout=10000):
         QTest.mouseClick(wizard.button(QWizard.WizardButton.CommitButton), Qt.MouseButton.LeftButton)
 
-    report = wizard.currentPage().report.text()
+    report = current_page(wizard, AppliedPage).report.text()
     assert "Changed" in report and "Event Streams could not be turned on" in report
     with fake_twilio.lock:
         assert fake_twilio.events.state.sinks == {}

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SeedInfo
 from PySide6.QtCore import QCoreApplication, QThread
 
 from desktop.workers import TaskRunner
@@ -19,6 +18,7 @@ from receiver.message_filter import MessageFilter
 from receiver.store import Reader, open_reader
 from receiver.store.base import ReadInterrupted, reading
 from receiver.store_health import StoreReadError
+from tests.conftest import SeedInfo
 
 # a read that runs until interrupted (billions of rows from a recursive CTE, nothing stored)
 ENDLESS = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT COUNT(*) FROM n"

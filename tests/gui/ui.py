@@ -7,7 +7,17 @@ from typing import TypeVar
 from PySide6.QtCore import QObject, QPoint, QSettings, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QAbstractButton, QMainWindow, QMenu, QPushButton, QWidget
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QMainWindow,
+    QMenu,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QWidget,
+    QWizard,
+    QWizardPage,
+)
 from pytestqt.qtbot import QtBot
 
 from desktop.live.context import ON_EXIT_KEY
@@ -41,6 +51,26 @@ def child(parent: QObject, kind: type[W], name: str = "") -> W:
     found = parent.findChild(kind, name)
     assert found is not None, f"no {kind.__name__} {name!r} in {type(parent).__name__}"
     return found
+
+
+Pg = TypeVar("Pg", bound=QWizardPage)
+
+
+def current_page(wizard: QWizard, kind: type[Pg]) -> Pg:
+    """The page ``wizard`` shows, which must be a ``kind`` (an AssertionError says which it is instead)."""
+    page = wizard.currentPage()
+    assert isinstance(page, kind), f"the wizard shows {type(page).__name__}, not {kind.__name__}"
+    return page
+
+
+def top_level_items(tree: QTreeWidget) -> list[QTreeWidgetItem]:
+    """The rows a person sees at the top level of ``tree``, in order."""
+    items = []
+    for i in range(tree.topLevelItemCount()):
+        item = tree.topLevelItem(i)
+        assert item is not None, f"row {i} of {tree.topLevelItemCount()} is missing"
+        items.append(item)
+    return items
 
 
 def keep_webhooks_on_exit(settings: QSettings) -> None:

@@ -10,13 +10,13 @@ from pathlib import Path
 import psycopg
 import psycopg.errors
 import pytest
-from receiver_helpers import PUBLIC, TOKEN, post, sid, status_params
 
 from receiver.app import ReceiverConfig, create_app
 from receiver.store import StoreError
 from receiver.store.pg.store import PgStore
 from receiver.store.url import PostgresTarget, parse
 from tests.pg.cluster import PASSWORD, Cluster
+from tests.receiver_helpers import PUBLIC, TOKEN, post, sid, status_params
 
 TEAM_MD = Path(__file__).resolve().parents[2] / "docs" / "TEAM.md"
 

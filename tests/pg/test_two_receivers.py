@@ -9,7 +9,6 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from receiver_helpers import PUBLIC, TOKEN, http_post, sid, status_params
 
 from receiver import statuses
 from receiver.app import ReceiverConfig, create_app
@@ -21,6 +20,7 @@ from receiver.webhook_paths import EVENTS_PATH
 from tests.fakes import fake_twilio as fakes
 from tests.fakes.fake_twilio import FakeTwilio
 from tests.pg.cluster import PASSWORD, Cluster
+from tests.receiver_helpers import PUBLIC, TOKEN, http_post, sid, status_params
 
 fake_twilio = fakes.fake_twilio  # fixture
 STATUSES = ("queued", "sent", "delivered", "read")  # ranks rising

@@ -10,7 +10,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from receiver_helpers import PUBLIC, TOKEN, post, sid, status_params
 
 from receiver.app import ReceiverConfig, create_app
 from receiver.store import Store
@@ -18,6 +17,7 @@ from receiver.store.pg.store import PgStore
 from receiver.store.url import PostgresTarget
 from tests.pg.cluster import Cluster
 from tests.pg.conftest import fresh_database
+from tests.receiver_helpers import PUBLIC, TOKEN, post, sid, status_params
 
 MESSAGE_COLUMNS = (
     "sid, direction, channel, from_addr, to_addr, body, status, status_rank, error_code, "

@@ -5,7 +5,7 @@ test message. Every Twilio call runs off the GUI thread (``AsyncPage``); pages s
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QWidget, QWizard
@@ -29,6 +29,8 @@ PAGE_CLASSES: tuple[Callable[[SetupContext, WizardState], AsyncPage], ...] = (
     SandboxPage,
     SendTestPage,
 )
+
+P = TypeVar("P", bound=AsyncPage)
 
 
 class SetupWizard(QWizard):
@@ -56,7 +58,7 @@ class SetupWizard(QWizard):
         self.currentIdChanged.connect(self._entered)
         self.resize(900, 620)
 
-    def page_of(self, cls: type[Any]) -> Any:
+    def page_of(self, cls: type[P]) -> P:
         """The page of that class (tests and the window drive pages through their widgets)."""
         return next(p for p in self.pages if isinstance(p, cls))
 
