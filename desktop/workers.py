@@ -87,7 +87,7 @@ class TaskRunner(QObject):
         def work() -> None:
             try:
                 result = fn()
-            except BaseException as exc:  # noqa: BLE001 - every failure is reported, none kills the app
+            except BaseException as exc:  # every failure is reported, none kills the app
                 task._finished.emit(None, exc)
                 return
             task._finished.emit(result, None)
@@ -236,14 +236,14 @@ class QueryLane(QObject):
                     if reader is None:
                         try:
                             reader = self._open()
-                        except BaseException as exc:  # noqa: BLE001 - reported like the job's own failure
+                        except BaseException as exc:  # reported like the job's own failure
                             self._emit(query, None, exc)
                             continue
                     self._running, self._reader = query, reader
                 try:
                     with reader.interruptible():
                         result, error = query.fn(reader), None
-                except BaseException as exc:  # noqa: BLE001 - every failure is reported, none kills the lane
+                except BaseException as exc:  # every failure is reported, none kills the lane
                     result, error = None, exc
                 with self._cond:
                     self._running = self._reader = None

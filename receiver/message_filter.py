@@ -45,9 +45,6 @@ class MessageFilter:
     to_prefixes: tuple[str, ...] = ()  # destination prefixes of one country (receiver.stats_queries)
     scope: str = ""  # what those three mean, for the operator ("to United States (US)")
 
-    def cleared(self) -> MessageFilter:
-        return MessageFilter()
-
     def with_(self, **changes: Any) -> MessageFilter:
         return replace(self, **changes)
 

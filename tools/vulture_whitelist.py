@@ -19,8 +19,3 @@ _.backup_ids
 _.close_box
 # receiver/store/detail_reads.py: part of MessageRecord, the row as stored (a PostgreSQL Reader fills it too)
 _.event_count
-
-# --- found by vulture in the models engineer's files (issue #12 merge, wip-models): the lead removes the
-# dead code, then these lines, when that branch lands (vulture --min-confidence 60).
-_.cleared  # desktop/models/message_query.py:84: method never called
-_.queued  # desktop/models/messages_model.py:140: variable never read

@@ -215,7 +215,7 @@ class MessagesView(QWidget):
         if self.selected_sid() is None and self.model.rowCount():
             self._select_row(0, scroll=True)
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # Qt override
         # Down in the search box goes to the results, as in a browser's address bar
         if (
             watched is self.filter_bar.search

@@ -16,6 +16,7 @@ from PySide6.QtTest import QTest
 from desktop.models.requests_model import COL_OUTCOME, COL_REASON, COL_SID, PAGE, RequestsModel
 from desktop.views.request_inspector import RequestInspector, form_fields
 from receiver.store import RequestRecord
+from tests.gui.ui import cell_text
 from tests.receiver_helpers import http_post
 
 TOKEN = "feedfacefeedfacefeedfacefeedface"
@@ -99,7 +100,7 @@ def test_unsigned_request_shows_as_rejected_with_its_reason(
     assert "no X-Twilio-Signature" in detail.diagnosis.text()
     assert "403" in detail.summary.text()
     fields = {
-        detail.fields.item(r, 0).text(): detail.fields.item(r, 1).text()
+        cell_text(detail.fields, r, 0): cell_text(detail.fields, r, 1)
         for r in range(detail.fields.rowCount())
     }
     assert fields["MessageSid"] == sid and fields["MessageStatus"] == "delivered"
@@ -118,7 +119,7 @@ def test_replaying_an_accepted_callback_adds_a_duplicate_and_keeps_the_selection
     assert cell(model, 0, COL_SID) == sid
     inspector.table.selectRow(0)
     original = inspector.selected_request_id()
-    fields = [inspector.detail.fields.item(r, 1).text() for r in range(inspector.detail.fields.rowCount())]
+    fields = [cell_text(inspector.detail.fields, r, 1) for r in range(inspector.detail.fields.rowCount())]
     assert "30003 Unreachable handset" in fields  # the error code is explained in place
 
     assert inspector.replay_button.isEnabled()

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QPushButton,
+    QTableWidget,
     QTreeWidget,
     QTreeWidgetItem,
     QWidget,
@@ -71,6 +72,13 @@ def top_level_items(tree: QTreeWidget) -> list[QTreeWidgetItem]:
         assert item is not None, f"row {i} of {tree.topLevelItemCount()} is missing"
         items.append(item)
     return items
+
+
+def cell_text(table: QTableWidget, row: int, column: int) -> str:
+    """A table widget's cell text, asserting the cell exists."""
+    item = table.item(row, column)
+    assert item is not None, (row, column)
+    return item.text()
 
 
 def keep_webhooks_on_exit(settings: QSettings) -> None:
