@@ -26,7 +26,7 @@ from typing import Any
 from ..message_filter import MessageFilter, SortSpec
 from ..stats_queries import DEST_PREFIX_SQL
 from . import like
-from .core import _FTS_COLUMNS as TEXT_COLUMNS  # the indexed columns are the searched columns
+from .schema import FTS_COLUMNS as TEXT_COLUMNS  # the indexed columns are the searched columns
 
 # Status sorts by rank, then by time (the rank prefixes the timestamp), so "failed" rows come newest first.
 SORT_EXPRESSIONS: dict[str, str] = {
