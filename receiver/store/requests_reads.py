@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import rejections
 from ..request_filter import RequestFilter
 from ..request_storage import read_request
 from . import like
 from .base import ReadsBase, reading
+from .detail_reads import count_rejected
 from .paging import Page, PagePlan
 
 _COLUMNS = "id, received_at, method, path, outcome, http_status, reason, latency_ms, message_sid, query"
@@ -89,4 +89,4 @@ class RequestsReads(ReadsBase):
     def rejected_requests_for_sid(self, sid: str) -> int:
         """How many refused requests named ``sid`` (why a SID with no stored message may still be known)."""
         with reading():
-            return rejections.count_for_sid(self.conn, sid)
+            return count_rejected(self.conn, sid)
