@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..request_filter import RequestFilter
-from ..request_storage import read_request
+from ..request_storage import event_holds_body, whole_request
 from . import like
 from .base import ReadsBase, reading
 from .detail_reads import count_rejected
@@ -84,7 +84,19 @@ class RequestsReads(ReadsBase):
     def request_detail(self, request_id: int) -> dict[str, Any] | None:
         """One request as the receiver logged it (an accepted callback's body rebuilt from its event)."""
         with reading():
-            return read_request(self.conn, request_id)
+            cur = self.conn.execute("SELECT * FROM requests WHERE id = ?", (request_id,))
+            raw = cur.fetchone()
+            if raw is None:
+                return None
+            row = dict(zip([d[0] for d in cur.description], tuple(raw), strict=True))
+            event = None
+            if event_holds_body(row):
+                found = self.conn.execute(
+                    "SELECT payload, idempotency_token FROM events WHERE message_sid = ? AND request_id = ?",
+                    (row["message_sid"], request_id),
+                ).fetchone()
+                event = None if found is None else (str(found[0]), found[1])
+        return whole_request(row, event)
 
     def rejected_requests_for_sid(self, sid: str) -> int:
         """How many refused requests named ``sid`` (why a SID with no stored message may still be known)."""
