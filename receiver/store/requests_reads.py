@@ -102,3 +102,24 @@ class RequestsReads(ReadsBase):
         """How many refused requests named ``sid`` (why a SID with no stored message may still be known)."""
         with reading():
             return count_rejected(self.conn, sid)
+
+    def newest_request_id(self) -> int:
+        """The id of the newest logged request (0 when the log is empty)."""
+        with reading():
+            return int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM requests").fetchone()[0])
+
+    def request_logged_after(self, after_id: int, path: str, query: str) -> bool:
+        """Whether a request to exactly ``path`` and ``query`` was logged with an id above ``after_id``."""
+        with reading():
+            # id > after_id keeps this a short range scan on the primary key however big the log is
+            row = self.conn.execute(
+                "SELECT 1 FROM requests WHERE id > ? AND path = ? AND query = ? LIMIT 1",
+                (after_id, path, query),
+            ).fetchone()
+        return row is not None
+
+    def first_outcomes(self, limit: int) -> list[str]:
+        """The outcomes of the first ``limit`` logged requests, oldest first."""
+        with reading():
+            rows = self.conn.execute("SELECT outcome FROM requests ORDER BY id LIMIT ?", (limit,)).fetchall()
+        return [str(r[0]) for r in rows]
