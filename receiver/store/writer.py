@@ -2,8 +2,7 @@
 
 The engine (engine.py) opens the file and commits jobs in groups; the writes (writes.py), the webhook
 backups (backups.py), retention's deletes (pruning.py) and reconciliation's writes (reconcile_writes.py)
-are the jobs. A 2xx goes out only after ``run``
-has returned, i.e. after the commit.
+are the jobs. A 2xx goes out only after ``run`` has returned, i.e. after the commit.
 """
 
 from __future__ import annotations
