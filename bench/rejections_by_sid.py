@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/rejections_by_sid.py [--requests 500000]
 
-Fills a temporary database (1 % rejected, 50,000 SIDs), then times ``rejections.for_sid`` +
-``count_for_sid`` (what one selection in the Messages tab costs) against the same count without the
+Fills a temporary database (1 % rejected, 50,000 SIDs), then times ``Reader.rejections_of`` +
+``rejection_count`` (what one selection in the Messages tab costs) against the same count without the
 partial index of migration m009 (a full scan, what the GUI thread would pay without it).
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from receiver import rejections
-from receiver.store import Store, connect
+
+from receiver.store import Store, open_reader
 
 COLUMNS = (
     "received_at, method, path, query, remote_addr, headers, body, body_size, content_type, kind, outcome, "
@@ -45,17 +45,17 @@ def main() -> int:
     conn.executemany(f"INSERT INTO requests ({COLUMNS}) VALUES ({', '.join('?' * 15)})", rows)
     conn.commit()
     conn.close()
-    reader = connect(db, readonly=True)
+    reader = open_reader(db)
     sid = f"SM{100:032x}"
     started = time.perf_counter()
     for _ in range(args.repeat):
-        rejections.for_sid(reader, sid)
-        rejections.count_for_sid(reader, sid)
+        reader.rejections_of(sid)
+        reader.rejection_count(sid)
     per = (time.perf_counter() - started) / args.repeat
     print(f"{n:,} requests ({n // 100:,} rejected): one selection's lookup {per * 1e6:.0f} µs")
     started = time.perf_counter()
     sql = "SELECT COUNT(*) FROM requests NOT INDEXED WHERE message_sid = ? AND outcome = 'rejected'"
-    reader.execute(sql, (sid,)).fetchone()
+    reader.conn.execute(sql, (sid,)).fetchone()
     print(f"the same count without the index (full scan): {(time.perf_counter() - started) * 1e3:.0f} ms")
     reader.close()
     return 0

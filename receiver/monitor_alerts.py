@@ -1,15 +1,12 @@
 """Twilio's Monitor alerts that concern this app: which ones, which message each is about, the stored rows.
 
 Reconciliation (reconcile.py) lists them and stores them in ``twilio_alerts`` (m010); the app's alerts
-list and ``callback-monitor reconcile`` read them back with ``list_alerts``.
+list reads them back with ``Reader.twilio_alerts`` (store/alerts_reads.py).
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Iterable
-from typing import Any
 from urllib.parse import parse_qs
 
 # Monitor alerts about webhooks and messaging: the ones this app's operator can act on
@@ -55,15 +52,3 @@ def alert_wanted(error_code: int | None, request_url: str | None, prefixes: Iter
         return True
     url = request_url or ""
     return any(url.startswith(p) for p in prefixes if p)
-
-
-def list_alerts(conn: sqlite3.Connection, limit: int = 500) -> list[dict[str, Any]]:
-    """Stored alerts, newest first, each with its details decoded."""
-    cur = conn.execute("SELECT * FROM twilio_alerts ORDER BY date_created DESC, sid LIMIT ?", (limit,))
-    cols = [d[0] for d in cur.description]
-    out = []
-    for raw in cur.fetchall():
-        row = dict(zip(cols, raw, strict=True))
-        row["details"] = json.loads(row["details"]) if row["details"] else {}
-        out.append(row)
-    return out

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import http.client
 import secrets
-import sqlite3
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .store import connect
+from .store import open_reader
 from .webhook_paths import STATUS_PATH
 
 PROBE_PARAM = "cm_probe"
@@ -39,20 +38,6 @@ def forward_hint(public_base: str, local_port: int | None) -> str:
     """Where the operator's proxy or tunnel must send Twilio's requests."""
     target = f"http://127.0.0.1:{local_port}" if local_port else "this computer's receiver"
     return f"Forward {public_base.rstrip('/')}/twilio/… to {target}."
-
-
-def _last_request_id(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT COALESCE(MAX(id), 0) FROM requests").fetchone()
-    return int(row[0])
-
-
-def _was_logged(conn: sqlite3.Connection, after_id: int, query: str) -> bool:
-    # id > after_id keeps this a short range scan on the primary key however big the log is
-    row = conn.execute(
-        "SELECT 1 FROM requests WHERE id > ? AND path = ? AND query = ? LIMIT 1",
-        (after_id, STATUS_PATH, query),
-    ).fetchone()
-    return row is not None
 
 
 def _get(url: str, resolve: Resolver | None, timeout: float) -> int:
@@ -90,16 +75,16 @@ def probe(
     query = f"{PROBE_PARAM}={secrets.token_hex(16)}"
     url = f"{base}{STATUS_PATH}?{query}"
     hint = forward_hint(base, local_port)
-    conn = connect(db_path, readonly=True)
+    reader = open_reader(db_path)
     try:
-        before = _last_request_id(conn)
+        before = reader.newest_request_id()
         try:
             status = _get(url, resolve, timeout)
         except ssl.SSLError as exc:
             return Reach(False, f"{base} has no valid https certificate ({exc}); Twilio will refuse it.")
         except (OSError, http.client.HTTPException, LookupError) as exc:
             return Reach(False, f"Could not reach {base}: {exc}. {hint}")
-        if _was_logged(conn, before, query):
+        if reader.request_logged_after(before, STATUS_PATH, query):
             return Reach(True, f"{base} reaches this receiver.")
         return Reach(
             False,
@@ -107,4 +92,4 @@ def probe(
             f"to another server. {hint}",
         )
     finally:
-        conn.close()
+        reader.close()

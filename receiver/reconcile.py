@@ -26,13 +26,11 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
 from twilio.rest import Client
@@ -40,7 +38,8 @@ from twilio.rest import Client
 from . import statuses
 from .channels import channel_of
 from .monitor_alerts import alert_wanted, message_sid_of_alert
-from .store import Store, StoreClosed, connect, stats_rollup, utcnow
+from .store import Store, StoreClosed, open_reader, utcnow
+from .store.reconcile_writes import API_SOURCE, MESSAGE_SOURCE
 from .twilio_backoff import with_backoff
 from .twilio_client import SetupError, twilio_call
 
@@ -56,10 +55,6 @@ MAX_ALERTS_LOOKBACK = timedelta(days=30)  # Monitor answers nothing older
 MAX_FETCHES_PER_PASS = 500  # a pass stays short; what is left waits for the next one
 PAGE_SIZE = 50
 WRITE_CHUNK = 10  # messages per write job: ~2 ms of the writer's time (bench/reconcile.py)
-API_SOURCE = "api"  # events.source of a status learned from the API
-# messages.source of a message first seen in a backfill ('api' is one the app sent, 'callback' and
-# 'inbound' came by webhook): the app did not send it, so its timeline does not start with "accepted"
-MESSAGE_SOURCE = "reconcile"
 BACKFILL_STATE = "backfill"
 ALERTS_STATE = "alerts"
 
@@ -150,107 +145,6 @@ def message_row(m: Any) -> dict[str, Any]:
     }
 
 
-_FILL = ("from_addr", "to_addr", "body", "messaging_service_sid", "account_sid", "num_segments")
-
-
-def apply_api_message(conn: sqlite3.Connection, row: dict[str, Any]) -> str:
-    """Merge what the API says about a message into the store; "new", "updated" or "unchanged".
-
-    The same rules as a callback (statuses.py): the status moves only forward; columns only fill in (a
-    price once Twilio has it). A status that moves the message on, and has no event yet, gets an event
-    marked ``source = 'api'``; nothing is written at all when nothing changed (a second run changes
-    nothing).
-    """
-    sid, status = row["sid"], row["status"]
-    now = utcnow()
-    current = conn.execute(
-        "SELECT status, error_code, price, price_unit, num_media, "
-        + ", ".join(_FILL)
-        + " FROM messages WHERE sid = ?",
-        (sid,),
-    ).fetchone()
-    result = "unchanged"
-    news = current is None  # the API's status is news: the message's status moves to it
-    if current is None:
-        first_seen = row["date_created"] or row["date_sent"] or now
-        conn.execute(
-            "INSERT INTO messages (sid, direction, channel, from_addr, to_addr, body, status, status_rank, "
-            "error_code, messaging_service_sid, account_sid, num_segments, num_media, price, price_unit, "
-            "first_seen, updated_at, event_count, source) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
-            (
-                sid,
-                row["direction"],
-                row["channel"],
-                row["from_addr"],
-                row["to_addr"],
-                row["body"],
-                status,
-                statuses.rank(status),
-                row["error_code"],
-                row["messaging_service_sid"],
-                row["account_sid"],
-                row["num_segments"],
-                row["num_media"],
-                row["price"],
-                row["price_unit"],
-                first_seen,
-                now,
-                MESSAGE_SOURCE,
-            ),
-        )
-        result = "new"
-    else:
-        cur = dict(
-            zip(("status", "error_code", "price", "price_unit", "num_media", *_FILL), current, strict=True)
-        )
-        sets: dict[str, Any] = {c: row[c] for c in _FILL if cur[c] is None and row[c] is not None}
-        if cur["price"] is None and row["price"] is not None:  # a price and its currency go together
-            sets.update(price=row["price"], price_unit=row["price_unit"])
-        if statuses.supersedes(status, cur["status"]):
-            news = True
-            sets.update(status=status, status_rank=statuses.rank(status))
-            if row["error_code"] is not None:
-                sets["error_code"] = row["error_code"]
-        if (row["num_media"] or 0) > (cur["num_media"] or 0):
-            sets["num_media"] = row["num_media"]
-        if sets:
-            assignments = ", ".join(f"{c} = ?" for c in sets)
-            conn.execute(
-                f"UPDATE messages SET {assignments}, updated_at = ? WHERE sid = ?", (*sets.values(), now, sid)
-            )
-            result = "updated"
-    # an older status than the message's (a callback told more, maybe while this was fetched) would only
-    # clutter the timeline after the newer one: the history gets an API event for news only
-    seen = (
-        news
-        and conn.execute(
-            "SELECT 1 FROM events WHERE message_sid = ? AND status = ? LIMIT 1", (sid, status)
-        ).fetchone()
-    )
-    if news and seen is None:
-        payload = {k: v for k, v in row.items() if k != "body"}  # the body is in messages already
-        conn.execute(
-            "INSERT OR IGNORE INTO events (message_sid, status, error_code, event_type, event_key, "
-            "received_at, payload, source) VALUES (?, ?, ?, NULL, ?, ?, ?, ?)",
-            (
-                sid,
-                status,
-                row["error_code"],
-                f"{sid}|{status}|{API_SOURCE}",
-                now,
-                json.dumps(payload),
-                API_SOURCE,
-            ),
-        )
-        conn.execute("UPDATE messages SET event_count = event_count + 1 WHERE sid = ?", (sid,))
-        if result == "unchanged":
-            result = "updated"
-    if result != "unchanged":
-        stats_rollup.touch(conn, sid)  # a price or a filled-in column changes the statistics without an event
-    return result
-
-
 # --------------------------------------------------------------------------- the pass
 class Reconciler:
     """One pass over ``store`` with ``client`` (the real twilio-python client, ``make_client``)."""
@@ -273,7 +167,7 @@ class Reconciler:
         self.cancel = cancel or threading.Event()
         self.now = now
         self.backoff = with_backoff(client, self.cancel, sleep=sleep)  # sleep: the waits (a clock for tests)
-        self._reader = connect(store.path, readonly=True)
+        self._reader = open_reader(store.path)
 
     def close(self) -> None:
         self._reader.close()
@@ -306,34 +200,21 @@ class Reconciler:
         return report
 
     # ---------------------------------------------------------------- single messages
-    def _due(self, sql: str, args: tuple[Any, ...]) -> list[str]:
-        return [r[0] for r in self._reader.execute(sql, args).fetchall()]
-
     def stuck_sids(self) -> list[str]:
         now = self.now()
-        marks = ",".join("?" * len(STUCK_STATUSES))
-        return self._due(
-            f"SELECT sid FROM messages WHERE status IN ({marks}) AND updated_at < ? AND first_seen > ? "
-            "AND simulated = 0 ORDER BY updated_at LIMIT ?",
-            (
-                *STUCK_STATUSES,
-                (now - self.settings.stuck_after).isoformat(timespec="milliseconds"),
-                (now - STUCK_WINDOW).isoformat(timespec="milliseconds"),
-                self.settings.max_fetches,
-            ),
+        return self._reader.stuck_sids(
+            STUCK_STATUSES,
+            (now - self.settings.stuck_after).isoformat(timespec="milliseconds"),
+            (now - STUCK_WINDOW).isoformat(timespec="milliseconds"),
+            self.settings.max_fetches,
         )
 
     def unpriced_sids(self) -> list[str]:
         now = self.now()
-        marks = ",".join("?" * len(statuses.TERMINAL))
-        return self._due(
-            f"SELECT sid FROM messages WHERE status IN ({marks}) AND price IS NULL AND first_seen > ? "
-            "AND simulated = 0 ORDER BY first_seen DESC LIMIT ?",
-            (
-                *sorted(statuses.TERMINAL),
-                (now - self.settings.price_window).isoformat(timespec="milliseconds"),
-                self.settings.max_fetches,
-            ),
+        return self._reader.unpriced_sids(
+            sorted(statuses.TERMINAL),
+            (now - self.settings.price_window).isoformat(timespec="milliseconds"),
+            self.settings.max_fetches,
         )
 
     def _refresh(self, sids: list[str], what: str, report: Report) -> None:
@@ -345,7 +226,7 @@ class Reconciler:
             row = message_row(m)
             report.checked += 1
             before_price = row["price"] is not None
-            outcome: str = self.store.run(partial(apply_api_message, row=row))
+            (outcome,) = self.store.apply_api_messages([row])
             if outcome != "unchanged":
                 report.updated += 1
             if what == "prices" and before_price:
@@ -359,23 +240,11 @@ class Reconciler:
         self._refresh(self.unpriced_sids(), "prices", report)
 
     # ---------------------------------------------------------------- backfill
-    def _state(self, name: str) -> dict[str, Any] | None:
-        row = self._reader.execute("SELECT value FROM sync_state WHERE name = ?", (name,)).fetchone()
-        return json.loads(row[0]) if row else None
-
-    @staticmethod
-    def _put_state(conn: sqlite3.Connection, name: str, value: dict[str, Any]) -> None:
-        conn.execute(
-            "INSERT INTO sync_state (name, value, updated_at) VALUES (?, ?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            (name, json.dumps(value), utcnow()),
-        )
-
     def backfill(self, since: datetime, report: Report) -> None:
         """List the account's messages sent since ``since``, page by page; a page's progress (the next
         page's URL) is committed with its messages, so an error half-way resumes at the page it stopped on."""
         since_key = _iso(since)
-        state = self._state(BACKFILL_STATE) or {}
+        state = self._reader.sync_state(BACKFILL_STATE) or {}
         resume = state.get("next_page_url") if state.get("since") == since_key else None
         listed = int(state.get("listed", 0)) if resume else 0
         with twilio_call("listing messages"):
@@ -397,20 +266,8 @@ class Reconciler:
             outcomes: list[str] = []
             chunks = [rows[i : i + WRITE_CHUNK] for i in range(0, len(rows), WRITE_CHUNK)] or [[]]
             for n, chunk in enumerate(chunks):
-                last = n == len(chunks) - 1
-
-                def job(
-                    conn: sqlite3.Connection,
-                    chunk: list[dict[str, Any]] = chunk,
-                    last: bool = last,
-                    value: dict[str, Any] = value,
-                ) -> list[str]:
-                    done = [apply_api_message(conn, r) for r in chunk]
-                    if last:
-                        self._put_state(conn, BACKFILL_STATE, value)
-                    return done
-
-                outcomes += self.store.run(job)
+                page_done = (BACKFILL_STATE, value) if n == len(chunks) - 1 else None
+                outcomes += self.store.apply_api_messages(chunk, page_done)
             report.backfilled += len(rows)
             report.backfill_new += outcomes.count("new")
             report.updated += outcomes.count("updated")
@@ -426,19 +283,14 @@ class Reconciler:
         backfill's date; at most 30 days back: Monitor keeps no more), with each one's details (the
         request variables, the response Twilio saw): they name the message an alert is about."""
         now = self.now()
-        state = self._state(ALERTS_STATE) or {}
+        state = self._reader.sync_state(ALERTS_STATE) or {}
         start = now - DEFAULT_ALERTS_LOOKBACK
         if since is not None:
             start = since
         elif state.get("newest"):
             start = datetime.fromisoformat(state["newest"]) - timedelta(minutes=5)  # clock skew margin
         start = max(start, now - MAX_ALERTS_LOOKBACK + timedelta(minutes=1))
-        known = {
-            r[0]
-            for r in self._reader.execute(
-                "SELECT sid FROM twilio_alerts WHERE date_created >= ?", (_iso(start),)
-            )
-        }
+        known = self._reader.alert_sids_since(_iso(start) or "")
         with twilio_call("listing Twilio's alerts"):
             alerts = list(
                 self.client.monitor.v1.alerts.stream(start_date=start, page_size=self.settings.page_size)
@@ -479,21 +331,7 @@ class Reconciler:
             stored.append(row)
         value = {"newest": newest} if newest else {}
 
-        def job(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-            new = []
-            for row in stored:
-                cols = ", ".join(row)
-                cur = conn.execute(
-                    f"INSERT OR IGNORE INTO twilio_alerts ({cols}) VALUES ({', '.join('?' * len(row))})",
-                    tuple(row.values()),
-                )
-                if cur.rowcount:
-                    new.append(row)
-            if value:
-                self._put_state(conn, ALERTS_STATE, value)
-            return new
-
-        report.alerts.extend(self.store.run(job))
+        report.alerts.extend(self.store.store_twilio_alerts(stored, (ALERTS_STATE, value) if value else None))
         self.progress("alerts", len(wanted), len(wanted))
 
 
@@ -518,11 +356,12 @@ class WakeDetector:
 
 
 __all__ = [
+    "API_SOURCE",
+    "MESSAGE_SOURCE",
     "Cancelled",
     "Reconciler",
     "Report",
     "Settings",
     "WakeDetector",
-    "apply_api_message",
     "message_row",
 ]

@@ -9,13 +9,12 @@ Two jobs, both about the ``requests`` row, kept together because one undoes the 
 * **Each fact once.** An accepted callback's fields are already in its event (``events.payload``), and
   its Content-Type, Content-Length and idempotency token in columns. Its row therefore stores no body
   and only the other headers (about 1.9 KB → 1.3 KB per callback at rest, bench/soak.py).
-  ``read_request`` puts them back for the inspector and for replay.
+  ``whole_request`` puts them back for the inspector and for replay (``Reader.request_detail``).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
@@ -109,25 +108,22 @@ def payload_json(payload: dict[str, Any]) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=_COMPACT)
 
 
-def read_request(conn: sqlite3.Connection, request_id: int) -> dict[str, Any] | None:
-    """A ``requests`` row as dict, with what ``accepted_headers`` and the store left out put back
-    (the body rebuilt from the event's fields, the implied headers from their columns).
+def event_holds_body(row: dict[str, Any]) -> bool:
+    """Whether a stored ``requests`` row is an accepted callback's whose fields are in its event."""
+    return row.get("outcome") == "accepted" and row.get("body") is None and bool(row.get("message_sid"))
+
+
+def whole_request(row: dict[str, Any], event: tuple[str, str | None] | None) -> dict[str, Any]:
+    """A ``requests`` row (as dict) with what ``accepted_headers`` and the store left out put back: the
+    body rebuilt from ``event`` (its event's payload and idempotency token, None when it has none), the
+    implied headers from their columns.
 
     ``body_rebuilt`` is True when the body shown is rebuilt: the same fields and values, in the same
     order, but not necessarily byte for byte what was sent (percent-encoding may differ).
     ``body_deleted`` is True when the event that held the fields was pruned with its message."""
-    cur = conn.execute("SELECT * FROM requests WHERE id = ?", (request_id,))
-    raw = cur.fetchone()
-    if raw is None:
-        return None
-    row = dict(zip([d[0] for d in cur.description], tuple(raw), strict=True))
     row["body_rebuilt"] = row["body_deleted"] = False
-    if row.get("outcome") != "accepted" or row.get("body") is not None or not row.get("message_sid"):
+    if not event_holds_body(row):
         return row
-    event = conn.execute(
-        "SELECT payload, idempotency_token FROM events WHERE message_sid = ? AND request_id = ?",
-        (row["message_sid"], request_id),
-    ).fetchone()
     if event is None:
         row["body_deleted"] = True
         return row

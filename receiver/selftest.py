@@ -137,16 +137,17 @@ def check_receiver(db_path: Path) -> tuple[str, str]:
 
 
 def check_store(db_path: Path, sid: str) -> str:
-    from .store import connect
+    from .store import open_reader
 
-    conn = connect(db_path, readonly=True)
+    reader = open_reader(db_path)
     try:
-        row = conn.execute("SELECT status FROM messages WHERE sid = ?", (sid,)).fetchone()
-        outcomes = [r[0] for r in conn.execute("SELECT outcome FROM requests ORDER BY id")]
+        message = reader.message(sid)
+        outcomes = reader.first_outcomes(3)  # a third would be a request the check did not send
     finally:
-        conn.close()
-    if row is None or row[0] != "delivered":
-        raise CheckFailed(f"the signed callback is not in the database as delivered (found {row!r})")
+        reader.close()
+    status = message.status if message is not None else None
+    if status != "delivered":
+        raise CheckFailed(f"the signed callback is not in the database as delivered (found {status!r})")
     if outcomes != ["accepted", "rejected"]:
         raise CheckFailed(f"the request log holds {outcomes}, expected ['accepted', 'rejected']")
     return f"database: {db_path.name} holds the message as 'delivered' and both requests in the log"

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 
 from receiver import callbacks, reconcile
-from receiver.monitor_alerts import list_alerts
-from receiver.store import RequestRecord, Store
+from receiver.store import RequestRecord, Store, open_reader
 from receiver.twilio_client import Credentials, SetupError, make_client
 from tests.fakes import fake_twilio as fakes
 from tests.fakes.fake_twilio import FakeTwilio
@@ -231,13 +230,13 @@ def test_alerts_about_webhooks_are_stored_and_linked_to_their_message(
     report = reconciler(fake_twilio, store, settings=reconcile.Settings(webhook_prefixes=(url,))).run()
 
     assert {a["sid"] for a in report.alerts} == {by_vars["sid"], by_resource["sid"]}
-    conn = sqlite3.connect(store.path)
-    stored = list_alerts(conn)
-    conn.close()
-    assert {a["message_sid"] for a in stored} == {m["sid"]}
-    shown = next(a for a in stored if a["sid"] == by_vars["sid"])
-    assert shown["details"]["response_body"] == "<html>502 Bad Gateway</html>"
-    assert shown["request_url"] == url and shown["error_code"] == 11200
+    reader = open_reader(store.path)
+    stored = reader.twilio_alerts()
+    reader.close()
+    assert {a.message_sid for a in stored} == {m["sid"]}
+    shown = next(a for a in stored if a.sid == by_vars["sid"])
+    assert shown.details["response_body"] == "<html>502 Bad Gateway</html>"
+    assert shown.request_url == url and shown.error_code == 11200
 
     again = reconciler(fake_twilio, store).run()
     assert again.alerts == []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from receiver import rejections
-from receiver.store import RequestRecord, Store, connect
+from receiver.store import RequestRecord, Store, connect, open_reader
+from receiver.store.detail_reads import REJECTED_BY_SID
 
 
 def test_rejections_for_a_sid_use_the_partial_index_and_read_the_claimed_status(tmp_path: Path) -> None:
@@ -21,20 +21,22 @@ def test_rejections_for_a_sid_use_the_partial_index_and_read_the_claimed_status(
             )  # fmt: skip
     finally:
         store.close()
+    reader = open_reader(tmp_path / "r.db")
     conn = connect(tmp_path / "r.db", readonly=True)
     try:
-        found = rejections.for_sid(conn, sid)
+        found = reader.rejections_of(sid)
         assert [(r.status, r.http_status, r.reason) for r in found] == [
             ("delivered", 403, "r-delivered"),
             ("read", 403, "r-read"),
         ]
-        assert rejections.count_for_sid(conn, sid) == 2
+        assert reader.rejection_count(sid) == 2
         plan = " ".join(
             str(row[3])
             for row in conn.execute(
-                "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM requests WHERE " + rejections.WHERE_SID, (sid,)
+                "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM requests WHERE " + REJECTED_BY_SID, (sid,)
             )
         )
         assert "idx_requests_rejected_sid" in plan
     finally:
+        reader.close()
         conn.close()

@@ -16,11 +16,19 @@ import pytest
 from twilio.request_validator import HMAC_SHA256, SIGNATURE_SETTINGS_HEADER, RequestValidator
 
 from receiver.app import EMPTY_TWIML, ReceiverConfig, create_app
-from receiver.request_storage import read_request
 from receiver.server import ReceiverServer
 from receiver.simulate_plan import DEMO_AUTH_TOKEN
-from receiver.store import Store
+from receiver.store import Store, open_reader
 from tests.receiver_helpers import FORM, PUBLIC, TOKEN, post, sid, sign, status_params
+
+
+def request_detail(db: Path | str, request_id: int) -> dict[str, Any] | None:
+    """What the inspector and replay get for one logged request (``Reader.request_detail``)."""
+    reader = open_reader(db)
+    try:
+        return reader.request_detail(request_id)
+    finally:
+        reader.close()
 
 
 @pytest.fixture
@@ -219,11 +227,7 @@ def test_credential_headers_are_stored_redacted(store: Store, header: str) -> No
     raw = last_request(store)
     assert "hunter2-value" not in raw["headers"]
     # the idempotency token lives in the event row and is put back for the inspector and replay
-    conn = sqlite3.connect(store.path)
-    try:
-        full = read_request(conn, raw["id"])
-    finally:
-        conn.close()
+    full = request_detail(store.path, raw["id"])
     assert full is not None
     stored = json.loads(full["headers"])
     assert stored["X-Twilio-Signature"] != "[redacted]"  # replay needs Twilio's own headers

@@ -18,13 +18,22 @@ import pytest
 from receiver import cli
 from receiver.app import ReceiverConfig, create_app
 from receiver.callbacks import parse
-from receiver.request_storage import MAX_HEADER, MAX_HEADERS, MAX_PATH, MAX_QUERY, read_request
+from receiver.request_storage import MAX_HEADER, MAX_HEADERS, MAX_PATH, MAX_QUERY
 from receiver.retention import REQUEST_BATCH, Pruner, Retention, iso, prune
-from receiver.store import RequestRecord, Store
+from receiver.store import RequestRecord, Store, open_reader
 from tests.receiver_helpers import PUBLIC, TOKEN, post, sid, status_params
 from tests.waiting import wait_until
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def request_detail(db: Path | str, request_id: int) -> dict[str, Any] | None:
+    """What the inspector and replay get for one logged request (``Reader.request_detail``)."""
+    reader = open_reader(db)
+    try:
+        return reader.request_detail(request_id)
+    finally:
+        reader.close()
 
 
 def _days_ago(days: float) -> str:
@@ -81,7 +90,7 @@ def test_a_usual_twilio_request_is_stored_uncut(tmp_path: Path) -> None:
         client = create_app(store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC)).test_client()
         answer = post(client, "/twilio/status", status_params(sid(), "sent"), token="wrong" * 6)
         assert answer.status_code == 403
-        row = read_request(sqlite3.connect(tmp_path / "s.db"), 1)
+        row = request_detail(tmp_path / "s.db", 1)
     assert row is not None and "cut" not in row["headers"] and "cut" not in row["body"]
     assert row["body"].startswith("MessageSid=SM")
 
@@ -89,7 +98,7 @@ def test_a_usual_twilio_request_is_stored_uncut(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------ each fact once
 def test_an_accepted_callback_stores_its_fields_once_and_the_inspector_gets_them_back(tmp_path: Path) -> None:
     """The fields live in the event's payload; the request row keeps no copy of the body nor the headers
-    other columns hold, and ``read_request`` (inspector, replay) puts them back."""
+    other columns hold, and ``Reader.request_detail`` (inspector, replay) puts them back."""
     params = status_params(sid(), "delivered")
     with Store(tmp_path / "s.db") as store:
         client = create_app(store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC)).test_client()
@@ -99,7 +108,7 @@ def test_an_accepted_callback_stores_its_fields_once_and_the_inspector_gets_them
     body, headers = conn.execute("SELECT body, headers FROM requests").fetchone()
     assert body is None
     assert not {"Content-Type", "Content-Length", "I-Twilio-Idempotency-Token"} & set(json.loads(headers))
-    row = read_request(conn, 1)
+    row = request_detail(tmp_path / "s.db", 1)
     assert row is not None and row["body_rebuilt"]
     from urllib.parse import parse_qsl
 
@@ -268,5 +277,5 @@ def test_the_request_of_a_pruned_message_says_its_fields_went_with_it(tmp_path: 
     with Store(db) as store:
         _callback(store, sid(), "sent", _days_ago(100))
         prune(store, Retention.from_days(0, 0), messages_before=_days_ago(30), now=NOW)
-    row = read_request(sqlite3.connect(db), 1)
+    row = request_detail(db, 1)
     assert row is not None and row["body_deleted"] and not row["body_rebuilt"]

@@ -3,7 +3,7 @@ live figures: over random ranges, after a late status change or a price learned 
 and purging, and while the maintenance thread is behind or never ran.
 
 The database is filled through the real store (``Store.record_callback`` with ``receiver.callbacks.parse``,
-prices through ``Store.record_outbound``, reconciliation through ``reconcile.apply_api_message``)."""
+prices through ``Store.record_outbound``, reconciliation through ``Store.apply_api_messages``)."""
 
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from receiver import reconcile, retention
+from receiver import retention
 from receiver.callbacks import parse
 from receiver.stats_queries import CUSTOM, DeliveryStats
-from receiver.store import Reader, RequestRecord, Store, connect
+from receiver.store import Reader, RequestRecord, Store, connect, reconcile_writes
 from receiver.store import stats_rollup as rollup
 from receiver.store.stats_maintenance import RollupMaintainer
 
@@ -221,7 +221,7 @@ def test_a_late_status_from_reconciliation_shows_in_the_next_refresh(store: Stor
     sid = _old_delivered(store)
     before, _ = both(store.path, "all", NOW)
     row = _api_row(sid, status="delivered")
-    store.run(lambda c: reconcile.apply_api_message(c, row))
+    store.apply_api_messages([row])
     rolled, live = both(store.path, "all", NOW)  # the maintenance thread has not run
     assert rolled == live
     assert rolled.delivered == before.delivered + 1
@@ -233,7 +233,7 @@ def _api_row(sid: str, **values: Any) -> dict[str, Any]:
     row = {
         "sid": sid, "status": "sent", "error_code": None, "price": None, "price_unit": None, "num_media": 0,
         "direction": "outbound", "channel": "sms", "date_created": None, "date_sent": None,
-        **{c: None for c in reconcile._FILL},
+        **{c: None for c in reconcile_writes._FILL},
     }  # fmt: skip
     row.update(values)
     return row
@@ -252,7 +252,7 @@ def test_a_price_learned_later_shows_in_the_next_refresh(store: Store, writer: s
         store.record_outbound({"sid": sid, "price": "-1.00000", "price_unit": "GBP"})
     else:
         row = _api_row(sid, price="-1.00000", price_unit="GBP")
-        assert store.run(lambda c: reconcile.apply_api_message(c, row)) == "updated"
+        assert store.apply_api_messages([row]) == ["updated"]
     rolled, live = both(store.path, "all", NOW)
     assert rolled == live
     assert rolled.current is not None and before.current is not None

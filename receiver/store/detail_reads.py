@@ -6,6 +6,7 @@ Every query seeks one SID through an index (``messages`` primary key, the events
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
 from .. import rejections
@@ -91,8 +92,27 @@ class DetailReads(ReadsBase):
 
     def rejections_of(self, sid: str, limit: int = 50) -> list[rejections.Rejection]:
         """The latest ``limit`` rejected requests that named ``sid`` (unverified claims), oldest first."""
-        return rejections.for_sid(self.conn, sid, limit)
+        rows = self.conn.execute(
+            f"SELECT id, received_at, http_status, reason, body FROM requests WHERE {REJECTED_BY_SID} "
+            "ORDER BY id DESC LIMIT ?",
+            (sid, limit),
+        ).fetchall()
+        return [
+            rejections.Rejection(
+                int(r[0]), str(r[1]), int(r[2] or 0), str(r[3] or ""), rejections.claimed_status(r[4] or "")
+            )
+            for r in reversed(rows)
+        ]
 
     def rejection_count(self, sid: str) -> int:
         """How many rejected requests named ``sid``."""
-        return rejections.count_for_sid(self.conn, sid)
+        return count_rejected(self.conn, sid)
+
+
+# the partial index of m009 (``outcome = 'rejected' AND message_sid IS NOT NULL``) serves these
+REJECTED_BY_SID = "message_sid = ? AND outcome = 'rejected' AND message_sid IS NOT NULL"
+
+
+def count_rejected(conn: sqlite3.Connection, sid: str) -> int:
+    """How many rejected requests named ``sid`` (the detail's and the request log's question)."""
+    return int(conn.execute(f"SELECT COUNT(*) FROM requests WHERE {REJECTED_BY_SID}", (sid,)).fetchone()[0])

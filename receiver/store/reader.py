@@ -20,11 +20,21 @@ from .engine import connect
 from .errors_reads import ErrorsReads
 from .export_reads import ExportReads
 from .messages_reads import MessagesReads
+from .reconcile_reads import ReconcileReads
 from .requests_reads import RequestsReads
 from .stats_reads import StatsReads
 
 
-class Reader(MessagesReads, RequestsReads, DetailReads, ErrorsReads, StatsReads, AlertsReads, ExportReads):
+class Reader(
+    MessagesReads,
+    RequestsReads,
+    DetailReads,
+    ErrorsReads,
+    StatsReads,
+    AlertsReads,
+    ExportReads,
+    ReconcileReads,
+):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self._stop = False

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import rejections
 from ..request_filter import RequestFilter
-from ..request_storage import read_request
+from ..request_storage import event_holds_body, whole_request
 from . import like
 from .base import ReadsBase, reading
+from .detail_reads import count_rejected
 from .paging import Page, PagePlan
 
 _COLUMNS = "id, received_at, method, path, outcome, http_status, reason, latency_ms, message_sid, query"
@@ -84,9 +84,42 @@ class RequestsReads(ReadsBase):
     def request_detail(self, request_id: int) -> dict[str, Any] | None:
         """One request as the receiver logged it (an accepted callback's body rebuilt from its event)."""
         with reading():
-            return read_request(self.conn, request_id)
+            cur = self.conn.execute("SELECT * FROM requests WHERE id = ?", (request_id,))
+            raw = cur.fetchone()
+            if raw is None:
+                return None
+            row = dict(zip([d[0] for d in cur.description], tuple(raw), strict=True))
+            event = None
+            if event_holds_body(row):
+                found = self.conn.execute(
+                    "SELECT payload, idempotency_token FROM events WHERE message_sid = ? AND request_id = ?",
+                    (row["message_sid"], request_id),
+                ).fetchone()
+                event = None if found is None else (str(found[0]), found[1])
+        return whole_request(row, event)
 
     def rejected_requests_for_sid(self, sid: str) -> int:
         """How many refused requests named ``sid`` (why a SID with no stored message may still be known)."""
         with reading():
-            return rejections.count_for_sid(self.conn, sid)
+            return count_rejected(self.conn, sid)
+
+    def newest_request_id(self) -> int:
+        """The id of the newest logged request (0 when the log is empty)."""
+        with reading():
+            return int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM requests").fetchone()[0])
+
+    def request_logged_after(self, after_id: int, path: str, query: str) -> bool:
+        """Whether a request to exactly ``path`` and ``query`` was logged with an id above ``after_id``."""
+        with reading():
+            # id > after_id keeps this a short range scan on the primary key however big the log is
+            row = self.conn.execute(
+                "SELECT 1 FROM requests WHERE id > ? AND path = ? AND query = ? LIMIT 1",
+                (after_id, path, query),
+            ).fetchone()
+        return row is not None
+
+    def first_outcomes(self, limit: int) -> list[str]:
+        """The outcomes of the first ``limit`` logged requests, oldest first."""
+        with reading():
+            rows = self.conn.execute("SELECT outcome FROM requests ORDER BY id LIMIT ?", (limit,)).fetchall()
+        return [str(r[0]) for r in rows]
