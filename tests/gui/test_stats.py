@@ -80,6 +80,7 @@ def view(qtbot: Any, ctl: Any) -> StatsView:
     widget = StatsView(ctl)
     qtbot.addWidget(widget)
     widget.resize(1200, 800)
+    widget.show()  # figures are computed for a shown panel
     qtbot.waitUntil(lambda: widget.stats is not None, timeout=5000)
     return widget
 
@@ -199,10 +200,24 @@ def test_refresh_after_data_changed_is_throttled(
     assert len(seen) == 1  # twenty notifications, one aggregation
 
 
+def test_a_hidden_panel_computes_nothing_until_shown(qtbot: Any, ctl: Any) -> None:
+    """The statistics tab behind another tab runs no aggregation (its worker would hold the interpreter
+    lock the window needs); showing it brings the figures up to date."""
+    widget = StatsView(ctl)
+    qtbot.addWidget(widget)
+    with qtbot.assertNotEmitted(widget.statsReady, wait=300):
+        ctl.notify_changed()  # new data while hidden
+    assert widget.stats is None
+    with qtbot.waitSignal(widget.statsReady, timeout=5000):
+        widget.show()
+    assert widget.stats is not None
+
+
 def test_no_messages_draws_an_empty_chart(qtbot: Any, make_controller: Any, tmp_path: Path) -> None:
     empty = make_controller(tmp_path / "empty.db")
     widget = StatsView(empty)
     qtbot.addWidget(widget)
+    widget.show()
     qtbot.waitUntil(lambda: widget.stats is not None, timeout=5000)
     assert widget.delivery.value.text() == "—"
     assert widget.outbound.value.text() == "0"
@@ -308,6 +323,7 @@ def test_figures_compare_with_the_period_before(qtbot: Any, make_controller: Any
     stats_seed.seed(controller.store)
     widget = StatsView(controller)
     qtbot.addWidget(widget)
+    widget.show()
     qtbot.waitUntil(lambda: widget.stats is not None, timeout=5000)
     # the seed is anchored at NOW (a fixed date): ask for the 24 hours before it as a custom range
     with qtbot.waitSignal(widget.statsReady, timeout=5000):
