@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import csv
-import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,19 +35,6 @@ LDD_SAMPLE = """\
 \tlibxcb-icccm.so.4 => not found
 \tlibxcb.so.1 => /lib/x86_64-linux-gnu/libxcb.so.1 (0x00007f)
 """
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """main() configures the app's logger (file handler, no propagation); undo it for other tests."""
-    logger = logging.getLogger("callback_monitor")
-    handlers, propagate, level = list(logger.handlers), logger.propagate, logger.level
-    yield
-    for handler in list(logger.handlers):
-        if handler not in handlers:
-            logger.removeHandler(handler)
-            handler.close()
-    logger.propagate, logger.level = propagate, level
 
 
 def test_no_display_prints_one_line_pointing_to_serve() -> None:
