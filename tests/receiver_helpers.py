@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets as pysecrets
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -103,3 +104,14 @@ def http_post(
         return response.status
     finally:
         conn.close()
+
+
+def request_detail(db: Path | str, request_id: int) -> dict[str, Any] | None:
+    """What the inspector and replay get for one logged request (``Reader.request_detail``)."""
+    from receiver.store import open_reader
+
+    reader = open_reader(db)
+    try:
+        return reader.request_detail(request_id)
+    finally:
+        reader.close()

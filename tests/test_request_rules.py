@@ -18,17 +18,8 @@ from twilio.request_validator import HMAC_SHA256, SIGNATURE_SETTINGS_HEADER, Req
 from receiver.app import EMPTY_TWIML, ReceiverConfig, create_app
 from receiver.server import ReceiverServer
 from receiver.simulate_plan import DEMO_AUTH_TOKEN
-from receiver.store import Store, open_reader
-from tests.receiver_helpers import FORM, PUBLIC, TOKEN, post, sid, sign, status_params
-
-
-def request_detail(db: Path | str, request_id: int) -> dict[str, Any] | None:
-    """What the inspector and replay get for one logged request (``Reader.request_detail``)."""
-    reader = open_reader(db)
-    try:
-        return reader.request_detail(request_id)
-    finally:
-        reader.close()
+from receiver.store import Store
+from tests.receiver_helpers import FORM, PUBLIC, TOKEN, post, request_detail, sid, sign, status_params
 
 
 @pytest.fixture

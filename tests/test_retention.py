@@ -20,20 +20,11 @@ from receiver.app import ReceiverConfig, create_app
 from receiver.callbacks import parse
 from receiver.request_storage import MAX_HEADER, MAX_HEADERS, MAX_PATH, MAX_QUERY
 from receiver.retention import REQUEST_BATCH, Pruner, Retention, iso, prune
-from receiver.store import RequestRecord, Store, open_reader
-from tests.receiver_helpers import PUBLIC, TOKEN, post, sid, status_params
+from receiver.store import RequestRecord, Store
+from tests.receiver_helpers import PUBLIC, TOKEN, post, request_detail, sid, status_params
 from tests.waiting import wait_until
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-
-
-def request_detail(db: Path | str, request_id: int) -> dict[str, Any] | None:
-    """What the inspector and replay get for one logged request (``Reader.request_detail``)."""
-    reader = open_reader(db)
-    try:
-        return reader.request_detail(request_id)
-    finally:
-        reader.close()
 
 
 def _days_ago(days: float) -> str:

@@ -47,6 +47,22 @@ class BudgetedReads(QObject):
         except ReadInterrupted:
             return None
 
+    def page(
+        self,
+        key: int,
+        fn: Callable[[Reader], T],
+        budget_ms: float,
+        pending: set[int],
+        done: Callable[[T], None],
+    ) -> T | None:
+        """A table's page: ``fn`` within ``budget_ms`` on the GUI Reader, else None, the page noted in
+        ``pending`` and read on the "pages" lane (``done(page)`` on the GUI thread unless superseded)."""
+        page = self.attempt(fn, budget_ms)
+        if page is None:
+            pending.add(key)
+            self.submit("pages", key, fn, done)
+        return page
+
     def opener(self) -> Callable[[], Reader] | None:
         if not self._asked:
             self._asked = True

@@ -287,16 +287,15 @@ class MessagesModel(QAbstractTableModel):
                 return None
             q = self._query
             plan = plan_page(page_no, PAGE_SIZE, self._pages, self._count, self._count_known)
-            page = self._reads.attempt(lambda r: q.page(r, plan), self.page_budget_ms)
+            generation = self._generation
+            page = self._reads.page(
+                page_no,
+                lambda r: q.page(r, plan),
+                self.page_budget_ms,
+                self._pending,
+                lambda p: self._on_page(generation, page_no, p),
+            )
             if page is None:
-                self._pending.add(page_no)
-                generation = self._generation
-                self._reads.submit(
-                    "pages",
-                    page_no,
-                    lambda r: q.page(r, plan),
-                    lambda p: self._on_page(generation, page_no, p),
-                )
                 return None
             self._store_page(page_no, page)
         else:

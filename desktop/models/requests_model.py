@@ -264,16 +264,15 @@ class RequestsModel(QAbstractTableModel):
             # a log row is wide (headers, body): skipping thousands of them never fits the GUI's budget,
             # so such a page goes straight to the lane instead of costing the budget first
             budget = self.page_budget_ms if plan.skip <= GUI_SKIP_ROWS else 0
-            page = self._reads.attempt(lambda r: snap.page(r, plan), budget)
+            generation = self._generation
+            page = self._reads.page(
+                page_no,
+                lambda r: snap.page(r, plan),
+                budget,
+                self._pending,
+                lambda p: self._on_page(generation, page_no, p),
+            )
             if page is None:
-                self._pending.add(page_no)
-                generation = self._generation
-                self._reads.submit(
-                    "pages",
-                    page_no,
-                    lambda r: snap.page(r, plan),
-                    lambda p: self._on_page(generation, page_no, p),
-                )
                 return None
             self._store_page(page_no, page)
         else:
