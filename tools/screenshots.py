@@ -24,6 +24,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -90,14 +91,18 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [(SIZE, "")] + [(size, f"-{size[0]}x{size[1]}") for size in parse_sizes(args.sizes)]
 
     def save(window: QWidget, path: Path) -> None:
-        image = (
-            window.grab()
-            .toImage()
-            .convertToFormat(
-                QImage.Format.Format_Indexed8,
-                Qt.ImageConversionFlag.ThresholdDither
-                | Qt.ImageConversionFlag.AvoidDither,  # flat stays flat
-            )
+        # 8-bit PNGs keep the repo small; the colour table is the image's own 256 most frequent colours,
+        # not Qt's fixed 216-colour cube, which merged the dark theme's window, list and check-box greys
+        # into one and made frames and boxes vanish from the dark screenshots
+        full = window.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+        counts = Counter(
+            full.pixel(x, y) for y in range(0, full.height(), 2) for x in range(0, full.width(), 2)
+        )
+        table = [colour for colour, _ in counts.most_common(256)]
+        image = full.convertToFormat(
+            QImage.Format.Format_Indexed8,
+            table,
+            Qt.ImageConversionFlag.ThresholdDither | Qt.ImageConversionFlag.AvoidDither,  # flat stays flat
         )
         image.save(str(path), "PNG")
         print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
