@@ -18,19 +18,19 @@ Deep pages are read from the nearest cached page by key (``receiver.store.paging
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 
 from desktop import badges
 from desktop.formatting import message_cell, message_tooltip, opt_out
 from desktop.models import message_query as mq
 from desktop.models.budgeted_reads import BudgetedReads
 from desktop.models.message_query import MessageFilter, SortSpec
+from desktop.models.paged import PagedTableModel
 from receiver.errors import short_title
 from receiver.store import Reader, StoreError
 from receiver.store.base import ReadInterrupted
@@ -41,13 +41,11 @@ from receiver.store.paging import Page, PagePlan, first_page, plan_page
 __all__ = ["PAGE_SIZE", "PLACEHOLDER", "ROW_ROLE", "SID_ROLE", "MessagesModel", "short_title"]
 
 PAGE_SIZE = 200
-MAX_PAGES = 16
 SID_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2
 PLACEHOLDER = "…"
 PAGE_BUDGET_MS = 12.0  # a page read on the GUI thread: well inside the 50 ms "no stall" goal
 COUNT_BUDGET_MS = 25.0
-RESET_ROWS = 10_000  # a count that moves by more than this resets the model instead of inserting rows
 SPARSE_TEXT = 20_000  # at most this many text matches: read pages through the index, else scan in order
 _NUMERIC = {"segments", "price", "media", "error"}
 AnyIndex = QModelIndex | QPersistentModelIndex
@@ -82,7 +80,7 @@ class _Query:
             return Page()
 
 
-class MessagesModel(QAbstractTableModel):
+class MessagesModel(PagedTableModel):
     """Messages matching a ``MessageFilter``, in ``SortSpec`` order, read page by page.
 
     ``read`` returns the GUI thread's Reader (the controller's ``read``), so the model never holds one
@@ -93,22 +91,15 @@ class MessagesModel(QAbstractTableModel):
             known after a provisional count (after a refresh, a filter change or a sort).
     """
 
-    countChanged = Signal(int)
-
     def __init__(self, read: Callable[[], Reader], parent: Any = None) -> None:
-        super().__init__(parent)
+        super().__init__(parent, page_size=PAGE_SIZE)
         self._read = read
         self.page_budget_ms = PAGE_BUDGET_MS  # 0: every read goes to a lane (tests use it)
         self.count_budget_ms = COUNT_BUDGET_MS
         self._filter = MessageFilter()
         self._sort = SortSpec()
         self._query = _Query(self._filter, self._sort, datetime.now().astimezone(), False, False)
-        self._generation = 0
-        self._count = 0
-        self._count_known = True
         self._announced: int | None = None
-        self._pages: OrderedDict[int, Page] = OrderedDict()
-        self._pending: set[int] = set()
         self._reads = BudgetedReads("messages", read, self)
         self._text_index: bool | None = None
         self._start_generation(same_list=False, reset=False)
@@ -121,11 +112,6 @@ class MessagesModel(QAbstractTableModel):
     @property
     def sort_spec(self) -> SortSpec:
         return self._sort
-
-    @property
-    def count_known(self) -> bool:
-        """False while the count is provisional (a lane is still counting)."""
-        return self._count_known
 
     def set_filter(self, flt: MessageFilter) -> None:
         if flt == self._filter:
@@ -230,46 +216,8 @@ class MessagesModel(QAbstractTableModel):
                 self._text_index = False
         return bool(self._text_index)
 
-    def _on_count(self, generation: int, n: int) -> None:
-        if generation == self._generation:
-            self._set_count(n, known=True)
-
-    def _on_page(self, generation: int, page_no: int, page: Page) -> None:
-        if generation != self._generation:
-            return
-        self._pending.discard(page_no)
-        self._store_page(page_no, page)
-        first = page_no * PAGE_SIZE
-        if not self._count_known:
-            if page_no == 0 and len(page) < PAGE_SIZE:
-                self._set_count(len(page), known=True)
-            elif first + len(page) > self._count:
-                self._set_count(first + len(page), known=False)
-        last = min(first + len(page), self._count) - 1
-        if last >= first:
-            self.dataChanged.emit(self.index(first, 0), self.index(last, len(mq.COLUMNS) - 1))
-
-    def _set_count(self, n: int, *, known: bool) -> None:
-        if abs(n - self._count) > RESET_ROWS:
-            # a view inserts/removes rows one header section at a time: for a provisional 200 becoming a
-            # million, a reset (cached pages kept) is ~100x cheaper
-            self.beginResetModel()
-            self._count = n
-            for page_no in [p for p in self._pages if p * PAGE_SIZE >= n]:
-                del self._pages[page_no]
-            self.endResetModel()
-        elif n > self._count:
-            self.beginInsertRows(QModelIndex(), self._count, n - 1)
-            self._count = n
-            self.endInsertRows()
-        elif n < self._count:
-            self.beginRemoveRows(QModelIndex(), n, self._count - 1)
-            self._count = n
-            for page_no in [p for p in self._pages if p * PAGE_SIZE >= n]:
-                del self._pages[page_no]
-            self.endRemoveRows()
-        was_known, self._count_known = self._count_known, known
-        if known and (not was_known or self._announced != n):
+    def _count_settled(self, n: int, was_known: bool) -> None:
+        if not was_known or self._announced != n:  # a refresh that finds the same count says nothing
             self._announce(n)
 
     def _announce(self, n: int) -> None:
@@ -302,15 +250,7 @@ class MessagesModel(QAbstractTableModel):
             self._pages.move_to_end(page_no)
         return page.rows[offset] if offset < len(page) else None
 
-    def _store_page(self, page_no: int, page: Page) -> None:
-        self._pages[page_no] = page
-        self._pages.move_to_end(page_no)
-        while len(self._pages) > MAX_PAGES:
-            self._pages.popitem(last=False)
-
     # ------------------------------------------------------------------ Qt model API
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else self._count
 
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(mq.COLUMNS)

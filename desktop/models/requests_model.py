@@ -14,17 +14,17 @@ and *inserts* them at row 0, so views keep their selection and scroll position i
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QFont, QIcon
 from PySide6.QtWidgets import QApplication, QStyle
 
 from desktop.formatting import local_time
 from desktop.models.budgeted_reads import BudgetedReads
+from desktop.models.paged import PagedTableModel
 from receiver.request_filter import OUTCOMES, RequestFilter
 from receiver.store import Reader, StoreError
 from receiver.store.base import ReadInterrupted
@@ -33,12 +33,10 @@ from receiver.store.paging import Page, PagePlan, first_page, plan_page
 ModelIndex = QModelIndex | QPersistentModelIndex
 
 PAGE = 200
-MAX_PAGES = 16  # pages kept in memory (3,200 rows): what a view and its scroll-back need
 PAGE_BUDGET_MS = 12.0  # a read on the GUI thread: well inside the 50 ms "no stall" goal
 COUNT_BUDGET_MS = 25.0
 PLACEHOLDER = "…"
 GUI_SKIP_ROWS = 2_000  # a page that skips more rows than this is read on a lane at once
-RESET_ROWS = 10_000  # a count that moves by more than this resets the model instead of inserting rows
 
 COL_TIME, COL_METHOD, COL_PATH, COL_OUTCOME, COL_STATUS, COL_REASON, COL_LATENCY, COL_SID = range(8)
 HEADERS = ("Time", "Method", "Path", "Outcome", "HTTP", "Reason", "Latency", "Message SID")
@@ -90,7 +88,7 @@ class _Snapshot:
             return Page()
 
 
-class RequestsModel(QAbstractTableModel):
+class RequestsModel(PagedTableModel):
     """Every request the receiver logged, newest first, filtered by outcome and text in the store.
 
     ``read`` returns the GUI thread's Reader (the controller's ``read``), so the model never holds one
@@ -101,31 +99,18 @@ class RequestsModel(QAbstractTableModel):
             known after a provisional count (after a reload or a filter change).
     """
 
-    countChanged = Signal(int)
-
     def __init__(self, read: Callable[[], Reader], parent: Any = None, *, page_size: int = PAGE) -> None:
-        super().__init__(parent)
+        super().__init__(parent, page_size=page_size)
         self._reads = BudgetedReads("requests", read, self)
-        self._page_size = page_size
         self.page_budget_ms = PAGE_BUDGET_MS  # 0: every read goes to a lane (tests use it)
         self.count_budget_ms = COUNT_BUDGET_MS
         self._snap = _Snapshot(RequestFilter(), 0)
-        self._generation = 0
-        self._count = 0
-        self._count_known = True
-        self._pages: OrderedDict[int, Page] = OrderedDict()
-        self._pending: set[int] = set()
         self._icons: dict[str, QIcon] = {}
 
     # ------------------------------------------------------------ filtering
     @property
     def filter(self) -> RequestFilter:
         return self._snap.flt
-
-    @property
-    def count_known(self) -> bool:
-        """False while the count is provisional (a lane is still counting)."""
-        return self._count_known
 
     def set_filter(self, outcome: str | None, text: str) -> None:
         """Show only ``outcome`` (None for all) and rows whose path, reason or SID contains ``text``."""
@@ -205,52 +190,6 @@ class RequestsModel(QAbstractTableModel):
         self.countChanged.emit(self._count)
         return added
 
-    def _on_count(self, generation: int, n: int) -> None:
-        if generation == self._generation:
-            self._set_count(n, known=True)
-
-    def _on_page(self, generation: int, page_no: int, page: Page) -> None:
-        if generation != self._generation:
-            return
-        self._pending.discard(page_no)
-        self._store_page(page_no, page)
-        first = page_no * self._page_size
-        if not self._count_known:
-            if page_no == 0 and len(page) < self._page_size:
-                self._set_count(len(page), known=True)
-            elif first + len(page) > self._count:
-                self._set_count(first + len(page), known=False)
-        last = min(first + len(page), self._count) - 1
-        if last >= first:
-            self.dataChanged.emit(self.index(first, 0), self.index(last, len(HEADERS) - 1))
-
-    def _set_count(self, n: int, *, known: bool) -> None:
-        if abs(n - self._count) > RESET_ROWS:
-            self.beginResetModel()  # a view inserts rows one section at a time: a reset is far cheaper
-            self._count = n
-            for page_no in [p for p in self._pages if p * self._page_size >= n]:
-                del self._pages[page_no]
-            self.endResetModel()
-        elif n > self._count:
-            self.beginInsertRows(QModelIndex(), self._count, n - 1)
-            self._count = n
-            self.endInsertRows()
-        elif n < self._count:
-            self.beginRemoveRows(QModelIndex(), n, self._count - 1)
-            self._count = n
-            for page_no in [p for p in self._pages if p * self._page_size >= n]:
-                del self._pages[page_no]
-            self.endRemoveRows()
-        self._count_known = known
-        if known:
-            self.countChanged.emit(n)
-
-    def _store_page(self, page_no: int, page: Page) -> None:
-        self._pages[page_no] = page
-        self._pages.move_to_end(page_no)
-        while len(self._pages) > MAX_PAGES:
-            self._pages.popitem(last=False)
-
     def _row(self, row: int) -> dict[str, Any] | None:
         if not 0 <= row < self._count:
             return None
@@ -297,8 +236,6 @@ class RequestsModel(QAbstractTableModel):
         return row if row is not None and row < self._count else None
 
     # ------------------------------------------------------------ Qt model API
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else self._count
 
     def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
         return 0 if parent.isValid() else len(HEADERS)
