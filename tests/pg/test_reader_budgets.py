@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from receiver.message_filter import MessageFilter, SortSpec
-from receiver.store import StoreReadError, open_reader
+from receiver.store import Reader, StoreReadError, open_reader
 from receiver.store.base import ReadInterrupted
 from receiver.store.paging import first_page
 from receiver.store.pg.reader import PgReader
@@ -43,7 +43,7 @@ def sleeping(cluster: Cluster, dbname: str) -> bool:
     return bool(row and row[0])
 
 
-def still_works(reader: PgReader) -> None:
+def still_works(reader: Reader) -> None:
     assert reader.messages_count(MessageFilter(), NOW) == 0
     assert reader.messages_page(MessageFilter(), SortSpec(), NOW, first_page(10)).rows == []
 
