@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -101,6 +102,24 @@ def test_superseded_reads_never_cancel_the_next_one(reader: PgReader) -> None:
             reader.requests_top()
         with reader.interruptible():
             still_works(reader)
+
+
+def test_an_interrupted_export_ends_its_snapshot(
+    reader: PgReader, pg_cluster: Cluster, pg_target: PostgresTarget, tmp_path: Path
+) -> None:
+    pg_cluster.admin(
+        "INSERT INTO requests (received_at, method, path, outcome) "
+        "SELECT '2026-12-01T00:00:00.000+00:00', 'POST', '/twilio/status', 'accepted' "
+        "FROM generate_series(1, 3000)",
+        pg_target.dbname,
+    )
+    with pytest.raises(ReadInterrupted), reader.interruptible():
+        reader.export_to_file(
+            tmp_path / "log.csv", "requests", on_progress=lambda done, total: reader.interrupt()
+        )
+    assert not reader.conn.in_transaction  # else every later read would see this snapshot, or fail
+    pg_cluster.admin("DELETE FROM requests", pg_target.dbname)
+    assert reader.requests_top() == 0
 
 
 def test_driver_errors_come_out_as_the_stores(reader: PgReader) -> None:

@@ -83,15 +83,21 @@ class PgConnection:
         return conn is not None and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[tuple[Any, ...]]:
-        """Run one statement (``?`` placeholders) within the current budget."""
+        """Run one statement (``?`` placeholders) within the current budget; the end of a transaction
+        runs whatever the budget (an interrupted read must not leave its snapshot open)."""
+        ending = sql.strip().upper() in ("COMMIT", "ROLLBACK")
         cursor: psycopg.Cursor[tuple[Any, ...]] = self.call(
-            lambda conn: conn.execute(POSTGRES.sql(sql), tuple(parameters))
+            lambda conn: conn.execute(POSTGRES.sql(sql), tuple(parameters)), bounded=True
         )
         return cursor
 
-    def call(self, fn: Callable[[Conn], Any]) -> Any:
-        """``fn(connection)`` within the current budget, its errors as the store's."""
+    def call(self, fn: Callable[[Conn], Any], *, bounded: bool = True) -> Any:
+        """``fn(connection)`` within the current budget (unless not ``bounded``), its errors as the
+        store's."""
         conn = self.raw()
+        if not bounded:
+            with reading():
+                return fn(conn)
         with reading():
             self._check()
             timer = None
