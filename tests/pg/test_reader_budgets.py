@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -16,6 +16,7 @@ from receiver.message_filter import MessageFilter, SortSpec
 from receiver.store import Reader, StoreReadError, open_reader
 from receiver.store.base import ReadInterrupted
 from receiver.store.paging import first_page
+from receiver.store.pg import writers
 from receiver.store.pg.reader import PgReader
 from receiver.store.pg.store import PgStore
 from receiver.store.url import PostgresTarget
@@ -158,6 +159,26 @@ def test_opener_gives_another_reader_on_the_same_database(reader: PgReader) -> N
         still_works(other)
     finally:
         other.close()
+
+
+def test_writers_names_the_receivers_seen_recently(
+    reader: PgReader, pg_cluster: Cluster, pg_target: PostgresTarget
+) -> None:
+    assert reader.writers() == []  # a database from before the writers registry
+    for statement in writers.DDL:
+        pg_cluster.admin(statement, pg_target.dbname)
+    seen = {"a": NOW - timedelta(seconds=5), "b": NOW - timedelta(minutes=30), "c": NOW - timedelta(days=2)}
+    for name, when in seen.items():
+        at = when.isoformat(timespec="milliseconds")
+        pg_cluster.admin(
+            "INSERT INTO writers (id, host, pid, version, listen, started_at, last_seen, stopped_at) "
+            f"VALUES ('{name}', 'host-{name}', 1, '1.0', '0.0.0.0:8080', '{at}', '{at}', NULL)",
+            pg_target.dbname,
+        )
+    found = reader.writers()
+    assert [w.id for w in found] == ["a", "b"]  # most recently seen first; one gone for days is not shown
+    assert found[0] == writers.WriterInfo("a", "host-a", 1, "1.0", "0.0.0.0:8080", found[0].started_at,
+                                          seen["a"].isoformat(timespec="milliseconds"), None)  # fmt: skip
 
 
 def test_the_reader_cannot_write_even_as_the_owner(reader: PgReader) -> None:
