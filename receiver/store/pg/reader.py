@@ -87,7 +87,7 @@ class PgConnection:
         runs whatever the budget (an interrupted read must not leave its snapshot open)."""
         ending = sql.strip().upper() in ("COMMIT", "ROLLBACK")
         cursor: psycopg.Cursor[tuple[Any, ...]] = self.call(
-            lambda conn: conn.execute(POSTGRES.sql(sql), tuple(parameters)), bounded=True
+            lambda conn: conn.execute(POSTGRES.sql(sql), tuple(parameters)), bounded=not ending
         )
         return cursor
 
