@@ -96,6 +96,14 @@ def test_an_interrupt_before_the_statement_stops_it_and_none_outside_a_block(rea
     still_works(reader)
 
 
+def test_an_interrupt_never_cancels_a_statement_after_its_block(reader: PgReader) -> None:
+    for _ in range(5):
+        with reader.interruptible():
+            reader.interrupt()  # superseded while idle: the cancel is sent all the same
+        # the next read, outside any block, lasts long enough for a late cancel to land in it
+        assert reader.conn.execute("SELECT pg_sleep(0.3), 1").fetchone() == ("", 1)
+
+
 def test_superseded_reads_never_cancel_the_next_one(reader: PgReader) -> None:
     for _ in range(20):
         with pytest.raises(ReadInterrupted), reader.interruptible():
