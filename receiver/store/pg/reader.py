@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +42,7 @@ from .writers import ACTIVE_SECONDS, WriterInfo, recent_writers
 
 ROLE = "viewer"  # the application_name's role: docs/TEAM.md's cm_viewer reads with SELECT only
 CANCEL_TIMEOUT = 5.0  # seconds a cancel request may take to reach the server
+DROP_AFTER = 1.0  # seconds after a bounded read's deadline without an answer: the connection is dropped
 # how far back the writers shown with a team database go: a receiver that stopped or vanished is still
 # named (as gone) for a while, long after ACTIVE_SECONDS
 WRITERS_WINDOW = timedelta(seconds=ACTIVE_SECONDS * 80)
@@ -101,20 +104,28 @@ class PgConnection:
                 return fn(conn)
         with reading():
             self._check()
-            timer = None
+            timers: list[threading.Timer] = []
             if self._deadline != math.inf:
-                timer = threading.Timer(max(0.0, self._deadline - time.monotonic()), self._cancel, (conn,))
-                timer.daemon = True
-                timer.start()
+                left = max(0.0, self._deadline - time.monotonic())
+                # at the deadline the server is asked to cancel; if its answer never comes (the network is
+                # gone: keepalives notice only after ~25 s), the connection is dropped a little later
+                timers = [
+                    threading.Timer(left, self._cancel, (conn,)),
+                    threading.Timer(left + DROP_AFTER, _drop, (conn,)),
+                ]
+                for timer in timers:
+                    timer.daemon = True
+                    timer.start()
             try:
                 result = fn(conn)
             except psycopg.Error:
                 self._check()  # a cancelled statement: superseded, or out of time
                 raise
             finally:
-                if timer is not None:
+                for timer in timers:
                     timer.cancel()
-                    timer.join()  # a cancel under way lands now, never on a later statement
+                if timers and not conn.broken:
+                    timers[0].join(CANCEL_TIMEOUT)  # a cancel under way lands now, never on a later statement
             if self._blocked and self._stop:  # an interrupt that came before the statement reached the server
                 raise ReadInterrupted("the read was superseded")
             return result
@@ -160,6 +171,18 @@ class PgConnection:
                 canceller, self._canceller = self._canceller, None
             if canceller is not None:
                 canceller.join(CANCEL_TIMEOUT)
+
+
+def _drop(conn: Conn) -> None:
+    """Shut the connection's socket: the statement waiting on it fails at once (the connection is then
+    broken and the next read connects again), where waiting for the dead network would block the thread,
+    maybe the GUI's, until the keepalives give up."""
+    with contextlib.suppress(OSError, psycopg.Error):
+        sock = socket.socket(fileno=os.dup(conn.pgconn.socket))
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            sock.close()
 
 
 class PgReader(Reader):
