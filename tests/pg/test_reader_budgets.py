@@ -145,11 +145,14 @@ def test_a_lost_connection_is_a_store_error_and_the_next_read_reconnects(
 ) -> None:
     still_works(reader)
     pid = reader.conn.raw().info.backend_pid
+    reader.conn.execute("BEGIN")  # lost in the middle of a snapshot (an export, a statistics refresh)
     # what a server restart or a failover does to the session: the server ends it
     pg_cluster.admin(f"SELECT pg_terminate_backend({pid})", pg_target.dbname)
     with pytest.raises(StoreReadError):
         reader.messages_count(MessageFilter(), NOW)
+    assert not reader.conn.in_transaction  # else the next snapshot would not begin
     still_works(reader)
+    assert reader.delivery_stats("day", NOW).outbound == 0 and not reader.conn.in_transaction
     assert reader.conn.raw().info.backend_pid != pid
 
 

@@ -83,8 +83,9 @@ class PgConnection:
 
     @property
     def in_transaction(self) -> bool:
-        conn = self._raw
-        return conn is not None and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+        conn = self._raw  # a lost connection has no transaction: the next read starts afresh
+        idle = (psycopg.pq.TransactionStatus.IDLE, psycopg.pq.TransactionStatus.UNKNOWN)
+        return conn is not None and not conn.broken and conn.info.transaction_status not in idle
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[tuple[Any, ...]]:
         """Run one statement (``?`` placeholders) within the current budget; the end of a transaction
