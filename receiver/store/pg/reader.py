@@ -10,7 +10,9 @@ What PostgreSQL changes for a reader:
   with a timer that cancels it on the server at the deadline, and ``interrupt`` cancels the running one
   (on a thread of its own: a cancel opens a connection to the server, which must not hold up the GUI).
   A cancelled statement raises ``ReadInterrupted``; so does a statement started after the deadline or
-  the interrupt, so none is lost between two statements.
+  the interrupt, so none is lost between two statements. A cancel never outlives its block (it would stop
+  a later statement), and a bounded read whose cancel gets no answer (the network is gone) drops the
+  connection ``DROP_AFTER`` later instead of waiting for the keepalives.
 - **A lost connection** (server restarted, network gone) raises ``StoreReadError`` and the next read
   connects again: a desktop recovers without a restart.
 """
