@@ -55,7 +55,7 @@ State = Live | Lost | Back
 
 def backoff(attempt: int) -> float:
     """Seconds to wait before attempt ``attempt`` (1-based): 1, 2, 4 … at most ``MAX_RETRY``."""
-    return min(MAX_RETRY, FIRST_RETRY * 2 ** (attempt - 1))
+    return min(MAX_RETRY, FIRST_RETRY * 2.0 ** (attempt - 1))
 
 
 class Listener:
