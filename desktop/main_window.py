@@ -65,10 +65,12 @@ class MainWindow(QMainWindow):
         storeRequested(str): the operator chose another store to show: a postgresql:// URL (its
             password is in the keyring), or "" for this computer's database. The app switches windows.
         closed(): the close sequence finished (the window shut down).
+        closeCanceled(): the operator chose to stay (going live's question before closing).
     """
 
     storeRequested = Signal(str)
     closed = Signal()
+    closeCanceled = Signal()
 
     def __init__(
         self,
@@ -445,6 +447,7 @@ class MainWindow(QMainWindow):
     def _stay_open(self) -> None:
         self._closing = False
         self.status.showMessage("Still running: nothing was closed or restored.", 10000)
+        self.closeCanceled.emit()
 
     def also_on_shutdown(self, step: Callable[[], None]) -> None:
         """Run ``step`` when the window shuts down (before the receiver stops)."""

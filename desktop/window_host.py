@@ -69,6 +69,7 @@ class WindowHost(QObject):
             self.decorate(window)
         window.storeRequested.connect(self.switch)
         window.closed.connect(self._after_close)
+        window.closeCanceled.connect(self._stay)
         self.window, self.store = window, store if team is not None else ""
         window.show()
         self.switched.emit(window)
@@ -80,6 +81,9 @@ class WindowHost(QObject):
             return
         self._pending = store
         self.window.close()  # its close sequence; ``closed`` follows, now or after a question
+
+    def _stay(self) -> None:
+        self._pending = None  # the switch is off: the window stays on its store
 
     def _after_close(self) -> None:
         store, self._pending = self._pending, None

@@ -109,17 +109,7 @@ class ReceiverStatusBar(QStatusBar):
             self.rate,
             self.rejected,
         )
-        for widget in (
-            self.store,
-            self.connection,
-            self.store_state,
-            self.local,
-            self.public,
-            self.validation_icon,
-            self.validation,
-            self.rate,
-            self.rejected,
-        ):
+        for widget in (self.store, self.connection, self.store_state, *self.receiver_facts):
             self.addPermanentWidget(widget)
 
         self._timer = QTimer(self)
