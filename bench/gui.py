@@ -267,9 +267,9 @@ def main() -> int:
         from desktop.team_source import TeamSource
         from receiver.store.url import PostgresTarget, parse
 
-        target = parse(args.store)
-        assert isinstance(target, PostgresTarget), "--store takes a postgresql:// URL"
-        team = TeamSource(target)
+        team_db = parse(args.store)
+        assert isinstance(team_db, PostgresTarget), "--store takes a postgresql:// URL"
+        team = TeamSource(team_db)
         team.start()
     else:
         controller.set_simulating(True)

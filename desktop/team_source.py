@@ -84,7 +84,6 @@ class TeamSource(QObject):
         self.name = team_name(target)
         self.connection = "connecting…"
         self.writers = "who writes it: asking…"
-        self.last_change: Change | None = None
         self._read: Reader | None = None
         self._listener: Listener | None = None
         self.tasks = TaskRunner(self)
@@ -130,9 +129,8 @@ class TeamSource(QObject):
 
     # ------------------------------------------------------------ live
     @Slot(object)
-    def _on_change(self, change: Change) -> None:
-        self.last_change = change
-        self._refresh.poke()
+    def _on_change(self, _change: Change) -> None:
+        self._refresh.poke()  # any batch may change what any view shows: each re-reads its window
 
     @Slot(object)
     def _on_state(self, state: State) -> None:

@@ -50,9 +50,8 @@ class TeamReceiver:
         # the receiver's own password, where an operator keeps it (the desktop's is typed in the dialog)
         SecretStore(keyring.get_keyring()).set(target_of(url).keyring_name, PASSWORD)
         self.store = PgStore(target_of(url))  # creates the tables on an empty database
-        self.client = create_app(
-            self.store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC)
-        ).test_client()  # type: ignore[arg-type]
+        config = ReceiverConfig.with_token(TOKEN, public_url=PUBLIC)
+        self.client = create_app(self.store, config).test_client()  # type: ignore[arg-type,unused-ignore]
 
     def send(self, count: int, *, notify: bool = True) -> list[str]:
         """``count`` signed status callbacks from another thread; then the batch's NOTIFY (the contract
@@ -282,7 +281,7 @@ def test_an_attached_window_switches_off_what_needs_this_computers_receiver(
         window.live.actions["start_tunnel"],
         window.reconcile.action,
     ):
-        assert not action.isEnabled()
+        assert action is not None and not action.isEnabled()
         assert "the team's receivers write this database" in action.toolTip()
     assert window.export_action.isEnabled() and window.team_actions.local_action.isEnabled()
     assert not window.status.local.isVisible() and not window.banner.isVisible()
@@ -301,7 +300,10 @@ def test_back_to_this_computers_database(
     local = host.window
     assert local is not None and local.team is None and local.controller.running
     assert rows(local) == 0
-    assert local.status.store.text().startswith("This computer's database local.db")
+    local.status.update_facts()
+    assert local.status.local.text().startswith("Local :")
+    assert local.status.local.toolTip().startswith("This computer's database ")
+    assert "local.db, written by this window's receiver" in local.status.local.toolTip()
     assert tmp_settings.value(TEAM_URL_KEY) is None
 
 
