@@ -54,6 +54,8 @@ class PgConnection:
         self._raw: Conn | None = None
         self._stop = False  # set by interrupt(): the block's statements raise ReadInterrupted
         self._deadline = math.inf  # time.monotonic() by which the block's statements must be done
+        self._blocked = False  # inside an interruptible() block: only there does interrupt() apply
+        self._canceller: threading.Thread | None = None
         self.raw()
 
     # ------------------------------------------------------------------ the connection
@@ -100,18 +102,18 @@ class PgConnection:
             try:
                 result = fn(conn)
             except psycopg.Error:
-                if self._stop:
-                    raise ReadInterrupted("the read was superseded") from None
+                self._check()  # a cancelled statement: superseded, or out of time
                 raise
             finally:
                 if timer is not None:
                     timer.cancel()
-            if self._stop:  # an interrupt that came before the statement reached the server
+                    timer.join()  # a cancel under way lands now, never on a later statement
+            if self._blocked and self._stop:  # an interrupt that came before the statement reached the server
                 raise ReadInterrupted("the read was superseded")
             return result
 
     def _check(self) -> None:
-        if self._stop:
+        if self._blocked and self._stop:
             raise ReadInterrupted("the read was superseded")
         if time.monotonic() >= self._deadline:
             raise ReadInterrupted("the read's time limit passed")
@@ -123,18 +125,29 @@ class PgConnection:
 
     # ------------------------------------------------------------------ budgets
     def interrupt(self) -> None:
+        """Stop the block's reads; the running statement is cancelled from a thread of its own (a cancel
+        connects to the server: the caller, maybe the GUI thread, does not wait for it)."""
         self._stop = True
         conn = self._raw
-        if conn is not None:
-            threading.Thread(target=self._cancel, args=(conn,), name="pg-cancel", daemon=True).start()
+        if conn is not None and self._blocked:
+            self._canceller = threading.Thread(
+                target=self._cancel, args=(conn,), name="pg-cancel", daemon=True
+            )
+            self._canceller.start()
 
     @contextlib.contextmanager
     def bounded(self, seconds: float) -> Iterator[None]:
+        """Reads in the block raise ReadInterrupted after ``interrupt()`` or once ``seconds`` passed."""
+        canceller = self._canceller
+        if canceller is not None:  # the cancel of an earlier block's read lands before this block's reads
+            canceller.join(CANCEL_TIMEOUT)
         self._stop = False
         self._deadline = time.monotonic() + seconds if seconds != math.inf else math.inf
+        self._blocked = True
         try:
             yield
         finally:
+            self._blocked = False
             self._deadline = math.inf
 
 

@@ -1,0 +1,165 @@
+"""What the desktop relies on when it reads a team database: bounded reads (``time_limit``), reads another
+thread supersedes (``interrupt``), the store's errors only, recovery after a lost connection, a worker's own
+Reader (``opener``), and a connection that cannot write, with docs/TEAM.md's viewer role or any other."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from receiver.message_filter import MessageFilter, SortSpec
+from receiver.store import Reader, StoreReadError, open_reader
+from receiver.store.base import ReadInterrupted
+from receiver.store.paging import first_page
+from receiver.store.pg.reader import PgReader
+from receiver.store.pg.store import PgStore
+from receiver.store.url import PostgresTarget
+from tests.pg.cluster import PASSWORD, Cluster
+from tests.pg.test_roles import target, team_database  # noqa: F401 - the fixture, used by name
+from tests.waiting import wait_until
+
+SLOW = "SELECT pg_sleep(60)"  # far longer than any test may take: only a cancel ends it early
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+def reader(pg_target: PostgresTarget) -> Iterator[PgReader]:
+    PgStore(pg_target).close()  # the schema
+    opened = open_reader(pg_target)
+    assert isinstance(opened, PgReader)
+    yield opened
+    opened.close()
+
+
+def sleeping(cluster: Cluster, dbname: str) -> bool:
+    with psycopg.connect(cluster.url(dbname), password=PASSWORD, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT pg_sleep%%'"
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def still_works(reader: Reader) -> None:
+    assert reader.messages_count(MessageFilter(), NOW) == 0
+    assert reader.messages_page(MessageFilter(), SortSpec(), NOW, first_page(10)).rows == []
+
+
+def test_a_time_limit_cancels_the_statement_on_the_server(reader: PgReader) -> None:
+    with pytest.raises(ReadInterrupted), reader.time_limit(0.2):
+        reader.conn.execute(SLOW)
+    still_works(reader)
+    with reader.time_limit(30):  # a limit that is not reached changes nothing
+        still_works(reader)
+
+
+def test_a_statement_started_after_the_time_limit_is_not_run(reader: PgReader) -> None:
+    with pytest.raises(ReadInterrupted), reader.time_limit(0):
+        reader.messages_count(MessageFilter(), NOW)
+    still_works(reader)
+
+
+def test_interrupt_from_another_thread_cancels_the_running_read(
+    reader: PgReader, pg_cluster: Cluster, pg_target: PostgresTarget
+) -> None:
+    outcome: list[BaseException | None] = []
+
+    def read() -> None:
+        try:
+            with reader.interruptible():
+                reader.conn.execute(SLOW)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=read)
+    worker.start()
+    wait_until(lambda: sleeping(pg_cluster, pg_target.dbname), what="the read runs on the server")
+    reader.interrupt()
+    worker.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], ReadInterrupted)
+    with reader.interruptible():  # the next read of the lane is not hit by the earlier cancel
+        still_works(reader)
+    still_works(reader)
+
+
+def test_an_interrupt_before_the_statement_stops_it_and_none_outside_a_block(reader: PgReader) -> None:
+    with pytest.raises(ReadInterrupted), reader.interruptible():
+        reader.interrupt()  # superseded between two statements: the next one must not run
+        reader.messages_count(MessageFilter(), NOW)
+    reader.interrupt()  # outside any block: it concerns no read
+    still_works(reader)
+
+
+def test_superseded_reads_never_cancel_the_next_one(reader: PgReader) -> None:
+    for _ in range(20):
+        with pytest.raises(ReadInterrupted), reader.interruptible():
+            reader.interrupt()
+            reader.requests_top()
+        with reader.interruptible():
+            still_works(reader)
+
+
+def test_driver_errors_come_out_as_the_stores(reader: PgReader) -> None:
+    with pytest.raises(StoreReadError, match="no_such_table"):
+        reader.conn.execute("SELECT * FROM no_such_table")
+    still_works(reader)
+
+
+def test_a_lost_connection_is_a_store_error_and_the_next_read_reconnects(
+    reader: PgReader, pg_cluster: Cluster, pg_target: PostgresTarget
+) -> None:
+    still_works(reader)
+    pid = reader.conn.raw().info.backend_pid
+    # what a server restart or a failover does to the session: the server ends it
+    pg_cluster.admin(f"SELECT pg_terminate_backend({pid})", pg_target.dbname)
+    with pytest.raises(StoreReadError):
+        reader.messages_count(MessageFilter(), NOW)
+    still_works(reader)
+    assert reader.conn.raw().info.backend_pid != pid
+
+
+def test_an_unreachable_database_is_a_store_read_error(pg_cluster: Cluster) -> None:
+    with pytest.raises(StoreReadError, match="no_such_db"):
+        open_reader(pg_cluster.url("no_such_db"))
+
+
+def test_opener_gives_another_reader_on_the_same_database(reader: PgReader) -> None:
+    other_opened: list[PgReader] = []
+    thread = threading.Thread(target=lambda: other_opened.append(reader.opener()()))
+    thread.start()
+    thread.join(30)
+    other = other_opened[0]
+    try:
+        assert isinstance(other, PgReader) and other is not reader
+        assert other.conn.raw().info.backend_pid != reader.conn.raw().info.backend_pid
+        still_works(other)
+    finally:
+        other.close()
+
+
+def test_the_reader_cannot_write_even_as_the_owner(reader: PgReader) -> None:
+    with pytest.raises(StoreReadError, match="read-only transaction"):
+        reader.conn.execute("DELETE FROM messages")
+    still_works(reader)
+
+
+def test_the_viewer_role_reads_every_view(team_database: Cluster) -> None:  # noqa: F811 - the fixture
+    PgStore(target(team_database, "cm_owner")).close()  # the owner migrates
+    viewer = open_reader(target(team_database, "cm_viewer"))
+    try:
+        still_works(viewer)
+        assert viewer.requests_top() == 0
+        assert viewer.message("SM" + "0" * 32) is None
+        assert viewer.delivery_stats("all", NOW).outbound == 0
+        assert viewer.twilio_alerts() == [] and viewer.sync_state("messages") is None
+        assert viewer.error_code_counts(30003) == (0, 0)
+        assert viewer.writers() == []
+        assert viewer.count_export("messages") == 0
+        with pytest.raises(StoreReadError):
+            viewer.conn.execute("DELETE FROM messages")
+    finally:
+        viewer.close()
