@@ -10,7 +10,6 @@ batch a receiver commits becomes the same coalesced refresh as a callback in the
 from __future__ import annotations
 
 from contextlib import closing
-from datetime import UTC, datetime, timedelta
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
@@ -19,7 +18,7 @@ from desktop.workers import TaskRunner
 from receiver.store import Reader, StoreError, open_reader
 from receiver.store.pg.changes import Change
 from receiver.store.pg.listen import Back, Listener, Live, Lost, State
-from receiver.store.pg.writers import ACTIVE_SECONDS, WriterInfo
+from receiver.store.pg.writers import WriterInfo
 from receiver.store.url import PostgresTarget
 
 WRITERS_MS = 15_000  # how often "written by …" is re-read (a receiver's heartbeat is 10 s)
@@ -147,9 +146,8 @@ class TeamSource(QObject):
         target = self.target
 
         def ask() -> str:
-            since = (datetime.now(UTC) - timedelta(seconds=ACTIVE_SECONDS)).isoformat(timespec="milliseconds")
             with closing(open_reader(target)) as reader:
-                return writers_text([w for w in reader.writers() if w.last_seen >= since])
+                return writers_text(reader.writers())  # those seen lately
 
         def answered(text: str) -> None:
             self.writers = text

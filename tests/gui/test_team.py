@@ -5,6 +5,7 @@ switched-off features, and a prompt close."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +26,6 @@ from desktop.window_host import WindowHost
 from receiver.app import ReceiverConfig, create_app
 from receiver.secrets import SecretStore
 from receiver.store.pg import listen
-from receiver.store.pg.changes import CHANNEL, Change, encode
 from receiver.store.pg.store import PgStore
 from receiver.store.url import PostgresTarget, parse
 from tests.pg.cluster import PASSWORD, Cluster
@@ -34,6 +34,7 @@ from tests.pg.test_roles import team_database  # noqa: F401  (fixture)
 from tests.receiver_helpers import PUBLIC, TOKEN, post, sid, status_params
 
 LISTENER = f"callback-monitor {listen.ROLE}"
+LISTEN = "0.0.0.0:8080"  # where the team's receiver says it listens
 
 
 def target_of(url: str) -> PostgresTarget:
@@ -49,13 +50,12 @@ class TeamReceiver:
         self.url = url
         # the receiver's own password, where an operator keeps it (the desktop's is typed in the dialog)
         SecretStore(keyring.get_keyring()).set(target_of(url).keyring_name, PASSWORD)
-        self.store = PgStore(target_of(url))  # creates the tables on an empty database
+        self.store = PgStore(target_of(url), listen=LISTEN)  # creates the tables on an empty database
         config = ReceiverConfig.with_token(TOKEN, public_url=PUBLIC)
-        self.client = create_app(self.store, config).test_client()  # type: ignore[arg-type,unused-ignore]
+        self.client = create_app(self.store, config).test_client()
 
-    def send(self, count: int, *, notify: bool = True) -> list[str]:
-        """``count`` signed status callbacks from another thread; then the batch's NOTIFY (the contract
-        the writer keeps: one per committed batch), unless ``notify`` is False."""
+    def send(self, count: int) -> list[str]:
+        """``count`` signed status callbacks, from another thread; the store sends the batches' NOTIFY."""
         sids = [sid() for _ in range(count)]
         answers: list[int] = []
 
@@ -68,11 +68,6 @@ class TeamReceiver:
         thread.start()
         thread.join(30)
         assert answers == [200] * count
-        if notify:
-            with psycopg.connect(self.url, password=PASSWORD, autocommit=True) as conn:
-                conn.execute(
-                    "SELECT pg_notify(%s, %s)", (CHANNEL, encode(Change("test-receiver", requests=1)))
-                )
         return sids
 
     def close(self) -> None:
@@ -148,9 +143,10 @@ def test_connecting_through_the_dialog_shows_the_team_rows(
     assert window is not None and window.team is not None
     qtbot.waitUntil(lambda: rows(window) == 3)
     target = target_of(team.url)
-    assert window.status.store.text().startswith(
-        f"Team database cm_admin@127.0.0.1:{target.port}/{target.dbname} ·"
-    )
+    store_text = window.status.store.text
+    assert store_text().startswith(f"Team database cm_admin@127.0.0.1:{target.port}/{target.dbname} · ")
+    writer = f"written by 1 receiver ({socket.gethostname()} {LISTEN})"
+    qtbot.waitUntil(lambda: store_text().endswith(writer))
     # the password in the keyring under the role's entry; the settings remember the URL only
     assert SecretStore(keyring.get_keyring()).get(target.keyring_name) == PASSWORD
     tmp_settings.sync()
@@ -223,7 +219,7 @@ def test_a_lost_connection_is_shown_recovered_and_what_was_written_meanwhile_sho
         )
     label = window.status.connection
     qtbot.waitUntil(lambda: label.text() == "connection lost — reconnecting in 2 s (attempt 1)")
-    team.send(2, notify=False)  # its notification reaches nobody: only the refresh on return shows it
+    team.send(2)  # its NOTIFY reaches nobody: only the refresh on return shows these rows
     qtbot.waitUntil(lambda: label.text() == "reconnected", timeout=10_000)
     qtbot.waitUntil(lambda: rows(window) == 3)
 
