@@ -31,14 +31,14 @@ def team_name(target: PostgresTarget) -> str:
     return f"{target.user}@{target.host}{port}/{target.dbname}"
 
 
-def writers_text(writers: list[WriterInfo]) -> str:
-    """ "written by 2 receivers (srv-a 0.0.0.0:8080, srv-b)", or that none writes it now."""
+def writers_text(writers: list[WriterInfo]) -> tuple[str, str]:
+    """("written by 2 receivers", "srv-a 0.0.0.0:8080\nsrv-b 10.0.0.7:8080"): short enough for the status
+    bar at 1024 px next to a lost connection, and the receivers one a line; or that none writes it now."""
     active = [w for w in writers if w.stopped_at is None]
     if not active:
-        return "no receiver is writing it now"
+        return "no receiver is writing it now", "No receiver has written to it in the last minute."
     names = [f"{w.host} {w.listen}" if w.listen else w.host for w in active]
-    shown = ", ".join(names[:2]) + (", …" if len(names) > 2 else "")
-    return f"written by {len(active)} receiver{'s' if len(active) != 1 else ''} ({shown})"
+    return f"written by {len(active)} receiver{'s' if len(active) != 1 else ''}", "\n".join(names)
 
 
 def connection_text(state: State) -> str:
@@ -58,7 +58,7 @@ class TeamSource(QObject):
         configChanged(): never emitted.
         failed(str): something went wrong that the operator should read.
         connectionChanged(str): "live", "connection lost — reconnecting in 4 s (attempt 3)", "reconnected".
-        writersChanged(str): who writes the database ("written by 2 receivers (…)").
+        writersChanged(str, str): who writes the database: ("written by 2 receivers", one a line).
     """
 
     started = Signal(str)
@@ -69,7 +69,7 @@ class TeamSource(QObject):
     purged = Signal(dict)
     failed = Signal(str)
     connectionChanged = Signal(str)
-    writersChanged = Signal(str)
+    writersChanged = Signal(str, str)
     _heard = Signal(object)  # a Change, from the listener's thread
     _state = Signal(object)  # a listen.State, from the listener's thread
 
@@ -82,7 +82,7 @@ class TeamSource(QObject):
         self.target = target
         self.name = team_name(target)
         self.connection = "connecting…"
-        self.writers = "who writes it: asking…"
+        self.writers = ("who writes it: asking…", "")
         self._read: Reader | None = None
         self._listener: Listener | None = None
         self.tasks = TaskRunner(self)
@@ -145,17 +145,15 @@ class TeamSource(QObject):
         """Re-read who writes the database, off the GUI thread; ``writersChanged`` with the answer."""
         target = self.target
 
-        def ask() -> str:
+        def ask() -> tuple[str, str]:
             with closing(open_reader(target)) as reader:
                 return writers_text(reader.writers())  # those seen lately
 
-        def answered(text: str) -> None:
-            self.writers = text
-            self.writersChanged.emit(text)
+        def answered(texts: tuple[str, str]) -> None:
+            self.writers = texts
+            self.writersChanged.emit(*texts)
 
         def failed(exc: BaseException) -> None:
-            answered(
-                f"who writes it: unknown ({exc})" if isinstance(exc, StoreError) else "who writes it: unknown"
-            )
+            answered(("who writes it: unknown", str(exc) if isinstance(exc, StoreError) else ""))
 
         self.tasks.run("team-writers", ask, on_done=answered, on_error=failed)

@@ -109,7 +109,7 @@ class ReceiverStatusBar(QStatusBar):
             self.rate,
             self.rejected,
         )
-        for widget in (self.store, self.connection, self.store_state, *self.receiver_facts):
+        for widget in (self.connection, self.store, self.store_state, *self.receiver_facts):
             self.addPermanentWidget(widget)
 
         self._timer = QTimer(self)
@@ -214,9 +214,9 @@ class ReceiverStatusBar(QStatusBar):
         self._timer.stop()
         self.connection.show()
 
-        def show_writers(text: str) -> None:
+        def show_writers(text: str, detail: str) -> None:
             self.store.setText(f"Team database {source.name} · {text}")
-            self.store.setToolTip(f"{source.target.display()}\n{text}")
+            self.store.setToolTip(f"{source.target.display()}\n{text}:\n{detail}" if detail else text)
 
         def show_connection(text: str) -> None:
             badges.tint(self.connection, "error" if text.startswith("connection lost") else None)
@@ -224,7 +224,7 @@ class ReceiverStatusBar(QStatusBar):
 
         source.writersChanged.connect(show_writers)
         source.connectionChanged.connect(show_connection)
-        show_writers(source.writers)
+        show_writers(*source.writers)
         show_connection(source.connection)
 
     def show_progress(self, done: int, total: int, label: str) -> None:
