@@ -14,6 +14,7 @@ import keyring
 import psycopg
 import pytest
 from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
@@ -35,6 +36,10 @@ from tests.receiver_helpers import PUBLIC, TOKEN, post, sid, status_params
 
 LISTENER = f"callback-monitor {listen.ROLE}"
 LISTEN = "0.0.0.0:8080"  # where the team's receiver says it listens
+# the offscreen platform cannot raise or grab for a popup menu (the File menu is clicked open)
+pytestmark = pytest.mark.qt_log_ignore(
+    "This plugin does not support raise", "This plugin does not support grabbing the keyboard"
+)
 
 
 def target_of(url: str) -> PostgresTarget:
@@ -111,9 +116,17 @@ def rows(window: MainWindow) -> int:
     return window.messages.model.rowCount()
 
 
+def choose_from_file_menu(qtbot: QtBot, window: MainWindow, action: QAction) -> None:
+    """Click File in the menu bar, then ``action`` in the menu that opens."""
+    bar, menu = window.menuBar(), window.file_menu
+    QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.actionGeometry(menu.menuAction()).center())
+    qtbot.waitUntil(menu.isVisible)
+    QTest.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(action).center())
+
+
 def connect_through_dialog(qtbot: QtBot, window: MainWindow, url: str, password: str) -> None:
     """File → Connect to a team database…, the URL and password typed, Connect clicked."""
-    window.team_actions.connect_action.trigger()  # the File menu's entry
+    choose_from_file_menu(qtbot, window, window.team_actions.connect_action)
     dialog = window.team_actions.dialog
     assert dialog is not None
     qtbot.waitUntil(dialog.isVisible)
@@ -159,14 +172,13 @@ def test_a_wrong_password_is_named_and_nothing_is_kept(
 ) -> None:
     local = host.open("")
     target = target_of(team.url)
-    SecretStore(keyring.get_keyring()).delete(target.keyring_name)
     connect_through_dialog(qtbot, local, team.url, "not-the-password")
     dialog = local.team_actions.dialog
     assert dialog is not None
     qtbot.waitUntil(lambda: "refused the password" in dialog.message.text())
     assert 'user "cm_admin"' in dialog.message.text() and dialog.isVisible()
     assert host.window is local and local.team is None
-    assert SecretStore(keyring.get_keyring()).get(target.keyring_name) is None
+    assert SecretStore(keyring.get_keyring()).get(target.keyring_name) == PASSWORD  # the good one stays
     assert tmp_settings.value(TEAM_URL_KEY) is None
 
 
@@ -220,6 +232,27 @@ def test_a_lost_connection_is_shown_recovered_and_what_was_written_meanwhile_sho
     label = window.status.connection
     qtbot.waitUntil(lambda: label.text() == "connection lost — reconnecting in 2 s (attempt 1)")
     team.send(2)  # its NOTIFY reaches nobody: only the refresh on return shows these rows
+    qtbot.waitUntil(lambda: label.text() == "reconnected", timeout=10_000)
+    qtbot.waitUntil(lambda: rows(window) == 3)
+
+
+def test_after_every_connection_of_the_desktop_was_cut_the_rows_written_meanwhile_show(
+    qtbot: QtBot, host: WindowHost, team: TeamReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failover or a server restart ends the window's reading connections as well as its listener."""
+    monkeypatch.setattr(listen, "FIRST_RETRY", 2.0)
+    window = attached(qtbot, host, team.url)
+    team.send(1)
+    qtbot.waitUntil(lambda: rows(window) == 1)
+    with psycopg.connect(team.url, password=PASSWORD, autocommit=True) as conn:
+        cut = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name IN (%s, %s)",
+            (LISTENER, "callback-monitor viewer"),
+        ).fetchall()
+    assert len(cut) >= 2
+    label = window.status.connection
+    qtbot.waitUntil(lambda: label.text().startswith("connection lost"))
+    team.send(2)
     qtbot.waitUntil(lambda: label.text() == "reconnected", timeout=10_000)
     qtbot.waitUntil(lambda: rows(window) == 3)
 
@@ -291,7 +324,7 @@ def test_back_to_this_computers_database(
     tmp_settings.setValue(TEAM_URL_KEY, team.url)
     window = attached(qtbot, host, team.url)
     qtbot.waitUntil(lambda: rows(window) == 2)
-    window.team_actions.local_action.trigger()  # File → Back to this computer's database
+    choose_from_file_menu(qtbot, window, window.team_actions.local_action)
     qtbot.waitUntil(lambda: host.window is not window)
     local = host.window
     assert local is not None and local.team is None and local.controller.running
