@@ -23,6 +23,7 @@ from desktop import app as desktop_app
 from desktop.main_window import MainWindow
 from desktop.receiver_controller import ReceiverController
 from desktop.team_menu import TEAM_URL_KEY
+from desktop.team_source import team_name
 from desktop.window_host import WindowHost
 from receiver.app import ReceiverConfig, create_app
 from receiver.secrets import SecretStore
@@ -390,3 +391,47 @@ def test_a_store_url_that_cannot_be_shown_says_why_and_opens_nothing(
     err = capsys.readouterr().err
     assert "Cannot reach the team database server at 127.0.0.1:1" in err
     assert boxes and "Cannot reach" in boxes[0]
+
+
+def test_the_team_database_shown_last_time_is_shown_again_at_start(
+    qapp: QApplication, team: TeamReceiver, tmp_settings: QSettings, restore_logging: None
+) -> None:
+    team.send(1)
+    tmp_settings.setValue(TEAM_URL_KEY, team.url)  # Connect to a team database… remembered it
+    tmp_settings.sync()
+    seen: dict[str, object] = {}
+
+    def look_then_close() -> None:
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        if not windows or rows(windows[0]) < 1:
+            QTimer.singleShot(50, look_then_close)
+            return
+        seen["team"] = windows[0].team.name if windows[0].team is not None else None
+        windows[0].close()
+
+    QTimer.singleShot(100, look_then_close)
+    assert desktop_app.main() == 0
+    assert seen == {"team": team_name(target_of(team.url))}
+
+
+def test_a_remembered_team_database_that_cannot_be_reached_opens_this_computers_instead(
+    qapp: QApplication, tmp_settings: QSettings, restore_logging: None
+) -> None:
+    tmp_settings.setValue(TEAM_URL_KEY, "postgresql://cm_viewer@127.0.0.1:1/callbacks")
+    tmp_settings.sync()
+    boxes: list[str] = []
+    seen: dict[str, object] = {}
+
+    def look_then_close() -> None:
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        if not windows:
+            QTimer.singleShot(50, look_then_close)
+            return
+        seen["team"], seen["receiver"] = windows[0].team, windows[0].controller.running
+        windows[0].close()
+
+    QTimer.singleShot(50, lambda: dismiss_boxes(boxes))
+    QTimer.singleShot(100, look_then_close)
+    assert desktop_app.main() == 0
+    assert seen == {"team": None, "receiver": True}
+    assert boxes and "Cannot reach" in boxes[0] and "Showing this computer's database instead" in boxes[0]
