@@ -2,7 +2,7 @@
 
 Waitress runs on its own threads; request handlers never touch a widget: they call ``on_event`` which
 emits a Qt signal, and Qt queues it to this object's (the GUI) thread. Table refreshes are coalesced here
-so a burst of callbacks causes a few repaints per second, not one per request.
+so a burst of callbacks causes a few repaints per second, not one per request (RefreshCoalescer).
 """
 
 from __future__ import annotations

@@ -360,6 +360,16 @@ def dismiss_boxes(into: list[str]) -> None:
         QTimer.singleShot(50, lambda: dismiss_boxes(into))
 
 
+def close_when(ready: Callable[[MainWindow], bool], look: Callable[[MainWindow], None]) -> None:
+    """Once the app's window is shown and ``ready``: ``look`` at it, then close it (the app ends)."""
+    windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+    if not windows or not ready(windows[0]):
+        QTimer.singleShot(50, lambda: close_when(ready, look))
+        return
+    look(windows[0])
+    windows[0].close()
+
+
 def test_store_url_on_the_command_line_opens_the_window_attached(
     qapp: QApplication, team: TeamReceiver, restore_logging: None
 ) -> None:
@@ -367,16 +377,10 @@ def test_store_url_on_the_command_line_opens_the_window_attached(
     SecretStore(keyring.get_keyring()).set(target_of(team.url).keyring_name, PASSWORD)
     seen: dict[str, object] = {}
 
-    def look_then_close() -> None:
-        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
-        if not windows or rows(windows[0]) < 2:
-            QTimer.singleShot(50, look_then_close)
-            return
-        seen["team"] = windows[0].team is not None
-        seen["receiver"] = windows[0].controller.running
-        windows[0].close()
+    def look(window: MainWindow) -> None:
+        seen["team"], seen["receiver"] = window.team is not None, window.controller.running
 
-    QTimer.singleShot(100, look_then_close)
+    QTimer.singleShot(100, lambda: close_when(lambda w: rows(w) == 2, look))
     assert desktop_app.main(db=team.url) == 0
     assert seen == {"team": True, "receiver": False}
     assert not any(t.name in ("team-listener", "receiver-waitress") for t in threading.enumerate())
@@ -401,15 +405,10 @@ def test_the_team_database_shown_last_time_is_shown_again_at_start(
     tmp_settings.sync()
     seen: dict[str, object] = {}
 
-    def look_then_close() -> None:
-        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
-        if not windows or rows(windows[0]) < 1:
-            QTimer.singleShot(50, look_then_close)
-            return
-        seen["team"] = windows[0].team.name if windows[0].team is not None else None
-        windows[0].close()
+    def look(window: MainWindow) -> None:
+        seen["team"] = window.team.name if window.team is not None else None
 
-    QTimer.singleShot(100, look_then_close)
+    QTimer.singleShot(100, lambda: close_when(lambda w: rows(w) == 1, look))
     assert desktop_app.main() == 0
     assert seen == {"team": team_name(target_of(team.url))}
 
@@ -422,16 +421,11 @@ def test_a_remembered_team_database_that_cannot_be_reached_opens_this_computers_
     boxes: list[str] = []
     seen: dict[str, object] = {}
 
-    def look_then_close() -> None:
-        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
-        if not windows:
-            QTimer.singleShot(50, look_then_close)
-            return
-        seen["team"], seen["receiver"] = windows[0].team, windows[0].controller.running
-        windows[0].close()
+    def look(window: MainWindow) -> None:
+        seen["team"], seen["receiver"] = window.team, window.controller.running
 
     QTimer.singleShot(50, lambda: dismiss_boxes(boxes))
-    QTimer.singleShot(100, look_then_close)
+    QTimer.singleShot(100, lambda: close_when(lambda w: True, look))
     assert desktop_app.main() == 0
     assert seen == {"team": None, "receiver": True}
     assert boxes and "Cannot reach" in boxes[0] and "Showing this computer's database instead" in boxes[0]
