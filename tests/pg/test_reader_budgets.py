@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -15,6 +16,7 @@ from receiver.message_filter import MessageFilter, SortSpec
 from receiver.store import Reader, StoreReadError, open_reader
 from receiver.store.base import ReadInterrupted
 from receiver.store.paging import first_page
+from receiver.store.pg import writers
 from receiver.store.pg.reader import PgReader
 from receiver.store.pg.store import PgStore
 from receiver.store.url import PostgresTarget
@@ -94,6 +96,14 @@ def test_an_interrupt_before_the_statement_stops_it_and_none_outside_a_block(rea
     still_works(reader)
 
 
+def test_an_interrupt_never_cancels_a_statement_after_its_block(reader: PgReader) -> None:
+    for _ in range(5):
+        with reader.interruptible():
+            reader.interrupt()  # superseded while idle: the cancel is sent all the same
+        # the next read, outside any block, lasts long enough for a late cancel to land in it
+        assert reader.conn.execute("SELECT pg_sleep(0.3), 1").fetchone() == ("", 1)
+
+
 def test_superseded_reads_never_cancel_the_next_one(reader: PgReader) -> None:
     for _ in range(20):
         with pytest.raises(ReadInterrupted), reader.interruptible():
@@ -101,6 +111,24 @@ def test_superseded_reads_never_cancel_the_next_one(reader: PgReader) -> None:
             reader.requests_top()
         with reader.interruptible():
             still_works(reader)
+
+
+def test_an_interrupted_export_ends_its_snapshot(
+    reader: PgReader, pg_cluster: Cluster, pg_target: PostgresTarget, tmp_path: Path
+) -> None:
+    pg_cluster.admin(
+        "INSERT INTO requests (received_at, method, path, outcome) "
+        "SELECT '2026-12-01T00:00:00.000+00:00', 'POST', '/twilio/status', 'accepted' "
+        "FROM generate_series(1, 3000)",
+        pg_target.dbname,
+    )
+    with pytest.raises(ReadInterrupted), reader.interruptible():
+        reader.export_to_file(
+            tmp_path / "log.csv", "requests", on_progress=lambda done, total: reader.interrupt()
+        )
+    assert not reader.conn.in_transaction  # else every later read would see this snapshot, or fail
+    pg_cluster.admin("DELETE FROM requests", pg_target.dbname)
+    assert reader.requests_top() == 0
 
 
 def test_driver_errors_come_out_as_the_stores(reader: PgReader) -> None:
@@ -139,6 +167,26 @@ def test_opener_gives_another_reader_on_the_same_database(reader: PgReader) -> N
         still_works(other)
     finally:
         other.close()
+
+
+def test_writers_names_the_receivers_seen_recently(
+    reader: PgReader, pg_cluster: Cluster, pg_target: PostgresTarget
+) -> None:
+    assert reader.writers() == []  # a database from before the writers registry
+    for statement in writers.DDL:
+        pg_cluster.admin(statement, pg_target.dbname)
+    seen = {"a": NOW - timedelta(seconds=5), "b": NOW - timedelta(minutes=30), "c": NOW - timedelta(days=2)}
+    for name, when in seen.items():
+        at = when.isoformat(timespec="milliseconds")
+        pg_cluster.admin(
+            "INSERT INTO writers (id, host, pid, version, listen, started_at, last_seen, stopped_at) "
+            f"VALUES ('{name}', 'host-{name}', 1, '1.0', '0.0.0.0:8080', '{at}', '{at}', NULL)",
+            pg_target.dbname,
+        )
+    found = reader.writers()
+    assert [w.id for w in found] == ["a", "b"]  # most recently seen first; one gone for days is not shown
+    assert found[0] == writers.WriterInfo("a", "host-a", 1, "1.0", "0.0.0.0:8080", found[0].started_at,
+                                          seen["a"].isoformat(timespec="milliseconds"), None)  # fmt: skip
 
 
 def test_the_reader_cannot_write_even_as_the_owner(reader: PgReader) -> None:

@@ -55,7 +55,8 @@ class PgConnection:
         self._stop = False  # set by interrupt(): the block's statements raise ReadInterrupted
         self._deadline = math.inf  # time.monotonic() by which the block's statements must be done
         self._blocked = False  # inside an interruptible() block: only there does interrupt() apply
-        self._canceller: threading.Thread | None = None
+        self._canceller: threading.Thread | None = None  # an interrupt's cancel under way
+        self._lock = threading.Lock()  # interrupt() (any thread) against the block's start and end
         self.raw()
 
     # ------------------------------------------------------------------ the connection
@@ -83,15 +84,21 @@ class PgConnection:
         return conn is not None and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[tuple[Any, ...]]:
-        """Run one statement (``?`` placeholders) within the current budget."""
+        """Run one statement (``?`` placeholders) within the current budget; the end of a transaction
+        runs whatever the budget (an interrupted read must not leave its snapshot open)."""
+        ending = sql.strip().upper() in ("COMMIT", "ROLLBACK")
         cursor: psycopg.Cursor[tuple[Any, ...]] = self.call(
-            lambda conn: conn.execute(POSTGRES.sql(sql), tuple(parameters))
+            lambda conn: conn.execute(POSTGRES.sql(sql), tuple(parameters)), bounded=not ending
         )
         return cursor
 
-    def call(self, fn: Callable[[Conn], Any]) -> Any:
-        """``fn(connection)`` within the current budget, its errors as the store's."""
+    def call(self, fn: Callable[[Conn], Any], *, bounded: bool = True) -> Any:
+        """``fn(connection)`` within the current budget (unless not ``bounded``), its errors as the
+        store's."""
         conn = self.raw()
+        if not bounded:
+            with reading():
+                return fn(conn)
         with reading():
             self._check()
             timer = None
@@ -127,28 +134,32 @@ class PgConnection:
     def interrupt(self) -> None:
         """Stop the block's reads; the running statement is cancelled from a thread of its own (a cancel
         connects to the server: the caller, maybe the GUI thread, does not wait for it)."""
-        self._stop = True
-        conn = self._raw
-        if conn is not None and self._blocked:
-            self._canceller = threading.Thread(
-                target=self._cancel, args=(conn,), name="pg-cancel", daemon=True
-            )
-            self._canceller.start()
+        with self._lock:
+            self._stop = True
+            conn = self._raw
+            if conn is not None and self._blocked and self._canceller is None:
+                self._canceller = threading.Thread(
+                    target=self._cancel, args=(conn,), name="pg-cancel", daemon=True
+                )
+                self._canceller.start()
 
     @contextlib.contextmanager
     def bounded(self, seconds: float) -> Iterator[None]:
-        """Reads in the block raise ReadInterrupted after ``interrupt()`` or once ``seconds`` passed."""
-        canceller = self._canceller
-        if canceller is not None:  # the cancel of an earlier block's read lands before this block's reads
-            canceller.join(CANCEL_TIMEOUT)
-        self._stop = False
-        self._deadline = time.monotonic() + seconds if seconds != math.inf else math.inf
-        self._blocked = True
+        """Reads in the block raise ReadInterrupted after ``interrupt()`` or once ``seconds`` passed. A
+        cancel never outlives its block: it would stop whatever statement runs when it lands."""
+        with self._lock:
+            self._stop = False
+            self._deadline = time.monotonic() + seconds if seconds != math.inf else math.inf
+            self._blocked = True
         try:
             yield
         finally:
-            self._blocked = False
-            self._deadline = math.inf
+            with self._lock:
+                self._blocked = False
+                self._deadline = math.inf
+                canceller, self._canceller = self._canceller, None
+            if canceller is not None:
+                canceller.join(CANCEL_TIMEOUT)
 
 
 class PgReader(Reader):
