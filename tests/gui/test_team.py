@@ -5,6 +5,7 @@ switched-off features, and a prompt close."""
 
 from __future__ import annotations
 
+import csv
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ import pytest
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop import app as desktop_app
@@ -60,14 +61,15 @@ class TeamReceiver:
         config = ReceiverConfig.with_token(TOKEN, public_url=PUBLIC)
         self.client = create_app(self.store, config).test_client()
 
-    def send(self, count: int) -> list[str]:
+    def send(self, count: int, status: str = "delivered", **extra: str) -> list[str]:
         """``count`` signed status callbacks, from another thread; the store sends the batches' NOTIFY."""
         sids = [sid() for _ in range(count)]
         answers: list[int] = []
 
         def work() -> None:
             answers.extend(
-                post(self.client, "/twilio/status", status_params(s, "delivered")).status_code for s in sids
+                post(self.client, "/twilio/status", status_params(s, status, **extra)).status_code
+                for s in sids
             )
 
         thread = threading.Thread(target=work)
@@ -296,6 +298,43 @@ def test_a_role_without_the_viewer_grants_is_told_to_ask_for_them(
         assert "viewer GRANTs in docs/TEAM.md" in dialog.message.text()
     finally:
         owner.close()
+
+
+def click_tab(window: MainWindow, widget: QWidget) -> None:
+    bar = window.tabs.tabBar()
+    QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(window.tabs.indexOf(widget)).center())
+
+
+def test_an_attached_window_reads_statistics_error_counts_and_exports(
+    qtbot: QtBot, host: WindowHost, team: TeamReceiver, tmp_path: Path
+) -> None:
+    team.send(2)
+    team.send(1, "failed", ErrorCode="30003")
+    window = attached(qtbot, host, team.url)
+    qtbot.waitUntil(lambda: rows(window) == 3)
+
+    click_tab(window, window.stats_view)
+    qtbot.waitUntil(lambda: window.stats_view.outbound.value.text() == "3")
+
+    panel = window.error_panel
+    click_tab(window, panel)
+    QTest.keyClicks(panel.search, "30003")
+    qtbot.waitUntil(lambda: panel.results.count() > 0)
+    item = panel.results.item(0)
+    QTest.mouseClick(
+        panel.results.viewport(), Qt.MouseButton.LeftButton, pos=panel.results.visualItemRect(item).center()
+    )
+    qtbot.waitUntil(lambda: panel.counts == (1, 1))
+
+    click_tab(window, window.messages)
+    dest = tmp_path / "team.csv"
+    with qtbot.waitSignal(
+        window.status.messageChanged, timeout=10000, check_params_cb=lambda t: t.startswith("Exported")
+    ):
+        assert window.export_csv(dest)
+    with dest.open(encoding="utf-8", newline="") as fh:
+        exported = list(csv.DictReader(fh))
+    assert sorted(r["status"] for r in exported) == ["delivered", "delivered", "failed"]
 
 
 def test_an_attached_window_switches_off_what_needs_this_computers_receiver(
