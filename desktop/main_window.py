@@ -12,6 +12,7 @@ import importlib.metadata
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
@@ -34,13 +35,15 @@ from desktop.prune_dialog import PruneDialog, load_retention
 from desktop.receiver_controller import ReceiverController
 from desktop.reconcile_controller import install as install_reconcile
 from desktop.simulation import SimulationRunner
-from desktop.team_menu import attach_viewer, install_team_menu
-from desktop.team_source import VIEWER_NOTE, TeamSource
+from desktop.team_menu import VIEWER_NOTE, attach_viewer, install_team_menu
 from desktop.views.error_lookup import ErrorLookupPanel
 from desktop.views.messages_view import MessagesView
 from desktop.views.request_inspector import RequestInspector
 from desktop.views.stats_view import StatsView
 from desktop.views.status_bar import ReceiverStatusBar, WarningBanner
+
+if TYPE_CHECKING:  # loads psycopg: only an attached window (desktop/window_host.py) imports it
+    from desktop.team_source import TeamSource
 
 ORGANIZATION = "CallbackMonitor"
 APPLICATION = "callback-monitor"

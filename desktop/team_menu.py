@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QAction
 
-from desktop.team_dialog import ConnectTeamDialog
-from desktop.team_source import VIEWER_NOTE, TeamSource
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the team modules load psycopg: only once a team database is asked for
     from desktop.main_window import MainWindow
+    from desktop.team_dialog import ConnectTeamDialog
+    from desktop.team_source import TeamSource
 
 TEAM_URL_KEY = "team/url"  # QSettings: the team database shown at start (the URL only, never a password)
+VIEWER_NOTE = "the team's receivers write this database; this desktop only shows it"
 
 
 class TeamActions:
@@ -40,6 +40,8 @@ class TeamActions:
         menu.insertSeparator(first)
 
     def open_dialog(self) -> ConnectTeamDialog:
+        from desktop.team_dialog import ConnectTeamDialog
+
         window = self.window
         remembered = str(window.settings.value(TEAM_URL_KEY, "") or "")
         dialog = ConnectTeamDialog(window.controller.secrets, remembered, window)

@@ -14,6 +14,7 @@ from contextlib import closing
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from desktop.refresh_coalescer import RefreshCoalescer
+from desktop.team_menu import VIEWER_NOTE
 from desktop.workers import TaskRunner
 from receiver.store import Reader, StoreError, open_reader
 from receiver.store.pg.changes import Change
@@ -22,7 +23,6 @@ from receiver.store.pg.writers import WriterInfo
 from receiver.store.url import PostgresTarget
 
 WRITERS_MS = 15_000  # how often "written by …" is re-read (a receiver's heartbeat is 10 s)
-VIEWER_NOTE = "the team's receivers write this database; this desktop only shows it"
 
 
 def team_name(target: PostgresTarget) -> str:

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import QMessageBox
 from desktop.live.going_live import LiveOptions
 from desktop.main_window import MainWindow
 from desktop.receiver_controller import ReceiverController
-from desktop.team_source import TeamSource
 from receiver.store import StoreError
 from receiver.store.url import PostgresTarget, parse
 
@@ -52,7 +51,11 @@ class WindowHost(QObject):
         """A shown window on ``store`` ("" or a path: this computer's, with ``controller`` already started
         if given; a URL: attached). Raises StoreError when this computer's receiver cannot start."""
         target = parse(store) if store else None
-        team = TeamSource(target) if isinstance(target, PostgresTarget) else None
+        team = None
+        if isinstance(target, PostgresTarget):
+            from desktop.team_source import TeamSource  # psycopg: loaded for a team database only
+
+            team = TeamSource(target)
         if controller is None:
             controller = self.make_controller()
             if team is None:

@@ -7,6 +7,8 @@ window in words, because "validation OFF" or "no auth token" changes what every 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import (
@@ -23,9 +25,11 @@ from PySide6.QtWidgets import (
 from desktop import badges, theme
 from desktop.formatting import count_of
 from desktop.receiver_controller import ReceiverController
-from desktop.team_source import TeamSource
 from receiver.secrets import TWILIO_AUTH_TOKEN
 from receiver.webhook_paths import INBOUND_PATH, STATUS_PATH
+
+if TYPE_CHECKING:
+    from desktop.team_source import TeamSource
 
 REFRESH_MS = 1000
 NO_TOKEN_TEXT = (
