@@ -86,6 +86,10 @@ def attach_viewer(window: MainWindow, team: TeamSource) -> None:
         action.setToolTip(text)
         action.setStatusTip(text)
     window.tools_menu.setToolTipsVisible(True)
+    window.messages.show_as_viewer(
+        "<h3>No messages yet</h3><p>They appear here as soon as the team's receivers store them "
+        f"(callback-monitor serve --store …). {VIEWER_NOTE[:1].upper()}{VIEWER_NOTE[1:]}.</p>"
+    )
     window.banner.active = False  # its warnings are about this computer's receiver
     window.banner.hide()
     window.live.status.hide()
