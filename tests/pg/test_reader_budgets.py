@@ -4,7 +4,10 @@ Reader (``opener``), and a connection that cannot write, with docs/TEAM.md's vie
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -142,12 +145,74 @@ def test_a_lost_connection_is_a_store_error_and_the_next_read_reconnects(
 ) -> None:
     still_works(reader)
     pid = reader.conn.raw().info.backend_pid
+    reader.conn.execute("BEGIN")  # lost in the middle of a snapshot (an export, a statistics refresh)
     # what a server restart or a failover does to the session: the server ends it
     pg_cluster.admin(f"SELECT pg_terminate_backend({pid})", pg_target.dbname)
     with pytest.raises(StoreReadError):
         reader.messages_count(MessageFilter(), NOW)
+    assert not reader.conn.in_transaction  # else the next snapshot would not begin
     still_works(reader)
+    assert reader.delivery_stats("day", NOW).outbound == 0 and not reader.conn.in_transaction
     assert reader.conn.raw().info.backend_pid != pid
+
+
+class Proxy:
+    """A TCP relay to the server that can stop relaying without closing anything: what a dead network
+    (a cable pulled, a VPN gone) looks like to a client, which hears nothing and gets no error."""
+
+    def __init__(self, port: int) -> None:
+        self.server_port = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.frozen = threading.Event()
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.server_port))
+            self.sockets += [client, upstream]
+            frozen = self.frozen.is_set()  # a connection made while frozen never relays either
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._relay, args=(a, b, frozen), daemon=True).start()
+
+    def _relay(self, source: socket.socket, sink: socket.socket, frozen: bool) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                if frozen or self.frozen.is_set():
+                    return  # swallowed: nothing is sent on, nothing is closed
+                sink.sendall(data)
+
+    def close(self) -> None:
+        self.listener.close()
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+def test_a_bounded_read_on_a_dead_network_gives_up_instead_of_blocking_the_gui(
+    pg_cluster: Cluster, pg_target: PostgresTarget
+) -> None:
+    PgStore(pg_target).close()
+    proxy = Proxy(pg_cluster.port)
+    reader = open_reader(pg_target.url.replace(f":{pg_cluster.port}/", f":{proxy.port}/"))
+    try:
+        still_works(reader)
+        proxy.frozen.set()
+        started = time.monotonic()
+        with pytest.raises(ReadInterrupted), reader.time_limit(0.05):  # the GUI thread's page budget
+            reader.messages_count(MessageFilter(), NOW)
+        # without the drop it waits for an answer that never comes (keepalives ACKed by the relay's host)
+        assert time.monotonic() - started < 10
+        proxy.frozen.clear()
+        still_works(reader)  # a new connection, through the network that is back
+    finally:
+        reader.close()
+        proxy.close()
 
 
 def test_an_unreachable_database_is_a_store_read_error(pg_cluster: Cluster) -> None:
