@@ -17,6 +17,13 @@ Measures, in one run, offscreen:
     python bench/make_db.py --messages 1000000 --events 3000000 --requests 1000000 --out /tmp/big.db  # once
     python bench/gui.py --db /tmp/big.db
 
+On a team database (``--store postgresql://…``, the password from PGPASSWORD or the keyring) the window
+is attached, as a desktop that only reads: the same reads are measured, not changed, and instead of the
+simulation, NOTIFY → row visible: a team receiver (a PgStore in this process, on its own thread) commits
+one callback at a time (its batch's NOTIFY is the store's), and the time from the callback's arrival
+until the attached window shows its row at the top is measured: the receiver's work, the commit (and its
+flush), the NOTIFY and the window's refresh together, so an upper bound of NOTIFY → row visible.
+
 A database made before migration m004 (the trigram text index) is migrated when the app opens the copy
 (~25 s for a million messages): "start" then includes it. Migrate the source once to measure a normal
 start: ``python -c "from receiver.store import Store; Store('/tmp/big.db').close()"``.
@@ -110,7 +117,7 @@ def scroll(app: QApplication, table: Any, row_ready: Callable[[int], bool]) -> t
     return meter.stop(), max(waits)
 
 
-def reader_open_cost(db: Path) -> tuple[float, float]:
+def reader_open_cost(db: Any) -> tuple[float, float]:
     """Median ms of one page read on a Reader kept open, and on a Reader opened for the job."""
     from receiver.store import open_reader
 
@@ -170,13 +177,46 @@ def _newest_sid(controller: ReceiverController) -> str | None:
     return str(page.rows[0]["sid"]) if page.rows else None
 
 
+def notify_latency(app: QApplication, model: MessagesModel, url: str, samples: int) -> list[float]:
+    """ms from a callback reaching a team receiver to the attached window showing its row at the top."""
+    import threading
+
+    from receiver.app import ReceiverConfig, create_app
+    from receiver.store.pg.store import PgStore
+    from receiver.store.url import PostgresTarget, parse
+    from tests.receiver_helpers import PUBLIC, TOKEN, post, sid, status_params
+
+    target = parse(url)
+    assert isinstance(target, PostgresTarget)
+    store = PgStore(target)
+    client = create_app(store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC)).test_client()
+    latencies = []
+    try:
+        for _ in range(samples):
+            message = sid()
+            form = status_params(message, "sent")
+            thread = threading.Thread(target=lambda form=form: post(client, "/twilio/status", form))
+            sent = time.perf_counter()
+            thread.start()
+            wait_until(app, lambda message=message: model.sid_at(0) == message, 10)  # type: ignore[misc]
+            latencies.append((time.perf_counter() - sent) * 1000)
+            thread.join()
+            pump(app, 0.3)  # apart, so each is a lone batch (the coalescing is not what is measured)
+    finally:
+        store.close()
+    return latencies
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--db", required=True, help="a database built by bench/make_db.py (copied, not changed)"
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--db", help="a database built by bench/make_db.py (copied, not changed)")
+    where.add_argument(
+        "--store", help="a team database (postgresql://…, no password in it): attached, read, not changed"
     )
+    parser.add_argument("--samples", type=int, default=20, help="--store: NOTIFY → row visible samples")
     parser.add_argument(
         "--trust-copy",
         action="store_true",
@@ -189,9 +229,10 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="cm-gui-bench-"))
     db = work / "bench.db"
-    print(f"copying {args.db} ({Path(args.db).stat().st_size / 1e6:.0f} MB) …", flush=True)
-    shutil.copy(args.db, db)
-    if args.trust_copy:  # a fresh copy of a sound file: skip the start's whole-file damage check
+    if args.db:
+        print(f"copying {args.db} ({Path(args.db).stat().st_size / 1e6:.0f} MB) …", flush=True)
+        shutil.copy(args.db, db)
+    if args.trust_copy and args.db:  # a fresh copy of a sound file: skip the start's whole-file damage check
         from receiver.store_health import write_clean_stamp
 
         write_clean_stamp(db)
@@ -203,10 +244,20 @@ def main() -> int:
     from keyring.backends.null import Keyring as NullKeyring
 
     controller = ReceiverController(db, SecretStore(backend=NullKeyring()))
-    controller.set_simulating(True)
-    controller.start()
     settings = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(controller, settings)
+    team = None
+    if args.store:  # attached: the controller is never started (a viewer has no receiver)
+        from desktop.team_source import TeamSource
+        from receiver.store.url import PostgresTarget, parse
+
+        team_db = parse(args.store)
+        assert isinstance(team_db, PostgresTarget), "--store takes a postgresql:// URL"
+        team = TeamSource(team_db)
+        team.start()
+    else:
+        controller.set_simulating(True)
+        controller.start()
+    window = MainWindow(controller, settings, team=team)
     window.resize(1400, 850)
     window.show()
     model = window.messages.model
@@ -295,9 +346,22 @@ def main() -> int:
     window.tabs.setCurrentWidget(window.messages)
     pump(app, 0.2)
 
-    kept, fresh = reader_open_cost(db)
+    kept, fresh = reader_open_cost(window.source.location)
     results.append(("a page on a kept Reader (median)", f"{kept:.1f} ms", f"opened per job: {fresh:.1f} ms"))
     results.append(("resident memory", f"{rss_mb():.0f} MB", "≤ 400 MB"))
+    if team is not None:
+        latencies = notify_latency(app, model, args.store, args.samples)
+        results.append(
+            (
+                f"callback → row visible, attached (median of {len(latencies)})",
+                f"{statistics.median(latencies):.0f} ms",
+                f"≤ 100 ms; worst {max(latencies):.0f} ms",
+            )
+        )
+        window.close()
+        report(results)
+        shutil.rmtree(work, ignore_errors=True)
+        os._exit(0)
 
     target = controller.local_url
     messages = int(args.rate * args.sim_seconds / 3.3)  # ~3.3 requests per simulated message
@@ -351,14 +415,18 @@ def main() -> int:
     window.close()
     controller.stop()
     shutil.rmtree(work, ignore_errors=True)
+    report(results)
+    # the figures are out; skip interpreter teardown, where PySide6 objects may be collected in an
+    # order that aborts (a benchmark has nothing left to clean up that the OS does not)
+    os._exit(0)
+
+
+def report(results: list[tuple[str, str, str]]) -> None:
     width = max(len(r[0]) for r in results)
     print(f"\n{'measure'.ljust(width)}  {'value':>10}  goal / detail")
     for name, value, goal in results:
         print(f"{name.ljust(width)}  {value:>10}  {goal}")
     print(f"\nmachine: {os.cpu_count()} cores; QT_QPA_PLATFORM={os.environ['QT_QPA_PLATFORM']}", flush=True)
-    # the figures are out; skip interpreter teardown, where PySide6 objects may be collected in an
-    # order that aborts (a benchmark has nothing left to clean up that the OS does not)
-    os._exit(0)
 
 
 if __name__ == "__main__":

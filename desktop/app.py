@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from PySide6.QtWidgets import QWidget
+    from PySide6.QtCore import QSettings
+
+    from desktop.window_host import WindowHost
 
 EXIT_NO_DISPLAY = 2
 EXIT_LOCKED = 3
+EXIT_BAD_STORE = 4  # --store names a team database this desktop cannot show (the message says why)
 
 # shared-library soname prefix -> Debian/Ubuntu package that provides it (what Qt's xcb plugin needs)
 XCB_PACKAGES: dict[str, str] = {
@@ -141,7 +144,8 @@ def xcb_message(missing: list[str]) -> str:
 
 
 def main(db: str | None = None) -> int:
-    """Open the window with the embedded receiver on 127.0.0.1; returns the process exit code."""
+    """Open the window with the embedded receiver on 127.0.0.1, or attached to a team database (``db``
+    is what was given to --store or --db: a database file or a postgresql:// URL); the exit code."""
     reason = no_display_reason()
     if reason is not None:
         print(reason, file=sys.stderr)
@@ -155,12 +159,14 @@ def main(db: str | None = None) -> int:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication, QMessageBox
 
-    from desktop.main_window import APPLICATION, ORGANIZATION, MainWindow, make_settings
+    from desktop.main_window import APPLICATION, ORGANIZATION, make_settings
     from desktop.prune_dialog import load_synchronous
     from desktop.receiver_controller import ReceiverController, configured_port
     from desktop.tray import install as install_alerts
+    from desktop.window_host import WindowHost
     from receiver import logsetup, paths
     from receiver.store import StoreError, StoreLocked
+    from receiver.store.url import StoreURLError
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
@@ -171,63 +177,116 @@ def main(db: str | None = None) -> int:
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     try:
         logsetup.configure(to_stderr=False)
-        db_path = Path(db) if db else paths.default_db_path()
+        team_url, db_path = _store_to_show(db, make_settings())
     except OSError as exc:  # the user's data or log folder cannot be created: one message, no traceback
         from desktop.store_problems import report
 
         return report(
             "Callback Monitor cannot start", f"Cannot create its folders: {exc.strerror} ({exc.filename})."
         )
-    controller = ReceiverController(db_path, port=configured_port(make_settings()))
-    controller.synchronous = load_synchronous(make_settings())  # the Storage and retention dialog's choice
-    try:
-        controller.start()
-    except StoreLocked:
-        text = (
-            f"Callback Monitor is already running on {db_path} (another window or `callback-monitor serve`). "
-            "This window will not open: two receivers must not write one database. Switch to the running "
-            "one, or start with another database (--db)."
-        )
-        print(f"callback-monitor: {text}", file=sys.stderr)
-        QMessageBox.critical(None, "Callback Monitor is already running", text)
-        controller.stop()
-        return EXIT_LOCKED
-    except StoreError as exc:  # damaged, unreadable, unwritable…: one message, or a fresh start if agreed
-        from desktop.store_problems import recover
+    except StoreURLError as exc:
+        print(f"callback-monitor: --store: {exc}", file=sys.stderr)
+        return EXIT_BAD_STORE
+    if team_url:
+        reason = _team_problem(team_url)
+        if reason is not None and db:  # asked for on the command line: say why, and stop
+            print(f"callback-monitor: {reason}", file=sys.stderr)
+            QMessageBox.critical(None, "Callback Monitor cannot show the team database", reason)
+            return EXIT_BAD_STORE
+        if reason is not None:  # remembered from last time: this computer's database, and why
+            QMessageBox.warning(
+                None, "Callback Monitor", f"{reason}\n\nShowing this computer's database instead."
+            )
+            team_url = ""
 
-        code = recover(exc, db_path, controller)
-        if code is not None:
+    def make_controller() -> ReceiverController:
+        made = ReceiverController(db_path, port=configured_port(make_settings()))
+        made.synchronous = load_synchronous(make_settings())  # the Storage and retention dialog's choice
+        return made
+
+    # the window, with going live (tunnel, credentials, wizard, restore on exit) and, embedded, the tray
+    host = WindowHost(make_settings, make_controller, decorate=install_alerts)
+    controller = None
+    if not team_url:
+        controller = make_controller()
+        try:
+            controller.start()
+        except StoreLocked:
+            text = (
+                f"Callback Monitor is already running on {db_path} (another window or `callback-monitor "
+                "serve`). This window will not open: two receivers must not write one database. Switch to "
+                "the running one, or start with another database (--db)."
+            )
+            print(f"callback-monitor: {text}", file=sys.stderr)
+            QMessageBox.critical(None, "Callback Monitor is already running", text)
             controller.stop()
-            return code
-    window = None
+            return EXIT_LOCKED
+        except StoreError as exc:  # damaged, unreadable, unwritable…: one message, or a fresh start if agreed
+            from desktop.store_problems import recover
+
+            code = recover(exc, db_path, controller)
+            if code is not None:
+                controller.stop()
+                return code
     previous: dict[int, Any] = {}
     try:
-        window = MainWindow(controller)  # with going live: tunnel, credentials, wizard, restore on exit
-        install_alerts(window)  # tray icon + notices, fed by reconciliation's Twilio alerts too
-        previous = close_on_signals(window)
-        window.show()
+        host.open(team_url, controller)
+        previous = close_on_signals(host)
         return int(app.exec())
     finally:
-        if window is not None:
-            window.shut_down()  # done already when the window closed; not when the loop ended otherwise
-        controller.stop()
+        if host.window is not None:
+            host.window.shut_down()  # done already when the window closed; not when the loop ended otherwise
+        if controller is not None:
+            controller.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
 
-def close_on_signals(window: QWidget) -> dict[int, Any]:
-    """Ctrl+C in the terminal (SIGINT) and SIGTERM close the window as its Quit does: the same close
+def _store_to_show(store: str | None, settings: QSettings) -> tuple[str, Path]:
+    """(team database URL or "", this computer's database file): ``store`` as given to --store or --db,
+    else the team database shown last time (Connect to a team database… remembers it)."""
+    from desktop.team_menu import TEAM_URL_KEY
+    from receiver import paths
+    from receiver.store.url import PostgresTarget, parse
+
+    target = parse(store) if store else None
+    if isinstance(target, PostgresTarget):
+        return target.url, paths.default_db_path()
+    if target is not None:
+        return "", target.path
+    return str(settings.value(TEAM_URL_KEY, "") or ""), paths.default_db_path()
+
+
+def _team_problem(url: str) -> str | None:
+    """Why the team database ``url`` cannot be shown (None: it can). Checked before the window opens;
+    the connection's own timeout bounds the wait."""
+    from receiver.store import StoreError
+    from receiver.store.pg.attach import check
+    from receiver.store.pg.connection import keyring_password
+    from receiver.store.url import PostgresTarget, parse
+
+    target = parse(url)
+    assert isinstance(target, PostgresTarget)
+    try:
+        check(target, keyring_password(target))
+    except StoreError as exc:
+        return str(exc)
+    return None
+
+
+def close_on_signals(host: WindowHost) -> dict[int, Any]:
+    """Ctrl+C in the terminal (SIGINT) and SIGTERM close the host's window as its Quit does: the same close
     sequence, restore first. Python runs a signal handler only between bytecodes, so a timer gives it
     a turn while Qt's event loop waits. Returns the handlers it replaced."""
     from PySide6.QtCore import QTimer
 
     def handler(_signum: int, _frame: object) -> None:
-        QTimer.singleShot(0, window.close)
+        QTimer.singleShot(0, lambda: host.window.close() if host.window is not None else None)
 
     previous: dict[int, Any] = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     for signum in previous:
         signal.signal(signum, handler)
-    wake = QTimer(window)
+    wake = QTimer(host)
     wake.timeout.connect(lambda: None)
     wake.start(200)
     return previous

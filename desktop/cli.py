@@ -28,12 +28,14 @@ def _no_qt_message(exc: ImportError) -> str:
     )
 
 
-def open_window(db: str | None) -> int:
-    """The main window around the embedded receiver (desktop/app.py); a clear message without Qt."""
+def open_window(store: str | None) -> int:
+    """The main window (desktop/app.py) on ``store``, the string given to --store or --db: a database
+    file (the embedded receiver) or a postgresql:// URL (attached to a team database); None: the last
+    one shown. A clear message without Qt."""
     try:
         from desktop.app import main as window_main
 
-        return window_main(db=db)
+        return window_main(db=store)
     except ImportError as exc:
         if not _qt_missing(exc):
             raise

@@ -20,13 +20,14 @@ from desktop.workers import TaskRunner
 from receiver.message_filter import MessageFilter, SortSpec
 from receiver.request_filter import RequestFilter
 from receiver.store import StoreError, open_reader
+from receiver.store.url import PostgresTarget
 
 Progress = Callable[[int, int], None]
 ExportJob = Callable[[Progress, threading.Event], int]
 
 
 def export_messages(
-    db_path: str | Path,
+    db_path: str | Path | PostgresTarget,
     dest: str | Path,
     flt: MessageFilter,
     sort: SortSpec,
@@ -40,7 +41,7 @@ def export_messages(
 
 
 def export_requests(
-    db_path: str | Path,
+    db_path: str | Path | PostgresTarget,
     dest: str | Path,
     flt: RequestFilter,
     on_progress: Progress | None = None,

@@ -12,8 +12,9 @@ import importlib.metadata
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -34,11 +35,15 @@ from desktop.prune_dialog import PruneDialog, load_retention
 from desktop.receiver_controller import ReceiverController
 from desktop.reconcile_controller import install as install_reconcile
 from desktop.simulation import SimulationRunner
+from desktop.team_menu import VIEWER_NOTE, attach_viewer, install_team_menu
 from desktop.views.error_lookup import ErrorLookupPanel
 from desktop.views.messages_view import MessagesView
 from desktop.views.request_inspector import RequestInspector
 from desktop.views.stats_view import StatsView
 from desktop.views.status_bar import ReceiverStatusBar, WarningBanner
+
+if TYPE_CHECKING:  # loads psycopg: only an attached window (desktop/window_host.py) imports it
+    from desktop.team_source import TeamSource
 
 ORGANIZATION = "CallbackMonitor"
 APPLICATION = "callback-monitor"
@@ -55,7 +60,20 @@ def make_settings() -> QSettings:
 
 
 class MainWindow(QMainWindow):
-    """Callback Monitor's window around a started (or starting) ``ReceiverController``."""
+    """Callback Monitor's window around a started (or starting) ``ReceiverController``, or attached to a
+    team database (``team``: the views read it, and the controller, never started, only holds the
+    settings of the features a viewer has switched off).
+
+    Signals:
+        storeRequested(str): the operator chose another store to show: a postgresql:// URL (its
+            password is in the keyring), or "" for this computer's database. The app switches windows.
+        closed(): the close sequence finished (the window shut down).
+        closeCanceled(): the operator chose to stay (going live's question before closing).
+    """
+
+    storeRequested = Signal(str)
+    closed = Signal()
+    closeCanceled = Signal()
 
     def __init__(
         self,
@@ -63,22 +81,27 @@ class MainWindow(QMainWindow):
         settings: QSettings | None = None,
         parent: QWidget | None = None,
         live: LiveOptions | None = None,
+        team: TeamSource | None = None,
     ) -> None:
         super().__init__(parent)
         self.controller = controller
+        self.team = team
+        # what the views read and follow: the embedded receiver's database, or the team database
+        self.source: ReceiverController | TeamSource = team if team is not None else controller
+        source = self.source
         self.settings = settings if settings is not None else make_settings()
         # the platform appends the application display name ("… — Callback Monitor"): the title names the DB
-        self.setWindowTitle(controller.db_path.name)
+        self.setWindowTitle(team.name if team is not None else controller.db_path.name)
         self.resize(*DEFAULT_SIZE)
 
-        self.messages = MessagesView(controller.read, self)
+        self.messages = MessagesView(source.read, self)
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("tabs")
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.messages, "Messages")
-        self.inspector = RequestInspector(controller, self)
-        self.error_panel = ErrorLookupPanel(controller, self, settings=self.settings)
-        self.stats_view = StatsView(controller, self)
+        self.inspector = RequestInspector(source, self)
+        self.error_panel = ErrorLookupPanel(source, self, settings=self.settings)
+        self.stats_view = StatsView(source, self)
         for widget, title in (
             (self.inspector, "Requests"),
             (self.error_panel, "Error lookup"),
@@ -120,8 +143,12 @@ class MainWindow(QMainWindow):
         self._closing = False  # the close sequence is under way (a restore or a question first)
         self._shut_down = False
         self._shutdown_steps: list[Callable[[], None]] = []
-        controller.dataChanged.connect(self.messages.refresh)
-        controller.failed.connect(lambda text: self.status.showMessage(text, 15000))
+        source.dataChanged.connect(self.messages.refresh)
+        source.failed.connect(lambda text: self.status.showMessage(text, 15000))
+        self.team_actions = install_team_menu(self)  # File → Connect to a team database… / back
+        self.status.show_store(source)
+        if team is not None:
+            attach_viewer(self, team)
         self.messages.errorCodeRequested.connect(self.show_error_code)
         self.messages.detail.notice.connect(lambda text: self.status.showMessage(text, 5000))
         self.messages.requestsForSid.connect(self.show_requests_for)
@@ -170,7 +197,7 @@ class MainWindow(QMainWindow):
         self.toolbar = toolbar
 
         menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
+        file_menu = self.file_menu = menu.addMenu("&File")
         file_menu.addAction(self.export_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
@@ -266,6 +293,9 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ simulation
     def simulate_traffic(self) -> None:
+        if self.team is not None:  # the empty table's "simulate" link
+            self.status.showMessage(self.simulate_action.statusTip(), 15000)
+            return
         messages, ok = QInputDialog.getInt(
             self,
             "Simulate traffic",
@@ -339,7 +369,7 @@ class MainWindow(QMainWindow):
             if not chosen:
                 return False
             path = chosen
-        db_path, dest = self.controller.db_path, path
+        db_path, dest = self.source.location, path
         job: ExportJob
         if requests:
             expected = self.inspector.model.rowCount()
@@ -352,7 +382,7 @@ class MainWindow(QMainWindow):
         export.finished.connect(lambda rows, p: self._export_done(rows, p, what))
         export.failed.connect(self._export_failed)
         self.export = export
-        export.start(self.controller.tasks, job, dest, expected, what)
+        export.start(self.source.tasks, job, dest, expected, what)
         return True
 
     def _name_export(self) -> None:
@@ -420,6 +450,7 @@ class MainWindow(QMainWindow):
     def _stay_open(self) -> None:
         self._closing = False
         self.status.showMessage("Still running: nothing was closed or restored.", 10000)
+        self.closeCanceled.emit()
 
     def also_on_shutdown(self, step: Callable[[], None]) -> None:
         """Run ``step`` when the window shuts down (before the receiver stops)."""
@@ -439,7 +470,10 @@ class MainWindow(QMainWindow):
         self.reconcile.shutdown()
         for step in self._shutdown_steps:
             step()
+        if self.team is not None:
+            self.team.stop()
         self.controller.stop()
+        self.closed.emit()
 
     def _validate_toggled(self, on: bool) -> None:
         """Turning validation on applies at once; turning it off asks first (window-modal, not blocking)."""
@@ -480,12 +514,16 @@ class MainWindow(QMainWindow):
             version = importlib.metadata.version("callback-monitor")
         except importlib.metadata.PackageNotFoundError:
             version = "(not installed)"
+        if self.team is not None:
+            where, receiver = self.team.name, f"none on this desktop ({VIEWER_NOTE})"
+        else:
+            where, receiver = str(self.controller.db_path), self.controller.local_url or "stopped"
         return (
             f"Callback Monitor {version}\n\n"
             "Shows Twilio SMS/WhatsApp delivery callbacks as they arrive.\n\n"
-            f"Database: {self.controller.db_path}\n"
+            f"Database: {where}\n"
             f"Log files: {log_dir()}\n"
-            f"Receiver: {self.controller.local_url or 'stopped'}"
+            f"Receiver: {receiver}"
         )
 
     def _about(self) -> None:

@@ -2,7 +2,7 @@
 
 Waitress runs on its own threads; request handlers never touch a widget: they call ``on_event`` which
 emits a Qt signal, and Qt queues it to this object's (the GUI) thread. Table refreshes are coalesced here
-so a burst of callbacks causes a few repaints per second, not one per request.
+so a burst of callbacks causes a few repaints per second, not one per request (RefreshCoalescer).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QElapsedTimer, QObject, QSettings, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QSettings, Signal, Slot
 
+from desktop.refresh_coalescer import RefreshCoalescer
 from desktop.workers import TaskRunner
 from receiver.app import ReceiverConfig, ReceiverStats, create_app
 from receiver.retention import DEFAULT as DEFAULT_RETENTION
@@ -26,8 +27,6 @@ from receiver.store import Reader, Store, StoreError, open_reader
 from receiver.store_health import DEFAULT_MIN_FREE_MB
 
 PORT_KEY = "receiver/port"  # QSettings: a fixed local port (0 or unset: any free port, new each start)
-COALESCE_MS = 250  # at most ~4 refreshes a second under a burst
-FIRST_MS = 15  # a lone callback shows up well within 100 ms
 
 
 def _bind_error(host: str, port: int) -> OSError | None:
@@ -114,11 +113,8 @@ class ReceiverController(QObject):
         self._pruner: Pruner | None = None
         self._read: Reader | None = None
         self.tasks = TaskRunner(self)  # purges, replays, simulations: joined on stop
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self._flush)
-        self._since_flush = QElapsedTimer()
-        self._since_flush.start()
+        self._refresh = RefreshCoalescer(self)
+        self._refresh.due.connect(self.dataChanged)
         self._eventFromServer.connect(self._on_event)
 
     # ------------------------------------------------------------ lifecycle
@@ -177,7 +173,7 @@ class ReceiverController(QObject):
             self.server = None
             self.stopped.emit()
         self.tasks.join()
-        self._timer.stop()
+        self._refresh.stop()
         if self._read is not None:
             self._read.close()
             self._read = None
@@ -187,6 +183,11 @@ class ReceiverController(QObject):
         if self.store is not None:
             self.store.close()
             self.store = None
+
+    @property
+    def replay_off(self) -> str:
+        """Why Replay is off (while the receiver is stopped)."""
+        return "Start the receiver to replay requests."
 
     @property
     def running(self) -> bool:
@@ -219,6 +220,11 @@ class ReceiverController(QObject):
         return bool(self._auth_token()) or bool(self.shared_keys)
 
     # ------------------------------------------------------------ reading
+    @property
+    def location(self) -> Path:
+        """What ``open_reader`` opens on a worker thread: the database file."""
+        return self.db_path
+
     def read(self) -> Reader:
         """The GUI thread's Reader (the store's read queries). Worker threads open their own."""
         if self._read is None:
@@ -229,14 +235,7 @@ class ReceiverController(QObject):
     @Slot(dict)
     def _on_event(self, event: dict[str, Any]) -> None:
         self.requestLogged.emit(event)
-        if self._timer.isActive():
-            return
-        elapsed = self._since_flush.elapsed()
-        self._timer.start(FIRST_MS if elapsed >= COALESCE_MS else max(FIRST_MS, COALESCE_MS - elapsed))
-
-    def _flush(self) -> None:
-        self._since_flush.restart()
-        self.dataChanged.emit()
+        self._refresh.poke()
 
     def notify_changed(self) -> None:
         """For writes made outside the receiver (a message sent from the app)."""

@@ -296,7 +296,7 @@ class ErrorLookupPanel(QWidget):
         if self.code is None:
             return
         code = self.code
-        path = self.controller.db_path
+        path = self.controller.location
 
         def count() -> tuple[int, tuple[int, int]]:
             with closing(open_reader(path)) as reader:  # a Reader belongs to the thread that opened it

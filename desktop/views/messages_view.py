@@ -103,6 +103,9 @@ class MessagesView(QWidget):
         self.model.dataChanged.connect(self._selected_row_loaded)
 
         self.empty = QWidget(self)
+        # what an empty, unfiltered table says instead of "Simulate traffic" (a window attached to a
+        # team database has no receiver to simulate with)
+        self.viewer_hint: str | None = None
         self.empty_hint = QLabel(self.empty)
         self.empty_hint.setObjectName("empty_hint")
         self.empty_hint.setWordWrap(True)
@@ -294,6 +297,11 @@ class MessagesView(QWidget):
             elif cid in OUTBOUND_ONLY_COLUMNS:
                 self.table.setColumnHidden(i, inbound)
 
+    def show_as_viewer(self, hint: str) -> None:
+        """An attached window's table: ``hint`` (no "Simulate traffic") when nothing is stored yet."""
+        self.viewer_hint = hint
+        self._update_count()
+
     def _update_count(self) -> None:
         total = self.model.total
         if total and not self._time_sized:  # first rows: fit the time column once, then it is the user's
@@ -324,6 +332,8 @@ class MessagesView(QWidget):
                     f"the receiver refused {'them' if rejected != 1 else 'it'}, so nothing was stored. "
                     "The request log says why (signature, public URL, auth token…).</p>"
                 )
+        elif self.viewer_hint is not None:
+            self.empty_hint.setText(self.viewer_hint)
         else:
             self.empty_hint.setText(
                 "<h3>No messages yet</h3>"
@@ -333,7 +343,7 @@ class MessagesView(QWidget):
                 "embedded receiver.<br>To receive real traffic, run <b>Tools ▸ Set up Twilio webhooks…</b> "
                 "(tunnel + webhook URLs).</p>"
             )
-        self.simulate_button.setVisible(not filtered)
+        self.simulate_button.setVisible(not filtered and self.viewer_hint is None)
         self.clear_button.setVisible(filtered)
         self.rejected_button.setVisible(rejected > 0)
         self.table_stack.setCurrentIndex(1)

@@ -429,7 +429,7 @@ class RequestInspector(QWidget):
         selected = self.selected_request_id() is not None
         self.replay_button.setEnabled(running and selected and self._replaying is None)
         if not running:
-            self.replay_button.setToolTip("Start the receiver to replay requests.")
+            self.replay_button.setToolTip(self.controller.replay_off)
 
     @Slot()
     def replay_selected(self) -> None:

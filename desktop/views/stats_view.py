@@ -484,7 +484,7 @@ class StatsView(QWidget):
         since = until = None
         if key == CUSTOM and self.custom is not None:
             since, until = self.custom
-        path = self.controller.db_path
+        path = self.controller.location
         self._generation += 1
         generation = self._generation
 

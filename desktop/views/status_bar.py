@@ -7,6 +7,8 @@ window in words, because "validation OFF" or "no auth token" changes what every 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import (
@@ -25,6 +27,9 @@ from desktop.formatting import count_of
 from desktop.receiver_controller import ReceiverController
 from receiver.secrets import TWILIO_AUTH_TOKEN
 from receiver.webhook_paths import INBOUND_PATH, STATUS_PATH
+
+if TYPE_CHECKING:
+    from desktop.team_source import TeamSource
 
 REFRESH_MS = 1000
 NO_TOKEN_TEXT = (
@@ -97,15 +102,18 @@ class ReceiverStatusBar(QStatusBar):
         self.rate = self._label("rate")
         self.rejected = self._label("rejected")
         self.store_state = self._label("store_health")  # shown only while callbacks are refused
-        for widget in (
-            self.store_state,
+        self.store = self._label("store_shown")  # which database is shown and who writes it
+        self.connection = self._label("team_connection")  # attached: live / lost / reconnected
+        self.connection.hide()
+        self.receiver_facts: tuple[QWidget, ...] = (
             self.local,
             self.public,
             self.validation_icon,
             self.validation,
             self.rate,
             self.rejected,
-        ):
+        )
+        for widget in (self.connection, self.store, self.store_state, *self.receiver_facts):
             self.addPermanentWidget(widget)
 
         self._timer = QTimer(self)
@@ -128,7 +136,12 @@ class ReceiverStatusBar(QStatusBar):
         ctl = self.controller
         # short, so transient messages on the left keep their room at 1024 px: the full URL is the tooltip
         self.local.setText(f"Local :{ctl.port}" if ctl.running else "Receiver: stopped")
-        self.local.setToolTip(f"The receiver listens on {ctl.local_url}" if ctl.running else "")
+        self.local.setToolTip(
+            f"This computer's database {ctl.db_path}, written by this window's receiver, which listens on "
+            f"{ctl.local_url}"
+            if ctl.running
+            else f"This computer's database {ctl.db_path}"
+        )
         self._fill_url_menu()
         problem = validation_problem(ctl)
         if problem is None:
@@ -192,6 +205,32 @@ class ReceiverStatusBar(QStatusBar):
         self.rejected.setText(f"{stats.rejected} rejected")
         self.rejected.setToolTip("Requests refused since start (bad signature, malformed, too large …)")
 
+    def show_store(self, source: ReceiverController | TeamSource) -> None:
+        """Say which database the window shows and who writes it; attached, follow the connection and
+        the team's receivers instead of this computer's receiver (which a viewer does not run)."""
+        if isinstance(source, ReceiverController):
+            # "Local :port" says it already (its tooltip names the file): at 1024 px the transient
+            # messages on the left need every pixel a longer text would take
+            self.store.hide()
+            return
+        for widget in self.receiver_facts:
+            widget.hide()
+        self._timer.stop()
+        self.connection.show()
+
+        def show_writers(text: str, detail: str) -> None:
+            self.store.setText(f"Team database {source.name} · {text}")
+            self.store.setToolTip(f"{source.target.display()}\n{text}:\n{detail}" if detail else text)
+
+        def show_connection(text: str) -> None:
+            badges.tint(self.connection, "error" if text.startswith("connection lost") else None)
+            self.connection.setText(text)
+
+        source.writersChanged.connect(show_writers)
+        source.connectionChanged.connect(show_connection)
+        show_writers(*source.writers)
+        show_connection(source.connection)
+
     def show_progress(self, done: int, total: int, label: str) -> None:
         self.progress.setMaximum(max(total, 1))
         self.progress.setValue(done)
@@ -209,6 +248,7 @@ class WarningBanner(QFrame):
         super().__init__(parent)
         self.controller = controller
         self.setObjectName("warning_banner")
+        self.active = True  # False in a window attached to a team database: no receiver of its own
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAutoFillBackground(True)
         self.icon = QLabel(self)
@@ -236,6 +276,6 @@ class WarningBanner(QFrame):
         self.icon.setPixmap(badges.warning_icon(20).pixmap(20, 20))
 
     def update_warning(self) -> None:
-        problem = validation_problem(self.controller)
+        problem = validation_problem(self.controller) if self.active else None
         self.text.setText(f"<b>{problem}</b>" if problem else "")
         self.setVisible(problem is not None)
