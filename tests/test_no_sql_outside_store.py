@@ -27,7 +27,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     # driver errors the store lets through are still caught (a 503 for a callback, a message in the CLI);
     # with a second backend the store should wrap them in StoreError and these imports go (#13)
     ("receiver/app.py", "import sqlite3"): "catches sqlite3.Error (STORE_FAILURES)",
-    ("receiver/cli.py", "import sqlite3"): "catches sqlite3.Error when opening a damaged database",
 }
 
 

@@ -44,6 +44,10 @@ def sqlite_columns(path: Path) -> dict[str, dict[str, str]]:
     return found
 
 
+# where migrate-store's copied request-log rows came from (m021): the file they came from has no need of it
+PG_ONLY = {("requests", "origin"), ("requests", "origin_id")}
+
+
 def pg_columns(url: str) -> dict[str, dict[str, str]]:
     found: dict[str, dict[str, str]] = {}
     with psycopg.connect(url) as conn:
@@ -51,7 +55,8 @@ def pg_columns(url: str) -> dict[str, dict[str, str]]:
             "SELECT table_name, column_name, data_type FROM information_schema.columns "
             "WHERE table_schema = 'public' AND table_name != 'schema_migrations'"
         ):
-            found.setdefault(str(table), {})[str(column)] = FAMILY.get(str(kind), str(kind))
+            if (table, column) not in PG_ONLY:
+                found.setdefault(str(table), {})[str(column)] = FAMILY.get(str(kind), str(kind))
     return found
 
 

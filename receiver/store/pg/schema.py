@@ -154,10 +154,19 @@ _M002 = (
     + ")",
 )
 
+# migrate-store (receiver/store/migrate.py): a request-log row copied from a database file records which
+# file (its identity) and its id there, so a second run finds it; a receiver's own rows leave both NULL
+# and the partial index costs them nothing
+_M021 = (
+    "ALTER TABLE requests ADD COLUMN origin text, ADD COLUMN origin_id bigint",
+    "CREATE UNIQUE INDEX idx_requests_origin ON requests (origin, origin_id) WHERE origin IS NOT NULL",
+)
+
 #: (name, statements), applied in this order, each once per database
 MIGRATIONS: Sequence[tuple[str, Sequence[str]]] = (
     ("m001_initial", _M001),
     ("m002_messages_text_index", _M002),
+    ("m021_requests_origin", _M021),
 )
 
 

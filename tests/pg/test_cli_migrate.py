@@ -1,0 +1,108 @@
+"""``callback-monitor migrate-store`` as an operator types it: progress on stderr, a summary, and one
+clear line (exit 1 or 2, nothing written) for each mistake."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from receiver.store import Store
+from tests.pg.cluster import Cluster, free_port
+from tests.pg.test_writes import run, traffic
+from tests.serve_process import run_cli
+
+
+@pytest.fixture
+def laptop_db(tmp_path: Path) -> Path:
+    path = tmp_path / "laptop.db"
+    with Store(path) as store:
+        run(store, traffic())
+    return path
+
+
+def _tables(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        return [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+
+
+def test_migrate_store_reports_progress_and_a_summary_then_nothing_new(
+    tmp_path: Path, laptop_db: Path, pg_url: str
+) -> None:
+    out = run_cli(tmp_path, "migrate-store", "--from", str(laptop_db), "--to", pg_url)
+    assert out.returncode == 0, out.stderr
+    assert "messages: 4 / 4 rows (100%)" in out.stderr and "rows/s" in out.stderr
+    assert "messages: 4 copied, 0 already there" in out.stdout
+    events = int(re.search(r"events: (\d+) copied, 0 already there", out.stdout).group(1))  # type: ignore[union-attr]
+    again = run_cli(tmp_path, "migrate-store", "--from", str(laptop_db), "--store", pg_url)
+    assert again.returncode == 0, again.stderr
+    assert "messages: 0 copied, 4 already there" in again.stdout
+    assert f"events: 0 copied, {events} already there" in again.stdout and events > 0
+
+
+@pytest.mark.parametrize(
+    ("source", "says"),
+    [
+        ("missing.db", "no database at"),
+        ("notes.txt", "is not a Callback Monitor database"),
+        ("other.db", "is not a Callback Monitor database"),
+    ],
+)
+def test_a_wrong_source_is_one_line_and_writes_nothing(
+    tmp_path: Path, pg_url: str, source: str, says: str
+) -> None:
+    (tmp_path / "notes.txt").write_text("not a database\n" * 100)
+    other = sqlite3.connect(tmp_path / "other.db")
+    other.execute("CREATE TABLE messages (sid TEXT)")
+    other.close()
+    out = run_cli(tmp_path, "migrate-store", "--from", str(tmp_path / source), "--to", pg_url)
+    assert out.returncode == 1
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("error: ") and says in out.stderr
+    assert _tables(pg_url) == []
+
+
+def test_an_unreachable_server_is_one_line(tmp_path: Path, laptop_db: Path) -> None:
+    url = f"postgresql://cm_admin@127.0.0.1:{free_port()}/callbacks"
+    out = run_cli(tmp_path, "migrate-store", "--from", str(laptop_db), "--to", url)
+    assert out.returncode == 1 and out.stderr.count("\n") == 1
+    assert out.stderr.startswith(f"error: cannot use the team database {url}")
+
+
+def test_a_role_without_permission_is_one_line(tmp_path: Path, laptop_db: Path, pg_cluster: Cluster) -> None:
+    """A viewer (SELECT only) is refused by the server: the message says so, and nothing is written."""
+    from tests.pg.conftest import fresh_database
+
+    name = fresh_database(pg_cluster)
+    try:
+        pg_cluster.admin("DROP ROLE IF EXISTS cm_m_viewer")
+        pg_cluster.admin("CREATE ROLE cm_m_viewer LOGIN PASSWORD 'test-only-password'")
+        # PostgreSQL 15: no CREATE on schema public for PUBLIC, so this role cannot make the tables
+        pg_cluster.admin(f"GRANT CONNECT ON DATABASE {name} TO cm_m_viewer")
+        out = run_cli(
+            tmp_path, "migrate-store", "--from", str(laptop_db), "--to", pg_cluster.url(name, "cm_m_viewer")
+        )
+        assert out.returncode == 1 and out.stderr.count("\n") == 1, out.stderr
+        assert "permission denied" in out.stderr
+        assert _tables(pg_cluster.url(name)) == []
+    finally:
+        pg_cluster.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        pg_cluster.admin("DROP ROLE IF EXISTS cm_m_viewer")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--to", "postgresql://u:secret@127.0.0.1/db"], "carries a password"),
+        (["--to", "elsewhere.db"], "--to takes a team database's postgresql:// URL"),
+        ([], "name the team database"),
+    ],
+)
+def test_a_wrong_destination_is_a_usage_error(
+    tmp_path: Path, laptop_db: Path, args: list[str], says: str
+) -> None:
+    out = run_cli(tmp_path, "migrate-store", "--from", str(laptop_db), *args)
+    assert out.returncode == 2 and says in out.stderr
+    assert "secret" not in out.stderr + out.stdout
