@@ -1,0 +1,64 @@
+"""``--store`` names a team database the same way on every subcommand: serve's start-up lines say what a
+team database means, options about a database file are refused with the reason, and the desktop's window
+is handed the store as the user named it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from receiver import cli
+from tests.pg.test_serve import PgServe
+from tests.serve_process import run_cli
+
+
+def test_serve_on_a_team_database_names_it_and_has_no_disk_line(tmp_path: Path, pg_url: str) -> None:
+    server = PgServe(tmp_path, pg_url)
+    assert server.stop() == 0
+    banner = "".join(server.out)
+    dbname = pg_url.rsplit("/", 1)[1]
+    assert f"team database '{dbname}' on 127.0.0.1:" in banner and "as cm_admin (PostgreSQL)" in banner
+    assert "synchronous_commit=on" in banner and "request log kept 7 days" in banner
+    assert "disk:" not in banner and "synchronous=NORMAL" not in banner
+
+
+@pytest.mark.parametrize(
+    ("option", "why"),
+    [
+        (["--synchronous", "FULL"], "always commits with synchronous_commit=on"),
+        (["--min-free-mb", "1024"], "the team database's disk is the server's"),
+        (["--fresh-if-damaged"], "repaired on its server"),
+    ],
+)
+def test_serve_refuses_a_file_only_option_for_a_team_database(
+    tmp_path: Path, pg_url: str, option: list[str], why: str
+) -> None:
+    out = run_cli(tmp_path, "serve", "--port", "0", "--store", pg_url, *option)
+    assert out.returncode == 1 and out.stderr.count("\n") == 1
+    assert out.stderr.startswith(f"error: {option[0]} is for a database file, not a team database: ")
+    assert why in out.stderr
+
+
+def test_store_and_db_together_are_refused(tmp_path: Path) -> None:
+    out = run_cli(tmp_path, "export", "--store", str(tmp_path / "a.db"), "--db", str(tmp_path / "b.db"))
+    assert out.returncode == 2 and "give the store once" in out.stderr
+
+
+def test_store_before_the_subcommand_names_the_file(tmp_path: Path) -> None:
+    out = run_cli(tmp_path, "--store", str(tmp_path / "missing.db"), "export")
+    assert out.returncode == 1 and f"no database at {tmp_path / 'missing.db'}" in out.stderr
+
+
+def test_the_window_gets_the_store_as_the_user_named_it() -> None:
+    opened: list[str | None] = []
+
+    def window(store: str | None) -> int:
+        opened.append(store)
+        return 0
+
+    url = "postgresql://cm_viewer@db.internal:5432/callbacks?sslmode=verify-full"
+    assert cli.main(["--store", url], open_window=window) == 0
+    assert cli.main(["--db", "x.db"], open_window=window) == 0
+    assert cli.main([], open_window=window) == 0
+    assert opened == [url, "x.db", None]
