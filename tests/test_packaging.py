@@ -221,3 +221,55 @@ def test_frozen_program_serves_headless(frozen: Path, tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
+
+
+def test_frozen_program_serves_a_team_database(frozen: Path, tmp_path: Path) -> None:
+    """``serve --store postgresql://…`` from the built folder (psycopg and its bundled libpq inside it)
+    against a real server: a signed callback gets its 200 only once stored, then a clean stop."""
+    import re
+    import signal
+
+    import psycopg
+
+    from tests.pg.cluster import PASSWORD, Cluster
+    from tests.receiver_helpers import TOKEN, http_post, sid, status_params
+
+    cluster = Cluster()
+    try:
+        cluster.start()
+        cluster.admin("CREATE DATABASE frozen")
+        env = dict(os.environ, CALLBACK_MONITOR_HOME=str(tmp_path / "home"), PGPASSWORD=PASSWORD)
+        env["TWILIO_AUTH_TOKEN"] = TOKEN
+        for name in ("DISPLAY", "PYTHONPATH"):
+            env.pop(name, None)
+        proc = subprocess.Popen(
+            [str(frozen), "serve", "--port", "0", "--store", cluster.url("frozen")],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            banner, port = "", 0
+            for line in proc.stdout:
+                banner += line
+                m = re.match(r"Listening on http://127\.0\.0\.1:(\d+)", line)
+                if m:
+                    port = int(m.group(1))
+                    break
+            assert port, banner
+            assert "team database 'frozen'" in banner and PASSWORD not in banner
+            message = sid()
+            url = f"http://127.0.0.1:{port}"
+            assert http_post(url, "/twilio/status", status_params(message, "delivered")) == 200
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        with psycopg.connect(cluster.url("frozen"), password=PASSWORD) as conn:
+            row = conn.execute("SELECT status FROM messages WHERE sid = %s", (message,)).fetchone()
+        assert row == ("delivered",)
+    finally:
+        cluster.destroy()
