@@ -33,7 +33,8 @@ from .statuses import OUTBOUND_FINAL
 FINISHED = OUTBOUND_FINAL
 
 # the destination number without a channel prefix ("whatsapp:+1415…" -> "+1415…"), first five characters
-DEST_PREFIX_SQL = "IFNULL(substr(to_addr, instr(to_addr, ':') + 1, 5), '')"
+# {instr}: the dialect's "position of a substring" function (receiver/store/dialect.py)
+DEST_PREFIX_SQL = "COALESCE(substr(to_addr, {instr}(to_addr, ':') + 1, 5), '')"
 PREFIX_LENGTH = 5
 # Prices are decimal strings with at most 5 places ("-0.00790"); summed as integer micro-units in SQL, so
 # a million additions lose nothing to binary floating point.
@@ -192,10 +193,11 @@ class Period:
 
 # Spend columns, for any GROUP BY over messages that adds ``UNIT_SQL`` to its keys: the cost as a positive
 # number of micro-units (Twilio reports costs as negative prices, "-0.00790" USD); NULL when not priced yet.
-UNIT_SQL = "UPPER(IFNULL(price_unit, ''))"
+# {real}: the dialect's double-precision type.
+UNIT_SQL = "UPPER(COALESCE(price_unit, ''))"
 MICROS_SQL = (
     "SUM(CASE WHEN price IS NOT NULL AND price != '' "
-    f"THEN CAST(ROUND(ABS(CAST(price AS REAL)) * {PRICE_SCALE}) AS INTEGER) END)"
+    f"THEN CAST(ROUND(ABS(CAST(price AS {{real}})) * {PRICE_SCALE}) AS INTEGER) END)"
 )
 
 

@@ -6,11 +6,10 @@ Every query seeks one SID through an index (``messages`` primary key, the events
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
 from .. import rejections
-from .base import ReadsBase
+from .base import Connection, ReadsBase
 
 
 @dataclass(frozen=True)
@@ -113,6 +112,6 @@ class DetailReads(ReadsBase):
 REJECTED_BY_SID = "message_sid = ? AND outcome = 'rejected' AND message_sid IS NOT NULL"
 
 
-def count_rejected(conn: sqlite3.Connection, sid: str) -> int:
+def count_rejected(conn: Connection, sid: str) -> int:
     """How many rejected requests named ``sid`` (the detail's and the request log's question)."""
     return int(conn.execute(f"SELECT COUNT(*) FROM requests WHERE {REJECTED_BY_SID}", (sid,)).fetchone()[0])

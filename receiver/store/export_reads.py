@@ -8,7 +8,6 @@ desktop passes it back without reading it), so a second backend builds its own i
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,8 +17,7 @@ from typing import Any
 from .. import export as exports
 from ..message_filter import MessageFilter, SortSpec
 from ..request_filter import RequestFilter
-from ..store_health import StoreReadError
-from .base import ReadsBase
+from .base import ReadsBase, reading
 
 CHUNK = 1000  # rows fetched at a time: a million-row export never holds them all
 
@@ -60,25 +58,25 @@ class ExportReads(ReadsBase):
         elif sel.newest_first:
             order = ", ".join(f"{key} DESC" for key in order.split(", "))
         sql = f"{select}{f' WHERE {sel.where}' if sel.where else ''} ORDER BY {order}"
-        try:
-            cur = self.conn.execute(sql, sel.args)
-            names = [d[0] for d in cur.description]
-            while chunk := cur.fetchmany(CHUNK):
+        with reading():
+            names, chunks = self._stream(sql, sel.args)
+            for chunk in chunks:
                 for raw in chunk:
                     yield dataset.record(dict(zip(names, raw, strict=True)))
-        except sqlite3.DatabaseError as exc:
-            raise StoreReadError(str(exc)) from exc
+
+    def _stream(self, sql: str, args: tuple[Any, ...]) -> tuple[list[str], Iterator[list[Any]]]:
+        """The column names and the rows of ``sql``, ``CHUNK`` at a time (never all held at once)."""
+        cur = self.conn.execute(sql, args)
+        return [d[0] for d in cur.description], iter(lambda: cur.fetchmany(CHUNK), [])
 
     def count_export(self, what: str, selection: Selection | None = None) -> int:
         """How many rows ``iter_export`` yields for the same arguments (in the same snapshot)."""
         _SOURCES[what]  # an unknown dataset is a KeyError, never a table name taken from the caller
         sel = selection or Selection()
-        try:
+        with reading():
             row = self.conn.execute(
                 f"SELECT COUNT(*) FROM {what}{f' WHERE {sel.where}' if sel.where else ''}", sel.args
             ).fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise StoreReadError(str(exc)) from exc
         return int(row[0])
 
     def export_messages(
@@ -93,8 +91,8 @@ class ExportReads(ReadsBase):
         """The messages table's export: the rows ``flt`` selects, in ``sort`` order (what the tab shows)."""
         from . import message_sql
 
-        where, args = message_sql.where_clause(flt)
-        order = message_sql.order_clause(sort)
+        where, args = message_sql.where_clause(flt, dialect=self.dialect)
+        order = message_sql.order_clause(sort, self.dialect)
         selection = Selection(where.removeprefix("WHERE "), tuple(args), order.removeprefix("ORDER BY "))
         return self.export_to_file(dest, "messages", selection, on_progress=on_progress, cancel=cancel)
 
@@ -109,7 +107,7 @@ class ExportReads(ReadsBase):
         """The Requests tab's export: the log rows ``flt`` selects, newest first like the tab."""
         from .requests_reads import where_sql
 
-        where, args = where_sql(flt)
+        where, args = where_sql(flt, self.dialect)
         selection = Selection(where, tuple(args), newest_first=True)
         return self.export_to_file(dest, "requests", selection, on_progress=on_progress, cancel=cancel)
 
@@ -128,7 +126,7 @@ class ExportReads(ReadsBase):
         receiver writes."""
         own = not self.conn.in_transaction
         if own:
-            self.conn.execute("BEGIN")
+            self.conn.execute(self.dialect.begin_snapshot)
         try:
             total = self.count_export(what, selection)
             rows = self.iter_export(what, selection)

@@ -1,10 +1,11 @@
-"""A ``MessageFilter`` and ``SortSpec`` as SQLite SQL: the messages table's WHERE, ORDER BY and keyset pages.
+"""A ``MessageFilter`` and ``SortSpec`` as SQL: the messages table's WHERE, ORDER BY and keyset pages, in
+either backend's dialect (receiver/store/dialect.py; SQLite's when none is given).
 
 Shared by the table's reads (``messages_reads``), the CSV export and the statistics drill-downs, so
 "export the current view" means exactly what the table shows. Every filter is a WHERE clause with
 parameters, never a Python pass over the rows.
 
-Sort keys are expressions that are never NULL (``IFNULL``), so a row's position can be computed with a
+Sort keys are expressions that are never NULL (``COALESCE``), so a row's position can be computed with a
 row-value comparison ``(key, sid) < (?, ?)``: that is how the view finds the selected SID again after a
 refresh without loading the rows before it, and how a deep page is read from a cached neighbour (keyset
 paging) instead of skipping a million rows with ``OFFSET``.
@@ -14,37 +15,44 @@ Two equivalent ways to ask it: ``LIKE '%x%'`` on each column (a scan; cheap only
 and the scan stops after a page) or the trigram index ``messages_fts`` (migration m004): a phrase of
 trigrams matches exactly the rows where one column contains the text. The index is used for ASCII text of
 three characters or more (shorter text has no trigram; for non-ASCII text the tokenizer's Unicode case
-folding is wider than LIKE's ASCII-only folding, so the results could differ).
+folding is wider than LIKE's ASCII-only folding, so the results could differ). PostgreSQL has no separate
+text table: its ``ILIKE`` on each column is answered by the ``pg_trgm`` GIN index (pg/schema.py), so
+``text_index`` changes nothing there.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..message_filter import MessageFilter, SortSpec
-from ..stats_queries import DEST_PREFIX_SQL
 from . import like
+from .base import Connection
+from .dialect import SQLITE, Dialect
 from .schema import FTS_COLUMNS as TEXT_COLUMNS  # the indexed columns are the searched columns
 
-# Status sorts by rank, then by time (the rank prefixes the timestamp), so "failed" rows come newest first.
-SORT_EXPRESSIONS: dict[str, str] = {
-    "time": "first_seen",
-    "status": "printf('%03d', status_rank) || first_seen",
-    "error": "IFNULL(error_code, -1)",
-    "direction": "direction",
-    "channel": "channel",
-    "from": "IFNULL(from_addr, '')",
-    "profile": "IFNULL(profile_name, '')",
-    "body": "IFNULL(body, '')",
-    "media": "num_media",
-    "to": "IFNULL(to_addr, '')",
-    "segments": "IFNULL(num_segments, -1)",
-    "price": "IFNULL(CAST(price AS REAL), 1e9)",
-    "service": "IFNULL(messaging_service_sid, '')",
-    "sid": "sid",
-}
+
+def sort_expressions(dialect: Dialect = SQLITE) -> dict[str, str]:
+    """Each sortable column's key. Status sorts by rank, then by time (the rank prefixes the timestamp), so
+    "failed" rows come newest first."""
+    return {
+        "time": "first_seen",
+        "status": dialect.status_key,
+        "error": "COALESCE(error_code, -1)",
+        "direction": "direction",
+        "channel": "channel",
+        "from": "COALESCE(from_addr, '')",
+        "profile": "COALESCE(profile_name, '')",
+        "body": "COALESCE(body, '')",
+        "media": "num_media",
+        "to": "COALESCE(to_addr, '')",
+        "segments": "COALESCE(num_segments, -1)",
+        "price": f"COALESCE(CAST(price AS {dialect.real}), 1e9)",
+        "service": "COALESCE(messaging_service_sid, '')",
+        "sid": "sid",
+    }
+
+
 SELECT_COLUMNS = (
     "sid, direction, channel, from_addr, to_addr, body, status, status_rank, error_code, "
     "messaging_service_sid, num_segments, num_media, price, price_unit, profile_name, first_seen, "
@@ -55,13 +63,16 @@ TEXT_INDEX = "messages_fts"
 __all__ = ["TEXT_COLUMNS", "count", "page_sql", "position_of", "select_sql", "where_clause"]
 
 
-def sort_expression(sort: SortSpec) -> str:
-    return SORT_EXPRESSIONS.get(sort.column, "first_seen")
+def sort_expression(sort: SortSpec, dialect: Dialect = SQLITE) -> str:
+    return sort_expressions(dialect).get(sort.column, "first_seen")
 
 
-def has_text_index(conn: sqlite3.Connection) -> bool:
-    """Whether the database has the trigram index (migration m004)."""
-    row = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (TEXT_INDEX,)).fetchone()
+def has_text_index(conn: Connection, dialect: Dialect = SQLITE) -> bool:
+    """Whether the database has the trigram index (SQLite: migration m004; PostgreSQL: pg/schema.py m002)."""
+    if dialect.text_index:
+        row = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (TEXT_INDEX,)).fetchone()
+    else:
+        row = conn.execute("SELECT 1 WHERE to_regclass('idx_messages_text') IS NOT NULL").fetchone()
     return row is not None
 
 
@@ -75,22 +86,26 @@ def _phrase(text: str) -> str:
     return '"' + text.strip().replace('"', '""') + '"'
 
 
-def text_match_count(conn: sqlite3.Connection, text: str, limit: int | None = None) -> int:
+def text_match_count(conn: Connection, text: str, limit: int | None = None, dialect: Dialect = SQLITE) -> int:
     """How many messages contain ``text`` (from the index; ``limit`` caps the work: "more than N?")."""
-    sql = f"SELECT rowid FROM {TEXT_INDEX} WHERE {TEXT_INDEX} MATCH ?"
+    if dialect.text_index:
+        sql, args = f"SELECT rowid FROM {TEXT_INDEX} WHERE {TEXT_INDEX} MATCH ?", [_phrase(text)]
+    else:
+        where, args = where_clause(MessageFilter(text=text), dialect=dialect)
+        sql = f"SELECT 1 FROM messages {where}"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    return int(conn.execute(f"SELECT COUNT(*) FROM ({sql})", (_phrase(text),)).fetchone()[0])
+    return int(conn.execute(f"SELECT COUNT(*) FROM ({sql}) AS matches", args).fetchone()[0])
 
 
 def where_clause(
-    flt: MessageFilter, now: datetime | None = None, *, text_index: bool = False
+    flt: MessageFilter, now: datetime | None = None, *, text_index: bool = False, dialect: Dialect = SQLITE
 ) -> tuple[str, list[Any]]:
     """``("WHERE …", params)`` for ``flt``; ``("", [])`` when nothing is filtered.
 
     ``text_index``: answer the free text from ``messages_fts`` (only for ``text_indexable`` text, and the
     caller checked ``has_text_index``); the rows are the same, the cost is proportional to the matches
-    instead of a scan.
+    instead of a scan. Without a separate text table (PostgreSQL) it changes nothing.
     """
     parts: list[str] = []
     args: list[Any] = []
@@ -120,45 +135,61 @@ def where_clause(
     if flt.hide_simulated:
         parts.append("simulated = 0")
     if flt.from_addr is not None:
-        parts.append("IFNULL(from_addr, '') = ?")
+        parts.append("COALESCE(from_addr, '') = ?")
         args.append(flt.from_addr)
     if flt.service is not None:
-        parts.append("IFNULL(messaging_service_sid, '') = ?")
+        parts.append("COALESCE(messaging_service_sid, '') = ?")
         args.append(flt.service)
     if flt.to_prefixes:
-        parts.append(f"{DEST_PREFIX_SQL} IN ({', '.join('?' for _ in flt.to_prefixes)})")
+        parts.append(f"{dialect.dest_prefix} IN ({', '.join('?' for _ in flt.to_prefixes)})")
         args.extend(flt.to_prefixes)
     text = flt.text.strip()
-    if text and text_index and text_indexable(text):
+    if text and text_index and dialect.text_index and text_indexable(text):
         parts.append(f"rowid IN (SELECT rowid FROM {TEXT_INDEX} WHERE {TEXT_INDEX} MATCH ?)")
         args.append(_phrase(text))
     elif text:
-        parts.append("(" + " OR ".join(f"{c} LIKE ? {like.ESCAPE}" for c in TEXT_COLUMNS) + ")")
+        parts.append("(" + " OR ".join(f"{c} {dialect.like} ? {like.ESCAPE}" for c in TEXT_COLUMNS) + ")")
         args.extend([like.contains(text)] * len(TEXT_COLUMNS))
     return ("WHERE " + " AND ".join(parts), args) if parts else ("", args)
 
 
-def order_clause(sort: SortSpec) -> str:
+def order_clause(sort: SortSpec, dialect: Dialect = SQLITE) -> str:
     direction = "DESC" if sort.descending else "ASC"
-    return f"ORDER BY {sort_expression(sort)} {direction}, sid {direction}"
+    return f"ORDER BY {sort_expression(sort, dialect)} {direction}, sid {direction}"
 
 
 def count(
-    conn: sqlite3.Connection, flt: MessageFilter, now: datetime | None = None, *, text_index: bool = False
+    conn: Connection,
+    flt: MessageFilter,
+    now: datetime | None = None,
+    *,
+    text_index: bool = False,
+    dialect: Dialect = SQLITE,
 ) -> int:
     """Messages matching ``flt``; with ``text_index`` and only free text, counted in the index alone."""
-    if text_index and flt.text.strip() and text_indexable(flt.text) and flt.with_(text="").is_empty:
+    if (
+        text_index
+        and dialect.text_index
+        and flt.text.strip()
+        and text_indexable(flt.text)
+        and flt.with_(text="").is_empty
+    ):
         return text_match_count(conn, flt.text)
-    where, args = where_clause(flt, now, text_index=text_index)
+    where, args = where_clause(flt, now, text_index=text_index, dialect=dialect)
     return int(conn.execute(f"SELECT COUNT(*) FROM messages {where}", args).fetchone()[0])
 
 
 def select_sql(
-    flt: MessageFilter, sort: SortSpec, now: datetime | None = None, *, text_index: bool = False
+    flt: MessageFilter,
+    sort: SortSpec,
+    now: datetime | None = None,
+    *,
+    text_index: bool = False,
+    dialect: Dialect = SQLITE,
 ) -> tuple[str, list[Any]]:
     """The full ordered SELECT for ``flt`` (callers add LIMIT/OFFSET or stream it)."""
-    where, args = where_clause(flt, now, text_index=text_index)
-    return f"SELECT {SELECT_COLUMNS} FROM messages {where} {order_clause(sort)}", args
+    where, args = where_clause(flt, now, text_index=text_index, dialect=dialect)
+    return f"SELECT {SELECT_COLUMNS} FROM messages {where} {order_clause(sort, dialect)}", args
 
 
 def page_sql(
@@ -169,6 +200,7 @@ def page_sql(
     text_index: bool = False,
     after: tuple[Any, str] | None = None,
     backwards: bool = False,
+    dialect: Dialect = SQLITE,
 ) -> tuple[str, list[Any]]:
     """A SELECT for one page (the caller adds ``LIMIT ? OFFSET ?``), with the sort key as ``sort_key``.
 
@@ -176,29 +208,30 @@ def page_sql(
     it instead of skipping ``OFFSET`` rows); with ``backwards`` the rows before it come nearest first
     (the caller reverses them).
     """
-    where, args = where_clause(flt, now, text_index=text_index)
+    where, args = where_clause(flt, now, text_index=text_index, dialect=dialect)
     descending = sort.descending != backwards
-    expression = sort_expression(sort)
+    expression = sort_expression(sort, dialect)
     if after is not None:
         op = "<" if descending else ">"
         where += f" {'AND' if where else 'WHERE'} ({expression}, sid) {op} (?, ?)"
         args = [*args, after[0], after[1]]
-    order = order_clause(SortSpec(sort.column, descending))
+    order = order_clause(SortSpec(sort.column, descending), dialect)
     return f"SELECT {SELECT_COLUMNS}, {expression} AS {SORT_KEY} FROM messages {where} {order}", args
 
 
 def position_of(
-    conn: sqlite3.Connection,
+    conn: Connection,
     sid: str,
     flt: MessageFilter,
     sort: SortSpec,
     now: datetime | None = None,
     *,
     text_index: bool = False,
+    dialect: Dialect = SQLITE,
 ) -> int | None:
     """The 0-based row of ``sid`` in the filtered, sorted list; None when it does not match the filter."""
-    where, args = where_clause(flt, now, text_index=text_index)
-    expression = sort_expression(sort)
+    where, args = where_clause(flt, now, text_index=text_index, dialect=dialect)
+    expression = sort_expression(sort, dialect)
     match = conn.execute(
         f"SELECT {expression} FROM messages {where} {'AND' if where else 'WHERE'} sid = ?", [*args, sid]
     ).fetchone()

@@ -14,16 +14,16 @@ class MessagesReads(ReadsBase):
     def messages_text_index(self) -> bool:
         """Whether free text can be answered from a text index (cost proportional to the matches)."""
         with reading():
-            return sql.has_text_index(self.conn)
+            return sql.has_text_index(self.conn, self.dialect)
 
     def messages_text_matches(self, text: str, limit: int | None = None) -> int:
         """How many messages contain ``text``, from the text index (at most ``limit``: "more than N?")."""
         with reading():
-            return sql.text_match_count(self.conn, text, limit)
+            return sql.text_match_count(self.conn, text, limit, self.dialect)
 
     def messages_count(self, flt: MessageFilter, now: datetime, *, text_index: bool = False) -> int:
         with reading():
-            return sql.count(self.conn, flt, now, text_index=text_index)
+            return sql.count(self.conn, flt, now, text_index=text_index, dialect=self.dialect)
 
     def messages_page(
         self, flt: MessageFilter, sort: SortSpec, now: datetime, plan: PagePlan, *, text_index: bool = False
@@ -31,21 +31,24 @@ class MessagesReads(ReadsBase):
         """One page of messages (dicts of the message's columns) in list order, keyed by (sort key, sid)."""
         after = tuple(plan.after) if plan.after is not None else None
         query, args = sql.page_sql(
-            flt, sort, now, text_index=text_index, after=after, backwards=plan.backwards
+            flt, sort, now, text_index=text_index, after=after, backwards=plan.backwards, dialect=self.dialect
         )
         with reading():
-            rows = self.conn.execute(f"{query} LIMIT ? OFFSET ?", [*args, plan.limit, plan.skip]).fetchall()
+            cur = self.conn.execute(f"{query} LIMIT ? OFFSET ?", [*args, plan.limit, plan.skip])
+            names = [d[0] for d in cur.description]
+            rows = [dict(zip(names, tuple(r), strict=True)) for r in cur.fetchall()]
         if plan.backwards:
             rows.reverse()
         if not rows:
             return Page()
-        keys = [(r[sql.SORT_KEY], str(r["sid"])) for r in (rows[0], rows[-1])]
-        out = [{k: r[k] for k in r.keys() if k != sql.SORT_KEY} for r in rows]  # noqa: SIM118 - Row
-        return Page(out, keys[0], keys[1])
+        keys = [(r.pop(sql.SORT_KEY), str(r["sid"])) for r in rows]
+        return Page(rows, keys[0], keys[-1])
 
     def messages_position(
         self, sid: str, flt: MessageFilter, sort: SortSpec, now: datetime, *, text_index: bool = False
     ) -> int | None:
         """The 0-based row of ``sid`` in the filtered, sorted list; None when the filter leaves it out."""
         with reading():
-            return sql.position_of(self.conn, sid, flt, sort, now, text_index=text_index)
+            return sql.position_of(
+                self.conn, sid, flt, sort, now, text_index=text_index, dialect=self.dialect
+            )

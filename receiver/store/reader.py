@@ -11,6 +11,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..store_health import StoreReadError
 from .alerts_reads import AlertsReads
@@ -23,6 +24,10 @@ from .messages_reads import MessagesReads
 from .reconcile_reads import ReconcileReads
 from .requests_reads import RequestsReads
 from .stats_reads import StatsReads
+from .url import PostgresTarget, SqliteTarget, parse
+
+if TYPE_CHECKING:
+    from .pg.writers import WriterInfo
 
 
 class Reader(
@@ -35,6 +40,11 @@ class Reader(
     ExportReads,
     ReconcileReads,
 ):
+    """The read interface, on a SQLite database (pg/reader.py's ``PgReader`` is one on a team database:
+    the same methods, its own connection, budgets and dialect)."""
+
+    conn: sqlite3.Connection
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self._stop = False
@@ -69,6 +79,11 @@ class Reader(
         """Reads inside the block raise ReadInterrupted once ``seconds`` have passed."""
         return self.interruptible(seconds)
 
+    def writers(self) -> list[WriterInfo]:
+        """Who writes this store: [] for SQLite, which only its own process writes (a team database
+        lists its receivers, pg/writers.py)."""
+        return []
+
     def opener(self) -> Callable[[], Reader]:
         """How another thread opens a Reader on the same store (call the result on that thread);
         StoreReadError when there is none to open (an in-memory database)."""
@@ -77,9 +92,16 @@ class Reader(
         path = next((str(r[2]) for r in rows if r[1] == "main"), "")
         if not path:
             raise StoreReadError("this store has no file another thread could open")
-        return lambda: open_reader(path)
+        return lambda: Reader(connect(path, readonly=True))
 
 
-def open_reader(path: str | Path) -> Reader:
-    """A Reader for the calling thread (SQLite connections must stay on the thread that opened them)."""
-    return Reader(connect(path, readonly=True))
+def open_reader(store: str | Path | SqliteTarget | PostgresTarget) -> Reader:
+    """A Reader for the calling thread (SQLite connections must stay on the thread that opened them):
+    ``store`` is a database file, a team database (``PostgresTarget`` or a ``postgresql://`` URL), or
+    either named as ``--store`` names it (receiver/store/url.py)."""
+    target = parse(store) if isinstance(store, str) else store
+    if isinstance(target, PostgresTarget):
+        from .pg.reader import PgReader
+
+        return PgReader.open(target)
+    return Reader(connect(target.path if isinstance(target, SqliteTarget) else target, readonly=True))

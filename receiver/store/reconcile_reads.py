@@ -21,7 +21,7 @@ class ReconcileReads(ReadsBase):
         with reading():
             rows = self.conn.execute(
                 f"SELECT sid FROM messages WHERE status IN ({marks}) AND updated_at < ? AND first_seen > ? "
-                "AND simulated = 0 ORDER BY updated_at LIMIT ?",
+                "AND simulated = 0 ORDER BY updated_at, sid LIMIT ?",
                 (*wanted, updated_before, first_seen_after, limit),
             ).fetchall()
         return [str(r[0]) for r in rows]
@@ -34,7 +34,7 @@ class ReconcileReads(ReadsBase):
         with reading():
             rows = self.conn.execute(
                 f"SELECT sid FROM messages WHERE status IN ({marks}) AND price IS NULL AND first_seen > ? "
-                "AND simulated = 0 ORDER BY first_seen DESC LIMIT ?",
+                "AND simulated = 0 ORDER BY first_seen DESC, sid DESC LIMIT ?",
                 (*wanted, first_seen_after, limit),
             ).fetchall()
         return [str(r[0]) for r in rows]

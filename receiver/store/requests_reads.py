@@ -15,12 +15,13 @@ from ..request_storage import event_holds_body, whole_request
 from . import like
 from .base import ReadsBase, reading
 from .detail_reads import count_rejected
+from .dialect import SQLITE, Dialect
 from .paging import Page, PagePlan
 
 _COLUMNS = "id, received_at, method, path, outcome, http_status, reason, latency_ms, message_sid, query"
 
 
-def where_sql(flt: RequestFilter) -> tuple[str, list[Any]]:
+def where_sql(flt: RequestFilter, dialect: Dialect = SQLITE) -> tuple[str, list[Any]]:
     """``flt`` as a condition on ``requests`` and its parameters (the CSV export of the log uses it too)."""
     clauses: list[str] = []
     args: list[Any] = []
@@ -29,9 +30,9 @@ def where_sql(flt: RequestFilter) -> tuple[str, list[Any]]:
         args.append(flt.outcome)
     if flt.text:
         columns = ("path", "reason", "message_sid")
-        clauses.append("(" + " OR ".join(f"{c} LIKE ? {like.ESCAPE}" for c in columns) + ")")
+        clauses.append("(" + " OR ".join(f"{c} {dialect.like} ? {like.ESCAPE}" for c in columns) + ")")
         args += [like.contains(flt.text)] * len(columns)
-    return (" AND ".join(clauses) if clauses else "1"), args
+    return (" AND ".join(clauses) if clauses else "TRUE"), args
 
 
 class RequestsReads(ReadsBase):
@@ -42,7 +43,7 @@ class RequestsReads(ReadsBase):
 
     def requests_count(self, flt: RequestFilter, above: int, upto: int) -> int:
         """Requests matching ``flt`` with ``above < id <= upto``."""
-        where, args = where_sql(flt)
+        where, args = where_sql(flt, self.dialect)
         with reading():
             row = self.conn.execute(
                 f"SELECT COUNT(*) FROM requests WHERE id > ? AND id <= ? AND {where}", [above, upto, *args]
@@ -51,12 +52,12 @@ class RequestsReads(ReadsBase):
 
     def requests_page(self, flt: RequestFilter, top: int, plan: PagePlan) -> Page:
         """One page of the log up to id ``top``, newest first; keys are ids."""
-        where, args = where_sql(flt)
+        where, args = where_sql(flt, self.dialect)
         if plan.backwards:  # towards the top of the list: older-to-newer from ``after`` (or the oldest)
-            bound, order = ("id > ?", [plan.after]) if plan.after is not None else ("1", [])
+            bound, order = ("id > ?", [plan.after]) if plan.after is not None else ("TRUE", [])
             direction = "ASC"
         else:
-            bound, order = ("id < ?", [plan.after]) if plan.after is not None else ("1", [])
+            bound, order = ("id < ?", [plan.after]) if plan.after is not None else ("TRUE", [])
             direction = "DESC"
         with reading():
             cur = self.conn.execute(
@@ -74,7 +75,7 @@ class RequestsReads(ReadsBase):
         """The 0-based row of ``request_id`` in the log up to ``top`` under ``flt``; None if left out."""
         if not 0 < request_id <= top:
             return None
-        where, args = where_sql(flt)
+        where, args = where_sql(flt, self.dialect)
         with reading():
             hit = self.conn.execute(
                 f"SELECT 1 FROM requests WHERE id = ? AND {where}", [request_id, *args]

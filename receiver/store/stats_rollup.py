@@ -36,7 +36,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..stats_queries import DELIVERED, DEST_PREFIX_SQL, FAILED, FINISHED, MICROS_SQL, UNIT_SQL
+from ..stats_queries import DELIVERED, FAILED, FINISHED, UNIT_SQL
+from .base import Connection
+from .dialect import SQLITE
 
 HOUR = 13  # characters of an ISO timestamp that name its hour: "2026-11-30T12"
 DAY = 10
@@ -94,12 +96,12 @@ class State:
     watermark: int
 
 
-def read_state(conn: sqlite3.Connection) -> State:
+def read_state(conn: Connection) -> State:
     values = dict(conn.execute("SELECT name, value FROM stats_state").fetchall())
     return State(values.get("rolled_until"), int(values.get("watermark") or 0))
 
 
-def dirty_hours(conn: sqlite3.Connection, state: State) -> set[str]:
+def dirty_hours(conn: Connection, state: State) -> set[str]:
     """Rolled hours whose rows may be stale: logged ones, and those of messages with newer events."""
     if state.rolled_until is None:
         return set()
@@ -158,13 +160,13 @@ class Coverage:
     dirty: frozenset[str]
 
 
-def coverage(conn: sqlite3.Connection) -> Coverage:
+def coverage(conn: Connection) -> Coverage:
     state = read_state(conn)
     return Coverage(state.rolled_until, frozenset(dirty_hours(conn, state)))
 
 
 def plan(
-    conn: sqlite3.Connection,
+    conn: Connection,
     since: str | None,
     until: str | None,
     *,
@@ -252,13 +254,13 @@ def _rolled_where(level: str, lo: str | None, hi: str | None) -> tuple[str, list
 # ``width``: characters of first_seen (or of the bucket) that name a bar; 0 when the caller needs none.
 # In live queries the unary ``+`` keeps SQLite on the first_seen index (otherwise it may pick an index
 # matching the GROUP BY and scan the whole table).
-def counts(conn: sqlite3.Connection, p: Plan, width: int = 0) -> Iterator[tuple[Any, ...]]:
+def counts(conn: Connection, p: Plan, width: int = 0) -> Iterator[tuple[Any, ...]]:
     """(bar, direction, status, channel, unit, n, micros or None, min rowid, max rowid)"""
     for lo, hi in p.live:
         where, args = live_where(lo, hi)
         yield from conn.execute(
             f"SELECT substr(first_seen, 1, {width}) AS bar, direction, status, channel, {UNIT_SQL} AS unit, "
-            f"COUNT(*), {MICROS_SQL}, MIN(rowid), MAX(rowid) FROM messages WHERE {where} "
+            f"COUNT(*), {SQLITE.micros}, MIN(rowid), MAX(rowid) FROM messages WHERE {where} "
             "GROUP BY bar, +direction, +status, +channel, unit",
             args,
         )
@@ -272,7 +274,7 @@ def counts(conn: sqlite3.Connection, p: Plan, width: int = 0) -> Iterator[tuple[
         )
 
 
-def errors(conn: sqlite3.Connection, p: Plan, width: int = 0) -> Iterator[tuple[Any, ...]]:
+def errors(conn: Connection, p: Plan, width: int = 0) -> Iterator[tuple[Any, ...]]:
     """(bar, error code, messages)"""
     for lo, hi in p.live:
         where, args = live_where(lo, hi)
@@ -290,7 +292,7 @@ def errors(conn: sqlite3.Connection, p: Plan, width: int = 0) -> Iterator[tuple[
         )
 
 
-def breakdown(conn: sqlite3.Connection, p: Plan, width: int = 0) -> Iterator[tuple[Any, ...]]:
+def breakdown(conn: Connection, p: Plan, width: int = 0) -> Iterator[tuple[Any, ...]]:
     """(bar, dim, key, outbound, delivered, failed, finished, example) for outbound messages, one row per
     sender, per Messaging Service and per destination prefix (``DIMS``)."""
     for lo, hi in p.live:
@@ -298,7 +300,7 @@ def breakdown(conn: sqlite3.Connection, p: Plan, width: int = 0) -> Iterator[tup
         keys = (
             ("sender", "IFNULL(from_addr, '')", "NULL", "+from_addr"),
             ("service", "IFNULL(messaging_service_sid, '')", "NULL", "+messaging_service_sid"),
-            ("prefix", DEST_PREFIX_SQL, "MIN(to_addr)", "key"),
+            ("prefix", SQLITE.dest_prefix, "MIN(to_addr)", "key"),
         )
         for dim, key, example, group in keys:
             yield from conn.execute(

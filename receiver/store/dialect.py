@@ -1,0 +1,85 @@
+"""What differs between the SQL the Readers send to SQLite and to PostgreSQL, written once.
+
+The read queries (the *_reads.py mixins, message_sql.py, stats) are written once, in qmark style (``?``)
+with the standard SQL both engines share (COALESCE, row-value comparisons, CAST, ``LIKE … ESCAPE``). Where
+the two differ, the query asks its Reader's ``dialect`` for the piece:
+
+- placeholders: psycopg wants ``%s`` (and a literal ``%`` doubled): ``dialect.sql(text)`` converts;
+- case-insensitive substring search: SQLite's ``LIKE`` (ASCII case folding) vs PostgreSQL's ``ILIKE``,
+  which pg/schema.py's ``pg_trgm`` GIN index answers (SQLite's is the FTS5 table ``messages_fts``);
+- the status sort key (rank, zero-padded, then time): ``printf`` vs ``lpad``;
+- a text price as a number: SQLite's ``REAL`` is a double, PostgreSQL's is a 4-byte float;
+- a read snapshot: SQLite's ``BEGIN`` in WAL mode is one, PostgreSQL needs ``REPEATABLE READ`` for the
+  statements of a transaction to see the same rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..stats_queries import DEST_PREFIX_SQL, MICROS_SQL
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    like: str  # the case-insensitive LIKE operator
+    status_key: str  # the messages' status sort key: rank zero-padded to 3 digits, then first_seen
+    real: str  # the type a text price is CAST to (a double)
+    instr: str  # position of a substring: f(haystack, needle), 1-based, 0 when absent
+    begin_snapshot: str  # starts a read transaction whose statements all see one snapshot
+    text_index: bool  # whether free text is answered by a separate index table (SQLite's FTS5)
+    pyformat: bool  # placeholders are psycopg's %s (else qmark)
+
+    @property
+    def dest_prefix(self) -> str:
+        """A message's destination prefix (receiver/stats_queries.py: its country)."""
+        return DEST_PREFIX_SQL.format(instr=self.instr)
+
+    @property
+    def micros(self) -> str:
+        """The spend of a GROUP BY's messages in micro-units (receiver/stats_queries.py)."""
+        return MICROS_SQL.format(real=self.real)
+
+    def sql(self, text: str) -> str:
+        """``text`` (written with ``?`` placeholders) in this driver's parameter style.
+
+        Only placeholders outside quoted literals and identifiers are converted; for psycopg every ``%`` is
+        doubled (it would otherwise start a placeholder), also inside literals."""
+        if not self.pyformat:
+            return text
+        out: list[str] = []
+        quote = ""
+        for ch in text:
+            if quote:
+                if ch == quote:
+                    quote = ""
+            elif ch in "'\"":
+                quote = ch
+            elif ch == "?":
+                out.append("%s")
+                continue
+            out.append("%%" if ch == "%" else ch)
+        return "".join(out)
+
+
+SQLITE = Dialect(
+    name="sqlite",
+    like="LIKE",
+    status_key="printf('%03d', status_rank) || first_seen",
+    real="REAL",
+    instr="instr",
+    begin_snapshot="BEGIN",
+    text_index=True,
+    pyformat=False,
+)
+POSTGRES = Dialect(
+    name="postgresql",
+    like="ILIKE",
+    status_key="lpad(status_rank::text, 3, '0') || first_seen",
+    real="double precision",
+    instr="strpos",
+    begin_snapshot="BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    text_index=False,
+    pyformat=True,
+)
