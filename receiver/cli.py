@@ -316,7 +316,7 @@ def open_reader(args: argparse.Namespace) -> Reader:
 
     target = store_target(args)
     if isinstance(target, PostgresTarget):
-        return reader_on(target)  # type: ignore[arg-type]  # open_reader(target): wip-pgread
+        return reader_on(target)
     if not target.path.exists():
         raise StoreOpenError(f"no database at {target.path}")
     with reading():  # an unreadable file: the store's error, not the driver's
@@ -368,10 +368,10 @@ def _store_lines(
     if isinstance(target, PostgresTarget):
         server = f"{target.host or 'local socket'}:{target.port}"
         return (
-            f"Callback Monitor receiver — team database {target.dbname!r} on {server} as "
-            f"{target.user or '(libpq default role)'} (PostgreSQL)\n"
-            "  storage: each 2xx after COMMIT with synchronous_commit=on; free disk space is the server's "
-            f"to watch; {_retention_words(retention)}"
+            f"Callback Monitor receiver — team database {target.display()}\n"
+            f"  storage: PostgreSQL, database {target.dbname!r} on {server} as "
+            f"{target.user or '(libpq default role)'}; each 2xx after COMMIT with synchronous_commit=on; "
+            f"free disk space is the server's to watch; {_retention_words(retention)}"
         )
     min_free = MIN_FREE_MB if args.min_free_mb is None else args.min_free_mb
     synchronous = args.synchronous or SYNCHRONOUS

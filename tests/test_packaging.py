@@ -260,7 +260,7 @@ def test_frozen_program_serves_a_team_database(frozen: Path, tmp_path: Path) -> 
                     port = int(m.group(1))
                     break
             assert port, banner
-            assert "team database 'frozen'" in banner and PASSWORD not in banner
+            assert "PostgreSQL, database 'frozen'" in banner and PASSWORD not in banner
             message = sid()
             url = f"http://127.0.0.1:{port}"
             assert http_post(url, "/twilio/status", status_params(message, "delivered")) == 200

@@ -3,6 +3,7 @@ clear line (exit 1 or 2, nothing written) for each mistake."""
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from pathlib import Path
@@ -106,3 +107,17 @@ def test_a_wrong_destination_is_a_usage_error(
     out = run_cli(tmp_path, "migrate-store", "--from", str(laptop_db), *args)
     assert out.returncode == 2 and says in out.stderr
     assert "secret" not in out.stderr + out.stdout
+
+
+@pytest.mark.parametrize("what", ["messages", "events", "requests"])
+def test_export_from_the_team_database_after_migrate_matches_the_files(
+    tmp_path: Path, laptop_db: Path, pg_url: str, what: str
+) -> None:
+    """The same ``export`` names either store with --store: after migrate-store into an empty team
+    database, both give the same records (PostgreSQL's text holds no NUL: U+FFFD stands for it)."""
+    assert run_cli(tmp_path, "migrate-store", "--from", str(laptop_db), "--to", pg_url).returncode == 0
+    local = run_cli(tmp_path, "export", "--store", str(laptop_db), "--what", what)
+    team = run_cli(tmp_path, "export", "--store", pg_url, "--what", what)
+    assert team.returncode == 0, team.stderr
+    assert json.loads(team.stdout) == json.loads(local.stdout.replace("\\u0000", "\ufffd"))
+    assert len(json.loads(team.stdout)) > 0

@@ -18,7 +18,8 @@ def test_serve_on_a_team_database_names_it_and_has_no_disk_line(tmp_path: Path, 
     assert server.stop() == 0
     banner = "".join(server.out)
     dbname = pg_url.rsplit("/", 1)[1]
-    assert f"team database '{dbname}' on 127.0.0.1:" in banner and "as cm_admin (PostgreSQL)" in banner
+    assert f"team database {pg_url}\n" in banner
+    assert f"PostgreSQL, database '{dbname}' on 127.0.0.1:" in banner and " as cm_admin;" in banner
     assert "synchronous_commit=on" in banner and "request log kept 7 days" in banner
     assert "disk:" not in banner and "synchronous=NORMAL" not in banner
 

@@ -10,8 +10,8 @@ anywhere (a killed process, a lost connection) is finished by running it again. 
   events the team database holds for it (events added here add to it).
 - events: their unique keys (``event_key``, ``cloudevent_id``): a callback both stores received is one
   event. ``request_id`` points at the copied request-log row.
-- requests: no natural key, so each copied row records where it came from (``origin``, the file's
-  identity, and ``origin_id``, its id there: m021); receivers' rows have no origin.
+- requests: no natural key, so ``requests_origin`` (m021) records which row each copied one became
+  (the file's identity and its id there -> the id here).
 - media by (message, index), Twilio alerts by SID, webhook backups by (time, target).
 """
 
@@ -84,10 +84,17 @@ def _list(columns: Iterable[str], prefix: str = "") -> str:
 
 
 _REQ = [c for c, _ in _REQUEST_COLUMNS if c != "id"]
+# ids drawn from the identity's own sequence, so the same statement can record which copy is which; a
+# second run at once (the same file) fails on requests_origin's key and is rolled back, never doubled
 _MERGE_REQUESTS = (
-    f"INSERT INTO requests (origin, origin_id, {_list(_REQ)}) "
-    f"SELECT %(origin)s, id, {_list(_REQ)} FROM stage_requests ORDER BY id "
-    "ON CONFLICT (origin, origin_id) WHERE origin IS NOT NULL DO NOTHING RETURNING true"
+    "WITH src AS (SELECT nextval(pg_get_serial_sequence('requests', 'id')) AS new_id, s.* "
+    "FROM stage_requests s WHERE NOT EXISTS (SELECT 1 FROM requests_origin o "
+    "WHERE o.origin = %(origin)s AND o.origin_id = s.id) ORDER BY s.id), "
+    f"ins AS (INSERT INTO requests (id, {_list(_REQ)}) OVERRIDING SYSTEM VALUE "
+    f"SELECT new_id, {_list(_REQ)} FROM src), "
+    "org AS (INSERT INTO requests_origin (origin, origin_id, request_id) "
+    "SELECT %(origin)s, id, new_id FROM src) "
+    "SELECT true FROM src"
 )
 
 # the laptop's message merged as a callback is (pg/writes.py): only a higher rank moves the status
@@ -126,8 +133,8 @@ _MERGE_MESSAGES = (
 _EV = [c for c, _ in _EVENT_COLUMNS if c not in ("id", "request_id")]
 _MERGE_EVENTS = (
     f"WITH ins AS (INSERT INTO events ({_list(_EV)}, request_id) "
-    f"SELECT {_list(_EV, 's.')}, r.id FROM stage_events s "
-    "LEFT JOIN requests r ON r.origin = %(origin)s AND r.origin_id = s.request_id ORDER BY s.id "
+    f"SELECT {_list(_EV, 's.')}, r.request_id FROM stage_events s "
+    "LEFT JOIN requests_origin r ON r.origin = %(origin)s AND r.origin_id = s.request_id ORDER BY s.id "
     "ON CONFLICT DO NOTHING RETURNING message_sid), "
     "counted AS (SELECT message_sid, count(*) AS n FROM ins GROUP BY message_sid), "
     "bumped AS (UPDATE messages m SET event_count = m.event_count + c.n FROM counted c "
@@ -173,7 +180,7 @@ def prepare(conn: Conn) -> None:
 def copied_up_to(conn: Conn, origin: str) -> int:
     """The highest request id of ``origin`` already copied (chunks commit in id order): a rerun starts
     after it."""
-    row = conn.execute("SELECT max(origin_id) FROM requests WHERE origin = %s", (origin,)).fetchone()
+    row = conn.execute("SELECT max(origin_id) FROM requests_origin WHERE origin = %s", (origin,)).fetchone()
     return int(row[0]) if row and row[0] is not None else 0
 
 

@@ -154,12 +154,13 @@ _M002 = (
     + ")",
 )
 
-# migrate-store (receiver/store/migrate.py): a request-log row copied from a database file records which
-# file (its identity) and its id there, so a second run finds it; a receiver's own rows leave both NULL
-# and the partial index costs them nothing
+# migrate-store (receiver/store/migrate.py): which request-log row each copied row of a database file
+# became (the file's identity, its id there, the id here), so a second run finds it and events point at
+# the copy. A table of its own: the receivers' requests rows, and what a Reader returns of them, stay as
+# in SQLite. The only table SQLite does not have.
 _M021 = (
-    "ALTER TABLE requests ADD COLUMN origin text, ADD COLUMN origin_id bigint",
-    "CREATE UNIQUE INDEX idx_requests_origin ON requests (origin, origin_id) WHERE origin IS NOT NULL",
+    "CREATE TABLE requests_origin (origin text NOT NULL, origin_id bigint NOT NULL, "
+    "request_id bigint NOT NULL, PRIMARY KEY (origin, origin_id))",
 )
 
 #: (name, statements), applied in this order, each once per database
