@@ -21,7 +21,8 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO, cast
+from typing import TYPE_CHECKING, TextIO
+from urllib.parse import urlsplit
 
 from . import __version__, paths
 from .retention import Retention
@@ -45,6 +46,7 @@ def _add_store_options(parser: argparse.ArgumentParser, *, top: bool = False) ->
 if TYPE_CHECKING:
     from .selftest import WindowCheck
     from .store import Reader, Store
+    from .store.protocol import WriterStore
     from .store.url import PostgresTarget, SqliteTarget
 
 # the desktop's window: opened on the store the user named with --store or --db, as given (a file or a
@@ -282,7 +284,7 @@ def store_target(args: argparse.Namespace) -> SqliteTarget | PostgresTarget:
     return parse(name if name is not None else str(paths.default_db_path()))
 
 
-def open_writer(args: argparse.Namespace, *, existing: bool = True) -> Store:
+def open_writer(args: argparse.Namespace, *, existing: bool = True) -> WriterStore:
     """The writer on the store ``args`` name: SQLite's ``Store`` or a team database's ``PgStore``.
 
     ``existing``: a database file must already be there (prune, reconcile: nothing to do in a new one);
@@ -298,8 +300,7 @@ def open_writer(args: argparse.Namespace, *, existing: bool = True) -> Store:
         for attr, (option, why) in FILE_ONLY_OPTIONS.items():
             if getattr(args, attr, None):
                 raise ValueError(f"{option} is for a database file, not a team database: {why}")
-        # the writer protocol both stores implement (engineer "writer", WriterStore) replaces this cast
-        return cast("Store", PgStore(target))
+        return PgStore(target)
     if existing and not target.path.exists():
         raise StoreOpenError(f"no database at {target.path}")
     if not hasattr(args, "fresh_if_damaged"):  # prune, reconcile: the defaults
@@ -443,8 +444,7 @@ def serve(args: argparse.Namespace) -> int:
         store.close()
         print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    # TEAM-WRITERS (wip-writer): the writers registry names this receiver by its listen address:
-    # store.announce(server.url) once PgStore has it
+    store.announce(urlsplit(server.url).netloc)  # the team's list of writers shows where it listens
     base = (config.public_url or server.url).rstrip("/")  # never the URL's credentials
     out = sys.stdout
     print(_store_lines(target, args, retention), file=out)

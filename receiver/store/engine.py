@@ -28,7 +28,7 @@ from typing import IO, Any, Generic, Self, TypeVar, cast
 import sqlite_utils
 
 from .. import store_health
-from ..store_health import StoreError, StoreHealth
+from ..store_health import StoreError, StoreHealth, StoreUnavailable
 from .records import StoreClosed
 from .schema import migrations
 from .stats_maintenance import RollupMaintainer
@@ -85,6 +85,16 @@ def _lock(path: Path) -> IO[str] | None:
         handle.close()
         return None
     return handle
+
+
+def as_store_error(exc: BaseException) -> BaseException:
+    """A driver error as the store's own (the receiver answers it 503, callers need not know SQLite);
+    anything else (a bug in a job) as it is, so it stays a 500. The driver's error is the cause."""
+    if not isinstance(exc, sqlite3.Error):
+        return exc
+    wrapped = StoreUnavailable(f"the database cannot be written: {exc}")
+    wrapped.__cause__ = exc
+    return wrapped
 
 
 def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -337,7 +347,7 @@ class Engine:
                 raise TimeoutError("the database writer did not answer in time")
             job.wake.acquire(timeout=min(remaining, 0.05))
         if job.error is not None:
-            raise job.error
+            raise as_store_error(job.error)
         return cast(T, job.result)  # set: the job ran without error
 
     def _drain(self) -> None:

@@ -1,5 +1,4 @@
-"""The writes the receiver and the app make: callbacks, Event Streams batches, the request log,
-messages sent through the REST API, the purge of simulated traffic.
+"""The receiver's writes: callbacks, Event Streams batches, the request log.
 
 Each is a job for the group commit (engine.py). The rows of a callback are built on the request's own
 thread before it queues (``_PreparedCallback``), so the transaction that holds the database only runs
@@ -18,9 +17,8 @@ from .. import statuses
 from ..callbacks import Callback
 from ..request_storage import accepted_headers, cap_request, payload_json
 from ..store_health import StoreError
-from . import stats_rollup
 from .engine import Engine
-from .records import Outcome, RequestRecord, utcnow
+from .records import Outcome, RequestRecord
 
 
 class Writes(Engine):
@@ -36,7 +34,7 @@ class Writes(Engine):
 
         try:
             result: Outcome = self.run(job)
-        except (StoreError, sqlite3.OperationalError):
+        except StoreError:
             # these answers (4xx, /healthz) promise nothing stored: they still go out while the store
             # refuses writes (disk low, file gone; ``health`` says why), without a row (request_id 0)
             return Outcome(0, req.outcome, req.message_sid, None, False)
@@ -90,49 +88,6 @@ class Writes(Engine):
             return outcomes or [Outcome(request_id, "accepted", None, None, False)]
 
         return self.run(job)
-
-    def purge_simulated(self, batch: int = 2000) -> dict[str, int]:
-        """Delete everything the demo token validated (simulated messages with their events and media,
-        and simulated requests), in small transactions so callbacks never wait long. Rows per table."""
-        deleted = dict.fromkeys(("messages", "events", "media", "requests"), 0)
-
-        def step(conn: sqlite3.Connection) -> dict[str, int]:
-            rows = conn.execute(
-                "SELECT sid, first_seen FROM messages WHERE simulated = 1 LIMIT ?", (batch,)
-            ).fetchall()
-            sids, first_seen = [r[0] for r in rows], [r[1] for r in rows]
-            marks = ",".join("?" * len(sids))
-            counts = {"messages": 0, "media": 0}
-            if sids:
-                counts["media"] = conn.execute(
-                    f"DELETE FROM media WHERE message_sid IN ({marks})", sids
-                ).rowcount
-                counts["messages"] = conn.execute(
-                    f"DELETE FROM messages WHERE sid IN ({marks})", sids
-                ).rowcount
-            stats_rollup.forget(conn, first_seen)  # also after deleting events only: their ids may recur
-            for table in ("events", "requests"):
-                counts[table] = conn.execute(
-                    f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE simulated = 1 LIMIT ?)",
-                    (batch,),
-                ).rowcount
-            return counts
-
-        while True:
-            counts = self.run(step)
-            for table, n in counts.items():
-                deleted[table] += n
-            if not any(counts.values()):
-                return deleted
-
-    def record_outbound(self, message: dict[str, Any]) -> None:
-        """A message the app sent through the REST API, with the status the API returned at creation
-        (Twilio sends no callback for the initial status). Known fields overwrite, status never moves back."""
-
-        def job(conn: sqlite3.Connection) -> None:
-            _upsert_api_message(conn, message)
-
-        self.run(job)
 
 
 # -------------------------------------------------------------------- job bodies (writer thread)
@@ -296,59 +251,3 @@ def _mark_simulated(conn: sqlite3.Connection, outcome: Outcome) -> None:
         conn.execute(
             "UPDATE messages SET simulated = 1 WHERE sid = ? AND event_count = 1 AND source != 'api'", (sid,)
         )
-
-
-_API_COLUMNS = (
-    "direction",
-    "channel",
-    "from_addr",
-    "to_addr",
-    "body",
-    "messaging_service_sid",
-    "account_sid",
-    "num_segments",
-    "num_media",
-    "price",
-    "price_unit",
-)
-
-
-def _upsert_api_message(conn: sqlite3.Connection, m: dict[str, Any]) -> None:
-    sid = str(m["sid"])
-    status = str(m.get("status") or "queued")
-    now = utcnow()
-    row = conn.execute("SELECT status FROM messages WHERE sid = ?", (sid,)).fetchone()
-    if row is None:
-        conn.execute(
-            "INSERT INTO messages (sid, direction, channel, from_addr, to_addr, body, status, status_rank, "
-            "error_code, messaging_service_sid, account_sid, num_segments, num_media, price, price_unit, "
-            "first_seen, updated_at, event_count, source) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 'api')",
-            (
-                sid,
-                m.get("direction") or "outbound",
-                m.get("channel") or "sms",
-                m.get("from_addr"),
-                m.get("to_addr"),
-                m.get("body"),
-                status,
-                statuses.rank(status),
-                m.get("error_code"),
-                m.get("messaging_service_sid"),
-                m.get("account_sid"),
-                m.get("num_segments"),
-                m.get("num_media") or 0,
-                m.get("price"),
-                m.get("price_unit"),
-                now,
-                now,
-            ),
-        )
-        return
-    sets = ", ".join(f"{c} = COALESCE(?, {c})" for c in _API_COLUMNS)
-    args: list[Any] = [m.get(c) for c in _API_COLUMNS]
-    if statuses.supersedes(status, row[0]):
-        sets += ", status = ?, status_rank = ?, error_code = COALESCE(?, error_code)"
-        args += [status, statuses.rank(status), m.get("error_code")]
-    conn.execute(f"UPDATE messages SET {sets}, updated_at = ? WHERE sid = ?", (*args, now, sid))
-    stats_rollup.touch(conn, sid)  # no event records this change (a price, a status from the API)

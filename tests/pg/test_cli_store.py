@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from receiver import cli
+from receiver.store.pg.store import PgStore
+from receiver.store.url import PostgresTarget
 from tests.pg.test_serve import PgServe
+from tests.pg.test_writes import run, traffic
 from tests.serve_process import run_cli
 
 
@@ -63,3 +67,28 @@ def test_the_window_gets_the_store_as_the_user_named_it() -> None:
     assert cli.main(["--db", "x.db"], open_window=window) == 0
     assert cli.main([], open_window=window) == 0
     assert opened == [url, "x.db", None]
+
+
+def test_serve_announces_where_it_listens_in_the_writers_list(tmp_path: Path, pg_url: str) -> None:
+    server = PgServe(tmp_path, pg_url)
+    try:
+        with psycopg.connect(pg_url) as conn:
+            listens = [r[0] for r in conn.execute("SELECT listen FROM writers WHERE stopped_at IS NULL")]
+    finally:
+        assert server.stop() == 0
+    assert listens == [f"127.0.0.1:{server.port}"]
+
+
+def test_prune_on_a_team_database_deletes_old_messages_with_their_events(
+    tmp_path: Path, pg_target: PostgresTarget
+) -> None:
+    with PgStore(pg_target) as team:
+        run(team, traffic())
+    out = run_cli(tmp_path, "prune", "--store", pg_target.url, "--before", "2100-01-01")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"{pg_target.url}: deleted ") and "4 messages with" in out.stdout
+    with psycopg.connect(pg_target.url) as conn:
+        left = conn.execute(
+            "SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM events)"
+        ).fetchone()
+    assert left == (0, 0)

@@ -29,6 +29,7 @@ import psycopg
 import psycopg.errors
 
 from ...store_health import StoreError, StoreUnavailable
+from ..records import StoreClosed
 
 log = logging.getLogger("callback_monitor.store")
 BATCH_MAX = 512
@@ -36,10 +37,6 @@ BATCH_ATTEMPTS = 6  # a batch that deadlocked runs again, up to this many times 
 RETRY_JITTER = 0.01  # seconds, times the attempt: the most a retry waits before it runs again
 Conn = psycopg.Connection[tuple[Any, ...]]
 _RETRY = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
-
-
-class StoreClosed(RuntimeError):
-    pass
 
 
 class Job:
@@ -63,10 +60,38 @@ class Job:
             pass
 
 
+class Wrote:
+    """What the batch being run has written so far (its jobs tell it): the highest request and event ids
+    it inserted, and whether it changed anything at all. ``mark``/``reset``: a job rolled back to its
+    savepoint takes its part back."""
+
+    __slots__ = ("requests", "events", "changed")
+
+    def __init__(self) -> None:
+        self.requests: int | None = None
+        self.events: int | None = None
+        self.changed = False
+
+    def request(self, request_id: int) -> None:
+        self.requests = max(request_id, self.requests or 0)
+        self.changed = True
+
+    def event(self, event_id: int) -> None:
+        self.events = max(event_id, self.events or 0)
+        self.changed = True
+
+    def mark(self) -> tuple[int | None, int | None, bool]:
+        return self.requests, self.events, self.changed
+
+    def reset(self, mark: tuple[int | None, int | None, bool]) -> None:
+        self.requests, self.events, self.changed = mark
+
+
 class GroupCommit:
     """Runs jobs in batched transactions on a connection that ``connect()`` (re)opens when needed.
 
-    ``on_failure(exc)`` and ``on_commit()`` tell the store's health what happened to each batch."""
+    ``on_failure(exc)`` and ``on_commit()`` tell the store's health what happened to each batch;
+    ``before_commit(conn, wrote)`` runs last inside each batch's transaction (the store's NOTIFY)."""
 
     def __init__(
         self,
@@ -74,10 +99,13 @@ class GroupCommit:
         on_commit: Callable[[], None],
         on_failure: Callable[[BaseException], None],
         batch_max: int = BATCH_MAX,
+        before_commit: Callable[[Conn, Wrote], None] | None = None,
     ) -> None:
         self._connect = connect
         self._on_commit, self._on_failure = on_commit, on_failure
+        self._before_commit = before_commit
         self.batch_max = batch_max
+        self.wrote = Wrote()  # the running batch's: its jobs (on the leader's thread) add to it
         self._conn: Conn | None = None
         self._pending: list[Job] = []
         self._pending_lock = threading.Lock()
@@ -85,6 +113,11 @@ class GroupCommit:
         self.closed = False
         self.commits = 0
         self.retried_batches = 0
+
+    @property
+    def queued(self) -> int:
+        """Jobs waiting for their batch (the one being committed not counted)."""
+        return len(self._pending)
 
     def adopt(self, conn: Conn) -> None:
         """Use an open connection (the one the store migrated with) for the first batches."""
@@ -180,6 +213,7 @@ class GroupCommit:
         """Run and commit ``batch``; False (rolled back) if a job raised without savepoints. A deadlock
         or serialization failure is raised for ``_commit`` to run the batch again."""
         conn.execute("BEGIN")
+        self.wrote = wrote = Wrote()
         for job in batch:
             if not savepoints:
                 try:
@@ -193,6 +227,7 @@ class GroupCommit:
                     return False
                 continue
             conn.execute("SAVEPOINT job")
+            mark = wrote.mark()
             try:
                 job.result, job.error = job.fn(conn), None
                 conn.execute("RELEASE SAVEPOINT job")
@@ -203,7 +238,10 @@ class GroupCommit:
                     raise
                 conn.execute("ROLLBACK TO SAVEPOINT job")
                 conn.execute("RELEASE SAVEPOINT job")
+                wrote.reset(mark)
                 job.result, job.error = None, self._as_store_error(exc)
+        if self._before_commit is not None:
+            self._before_commit(conn, wrote)
         conn.execute("COMMIT")
         return True
 

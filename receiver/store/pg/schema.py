@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from . import writers
+
 __all__ = ["MIGRATIONS", "TEXT_COLUMNS", "apply_migrations"]
 
 # pg_advisory_xact_lock key: "callback-monitor schema" (any constant both receivers agree on)
@@ -167,6 +169,7 @@ _M021 = (
 MIGRATIONS: Sequence[tuple[str, Sequence[str]]] = (
     ("m001_initial", _M001),
     ("m002_messages_text_index", _M002),
+    ("m020_writers", writers.DDL),
     ("m021_requests_origin", _M021),
 )
 

@@ -10,13 +10,16 @@ callback that does not advance the status still counts as an event and fills emp
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
+
 from ..records import Outcome, RequestRecord
 from ..writes import _PreparedCallback
-from .engine import Conn
+from .engine import Conn, Wrote
 
 _FILL_COLUMNS = (
     "from_addr",
@@ -67,7 +70,7 @@ _EVENT_COLUMNS = (
 # an Event Streams event: a duplicate by either unique key, its CloudEvent id or sid|status|type
 INSERT_CLOUDEVENT = (
     f"INSERT INTO events ({_EVENT_COLUMNS}, cloudevent_id) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id"
 )
 INSERT_REQUEST = (
     "INSERT INTO requests (received_at, method, path, query, remote_addr, headers, body, body_size, "
@@ -87,14 +90,14 @@ def _typed(types: Sequence[str]) -> str:
 
 # A status callback in one statement (one round trip while the batch holds the database): its request
 # row, its event unless that is a duplicate, and the message upsert only when the event is new.
-# Returns (request id, the message's status), the status NULL for a duplicate.
+# Returns (request id, the message's status, the event's id), the last two NULL for a duplicate.
 RECORD_CALLBACK = (
     f"WITH req AS ({INSERT_REQUEST}), "
     f"ev AS (INSERT INTO events ({_EVENT_COLUMNS}) SELECT {_typed(_EVENT_TYPES)}, req.id, %s::text FROM req "
-    "ON CONFLICT DO NOTHING RETURNING 1), "
+    "ON CONFLICT DO NOTHING RETURNING id), "
     f"msg AS (INSERT INTO messages ({_MESSAGE_COLUMNS}) "
     f"SELECT {_typed(_MESSAGE_TYPES[:-1])}, 1, %s::text FROM ev {_ON_CONFLICT_MESSAGE}) "
-    "SELECT req.id, (SELECT status FROM msg) FROM req"
+    "SELECT req.id, (SELECT status FROM msg), (SELECT id FROM ev) FROM req"
 )
 DUPLICATE_REASON = "already stored (duplicate delivery)"
 
@@ -105,7 +108,7 @@ def clean(values: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v for v in values)
 
 
-def insert_request(conn: Conn, req: RequestRecord) -> int:
+def insert_request(conn: Conn, wrote: Wrote, req: RequestRecord) -> int:
     """The request-log row of a request without a callback (or of an Event Streams delivery)."""
     latency = (time.perf_counter() - req.started) * 1000.0
     row = conn.execute(
@@ -131,6 +134,7 @@ def insert_request(conn: Conn, req: RequestRecord) -> int:
         ),
     ).fetchone()
     assert row is not None  # INSERT … RETURNING always returns the row
+    wrote.request(row[0])
     return int(row[0])
 
 
@@ -145,7 +149,7 @@ def upsert_message(conn: Conn, prep: _PreparedCallback) -> str:
     return str(row[0])
 
 
-def apply_callback(conn: Conn, prep: _PreparedCallback, req: RequestRecord) -> Outcome:
+def apply_callback(conn: Conn, wrote: Wrote, prep: _PreparedCallback, req: RequestRecord) -> Outcome:
     cb = prep.cb
     req.message_sid = cb.sid
     req.outcome = "accepted"
@@ -159,6 +163,7 @@ def apply_callback(conn: Conn, prep: _PreparedCallback, req: RequestRecord) -> O
     ).fetchone()
     assert row is not None  # the request row is always inserted
     request_id, new_status = int(row[0]), row[1]
+    wrote.request(request_id)
     if new_status is None:  # duplicate: same sid|status|event_type, from this receiver or another
         conn.execute(  # no event holds its fields: the request's row keeps them
             "UPDATE requests SET outcome = 'duplicate', reason = %s, headers = %s, body = %s WHERE id = %s",
@@ -172,15 +177,19 @@ def apply_callback(conn: Conn, prep: _PreparedCallback, req: RequestRecord) -> O
                 "ON CONFLICT DO NOTHING",
                 [clean((cb.sid, m.idx, m.url, m.content_type)) for m in cb.media],
             )
+    wrote.event(row[2])
     return Outcome(request_id, "accepted", cb.sid, str(new_status), True, cb.error_code)
 
 
-def apply_event(conn: Conn, prep: _PreparedCallback, ce_id: str, request_id: int) -> Outcome:
+def apply_event(conn: Conn, wrote: Wrote, prep: _PreparedCallback, ce_id: str, request_id: int) -> Outcome:
     """One CloudEvent of an Event Streams delivery."""
     cb = prep.cb
-    cur = conn.execute(INSERT_CLOUDEVENT, clean((*prep.event, request_id, prep.payload, ce_id)))
-    if cur.rowcount == 0:
+    inserted = conn.execute(
+        INSERT_CLOUDEVENT, clean((*prep.event, request_id, prep.payload, ce_id))
+    ).fetchone()
+    if inserted is None:
         return Outcome(request_id, "duplicate", cb.sid, current_status(conn, cb.sid), False, cb.error_code)
+    wrote.event(inserted[0])
     return Outcome(request_id, "accepted", cb.sid, upsert_message(conn, prep), True, cb.error_code)
 
 
@@ -202,3 +211,31 @@ def mark_simulated(conn: Conn, outcome: Outcome) -> None:
         conn.execute(
             "UPDATE messages SET simulated = 1 WHERE sid = %s AND event_count = 1 AND source != 'api'", (sid,)
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _pyformat(sql: str) -> str:
+    if "%" in sql:  # psycopg reads % as a placeholder's start: the shared SQL has none
+        raise ValueError(f"a literal % in shared SQL: {sql[:80]}")
+    return sql.replace("?", "%s")
+
+
+class Qmark:
+    """A psycopg connection taking the shared writes' ``?`` parameters (shared_writes.py's ``Db``), which
+    tells the batch's ``Wrote`` when a statement changed rows."""
+
+    __slots__ = ("conn", "wrote")
+
+    def __init__(self, conn: Conn, wrote: Wrote) -> None:
+        self.conn, self.wrote = conn, wrote
+
+    def execute(self, sql: str, parameters: Any = (), /) -> psycopg.Cursor[tuple[Any, ...]]:
+        cur = self.conn.execute(_pyformat(sql), clean(parameters))
+        if cur.rowcount > 0 and not sql.startswith("SELECT"):
+            self.wrote.changed = True
+        return cur
+
+
+def event_added(db: Any, event_id: int) -> None:
+    """The shared writes' hook (``Dialect.event_added``): an event a ``Qmark`` inserted."""
+    db.wrote.event(event_id)
