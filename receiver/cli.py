@@ -291,8 +291,7 @@ def open_writer(args: argparse.Namespace, *, existing: bool = True) -> WriterSto
     serve creates it. Raises ``StoreError`` (``StoreLocked`` when a receiver holds the file) or
     ``ValueError`` with the operator's message."""
     from .store import Store
-    from .store.pg.store import PgStore
-    from .store.url import PostgresTarget
+    from .store.url import PostgresTarget, open_team_store
     from .store_health import StoreOpenError
 
     target = store_target(args)
@@ -300,7 +299,10 @@ def open_writer(args: argparse.Namespace, *, existing: bool = True) -> WriterSto
         for attr, (option, why) in FILE_ONLY_OPTIONS.items():
             if getattr(args, attr, None):
                 raise ValueError(f"{option} is for a database file, not a team database: {why}")
-        return PgStore(target)
+    team = open_team_store(target)
+    if team is not None:
+        return team
+    assert not isinstance(target, PostgresTarget)  # open_team_store opened every team database
     if existing and not target.path.exists():
         raise StoreOpenError(f"no database at {target.path}")
     if not hasattr(args, "fresh_if_damaged"):  # prune, reconcile: the defaults
