@@ -4,6 +4,7 @@ is handed the store as the user named it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -12,9 +13,13 @@ import pytest
 from receiver import cli
 from receiver.store.pg.store import PgStore
 from receiver.store.url import PostgresTarget
+from tests.fakes import fake_twilio as fakes
+from tests.fakes.fake_twilio import FakeTwilio
 from tests.pg.test_serve import PgServe
 from tests.pg.test_writes import run, traffic
-from tests.serve_process import run_cli
+from tests.serve_process import cli_env, run_cli
+
+fake_twilio = fakes.fake_twilio  # fixture, made visible to pytest here
 
 
 def test_serve_on_a_team_database_names_it_and_has_no_disk_line(tmp_path: Path, pg_url: str) -> None:
@@ -92,3 +97,20 @@ def test_prune_on_a_team_database_deletes_old_messages_with_their_events(
             "SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM events)"
         ).fetchone()
     assert left == (0, 0)
+
+
+def test_reconcile_backfills_a_team_database(fake_twilio: FakeTwilio, tmp_path: Path, pg_url: str) -> None:
+    known = fake_twilio.add_message(status="delivered")
+    env = cli_env(tmp_path, token=None) | {
+        "CALLBACK_MONITOR_TWILIO_API_BASE": fake_twilio.base_url,
+        "TWILIO_ACCOUNT_SID": fake_twilio.account_sid,
+        "TWILIO_API_KEY": fake_twilio.api_key_sid,
+        "TWILIO_API_SECRET": fake_twilio.api_key_secret,
+    }
+    since = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    out = run_cli(tmp_path, "reconcile", "--store", pg_url, "--since", since, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"{pg_url}: ") and "1 new" in out.stdout
+    with psycopg.connect(pg_url) as conn:
+        row = conn.execute("SELECT status, source FROM messages WHERE sid = %s", (known["sid"],)).fetchone()
+    assert row == ("delivered", "reconcile")
