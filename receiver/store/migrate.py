@@ -66,12 +66,14 @@ class _Progress:
     def __init__(self, out: TextIO | None, name: str, total: int) -> None:
         self.out, self.name, self.total = out, name, total
         self.start = self.last = time.monotonic()
+        self.shown = -1
 
     def update(self, done: int, final: bool = False) -> None:
         now = time.monotonic()
-        if self.out is None or not (final or now - self.last >= PROGRESS_EVERY):
+        due = now - self.last >= PROGRESS_EVERY or (final and done != self.shown)
+        if self.out is None or not due:
             return
-        self.last = now
+        self.last, self.shown = now, done
         rate = done / max(now - self.start, 1e-6)
         share = f" ({100 * done / self.total:.0f}%)" if self.total else ""
         print(
