@@ -1,6 +1,7 @@
 """One protocol for a writer (receiver/store/protocol.py): SQLite's ``Store`` and PostgreSQL's ``PgStore``
-both are a ``WriterStore`` (mypy checks the assignment of ``WRITERS``: ``make lint``), with the same arguments for
-every method; and a database failure leaves either as a ``StoreError``, never as its driver's error."""
+both are a ``WriterStore`` (mypy checks the assignment of ``WRITERS``: ``make lint``), with the same
+arguments for every method; and a database failure leaves either as a ``StoreError``, never as its
+driver's error."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from receiver.store import RequestRecord, Store, StoreError, StoreUnavailable
 from receiver.store.pg.store import PgStore
 from receiver.store.protocol import WriterStore
 from tests.receiver_helpers import PUBLIC, TOKEN, post, sid, status_params
-
 
 # mypy strict proves here that both writers are a ``WriterStore``
 WRITERS: tuple[type[WriterStore], ...] = (Store, PgStore)

@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import statuses
 from .records import utcnow
-from .shared_writes import Db, Dialect, SharedWrites
+from .shared_writes import MESSAGE_DETAILS, Db, Dialect, SharedWrites
 
 _SIMULATED_TABLES = ("events", "requests")
 
@@ -52,19 +52,7 @@ class AppWrites(SharedWrites):
         self.run_shared(lambda db: _upsert_api_message(db, dialect, message))
 
 
-_API_COLUMNS = (
-    "direction",
-    "channel",
-    "from_addr",
-    "to_addr",
-    "body",
-    "messaging_service_sid",
-    "account_sid",
-    "num_segments",
-    "num_media",
-    "price",
-    "price_unit",
-)
+_API_COLUMNS = ("direction", "channel", *MESSAGE_DETAILS, "num_media", "price", "price_unit")
 
 
 def _upsert_api_message(db: Db, dialect: Dialect, m: dict[str, Any]) -> None:

@@ -10,14 +10,14 @@ from typing import Any
 from .. import statuses
 from .protocol import SyncState
 from .records import utcnow
-from .shared_writes import Db, Dialect, SharedWrites
+from .shared_writes import MESSAGE_DETAILS, Db, Dialect, SharedWrites
 
 API_SOURCE = "api"  # events.source of a status learned from the API
 # messages.source of a message first seen in a backfill ('api' is one the app sent, 'callback' and
 # 'inbound' came by webhook): the app did not send it, so its timeline does not start with "accepted"
 MESSAGE_SOURCE = "reconcile"
 
-_FILL = ("from_addr", "to_addr", "body", "messaging_service_sid", "account_sid", "num_segments")
+_FILL = MESSAGE_DETAILS
 
 
 class ReconcileWrites(SharedWrites):

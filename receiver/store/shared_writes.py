@@ -19,7 +19,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from .records import Outcome
+
 T = TypeVar("T")
+# a message's details that every source may know (a callback, the REST API): a later one only fills them in
+MESSAGE_DETAILS = ("from_addr", "to_addr", "body", "messaging_service_sid", "account_sid", "num_segments")
 
 
 class Cursor(Protocol):
@@ -51,6 +55,20 @@ class Dialect:
     forget: Callable[[Any, Iterable[str]], None] = _nothing
     # an event inserted (its id): PostgreSQL's batch announces the newest (pg/changes.py)
     event_added: Callable[[Any, int], None] = _nothing
+
+
+def mark_simulated(db: Db, outcome: Outcome) -> None:
+    """Mark a demo-token callback's rows (m008); a real message it merely touched stays real."""
+    db.execute("UPDATE requests SET simulated = 1 WHERE id = ?", (outcome.request_id,))
+    if outcome.outcome == "accepted":
+        sid = outcome.message_sid
+        db.execute(
+            "UPDATE events SET simulated = 1 WHERE message_sid = ? AND request_id = ?",
+            (sid, outcome.request_id),
+        )
+        db.execute(
+            "UPDATE messages SET simulated = 1 WHERE sid = ? AND event_count = 1 AND source != 'api'", (sid,)
+        )
 
 
 class SharedWrites:

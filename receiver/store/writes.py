@@ -10,7 +10,6 @@ moves back (the UPSERT takes the callback's status only ``WHEN excluded.status_r
 from __future__ import annotations
 
 import sqlite3
-import time
 from typing import Any
 
 from .. import statuses
@@ -18,7 +17,8 @@ from ..callbacks import Callback
 from ..request_storage import accepted_headers, cap_request, payload_json
 from ..store_health import StoreError
 from .engine import Engine
-from .records import Outcome, RequestRecord
+from .records import Outcome, RequestRecord, request_row
+from .shared_writes import MESSAGE_DETAILS, mark_simulated
 
 
 class Writes(Engine):
@@ -49,7 +49,7 @@ class Writes(Engine):
         def job(conn: sqlite3.Connection) -> Outcome:
             outcome = _apply_callback(conn, prep, req)
             if req.simulated:
-                _mark_simulated(conn, outcome)
+                mark_simulated(conn, outcome)
             return outcome
 
         return self.run(job)
@@ -78,7 +78,7 @@ class Writes(Engine):
                 status = conn.execute(_UPSERT_MESSAGE, prep.message).fetchone()[0]
                 outcomes.append(Outcome(request_id, "accepted", cb.sid, status, True, cb.error_code))
                 if req.simulated:
-                    _mark_simulated(conn, outcomes[-1])
+                    mark_simulated(conn, outcomes[-1])
             if outcomes and all(o.outcome == "duplicate" for o in outcomes):
                 req.outcome = "duplicate"
                 conn.execute(
@@ -98,41 +98,20 @@ def _insert_request(
     conn: sqlite3.Connection, req: RequestRecord, *, headers: Any = _AS_RECEIVED, body: Any = _AS_RECEIVED
 ) -> int:
     """Insert the request's row; ``headers``/``body`` replace the received ones (an accepted callback's)."""
-    latency = (time.perf_counter() - req.started) * 1000.0
     cur = conn.execute(
         "INSERT INTO requests (received_at, method, path, query, remote_addr, headers, body, body_size, "
         "content_type, kind, outcome, http_status, reason, latency_ms, message_sid) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            req.received_at,
-            req.method,
-            req.path,
-            req.query,
-            req.remote_addr,
+        request_row(
+            req,
             req.headers if headers is _AS_RECEIVED else headers,
             req.body if body is _AS_RECEIVED else body,
-            req.body_size,
-            req.content_type,
-            req.kind,
-            req.outcome,
-            req.http_status,
-            req.reason,
-            round(latency, 3),
-            req.message_sid,
         ),
     )
     return int(cur.lastrowid or 0)
 
 
-_FILL_COLUMNS = (
-    "from_addr",
-    "to_addr",
-    "body",
-    "messaging_service_sid",
-    "account_sid",
-    "num_segments",
-    "profile_name",
-)
+FILL_COLUMNS = (*MESSAGE_DETAILS, "profile_name")  # a callback's: WhatsApp adds the profile name
 _UP = "excluded.status_rank > status_rank"  # the callback's status supersedes the message's (statuses.py)
 # One statement creates the message (an early callback) or merges into it. In an UPDATE every column on
 # the right-hand side is the row's old value, so the order of the assignments does not matter.
@@ -142,7 +121,7 @@ _UPSERT_MESSAGE = (
     "channel_status_message, raw_dlr_done_date, first_seen, updated_at, event_count, source) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) "
     "ON CONFLICT(sid) DO UPDATE SET "
-    + ", ".join(f"{c} = COALESCE({c}, excluded.{c})" for c in _FILL_COLUMNS)
+    + ", ".join(f"{c} = COALESCE({c}, excluded.{c})" for c in FILL_COLUMNS)
     + f", status = CASE WHEN {_UP} THEN excluded.status ELSE status END"
     f", status_rank = CASE WHEN {_UP} THEN excluded.status_rank ELSE status_rank END"
     f", error_code = CASE WHEN {_UP} THEN excluded.error_code ELSE error_code END"
@@ -237,17 +216,3 @@ def _apply_callback(conn: sqlite3.Connection, prep: _PreparedCallback, req: Requ
             [(cb.sid, m.idx, m.url, m.content_type) for m in cb.media],
         )
     return Outcome(request_id, "accepted", cb.sid, new_status, True, cb.error_code)
-
-
-def _mark_simulated(conn: sqlite3.Connection, outcome: Outcome) -> None:
-    """Mark a demo-token callback's rows (m008); a real message it merely touched stays real."""
-    conn.execute("UPDATE requests SET simulated = 1 WHERE id = ?", (outcome.request_id,))
-    if outcome.outcome == "accepted":
-        sid = outcome.message_sid
-        conn.execute(
-            "UPDATE events SET simulated = 1 WHERE message_sid = ? AND request_id = ?",
-            (sid, outcome.request_id),
-        )
-        conn.execute(
-            "UPDATE messages SET simulated = 1 WHERE sid = ? AND event_count = 1 AND source != 'api'", (sid,)
-        )

@@ -39,7 +39,7 @@ def listener(pg_target: PostgresTarget, store: PgStore) -> Iterator[psycopg.Conn
 def heard(listener: psycopg.Connection[tuple[object, ...]]) -> list[Change | None]:
     """The store's notifications so far, up to the sentinel this sends now."""
     listener.execute("SELECT pg_notify(%s, %s)", (CHANNEL, SENTINEL))
-    got = []
+    got: list[Change | None] = []
     for note in listener.notifies(timeout=10):
         if note.payload == SENTINEL:
             return got

@@ -48,6 +48,7 @@ class Registration:
         self._connect = connect
         self._conn: Conn | None = None
         self._lock = threading.Lock()  # one statement at a time on the connection
+        self._failing = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="db-heartbeat", daemon=True)
 
@@ -83,17 +84,23 @@ class Registration:
                 self.beats += 1
 
     def _write(self, sql: str, args: tuple[object, ...]) -> bool:
-        """One autocommit statement on the heartbeat's connection; False (logged) when it failed."""
+        """One autocommit statement on the heartbeat's connection; False when it failed (logged once per
+        outage: the batches' own failures already say the database is gone)."""
         with self._lock:
             try:
                 if self._conn is None or self._conn.closed or self._conn.broken:
                     self._conn = self._connect()
                 self._conn.execute(sql, args)
-                return True
             except (psycopg.Error, StoreError) as exc:
-                log.warning(
-                    "writers: cannot update this receiver's row (next try in %g s): %s", self.every, exc
-                )
+                if not self._failing:
+                    log.warning(
+                        "writers: cannot update this receiver's row (trying every %g s): %s", self.every, exc
+                    )
+                self._failing = True
                 if self._conn is not None and (self._conn.closed or self._conn.broken):
                     self._conn = None
                 return False
+            if self._failing:
+                log.info("writers: this receiver's row is updated again")
+            self._failing = False
+            return True

@@ -20,21 +20,22 @@ from ...request_storage import cap_request
 from ...store_health import WRITE_FAILURE_SHOWN, StoreError, StoreOpenError
 from ..app_writes import AppWrites
 from ..backups import Backups
+from ..group_commit import BATCH_MAX
 from ..pruning import Pruning
 from ..reconcile_writes import ReconcileWrites
 from ..records import Outcome, RequestRecord
-from ..shared_writes import Db, Dialect
+from ..shared_writes import Db, Dialect, mark_simulated
 from ..url import PostgresTarget
 from ..writes import _PreparedCallback
 from . import writes
 from .changes import CHANNEL, Change, encode
 from .connection import connect
-from .engine import BATCH_MAX, Conn, GroupCommit, Wrote
+from .engine import Conn, PgGroupCommit, Wrote
 from .registry import Registration
 from .schema import apply_migrations
 from .writers import HEARTBEAT_SECONDS
 
-STATEMENT_TIMEOUT_MS = 20_000  # below the 30 s a request waits for its batch (GroupCommit.run)
+STATEMENT_TIMEOUT_MS = 20_000  # below the 30 s a request waits for its batch (group_commit.py's run)
 # other receivers write the same rows: a job that reads a message to decide its write locks it first
 POSTGRESQL = Dialect(for_update=" FOR UPDATE", event_added=writes.event_added)
 T = TypeVar("T")
@@ -98,7 +99,7 @@ class PgStore(AppWrites, Backups, Pruning, ReconcileWrites):
             conn.close()
             first = (str(exc).strip() or type(exc).__name__).splitlines()[0]
             raise StoreOpenError(f"cannot prepare the team database {self.path}: {first}") from None
-        self._engine = GroupCommit(
+        self._engine = PgGroupCommit(
             self._connect, self.health.committed, self.health.failed, batch_max, self._notify
         )
         self._engine.adopt(conn)
@@ -178,7 +179,7 @@ class PgStore(AppWrites, Backups, Pruning, ReconcileWrites):
         def job(conn: Conn) -> Outcome:
             outcome = writes.apply_callback(conn, self._engine.wrote, prep, req)
             if req.simulated:
-                writes.mark_simulated(conn, outcome)
+                mark_simulated(writes.Qmark(conn, self._engine.wrote), outcome)
             return outcome
 
         result: Outcome = self._engine.run(job, key=cb.sid)
@@ -202,7 +203,7 @@ class PgStore(AppWrites, Backups, Pruning, ReconcileWrites):
                 prep, ce_id = preps[i]
                 outcome = outcomes[i] = writes.apply_event(conn, wrote, prep, ce_id, request_id)
                 if req.simulated:
-                    writes.mark_simulated(conn, outcome)
+                    mark_simulated(writes.Qmark(conn, self._engine.wrote), outcome)
             done = [o for o in outcomes if o is not None]
             if done and all(o.outcome == "duplicate" for o in done):
                 req.outcome = "duplicate"

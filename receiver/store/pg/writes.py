@@ -11,25 +11,15 @@ callback that does not advance the status still counts as an event and fills emp
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 
-from ..records import Outcome, RequestRecord
-from ..writes import _PreparedCallback
+from ..records import Outcome, RequestRecord, request_row
+from ..writes import FILL_COLUMNS, _PreparedCallback
 from .engine import Conn, Wrote
 
-_FILL_COLUMNS = (
-    "from_addr",
-    "to_addr",
-    "body",
-    "messaging_service_sid",
-    "account_sid",
-    "num_segments",
-    "profile_name",
-)
 _UP = "excluded.status_rank > messages.status_rank"
 
 
@@ -47,7 +37,7 @@ _MESSAGE_COLUMNS = (
 )
 _ON_CONFLICT_MESSAGE = (
     "ON CONFLICT (sid) DO UPDATE SET "
-    + ", ".join(f"{c} = COALESCE(messages.{c}, excluded.{c})" for c in _FILL_COLUMNS)
+    + ", ".join(f"{c} = COALESCE(messages.{c}, excluded.{c})" for c in FILL_COLUMNS)
     + f", status = CASE WHEN {_UP} THEN excluded.status ELSE messages.status END"
     f", status_rank = GREATEST(messages.status_rank, excluded.status_rank)"
     f", error_code = CASE WHEN {_UP} THEN excluded.error_code ELSE messages.error_code END"
@@ -110,29 +100,7 @@ def clean(values: Sequence[Any]) -> tuple[Any, ...]:
 
 def insert_request(conn: Conn, wrote: Wrote, req: RequestRecord) -> int:
     """The request-log row of a request without a callback (or of an Event Streams delivery)."""
-    latency = (time.perf_counter() - req.started) * 1000.0
-    row = conn.execute(
-        INSERT_REQUEST,
-        clean(
-            (
-                req.received_at,
-                req.method,
-                req.path,
-                req.query,
-                req.remote_addr,
-                req.headers,
-                req.body,
-                req.body_size,
-                req.content_type,
-                req.kind,
-                req.outcome,
-                req.http_status,
-                req.reason,
-                round(latency, 3),
-                req.message_sid,
-            )
-        ),
-    ).fetchone()
+    row = conn.execute(INSERT_REQUEST, clean(request_row(req, req.headers, req.body))).fetchone()
     assert row is not None  # INSERT … RETURNING always returns the row
     wrote.request(row[0])
     return int(row[0])
@@ -153,11 +121,7 @@ def apply_callback(conn: Conn, wrote: Wrote, prep: _PreparedCallback, req: Reque
     cb = prep.cb
     req.message_sid = cb.sid
     req.outcome = "accepted"
-    latency = round((time.perf_counter() - req.started) * 1000.0, 3)
-    request = (
-        req.received_at, req.method, req.path, req.query, req.remote_addr, prep.headers, None, req.body_size,
-        req.content_type, req.kind, req.outcome, req.http_status, req.reason, latency, req.message_sid,
-    )  # fmt: skip
+    request = request_row(req, prep.headers, None)
     row = conn.execute(
         RECORD_CALLBACK, clean((*request, *prep.event, prep.payload, *prep.message))
     ).fetchone()
@@ -197,20 +161,6 @@ def mark_duplicate_request(conn: Conn, request_id: int) -> None:
     conn.execute(
         "UPDATE requests SET outcome = 'duplicate', reason = %s WHERE id = %s", (DUPLICATE_REASON, request_id)
     )
-
-
-def mark_simulated(conn: Conn, outcome: Outcome) -> None:
-    """Mark a demo-token callback's rows; a real message it merely touched stays real."""
-    conn.execute("UPDATE requests SET simulated = 1 WHERE id = %s", (outcome.request_id,))
-    if outcome.outcome == "accepted":
-        sid = outcome.message_sid
-        conn.execute(
-            "UPDATE events SET simulated = 1 WHERE message_sid = %s AND request_id = %s",
-            (sid, outcome.request_id),
-        )
-        conn.execute(
-            "UPDATE messages SET simulated = 1 WHERE sid = %s AND event_count = 1 AND source != 'api'", (sid,)
-        )
 
 
 @functools.lru_cache(maxsize=256)
