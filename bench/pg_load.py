@@ -30,11 +30,11 @@ def copy_sqlite(
     db: str | Path, conn: psycopg.Connection[Any], *, rebuild_indexes: bool = False
 ) -> dict[str, int]:
     """Copy every table of ``db`` into ``conn``'s database (migrated here if needed); rows per table.
+    ``conn``: in autocommit mode (pg/connection.py's ``connect`` gives one).
 
     ``rebuild_indexes``: drop the secondary indexes first and build them after the copy (a big load)."""
     from receiver.store.pg.schema import apply_migrations  # after a script's path fix-up (main)
 
-    conn.autocommit = True
     apply_migrations(conn)
     counts: dict[str, int] = {}
     dropped: list[str] = []

@@ -10,7 +10,11 @@ the two differ, the query asks its Reader's ``dialect`` for the piece:
 - the status sort key (rank, zero-padded, then time): ``printf`` vs ``lpad``;
 - a text price as a number: SQLite's ``REAL`` is a double, PostgreSQL's is a 4-byte float;
 - a read snapshot: SQLite's ``BEGIN`` in WAL mode is one, PostgreSQL needs ``REPEATABLE READ`` for the
-  statements of a transaction to see the same rows.
+  statements of a transaction to see the same rows;
+- SQLite's unary ``+`` that keeps its planner off an index (PostgreSQL has no ``+`` for text);
+- the seconds between two stored ISO times: ``julianday`` vs ``timestamptz`` arithmetic;
+- a sample of the delivered messages for the delivery times (stats_reads): every k-th rowid in SQLite,
+  ``TABLESAMPLE`` in PostgreSQL, which has no rowid.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ class Dialect:
     begin_snapshot: str  # starts a read transaction whose statements all see one snapshot
     text_index: bool  # whether free text is answered by a separate index table (SQLite's FTS5)
     pyformat: bool  # placeholders are psycopg's %s (else qmark)
+    has_rowid: bool  # SQLite's implicit row number (in arrival order), which the delivery-time sample uses
+    not_indexed: str  # "{}" made an expression no index serves (SQLite's planner hint), or left as is
+    seconds_between: str  # "{a}", "{b}": ISO times -> seconds from a to b, rounded to the stored ms
 
     @property
     def dest_prefix(self) -> str:
@@ -40,6 +47,9 @@ class Dialect:
     def micros(self) -> str:
         """The spend of a GROUP BY's messages in micro-units (receiver/stats_queries.py)."""
         return MICROS_SQL.format(real=self.real)
+
+    def plain(self, expression: str) -> str:
+        return self.not_indexed.format(expression)
 
     def sql(self, text: str) -> str:
         """``text`` (written with ``?`` placeholders) in this driver's parameter style.
@@ -72,6 +82,10 @@ SQLITE = Dialect(
     begin_snapshot="BEGIN",
     text_index=True,
     pyformat=False,
+    has_rowid=True,
+    not_indexed="+{}",
+    # julianday's doubles blur the milliseconds (5 s comes out 5.000013 s): round to the stored ms
+    seconds_between="ROUND((julianday({b}) - julianday({a})) * 86400000.0) / 1000.0",
 )
 POSTGRES = Dialect(
     name="postgresql",
@@ -82,4 +96,9 @@ POSTGRES = Dialect(
     begin_snapshot="BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
     text_index=False,
     pyformat=True,
+    has_rowid=False,
+    not_indexed="{}",
+    seconds_between=(
+        "ROUND(EXTRACT(EPOCH FROM CAST({b} AS timestamptz) - CAST({a} AS timestamptz)) * 1000) / 1000.0"
+    ),
 )

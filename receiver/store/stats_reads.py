@@ -99,10 +99,11 @@ class StatsReads(ReadsBase):
         micros: dict[str, int] = {}  # currency -> spend in micro-units
         span: list[int] = []
         for bucket, direction, status, channel, unit, count, cost, low, high in rollup.counts(
-            self.conn, bars_plan, width
+            self.conn, bars_plan, width, self.dialect
         ):
             add_spend(micros, unit, cost)
-            span += [low, high]
+            if low is not None:  # None: a table without rowids (PostgreSQL)
+                span += [low, high]
             bar = bars.setdefault(bucket, [0, 0, 0, 0])
             per_channel = channels.setdefault(str(channel), [0, 0, 0, 0])
             if direction == "inbound":
@@ -131,7 +132,7 @@ class StatsReads(ReadsBase):
         )
         whole = self._plan(lo, hi)
         codes: dict[int, int] = {}
-        for _, code, n in rollup.errors(self.conn, whole):
+        for _, code, n in rollup.errors(self.conn, whole, d=self.dialect):
             codes[int(code)] = codes.get(int(code), 0) + int(n)
         ranked = sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_ERRORS]
         stats.top_errors = [(code, n, _error_title(code)) for code, n in ranked]
@@ -154,7 +155,7 @@ class StatsReads(ReadsBase):
     def _breakdowns(self, p: rollup.Plan) -> Breakdowns:
         acc: dict[str, dict[str, list[int]]] = {dim: {} for dim in rollup.DIMS}
         examples: dict[str, str] = {}
-        for _, dim, key, *values, example in rollup.breakdown(self.conn, p):
+        for _, dim, key, *values, example in rollup.breakdown(self.conn, p, d=self.dialect):
             add_counters(acc[dim], key, values)
             if dim == "prefix" and example is not None and (key not in examples or example < examples[key]):
                 examples[key] = example
@@ -170,12 +171,13 @@ class StatsReads(ReadsBase):
         micros: dict[str, int] = {}
         span: list[int] = []
         for _, direction, status, _, unit, n, cost, low, high in rollup.counts(
-            self.conn, self._plan(since, until)
+            self.conn, self._plan(since, until), d=self.dialect
         ):
             if direction != "inbound":
                 counts[str(status)] = counts.get(str(status), 0) + int(n)
             add_spend(micros, unit, cost)
-            span += [low, high]
+            if low is not None:
+                span += [low, high]
         delivered = sum(counts.get(s, 0) for s in DELIVERED)
         window_span = (min(span), max(span)) if span else None
         times = self._delivery_seconds(since, until, delivered=delivered, span=window_span)
@@ -191,30 +193,36 @@ class StatsReads(ReadsBase):
         """Messages missing either callback are left out. Above ``DELIVERY_SAMPLE`` delivered messages only
         those whose rowid is a multiple of k are timed (rowids follow arrival, not delivery time, so the
         sample is a fair one): the candidates are the multiples of k within the window's rowid ``span``,
-        each looked up by rowid, so the cost follows the sample, not the window (one event seek each)."""
+        each looked up by rowid, so the cost follows the sample, not the window (one event seek each).
+        PostgreSQL has no rowid: there ``TABLESAMPLE SYSTEM`` reads about one page in k (the same pages
+        each time), a sample of the same size whose cost also follows the sample."""
         where, args = rollup.live_where(since, until)
         step = sample_step(delivered)
-        outbound = "+m.direction = 'outbound' AND +m.status IN ('delivered', 'read')"
+        d = self.dialect
+        outbound = f"{d.plain('m.direction')} = 'outbound' AND {d.plain('m.status')} IN ('delivered', 'read')"
         # one pass over each message's few events (the (message_sid, id) index) finds both callbacks
         times = (
             "SELECT MIN(CASE WHEN e.status = 'sent' THEN e.received_at END) AS s, "
             "MIN(CASE WHEN e.status = 'delivered' THEN e.received_at END) AS d FROM "
         )
         # "+": grouping by the bare rowid makes SQLite walk the whole table in rowid order (3.5 s, not 18 ms)
-        events = f"JOIN events e ON e.message_sid = m.sid WHERE {outbound} AND {where} GROUP BY +m.rowid"
-        if step > 1 and span is not None:
+        key = d.plain("m.rowid") if d.has_rowid else "m.sid"
+        events = f"JOIN events e ON e.message_sid = m.sid WHERE {outbound} AND {where} GROUP BY {key}"
+        if step > 1 and d.has_rowid and span is not None:
             low = -(-span[0] // step) * step  # the first multiple of step in the span
             source = (
                 "WITH RECURSIVE k(r) AS (SELECT ? UNION ALL SELECT r + ? FROM k WHERE r + ? <= ?) "
                 f"{times} k JOIN messages m ON m.rowid = k.r {events}"
             )
             args = [low, step, step, span[1], *args]
+        elif step > 1 and not d.has_rowid:
+            source = f"{times} messages m TABLESAMPLE SYSTEM ({100 / step}) REPEATABLE (0) {events}"
         else:
             source = f"{times} messages m {events}"
+        secs = d.seconds_between.format(a="s", b="d")
         sql = (
-            # julianday's doubles blur the milliseconds (5 s comes out 5.000013 s): round to the stored ms
-            "SELECT ROUND((julianday(d) - julianday(s)) * 86400000.0) / 1000.0 AS secs FROM ("
-            f"{source}) WHERE s IS NOT NULL AND d IS NOT NULL ORDER BY secs"
+            f"SELECT {secs} AS secs FROM ({source}) AS timed "
+            "WHERE s IS NOT NULL AND d IS NOT NULL ORDER BY secs"
         )
         return [max(0.0, float(v)) for (v,) in self.conn.execute(sql, args)]
 
@@ -230,7 +238,7 @@ class _snapshot:
 
     def __enter__(self) -> None:
         if not self.conn.in_transaction:
-            self.conn.execute("BEGIN")
+            self.conn.execute(self.reads.dialect.begin_snapshot)
             self.mine = True
 
     def __exit__(self, *exc: object) -> None:

@@ -38,7 +38,7 @@ from typing import Any
 
 from ..stats_queries import DELIVERED, FAILED, FINISHED, UNIT_SQL
 from .base import Connection
-from .dialect import SQLITE
+from .dialect import SQLITE, Dialect
 
 HOUR = 13  # characters of an ISO timestamp that name its hour: "2026-11-30T12"
 DAY = 10
@@ -60,7 +60,7 @@ SCHEMA = (
 TABLES = ("stats_counts", "stats_breakdown", "stats_errors")
 DIMS = ("sender", "service", "prefix")
 
-_IN = "status IN ({})".format
+_IN = "CASE WHEN status IN ({}) THEN 1 ELSE 0 END".format  # PostgreSQL cannot SUM a boolean
 _DELIVERED = _IN(", ".join(f"'{s}'" for s in DELIVERED))
 _FAILED = _IN(", ".join(f"'{s}'" for s in FAILED))
 _FINISHED = _IN(", ".join(f"'{s}'" for s in FINISHED))
@@ -236,7 +236,7 @@ def live_where(lo: str | None, hi: str | None) -> tuple[str, list[Any]]:
     if hi is not None:
         parts.append("first_seen < ?")
         args.append(hi)
-    return (" AND ".join(parts) or "1"), args
+    return (" AND ".join(parts) or "TRUE"), args
 
 
 def _rolled_where(level: str, lo: str | None, hi: str | None) -> tuple[str, list[Any]]:
@@ -252,16 +252,18 @@ def _rolled_where(level: str, lo: str | None, hi: str | None) -> tuple[str, list
 
 # Each reader yields the same tuples live and rolled, so callers add them up without knowing the source.
 # ``width``: characters of first_seen (or of the bucket) that name a bar; 0 when the caller needs none.
-# In live queries the unary ``+`` keeps SQLite on the first_seen index (otherwise it may pick an index
-# matching the GROUP BY and scan the whole table).
-def counts(conn: Connection, p: Plan, width: int = 0) -> Iterator[tuple[Any, ...]]:
+# In live queries ``d.plain`` (SQLite's unary ``+``) keeps SQLite on the first_seen index (otherwise it may
+# pick an index matching the GROUP BY and scan the whole table). ``d``: the live queries' dialect (the
+# rollup tables are SQLite's only). A PostgreSQL table has no rowid: its spans are NULL.
+def counts(conn: Connection, p: Plan, width: int = 0, d: Dialect = SQLITE) -> Iterator[tuple[Any, ...]]:
     """(bar, direction, status, channel, unit, n, micros or None, min rowid, max rowid)"""
+    span = "MIN(rowid), MAX(rowid)" if d.has_rowid else "NULL, NULL"
     for lo, hi in p.live:
         where, args = live_where(lo, hi)
         yield from conn.execute(
             f"SELECT substr(first_seen, 1, {width}) AS bar, direction, status, channel, {UNIT_SQL} AS unit, "
-            f"COUNT(*), {SQLITE.micros}, MIN(rowid), MAX(rowid) FROM messages WHERE {where} "
-            "GROUP BY bar, +direction, +status, +channel, unit",
+            f"COUNT(*), {d.micros}, {span} FROM messages WHERE {where} "
+            f"GROUP BY bar, {d.plain('direction')}, {d.plain('status')}, {d.plain('channel')}, unit",
             args,
         )
     for level, lo, hi in p.rolled:
@@ -274,13 +276,14 @@ def counts(conn: Connection, p: Plan, width: int = 0) -> Iterator[tuple[Any, ...
         )
 
 
-def errors(conn: Connection, p: Plan, width: int = 0) -> Iterator[tuple[Any, ...]]:
+def errors(conn: Connection, p: Plan, width: int = 0, d: Dialect = SQLITE) -> Iterator[tuple[Any, ...]]:
     """(bar, error code, messages)"""
+    code = d.plain("error_code")
     for lo, hi in p.live:
         where, args = live_where(lo, hi)
         yield from conn.execute(
             f"SELECT substr(first_seen, 1, {width}) AS bar, error_code, COUNT(*) FROM messages "
-            f"WHERE +error_code IS NOT NULL AND {where} GROUP BY bar, +error_code",
+            f"WHERE {code} IS NOT NULL AND {where} GROUP BY bar, {code}",
             args,
         )
     for level, lo, hi in p.rolled:
@@ -292,21 +295,21 @@ def errors(conn: Connection, p: Plan, width: int = 0) -> Iterator[tuple[Any, ...
         )
 
 
-def breakdown(conn: Connection, p: Plan, width: int = 0) -> Iterator[tuple[Any, ...]]:
+def breakdown(conn: Connection, p: Plan, width: int = 0, d: Dialect = SQLITE) -> Iterator[tuple[Any, ...]]:
     """(bar, dim, key, outbound, delivered, failed, finished, example) for outbound messages, one row per
     sender, per Messaging Service and per destination prefix (``DIMS``)."""
     for lo, hi in p.live:
         where, args = live_where(lo, hi)
         keys = (
-            ("sender", "IFNULL(from_addr, '')", "NULL", "+from_addr"),
-            ("service", "IFNULL(messaging_service_sid, '')", "NULL", "+messaging_service_sid"),
-            ("prefix", SQLITE.dest_prefix, "MIN(to_addr)", "key"),
+            ("sender", "COALESCE(from_addr, '')", "NULL", d.plain("from_addr")),
+            ("service", "COALESCE(messaging_service_sid, '')", "NULL", d.plain("messaging_service_sid")),
+            ("prefix", d.dest_prefix, "MIN(to_addr)", "key"),
         )
         for dim, key, example, group in keys:
             yield from conn.execute(
-                f"SELECT substr(first_seen, 1, {width}) AS bar, '{dim}', {key} AS key, COUNT(*), "
+                f"SELECT substr(first_seen, 1, {width}) AS bar, '{dim}' AS dim, {key} AS key, COUNT(*), "
                 f"SUM({_DELIVERED}), SUM({_FAILED}), SUM({_FINISHED}), {example} FROM messages "
-                f"WHERE +direction = 'outbound' AND {where} GROUP BY bar, {group}",
+                f"WHERE {d.plain('direction')} = 'outbound' AND {where} GROUP BY bar, {group}",
                 args,
             )
     for level, lo, hi in p.rolled:

@@ -10,7 +10,9 @@ What PostgreSQL changes for a reader:
   with a timer that cancels it on the server at the deadline, and ``interrupt`` cancels the running one
   (on a thread of its own: a cancel opens a connection to the server, which must not hold up the GUI).
   A cancelled statement raises ``ReadInterrupted``; so does a statement started after the deadline or
-  the interrupt, so none is lost between two statements.
+  the interrupt, so none is lost between two statements. A cancel never outlives its block (it would stop
+  a later statement), and a bounded read whose cancel gets no answer (the network is gone) drops the
+  connection ``DROP_AFTER`` later instead of waiting for the keepalives.
 - **A lost connection** (server restarted, network gone) raises ``StoreReadError`` and the next read
   connects again: a desktop recovers without a restart.
 """
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +44,7 @@ from .writers import ACTIVE_SECONDS, WriterInfo, recent_writers
 
 ROLE = "viewer"  # the application_name's role: docs/TEAM.md's cm_viewer reads with SELECT only
 CANCEL_TIMEOUT = 5.0  # seconds a cancel request may take to reach the server
+DROP_AFTER = 1.0  # seconds after a bounded read's deadline without an answer: the connection is dropped
 # how far back the writers shown with a team database go: a receiver that stopped or vanished is still
 # named (as gone) for a while, long after ACTIVE_SECONDS
 WRITERS_WINDOW = timedelta(seconds=ACTIVE_SECONDS * 80)
@@ -54,6 +59,9 @@ class PgConnection:
         self._raw: Conn | None = None
         self._stop = False  # set by interrupt(): the block's statements raise ReadInterrupted
         self._deadline = math.inf  # time.monotonic() by which the block's statements must be done
+        self._blocked = False  # inside an interruptible() block: only there does interrupt() apply
+        self._canceller: threading.Thread | None = None  # an interrupt's cancel under way
+        self._lock = threading.Lock()  # interrupt() (any thread) against the block's start and end
         self.raw()
 
     # ------------------------------------------------------------------ the connection
@@ -77,41 +85,56 @@ class PgConnection:
 
     @property
     def in_transaction(self) -> bool:
-        conn = self._raw
-        return conn is not None and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+        conn = self._raw  # a lost connection has no transaction: the next read starts afresh
+        idle = (psycopg.pq.TransactionStatus.IDLE, psycopg.pq.TransactionStatus.UNKNOWN)
+        return conn is not None and not conn.broken and conn.info.transaction_status not in idle
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[tuple[Any, ...]]:
-        """Run one statement (``?`` placeholders) within the current budget."""
+        """Run one statement (``?`` placeholders) within the current budget; the end of a transaction
+        runs whatever the budget (an interrupted read must not leave its snapshot open)."""
+        ending = sql.strip().upper() in ("COMMIT", "ROLLBACK")
         cursor: psycopg.Cursor[tuple[Any, ...]] = self.call(
-            lambda conn: conn.execute(POSTGRES.sql(sql), tuple(parameters))
+            lambda conn: conn.execute(POSTGRES.sql(sql), tuple(parameters)), bounded=not ending
         )
         return cursor
 
-    def call(self, fn: Callable[[Conn], Any]) -> Any:
-        """``fn(connection)`` within the current budget, its errors as the store's."""
+    def call(self, fn: Callable[[Conn], Any], *, bounded: bool = True) -> Any:
+        """``fn(connection)`` within the current budget (unless not ``bounded``), its errors as the
+        store's."""
         conn = self.raw()
+        if not bounded:
+            with reading():
+                return fn(conn)
         with reading():
             self._check()
-            timer = None
+            timers: list[threading.Timer] = []
             if self._deadline != math.inf:
-                timer = threading.Timer(max(0.0, self._deadline - time.monotonic()), self._cancel, (conn,))
-                timer.daemon = True
-                timer.start()
+                left = max(0.0, self._deadline - time.monotonic())
+                # at the deadline the server is asked to cancel; if its answer never comes (the network is
+                # gone: keepalives notice only after ~25 s), the connection is dropped a little later
+                timers = [
+                    threading.Timer(left, self._cancel, (conn,)),
+                    threading.Timer(left + DROP_AFTER, _drop, (conn,)),
+                ]
+                for timer in timers:
+                    timer.daemon = True
+                    timer.start()
             try:
                 result = fn(conn)
             except psycopg.Error:
-                if self._stop:
-                    raise ReadInterrupted("the read was superseded") from None
+                self._check()  # a cancelled statement: superseded, or out of time
                 raise
             finally:
-                if timer is not None:
+                for timer in timers:
                     timer.cancel()
-            if self._stop:  # an interrupt that came before the statement reached the server
+                if timers and not conn.broken:
+                    timers[0].join(CANCEL_TIMEOUT)  # a cancel under way lands now, never on a later statement
+            if self._blocked and self._stop:  # an interrupt that came before the statement reached the server
                 raise ReadInterrupted("the read was superseded")
             return result
 
     def _check(self) -> None:
-        if self._stop:
+        if self._blocked and self._stop:
             raise ReadInterrupted("the read was superseded")
         if time.monotonic() >= self._deadline:
             raise ReadInterrupted("the read's time limit passed")
@@ -123,19 +146,46 @@ class PgConnection:
 
     # ------------------------------------------------------------------ budgets
     def interrupt(self) -> None:
-        self._stop = True
-        conn = self._raw
-        if conn is not None:
-            threading.Thread(target=self._cancel, args=(conn,), name="pg-cancel", daemon=True).start()
+        """Stop the block's reads; the running statement is cancelled from a thread of its own (a cancel
+        connects to the server: the caller, maybe the GUI thread, does not wait for it)."""
+        with self._lock:
+            self._stop = True
+            conn = self._raw
+            if conn is not None and self._blocked and self._canceller is None:
+                self._canceller = threading.Thread(
+                    target=self._cancel, args=(conn,), name="pg-cancel", daemon=True
+                )
+                self._canceller.start()
 
     @contextlib.contextmanager
     def bounded(self, seconds: float) -> Iterator[None]:
-        self._stop = False
-        self._deadline = time.monotonic() + seconds if seconds != math.inf else math.inf
+        """Reads in the block raise ReadInterrupted after ``interrupt()`` or once ``seconds`` passed. A
+        cancel never outlives its block: it would stop whatever statement runs when it lands."""
+        with self._lock:
+            self._stop = False
+            self._deadline = time.monotonic() + seconds if seconds != math.inf else math.inf
+            self._blocked = True
         try:
             yield
         finally:
-            self._deadline = math.inf
+            with self._lock:
+                self._blocked = False
+                self._deadline = math.inf
+                canceller, self._canceller = self._canceller, None
+            if canceller is not None:
+                canceller.join(CANCEL_TIMEOUT)
+
+
+def _drop(conn: Conn) -> None:
+    """Shut the connection's socket: the statement waiting on it fails at once (the connection is then
+    broken and the next read connects again), where waiting for the dead network would block the thread,
+    maybe the GUI's, until the keepalives give up."""
+    with contextlib.suppress(OSError, psycopg.Error):
+        sock = socket.socket(fileno=os.dup(conn.pgconn.socket))
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            sock.close()
 
 
 class PgReader(Reader):
