@@ -24,8 +24,9 @@ from typing import Any
 import psycopg
 import psycopg.errors
 
+from ..writes import FILL_COLUMNS
 from .engine import Conn
-from .writes import _FILL_COLUMNS, _UP, _keep_newer_or_old, clean
+from .writes import _UP, _keep_newer_or_old, clean
 
 CHUNK_ATTEMPTS = 4  # a chunk that deadlocked with a live receiver runs again
 _RETRY = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
@@ -99,7 +100,7 @@ _MERGE_REQUESTS = (
 
 # the laptop's message merged as a callback is (pg/writes.py): only a higher rank moves the status
 _MSG = [c for c, _ in _MESSAGE_COLUMNS]
-_FILLED = (*_FILL_COLUMNS, "price", "price_unit")
+_FILLED = (*FILL_COLUMNS, "price", "price_unit")  # a callback's, and the price the API adds
 _CHANGES = " OR ".join(
     (
         _UP,
