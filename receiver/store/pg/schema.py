@@ -46,7 +46,7 @@ _M002 = (
 # migrate-store (receiver/store/migrate.py): which request-log row each copied row of a database file
 # became (the file's identity, its id there, the id here), so a second run finds it and events point at
 # the copy. A table of its own: the receivers' requests rows, and what a Reader returns of them, stay as
-# in SQLite. The only table SQLite does not have.
+# in SQLite, which has no such table (a file's rows come from its own receiver).
 _M021 = (
     "CREATE TABLE requests_origin (origin text NOT NULL, origin_id bigint NOT NULL, "
     "request_id bigint NOT NULL, PRIMARY KEY (origin, origin_id))",
