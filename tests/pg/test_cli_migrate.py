@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -14,7 +16,7 @@ import pytest
 from receiver.store import Store
 from tests.pg.cluster import Cluster, free_port
 from tests.pg.test_writes import run, traffic
-from tests.serve_process import run_cli
+from tests.serve_process import cli_env, run_cli
 
 
 @pytest.fixture
@@ -121,3 +123,41 @@ def test_export_from_the_team_database_after_migrate_matches_the_files(
     assert team.returncode == 0, team.stderr
     assert json.loads(team.stdout) == json.loads(local.stdout.replace("\\u0000", "\ufffd"))
     assert len(json.loads(team.stdout)) > 0
+
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+COUNTED = ("messages", "events", "requests")
+MISCOUNTED = (
+    "SELECT count(*) FROM messages m "
+    "WHERE event_count <> (SELECT count(*) FROM events e WHERE e.message_sid = m.sid)"
+)
+
+
+def test_a_killed_run_is_finished_once_by_the_next(tmp_path: Path, pg_url: str) -> None:
+    """SIGKILL while the events are being copied; the same command again completes the copy, every row
+    once and every message's event count equal to its events."""
+    db = tmp_path / "laptop.db"
+    make_db = [sys.executable, str(BENCH / "make_db.py"), "--messages", "20000", "--events", "60000"]
+    subprocess.run([*make_db, "--requests", "5000", "--out", str(db)], check=True, timeout=300)
+    command = [sys.executable, "-m", "receiver", "migrate-store", "--from", str(db), "--to", pg_url]
+    proc = subprocess.Popen(
+        command, env=cli_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("messages: 20,000 / 20,000 rows"):  # messages done: events are next
+            break
+    proc.kill()
+    proc.communicate(timeout=30)
+    out = run_cli(tmp_path, "migrate-store", "--from", str(db), "--to", pg_url)
+    assert out.returncode == 0, out.stderr
+    resumed = re.search(r"events: ([\d,]+) copied", out.stdout)
+    assert resumed is not None and int(resumed.group(1).replace(",", "")) > 0  # the kill left events to do
+    source = sqlite3.connect(db)
+    expected = [source.execute(f"SELECT count(*) FROM {t}").fetchone() for t in COUNTED]
+    source.close()
+    with psycopg.connect(pg_url) as conn:
+        got = [conn.execute(f"SELECT count(*) FROM {t}").fetchone() for t in COUNTED]
+        miscounted = conn.execute(MISCOUNTED).fetchone()
+    assert got == expected
+    assert miscounted == (0,)
