@@ -56,6 +56,8 @@ EXIT_USAGE = 2
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .store_health import DEFAULT_MIN_FREE_MB
+
     parser = argparse.ArgumentParser(
         prog="callback-monitor",
         description="Live monitor for Twilio SMS/WhatsApp callbacks. Without a subcommand, the "
@@ -98,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
         "--min-free-mb",
         type=int,
         help=f"refuse callbacks (503) while the database's disk has less free space than this (default "
-        f"{MIN_FREE_MB}; a database file only)",
+        f"{DEFAULT_MIN_FREE_MB}; a database file only)",
     )
     serve.add_argument(
         "--fresh-if-damaged",
@@ -255,8 +257,6 @@ def main(
 
 
 # ------------------------------------------------------------------------------- naming and opening a store
-MIN_FREE_MB = 256
-SYNCHRONOUS = "NORMAL"
 # serve's options about a database file, and why a team database has no use for them (refused rather
 # than ignored: an operator who asks for FULL durability or a disk floor must not believe they got it)
 FILE_ONLY_OPTIONS = {
@@ -297,7 +297,7 @@ def open_writer(args: argparse.Namespace, *, existing: bool = True) -> WriterSto
     target = store_target(args)
     if isinstance(target, PostgresTarget):
         for attr, (option, why) in FILE_ONLY_OPTIONS.items():
-            if getattr(args, attr, None):
+            if getattr(args, attr, None) not in (None, False):  # given, even as 0
                 raise ValueError(f"{option} is for a database file, not a team database: {why}")
     team = open_team_store(target)
     if team is not None:
@@ -326,13 +326,22 @@ def open_reader(args: argparse.Namespace) -> Reader:
         return reader_on(target.path)
 
 
+def _file_options(args: argparse.Namespace) -> tuple[str, int]:
+    """serve's --synchronous and --min-free-mb for a database file, their defaults when not given."""
+    from .store.engine import SYNCHRONOUS_LEVELS
+    from .store_health import DEFAULT_MIN_FREE_MB
+
+    min_free_mb: int = DEFAULT_MIN_FREE_MB if args.min_free_mb is None else args.min_free_mb
+    return args.synchronous or SYNCHRONOUS_LEVELS[0], min_free_mb  # NORMAL, the engine's default
+
+
 def _open_sqlite_for_serve(db_path: Path, args: argparse.Namespace) -> Store:
     """The store, or a ``StoreError`` to print; a damaged database is kept aside only when asked."""
     from .store import Store
     from .store_health import StoreDamaged, keep_aside
 
-    min_free = max(0, MIN_FREE_MB if args.min_free_mb is None else args.min_free_mb) * 1024 * 1024
-    synchronous = args.synchronous or SYNCHRONOUS
+    synchronous, min_free_mb = _file_options(args)
+    min_free = max(0, min_free_mb) * 1024 * 1024
     try:
         return Store(db_path, synchronous=synchronous, min_free_bytes=min_free)
     except StoreDamaged as exc:
@@ -376,8 +385,7 @@ def _store_lines(
             f"{target.user or '(libpq default role)'}; each 2xx after COMMIT with synchronous_commit=on; "
             f"free disk space is the server's to watch; {_retention_words(retention)}"
         )
-    min_free = MIN_FREE_MB if args.min_free_mb is None else args.min_free_mb
-    synchronous = args.synchronous or SYNCHRONOUS
+    synchronous, min_free = _file_options(args)
     return (
         f"Callback Monitor receiver — database {target.path}\n"
         f"  disk: callbacks are refused (503) while less than {min_free} MB is free\n"

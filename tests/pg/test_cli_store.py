@@ -38,6 +38,7 @@ def test_serve_on_a_team_database_names_it_and_has_no_disk_line(tmp_path: Path, 
     [
         (["--synchronous", "FULL"], "always commits with synchronous_commit=on"),
         (["--min-free-mb", "1024"], "the team database's disk is the server's"),
+        (["--min-free-mb", "0"], "the team database's disk is the server's"),  # given, though 0
         (["--fresh-if-damaged"], "repaired on its server"),
     ],
 )
