@@ -297,7 +297,8 @@ def open_writer(args: argparse.Namespace, *, existing: bool = True) -> WriterSto
     target = store_target(args)
     if isinstance(target, PostgresTarget):
         for attr, (option, why) in FILE_ONLY_OPTIONS.items():
-            if getattr(args, attr, None) not in (None, False):  # given, even as 0
+            given = getattr(args, attr, None)
+            if given is not None and given is not False:  # given, even as 0 (which == False)
                 raise ValueError(f"{option} is for a database file, not a team database: {why}")
     team = open_team_store(target)
     if team is not None:
