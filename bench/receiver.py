@@ -20,6 +20,12 @@ Targets, each its own subprocess so the server never shares a GIL with the load 
   receiver's server alone is worth, so its gain is not mistaken for the app's.
 * ``hello204`` -- the bare hello world answering 204 with no body: waitress closes the connection after
   every 204 (it has no Content-Length to keep it alive), so this isolates that cost from the receiver's own.
+* ``pg1`` / ``pg2`` -- one, then two ``serve --store postgresql://…`` processes on one team database
+  (docs/TEAM.md), the second case as behind a load balancer: each takes half of the connections and the
+  rate is the sum. ``--store URL`` names the database (its password from PGPASSWORD, ~/.pgpass or the
+  keyring; every run writes new SIDs into it); without it a throw-away cluster is started here
+  (tests/pg/cluster.py: fsync on, synchronous_commit on, a fresh database per run) on the same cores as
+  everything else. After each run every 2xx must have its event and message row in PostgreSQL too.
 
 Load generator: ``--clients`` processes, each driving its share of the keep-alive connections from one
 ``selectors`` loop over raw sockets with pre-built, pre-signed requests (much cheaper per request than
@@ -65,7 +71,8 @@ SERVICE_SID = "MG" + "c" * 32
 # the receiver's thread count (BENCH_THREADS to try others); the hello worlds get the same
 THREADS = int(os.environ.get("BENCH_THREADS", "0")) or RECEIVER_THREADS
 LISTEN_RE = re.compile(r"Listening on http://127\.0\.0\.1:(\d+)")
-TARGETS = ("hello", "hello-ours", "hello204", "serve", "app")
+TARGETS = ("hello", "hello-ours", "hello204", "serve", "app", "pg1", "pg2")
+TEAM_TARGETS = {"pg1": 1, "pg2": 2}  # receivers on one team database
 ERROR_CODES = (30003, 30005, 30006, 30007, 30008)
 
 
@@ -513,22 +520,14 @@ class Server:
         self._log.close()
 
 
-def server_command(target: str, db: Path) -> list[str]:
-    if target == "serve":
+def server_command(target: str, db: Path | str) -> list[str]:
+    """The server process of a target; ``db`` a file, or a team database's URL for pg1/pg2."""
+    if target == "serve" or target in TEAM_TARGETS:
+        store = ["--store", str(db)] if target in TEAM_TARGETS else ["--db", str(db)]
         return [
-            sys.executable,
-            "-m",
-            "receiver",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--db",
-            str(db),
-            "--public-url",
-            PUBLIC_URL,
-        ]
+            sys.executable, "-m", "receiver", "serve", "--host", "127.0.0.1", "--port", "0", *store,
+            "--public-url", PUBLIC_URL,
+        ]  # fmt: skip
     extra = ["--db", str(db)] if target == "app" else []
     return [sys.executable, str(Path(__file__).resolve()), "--_server", target, *extra]
 
@@ -671,6 +670,78 @@ def check_db(db: Path, acked: list[tuple[str, str]], count_only: bool) -> DbChec
     return DbCheck(lost, events, messages, requests, outcomes)
 
 
+def check_team_db(url: str, password: str | None, acked: list[tuple[str, str]]) -> DbCheck:
+    """``check_db`` on a team database (its counts include earlier runs when ``--store`` was given)."""
+    import psycopg
+
+    with psycopg.connect(url, password=password) as conn:
+        conn.execute("CREATE TEMP TABLE acked (sid text, status text)")
+        with conn.cursor() as cur, cur.copy("COPY acked FROM STDIN") as copy:
+            for row in acked:
+                copy.write_row(row)
+        lost, events, messages, requests = conn.execute(
+            "SELECT (SELECT count(*) FROM acked a WHERE NOT EXISTS "
+            "(SELECT 1 FROM events e WHERE e.event_key = a.sid || '|' || a.status || '|') "
+            "OR NOT EXISTS (SELECT 1 FROM messages m WHERE m.sid = a.sid)), "
+            "(SELECT count(*) FROM events), (SELECT count(*) FROM messages), (SELECT count(*) FROM requests)"
+        ).fetchone() or (0, 0, 0, 0)
+        outcomes: dict[str, int] = dict(
+            conn.execute("SELECT outcome, count(*) FROM requests GROUP BY outcome").fetchall()
+        )
+    return DbCheck(int(lost), int(events), int(messages), int(requests), outcomes)
+
+
+class TeamDatabase:
+    """Where pg1/pg2 write: the ``--store`` URL as given, or a database per run on a cluster started here."""
+
+    def __init__(self, url: str | None, fsync: bool) -> None:
+        self.url, self.cluster, self.password = url, None, None
+        if url is None:
+            from tests.pg.cluster import PASSWORD, Cluster
+
+            self.cluster, self.password = Cluster(), PASSWORD
+            self.cluster.start(fsync=fsync)
+
+    def for_run(self, run_no: int) -> str:
+        if self.cluster is None:
+            assert self.url is not None
+            return self.url
+        name = f"bench_{run_no}_{int(time.time())}"
+        self.cluster.admin(f"CREATE DATABASE {name}")
+        return self.cluster.url(name)
+
+    def describe(self) -> str:
+        if self.cluster is None:
+            return f"team database: {self.url} (given: compare within one run)"
+        return f"team database: a throw-away cluster here, port {self.cluster.port}, a database per run"
+
+    def close(self) -> None:
+        if self.cluster is not None:
+            self.cluster.destroy()
+
+
+def merged(loads: list[LoadResult]) -> LoadResult:
+    """The load on several receivers at once (pg2) as one: rates and counts add, latencies the worst."""
+    if len(loads) == 1:
+        return loads[0]
+    return LoadResult(
+        rate=sum(ld.rate for ld in loads),
+        counted=sum(ld.counted for ld in loads),
+        sent=sum(ld.sent for ld in loads),
+        p50_ms=max(ld.p50_ms for ld in loads),
+        p99_ms=max(ld.p99_ms for ld in loads),
+        non_2xx=sum(ld.non_2xx for ld in loads),
+        acked=[key for ld in loads for key in ld.acked],
+        errors=[e for ld in loads for e in ld.errors],
+        client_cpu=sum(ld.client_cpu for ld in loads),
+        wall=max(ld.wall for ld in loads),
+        exhausted=any(ld.exhausted for ld in loads),
+        reconnects=sum(ld.reconnects for ld in loads),
+        halves=(sum(ld.halves[0] for ld in loads), sum(ld.halves[1] for ld in loads)),
+        note=loads[0].note,
+    )
+
+
 # ---------------------------------------------------------------------------------------------- driver
 @dataclass
 class Row:
@@ -681,28 +752,60 @@ class Row:
     check: DbCheck | None
 
 
-def one_run(target: str, conns: int, args: argparse.Namespace, workdir: Path, run_no: int) -> Row:
+def one_run(
+    target: str, conns: int, args: argparse.Namespace, workdir: Path, run_no: int, team: TeamDatabase | None
+) -> Row:
     run_dir = workdir / f"{target}-{conns}-{run_no}"
     run_dir.mkdir()
-    db = run_dir / "bench.db"
+    db: Path | str = run_dir / "bench.db"
     env = dict(os.environ, TWILIO_AUTH_TOKEN=TOKEN, CALLBACK_MONITOR_HOME=str(run_dir / "home"))
-    server = Server(target, server_command(target, db), env, run_dir / "server.log")
+    receivers = TEAM_TARGETS.get(target, 1)
+    if target in TEAM_TARGETS:
+        assert team is not None
+        db = team.for_run(run_no)
+        if team.password:
+            env["PGPASSWORD"] = team.password  # as an operator gives it: never in the URL
+    servers = [
+        Server(target, server_command(target, db), env, run_dir / f"server{i}.log") for i in range(receivers)
+    ]
     try:
-        cpu0, t0 = server.cpu_seconds(), time.perf_counter()
+        cpu0, t0 = [s.cpu_seconds() for s in servers], time.perf_counter()
         if args.loadgen == "wrk":
-            load = run_wrk_load(server.port, conns, args.seconds or 5.0, args.max_rate, run_dir)
+            load = run_wrk_load(servers[0].port, conns, args.seconds or 5.0, args.max_rate, run_dir)
         else:
-            load = run_python_load(
-                server.port, conns, args.clients, args.seconds, args.requests, args.warmup, args.max_rate
-            )
-        cpu1, t1 = server.cpu_seconds(), time.perf_counter()
+            load = merged(drive([s.port for s in servers], conns, args))
+        cpu1, t1 = [s.cpu_seconds() for s in servers], time.perf_counter()
     finally:
-        server.kill()  # SIGKILL: the check below proves a 2xx was committed, not merely queued
-    server_cpu = None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) / (t1 - t0)
-    check = None if target.startswith("hello") else check_db(db, load.acked, count_only=args.loadgen == "wrk")
+        for server in servers:
+            server.kill()  # SIGKILL: the check below proves a 2xx was committed, not merely queued
+    used = [b - a for a, b in zip(cpu0, cpu1, strict=True) if a is not None and b is not None]
+    server_cpu = sum(used) / (t1 - t0) if len(used) == len(servers) else None
+    check = None
+    if target in TEAM_TARGETS:
+        assert team is not None
+        check = check_team_db(str(db), team.password, load.acked)
+    elif not target.startswith("hello"):
+        check = check_db(Path(db), load.acked, count_only=args.loadgen == "wrk")
     if not args.keep:
         shutil.rmtree(run_dir, ignore_errors=True)
     return Row(conns, target, load, server_cpu, check)
+
+
+def drive(ports: list[int], conns: int, args: argparse.Namespace) -> list[LoadResult]:
+    """One load per receiver, at the same time, the connections and client processes shared out."""
+    out: list[LoadResult | None] = [None] * len(ports)
+    share, clients = max(1, conns // len(ports)), max(1, args.clients // len(ports))
+    requests = None if args.requests is None else args.requests // len(ports)
+
+    def one(i: int) -> None:
+        out[i] = run_python_load(ports[i], share, clients, args.seconds, requests, args.warmup, args.max_rate)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(ports))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [ld for ld in out if ld is not None]
 
 
 def _fmt_cpu(value: float | None) -> str:
@@ -756,7 +859,11 @@ def print_summary(rows: list[Row], targets: list[str], conn_list: list[int]) -> 
             non_2xx = sum(r.load.non_2xx for r in mine)
             lost = "-" if target.startswith("hello") else str(sum(r.check.lost for r in mine if r.check))
             goal = ""
-            if not target.startswith("hello"):
+            if target in TEAM_TARGETS:  # no ratio goal set for a team database: what is lost or refused
+                ok = non_2xx == 0 and lost == "0"
+                ok_all = ok_all and ok
+                goal = "ok" if ok else "FAIL"
+            elif not target.startswith("hello"):
                 ok = ratio >= 0.6 and non_2xx == 0 and lost == "0"
                 ok_all = ok_all and ok
                 goal = "PASS" if ok else "FAIL"
@@ -771,7 +878,8 @@ def print_summary(rows: list[Row], targets: list[str], conn_list: list[int]) -> 
             print(f"{'':>5}  (hello spread relative: {(max(med) - min(med)) / max(med):.0%})")
     print()
     print(
-        "goal (issue): receiver >= 0.60 x hello-world rate, no non-2xx, lost 0 ->",
+        "goal (issue): receiver >= 0.60 x hello-world rate, no non-2xx, lost 0 (team database: no non-2xx, "
+        "lost 0) ->",
         "PASS" if ok_all else "FAIL",
     )
     return ok_all
@@ -790,7 +898,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--repeat", type=int, default=2, help="runs per (connections, target); best and spread shown"
     )
-    p.add_argument("--targets", default="hello,serve", help="comma-separated: " + ", ".join(TARGETS))
+    p.add_argument(
+        "--targets",
+        help="comma-separated: " + ", ".join(TARGETS) + " (default hello,serve; with --store hello,pg1,pg2)",
+    )
+    p.add_argument(
+        "--store",
+        metavar="URL",
+        help="the team database pg1/pg2 write to (postgresql://, no password in it); default: a cluster "
+        "started here",
+    )
+    p.add_argument(
+        "--no-fsync",
+        action="store_true",
+        help="the cluster started here runs with fsync=off (NOT durable): separates the disk's flush time "
+        "from the receivers' own cost",
+    )
     p.add_argument("--clients", type=int, default=2, help="load-generator processes (python loadgen)")
     p.add_argument("--loadgen", choices=("python", "wrk"), default="python")
     p.add_argument(
@@ -821,10 +944,23 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --loadgen wrk runs for --seconds", file=sys.stderr)
         return 2
     conn_list = [int(c) for c in args.connections.split(",") if c.strip()]
-    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    chosen = args.targets or ("hello,pg1,pg2" if args.store else "hello,serve")
+    targets = [t.strip() for t in chosen.split(",") if t.strip()]
     for t in targets:
         if t not in TARGETS:
             print(f"error: unknown target {t!r}", file=sys.stderr)
+            return 2
+    if args.loadgen == "wrk" and "pg2" in targets:
+        print("error: pg2 drives two receivers: use the python load generator", file=sys.stderr)
+        return 2
+    if args.store:
+        from receiver.store.url import PostgresTarget, parse
+
+        try:
+            if not isinstance(parse(args.store), PostgresTarget):
+                raise ValueError("--store takes a team database's postgresql:// URL")
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
             return 2
     print(
         f"Receiver benchmark: {', '.join(targets)} x connections {conn_list} x {args.repeat} runs, "
@@ -850,6 +986,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("Requests: signed status callbacks, unique MessageSid/status each (no duplicates).")
     print("cpu columns: cores used (1.00 = one core busy) during the run.\n")
+    team = TeamDatabase(args.store, fsync=not args.no_fsync) if TEAM_TARGETS.keys() & set(targets) else None
+    if team is not None:
+        print(team.describe() + "; fsync " + ("off (NOT durable)" if args.no_fsync else "on") + "\n")
+    try:
+        return _runs(args, targets, conn_list, team)
+    finally:
+        if team is not None:
+            team.close()
+
+
+def _runs(
+    args: argparse.Namespace, targets: list[str], conn_list: list[int], team: TeamDatabase | None
+) -> int:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="cm-bench-") as tmp:
         workdir = Path(tmp)
@@ -861,7 +1010,7 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(args.repeat):
                 for target in targets:
                     run_no += 1
-                    row = one_run(target, conns, args, workdir, run_no)
+                    row = one_run(target, conns, args, workdir, run_no, team)
                     rows.append(row)
                     print_run(row)
     ok = print_summary(rows, targets, conn_list)

@@ -1,5 +1,9 @@
-"""The headless command line: ``serve``, ``prune``, ``reconcile``, ``export``, ``simulate``, ``errors``,
-``self-test``.
+"""The headless command line: ``serve``, ``prune``, ``reconcile``, ``export``, ``migrate-store``,
+``simulate``, ``errors``, ``self-test``.
+
+Every subcommand that touches the data names its store the same way (``--store`` a file or a
+``postgresql://`` URL, ``--db`` the file shorthand), parsed once (``store_target``) and opened by one
+helper (``open_writer`` / ``open_reader``).
 
 The core never imports the GUI. ``python -m receiver`` runs these alone (servers, containers, an install
 without Qt); the ``callback-monitor`` program (desktop/cli.py) hands them every subcommand and passes in
@@ -12,53 +16,59 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import sqlite3
 import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO, cast
+from typing import TYPE_CHECKING, TextIO
+from urllib.parse import urlsplit
 
 from . import __version__, paths
 from .retention import Retention
 
-DB_HELP = "database file (default: in the user data folder)"
+DB_HELP = "database file (default: in the user data folder); the same as --store PATH"
+STORE_HELP = (
+    "the store: a database file, or a team database's postgresql:// URL (docs/TEAM.md); its password "
+    "from PGPASSWORD, ~/.pgpass or the keyring, never in the URL"
+)
 
 
-def _add_db_option(parser: argparse.ArgumentParser) -> None:
-    """``--db`` on a subcommand. Unless given there, it must not overwrite the value given before the
-    subcommand (``callback-monitor --db x.db serve``): argparse copies a subparser's defaults over the
-    main parser's, hence SUPPRESS."""
-    parser.add_argument("--db", default=argparse.SUPPRESS, help=DB_HELP)
+def _add_store_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """``--store`` and ``--db``. On a subcommand, unless given there, they must not overwrite the value
+    given before it (``callback-monitor --db x.db serve``): argparse copies a subparser's defaults over
+    the main parser's, hence SUPPRESS."""
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument("--store", default=default, metavar="PATH|URL", help=STORE_HELP)
+    parser.add_argument("--db", default=default, metavar="PATH", help=DB_HELP)
 
 
 if TYPE_CHECKING:
     from .selftest import WindowCheck
-    from .store import Store
+    from .store import Reader, Store
+    from .store.protocol import WriterStore
+    from .store.url import PostgresTarget, SqliteTarget
 
-# the desktop's window: opened on the database given with --db (None: the default); returns the exit code
+# the desktop's window: opened on the store the user named with --store or --db, as given (a file or a
+# postgresql:// URL; None: the default database file); returns the exit code
 OpenWindow = Callable[[str | None], int]
 EXIT_USAGE = 2
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .store_health import DEFAULT_MIN_FREE_MB
+
     parser = argparse.ArgumentParser(
         prog="callback-monitor",
         description="Live monitor for Twilio SMS/WhatsApp callbacks. Without a subcommand, the "
         "callback-monitor program opens the desktop app.",
     )
-    parser.add_argument("--db", help=DB_HELP)
+    _add_store_options(parser, top=True)
     parser.add_argument("--version", action="version", version=f"callback-monitor {__version__}")
     sub = parser.add_subparsers(dest="command")
 
     serve = sub.add_parser("serve", help="run the receiver headless (servers, containers)")
-    _add_db_option(serve)
-    serve.add_argument(
-        "--store",
-        help="a database file, or a team database's postgresql:// URL (docs/TEAM.md): its password from "
-        "PGPASSWORD, ~/.pgpass or the keyring, never in the URL",
-    )
+    _add_store_options(serve)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     serve.add_argument(
@@ -89,13 +99,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--min-free-mb",
         type=int,
-        default=256,
-        help="refuse callbacks (503) while the database's disk has less free space than this (default 256)",
+        help=f"refuse callbacks (503) while the database's disk has less free space than this (default "
+        f"{DEFAULT_MIN_FREE_MB}; a database file only)",
     )
     serve.add_argument(
         "--fresh-if-damaged",
         action="store_true",
-        help="if the database is damaged, keep it aside (renamed with a timestamp) and start a new one",
+        help="if the database is damaged, keep it aside (renamed with a timestamp) and start a new one "
+        "(a database file only)",
     )
     _storage_options(serve)
 
@@ -106,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
         "--before or --older-than. Run it while no receiver (app or serve) has the database open; a "
         "running receiver applies the retention rules itself every 10 minutes.",
     )
-    _add_db_option(prune)
+    _add_store_options(prune)
     _retention_options(prune)
     when = prune.add_mutually_exclusive_group()
     when.add_argument(
@@ -117,14 +128,29 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     recon = sub.add_parser("reconcile", help="bring messages up to date from Twilio's API, backfill, alerts")
-    _add_db_option(recon)
+    _add_store_options(recon)
     from .reconcile_cli import add_options as _reconcile_options
 
     _reconcile_options(recon)
     export = sub.add_parser("export", help="write messages, events or the request log to stdout")
-    _add_db_option(export)
+    _add_store_options(export)
     export.add_argument("--what", choices=("messages", "events", "requests"), default="messages")
     export.add_argument("--format", choices=("json", "csv"), default="json")
+
+    migrate = sub.add_parser(
+        "migrate-store",
+        help="copy a database file's history into a team database (idempotent: a rerun copies only what "
+        "is new)",
+        description="Copy messages, events, media, the request log, Twilio alerts and webhook backups "
+        "from a database file into a team database. Safe to run again: rows already there are not copied "
+        "twice, a later status in the team database is kept, and an interrupted run resumes. The file is "
+        "only read (the app may keep running on it).",
+    )
+    migrate.add_argument("--from", dest="source", required=True, metavar="PATH", help="the database file")
+    migrate.add_argument(
+        "--to", dest="destination", metavar="URL", help="the team database's postgresql:// URL (or --store)"
+    )
+    _add_store_options(migrate)
 
     sim = sub.add_parser(
         "simulate", help="send realistic signed Twilio traffic to a receiver", add_help=False
@@ -166,10 +192,10 @@ def _storage_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--synchronous",
         choices=("NORMAL", "FULL"),
-        default="NORMAL",
         type=str.upper,
         help="NORMAL (default) survives a crash of the process; FULL also the last commits before a power "
-        "loss, at a cost in speed (docs/DURABILITY.md)",
+        "loss, at a cost in speed (docs/DURABILITY.md; a database file only: a team database always "
+        "commits with synchronous_commit=on)",
     )
 
 
@@ -200,11 +226,14 @@ def main(
         from . import selftest
 
         return selftest.cli(argv[1:], sys.stdout, window_check=window_check)
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.store is not None and args.db is not None:
+        parser.error("give the store once: --store PATH|URL, or --db PATH (the same as --store PATH)")
     if args.command is None:
         if open_window is not None:
-            return open_window(args.db)
-        _parser().print_usage(sys.stderr)
+            return open_window(store_name(args))
+        parser.print_usage(sys.stderr)
         print(
             "error: name a subcommand (serve, export, …); this is the headless command line, the desktop "
             "app is the `callback-monitor` program without arguments",
@@ -221,18 +250,147 @@ def main(
         from .reconcile_cli import run as reconcile
 
         return reconcile(args, sys.stdout)
+    if args.command == "migrate-store":
+        return migrate_store(args, sys.stderr)
     # simulate/errors/self-test parse their own options and are dispatched above only when they come first
-    _parser().error(f"'{args.command}' takes no options before it: run 'callback-monitor {args.command} …'")
+    parser.error(f"'{args.command}' takes no options before it: run 'callback-monitor {args.command} …'")
 
 
-def _storage_line(synchronous: str, retention: Retention) -> str:
-    def days(value: float | None) -> str:
-        return "forever" if value is None else f"{value:g} days"
+# ------------------------------------------------------------------------------- naming and opening a store
+# serve's options about a database file, and why a team database has no use for them (refused rather
+# than ignored: an operator who asks for FULL durability or a disk floor must not believe they got it)
+FILE_ONLY_OPTIONS = {
+    "min_free_mb": (
+        "--min-free-mb",
+        "the team database's disk is the server's: watch it there (a full disk answers 503)",
+    ),
+    "synchronous": ("--synchronous", "a team database always commits with synchronous_commit=on"),
+    "fresh_if_damaged": ("--fresh-if-damaged", "a damaged team database is repaired on its server"),
+}
 
+
+def store_name(args: argparse.Namespace) -> str | None:
+    """What the user named with ``--store`` or ``--db`` (before or after the subcommand), as given."""
+    value: str | None = args.store if args.store is not None else args.db
+    return value
+
+
+def store_target(args: argparse.Namespace) -> SqliteTarget | PostgresTarget:
+    """The store a subcommand works on: ``--store``/``--db``, else the default database file;
+    ``StoreURLError`` (a ``ValueError``) for a name that cannot be used."""
+    from .store.url import parse
+
+    name = store_name(args)
+    return parse(name if name is not None else str(paths.default_db_path()))
+
+
+def open_writer(args: argparse.Namespace, *, existing: bool = True) -> WriterStore:
+    """The writer on the store ``args`` name: SQLite's ``Store`` or a team database's ``PgStore``.
+
+    ``existing``: a database file must already be there (prune, reconcile: nothing to do in a new one);
+    serve creates it. Raises ``StoreError`` (``StoreLocked`` when a receiver holds the file) or
+    ``ValueError`` with the operator's message."""
+    from .store import Store
+    from .store.url import PostgresTarget, open_team_store
+    from .store_health import StoreOpenError
+
+    target = store_target(args)
+    if isinstance(target, PostgresTarget):
+        for attr, (option, why) in FILE_ONLY_OPTIONS.items():
+            given = getattr(args, attr, None)
+            if given is not None and given is not False:  # given, even as 0 (which == False)
+                raise ValueError(f"{option} is for a database file, not a team database: {why}")
+    team = open_team_store(target)
+    if team is not None:
+        return team
+    assert not isinstance(target, PostgresTarget)  # open_team_store opened every team database
+    if existing and not target.path.exists():
+        raise StoreOpenError(f"no database at {target.path}")
+    if not hasattr(args, "fresh_if_damaged"):  # prune, reconcile: the defaults
+        return Store(target.path)
+    return _open_sqlite_for_serve(target.path, args)
+
+
+def open_reader(args: argparse.Namespace) -> Reader:
+    """A Reader on the store ``args`` name (a file must exist: reading never creates one)."""
+    from .store import open_reader as reader_on
+    from .store.base import reading
+    from .store.url import PostgresTarget
+    from .store_health import StoreOpenError
+
+    target = store_target(args)
+    if isinstance(target, PostgresTarget):
+        return reader_on(target)
+    if not target.path.exists():
+        raise StoreOpenError(f"no database at {target.path}")
+    with reading():  # an unreadable file: the store's error, not the driver's
+        return reader_on(target.path)
+
+
+def _file_options(args: argparse.Namespace) -> tuple[str, int]:
+    """serve's --synchronous and --min-free-mb for a database file, their defaults when not given."""
+    from .store.engine import SYNCHRONOUS_LEVELS
+    from .store_health import DEFAULT_MIN_FREE_MB
+
+    min_free_mb: int = DEFAULT_MIN_FREE_MB if args.min_free_mb is None else args.min_free_mb
+    return args.synchronous or SYNCHRONOUS_LEVELS[0], min_free_mb  # NORMAL, the engine's default
+
+
+def _open_sqlite_for_serve(db_path: Path, args: argparse.Namespace) -> Store:
+    """The store, or a ``StoreError`` to print; a damaged database is kept aside only when asked."""
+    from .store import Store
+    from .store_health import StoreDamaged, keep_aside
+
+    synchronous, min_free_mb = _file_options(args)
+    min_free = max(0, min_free_mb) * 1024 * 1024
+    try:
+        return Store(db_path, synchronous=synchronous, min_free_bytes=min_free)
+    except StoreDamaged as exc:
+        if not args.fresh_if_damaged:
+            remedy = (
+                "Run again with --fresh-if-damaged to keep it aside (renamed with a timestamp: its data may "
+                "still be recovered with `sqlite3 FILE .recover`) and start a new empty database."
+            )
+            raise StoreDamaged(exc.path, exc.detail, remedy) from None
+        kept = keep_aside(db_path)
+        print(
+            f"warning: {exc.detail}: the damaged database was kept aside as {kept}; starting a new one.",
+            file=sys.stderr,
+        )
+        return Store(db_path, synchronous=synchronous, min_free_bytes=min_free)
+
+
+# ------------------------------------------------------------------------------- serve
+def _days(value: float | None) -> str:
+    return "forever" if value is None else f"{value:g} days"
+
+
+def _retention_words(retention: Retention) -> str:
     return (
-        f"synchronous={synchronous} (docs/DURABILITY.md); request log kept {days(retention.accepted_days)} "
-        f"(stored callbacks), {days(retention.rejected_days)} (rejected); messages and events until you "
-        "prune them"
+        f"request log kept {_days(retention.accepted_days)} (stored callbacks), "
+        f"{_days(retention.rejected_days)} (rejected); messages and events until you prune them"
+    )
+
+
+def _store_lines(
+    target: SqliteTarget | PostgresTarget, args: argparse.Namespace, retention: Retention
+) -> str:
+    """What the start-up lines say about the store: where it is, its durability, its retention."""
+    from .store.url import PostgresTarget
+
+    if isinstance(target, PostgresTarget):
+        server = f"{target.host or 'local socket'}:{target.port}"
+        return (
+            f"Callback Monitor receiver — team database {target.display()}\n"
+            f"  storage: PostgreSQL, database {target.dbname!r} on {server} as "
+            f"{target.user or '(libpq default role)'}; each 2xx after COMMIT with synchronous_commit=on; "
+            f"free disk space is the server's to watch; {_retention_words(retention)}"
+        )
+    synchronous, min_free = _file_options(args)
+    return (
+        f"Callback Monitor receiver — database {target.path}\n"
+        f"  disk: callbacks are refused (503) while less than {min_free} MB is free\n"
+        f"  storage: synchronous={synchronous} (docs/DURABILITY.md); {_retention_words(retention)}"
     )
 
 
@@ -243,7 +401,6 @@ def serve(args: argparse.Namespace) -> int:
     from .retention import Pruner
     from .server import ReceiverServer
     from .store import StoreError
-    from .store.url import open_team_store
     from .webhook_paths import EVENTS_PATH, INBOUND_PATH, STATUS_PATH
 
     # handlers first: a signal that arrives while we start up still stops us cleanly
@@ -265,10 +422,9 @@ def serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
+        target = store_target(args)
         log_file = logsetup.configure(to_stderr=True)
-        db_path = Path(args.db) if args.db else paths.default_db_path()
-        team = open_team_store(args.store) if args.store else None  # a SQLite path: as --db
-        store = cast("Store", team) if team else _open_store(Path(args.store or db_path), args)
+        store = open_writer(args, existing=False)
     except (StoreError, OSError, ValueError) as exc:  # one clear message, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -282,7 +438,7 @@ def serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     demo = bool(args.demo_token)
-    pruner = None if team else Pruner(store, lambda: retention).start()  # team: not yet (docs/TEAM.md)
+    pruner = Pruner(store, lambda: retention).start()
     config = ReceiverConfig(
         public_url=args.public_url,
         validate=not args.no_validate,
@@ -295,14 +451,15 @@ def serve(args: argparse.Namespace) -> int:
     try:
         server.start()
     except OSError as exc:
+        pruner.stop()
         store.close()
         print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
+    store.announce(urlsplit(server.url).netloc)  # the team's list of writers shows where it listens
     base = (config.public_url or server.url).rstrip("/")  # never the URL's credentials
     out = sys.stdout
-    print(f"Callback Monitor receiver — database {store.path}", file=out)
+    print(_store_lines(target, args, retention), file=out)
     print(f"  log file: {log_file}", file=out)
-    print(f"  disk: callbacks are refused (503) while less than {args.min_free_mb} MB is free", file=out)
     if config.validate:
         if token:
             print(f"  signature validation: ON (auth token from {source}; signed URL base {base})", file=out)
@@ -333,7 +490,6 @@ def serve(args: argparse.Namespace) -> int:
             "  public URL: none (local only) — pass --public-url when Twilio reaches you through a tunnel",
             file=out,
         )
-    print(f"  storage: {_storage_line(args.synchronous, retention)}", file=out)
     print(f"  status callback URL: {base}{STATUS_PATH}", file=out)
     print(f"  inbound message URL: {base}{INBOUND_PATH}", file=out)
     print(f"  Event Streams sink URL: {base}{EVENTS_PATH}", file=out)
@@ -343,21 +499,17 @@ def serve(args: argparse.Namespace) -> int:
         pass
     print("Stopping…", file=out, flush=True)
     server.stop()
-    if pruner is not None:
-        pruner.stop()
+    pruner.stop()
     store.close()
     logsetup.stop()
     return 0
 
 
+# ------------------------------------------------------------------------------- prune, export, migrate
 def prune(args: argparse.Namespace, out: TextIO) -> int:
     from . import retention
-    from .store import Store, StoreError, StoreLocked
+    from .store import StoreError, StoreLocked
 
-    db_path = Path(args.db) if args.db else paths.default_db_path()
-    if not db_path.exists():
-        print(f"error: no database at {db_path}", file=sys.stderr)
-        return 1
     messages_before = None
     if args.before:
         try:
@@ -372,16 +524,17 @@ def prune(args: argparse.Namespace, out: TextIO) -> int:
             return 2
         messages_before = retention.cutoff(args.older_than)
     try:
-        store = Store(db_path)
+        name = store_target(args).display()
+        store = open_writer(args)
     except StoreLocked:
         print(
-            f"error: {db_path} is open in a running receiver (the app or `serve`). It applies the "
+            f"error: {name} is open in a running receiver (the app or `serve`). It applies the "
             "retention rules itself; to delete messages, use the app's Tools > Storage and retention…, "
             "or stop the receiver and run prune again.",
             file=sys.stderr,
         )
         return 1
-    except StoreError as exc:  # damaged, unreadable…: one clear message, no traceback
+    except (StoreError, ValueError) as exc:  # damaged, unreadable, unreachable…: one message, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:
@@ -389,52 +542,26 @@ def prune(args: argparse.Namespace, out: TextIO) -> int:
         result = retention.prune(store, rules, messages_before=messages_before)
     finally:
         store.close()
-    print(f"{db_path}: {result}", file=out)
+    print(f"{name}: {result}", file=out)
     return 0
-
-
-def _open_store(db_path: Path, args: argparse.Namespace) -> Store:
-    """The store, or a ``StoreError`` to print; a damaged database is kept aside only when asked."""
-    from .store import Store
-    from .store_health import StoreDamaged, keep_aside
-
-    min_free = max(0, args.min_free_mb) * 1024 * 1024
-    try:
-        return Store(db_path, synchronous=args.synchronous, min_free_bytes=min_free)
-    except StoreDamaged as exc:
-        if not args.fresh_if_damaged:
-            remedy = (
-                "Run again with --fresh-if-damaged to keep it aside (renamed with a timestamp: its data may "
-                "still be recovered with `sqlite3 FILE .recover`) and start a new empty database."
-            )
-            raise StoreDamaged(exc.path, exc.detail, remedy) from None
-        kept = keep_aside(db_path)
-        print(
-            f"warning: {exc.detail}: the damaged database was kept aside as {kept}; starting a new one.",
-            file=sys.stderr,
-        )
-        return Store(db_path, synchronous=args.synchronous, min_free_bytes=min_free)
 
 
 def export(args: argparse.Namespace, out: TextIO) -> int:
     from . import export as exports
-    from .store import StoreError, open_reader
+    from .store import StoreError
 
-    db_path = Path(args.db) if args.db else paths.default_db_path()
-    if not db_path.exists():
-        print(f"error: no database at {db_path}", file=sys.stderr)
-        return 1
     try:
-        reader = open_reader(db_path)
-    except sqlite3.Error as exc:
-        print(f"error: cannot open {db_path}: {exc}", file=sys.stderr)
+        name = store_target(args).display()
+        reader = open_reader(args)
+    except (StoreError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     try:
         exports.write(out, args.format, exports.DATASETS[args.what].columns, reader.iter_export(args.what))
         out.flush()
     except StoreError as exc:  # damaged or not a database: one message, no traceback
         print(
-            f"\nerror: cannot read {db_path}: {exc}. If it is damaged, `callback-monitor serve` explains "
+            f"\nerror: cannot read {name}: {exc}. If it is damaged, `callback-monitor serve` explains "
             "how to keep it aside; `sqlite3 FILE .recover` may save its data.",
             file=sys.stderr,
         )
@@ -447,6 +574,42 @@ def export(args: argparse.Namespace, out: TextIO) -> int:
         return 141  # 128 + SIGPIPE, what the shell reports for a tool stopped by a closed pipe
     finally:
         reader.close()
+    return 0
+
+
+def migrate_store(args: argparse.Namespace, progress: TextIO) -> int:
+    """``migrate-store --from PATH --to URL``: a file's history into a team database (store/migrate.py)."""
+    from .store import StoreError
+    from .store.migrate import migrate
+    from .store.url import PostgresTarget, SqliteTarget, parse
+
+    if args.destination is not None and store_name(args) is not None:
+        print("error: name the team database once: --to URL (or --store URL)", file=sys.stderr)
+        return EXIT_USAGE
+    destination = args.destination if args.destination is not None else store_name(args)
+    if destination is None:
+        print("error: name the team database: --to postgresql://…", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        source, team = parse(args.source), parse(destination)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not isinstance(source, SqliteTarget):
+        print("error: --from takes a database file (the laptop's callbacks.db)", file=sys.stderr)
+        return EXIT_USAGE
+    if not isinstance(team, PostgresTarget):
+        print("error: --to takes a team database's postgresql:// URL", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        summary = migrate(source.path, team, progress=progress)
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: what was copied is kept; run the same command again to finish", file=sys.stderr)
+        return 130
+    print(summary, file=sys.stdout)
     return 0
 
 

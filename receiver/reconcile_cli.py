@@ -14,10 +14,8 @@ import argparse
 import os
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TextIO
 
-from . import paths
 from .secrets import (
     TWILIO_ACCOUNT_SID,
     TWILIO_API_KEY_SECRET,
@@ -67,10 +65,10 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     from . import reconcile
-    from .store import Store, StoreError, StoreLocked
+    from .cli import open_writer, store_target
+    from .store import StoreError, StoreLocked
     from .twilio_client import SetupError, make_client
 
-    db_path = Path(args.db) if args.db else paths.default_db_path()
     since = None
     if args.since:
         try:
@@ -96,7 +94,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         print("error: " + " ".join(problems), file=sys.stderr)
         return 1
     try:
-        store = Store(db_path)
+        db_path = store_target(args).display()
+        store = open_writer(args, existing=False)  # a backfill may start a new database
     except StoreLocked:
         print(
             f"error: {db_path} is open in a running receiver (the app or `serve`). The app reconciles by "
@@ -104,7 +103,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             file=sys.stderr,
         )
         return 1
-    except StoreError as exc:
+    except (StoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:

@@ -193,31 +193,73 @@ def test_frozen_program_runs_version_errors_and_self_test(frozen: Path, tmp_path
     assert "'offscreen' platform" in report
 
 
+class FrozenServe:
+    """``serve`` run from the built folder up to its "Listening on" line; ``stop()`` sends SIGTERM and
+    returns the exit status (its stderr in ``err``)."""
+
+    def __init__(self, frozen: Path, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        import re
+
+        full = dict(os.environ, CALLBACK_MONITOR_HOME=str(tmp_path / "home"), **(env or {}))
+        full.pop("DISPLAY", None)
+        self.proc = subprocess.Popen(
+            [str(frozen), "serve", "--port", "0", *args],
+            cwd=tmp_path,
+            env=full,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.banner, self.port, self.err = "", 0, ""
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.banner += line
+            m = re.match(r"Listening on http://127\.0\.0\.1:(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+                return
+        self.stop()
+        raise AssertionError(f"serve exited: {self.banner}{self.err}")
+
+    def stop(self) -> int:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        _, self.err = self.proc.communicate(timeout=30)
+        return self.proc.returncode
+
+
 def test_frozen_program_serves_headless(frozen: Path, tmp_path: Path) -> None:
     """``serve`` from the built folder: banner, a free port, and a clean stop on SIGTERM."""
-    import re
-    import signal
+    server = FrozenServe(frozen, tmp_path, "--demo-token", "--db", str(tmp_path / "f.db"))
+    assert "demo token" in server.banner
+    assert server.stop() == 0, server.err
 
-    env = dict(os.environ, CALLBACK_MONITOR_HOME=str(tmp_path / "home"))
-    env.pop("DISPLAY", None)
-    proc = subprocess.Popen(
-        [str(frozen), "serve", "--port", "0", "--demo-token", "--db", str(tmp_path / "f.db")],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+
+def test_frozen_program_serves_a_team_database(frozen: Path, tmp_path: Path) -> None:
+    """``serve --store postgresql://…`` from the built folder (psycopg and its bundled libpq inside it)
+    against a real server: a signed callback gets its 200 only once stored, then a clean stop."""
+    import psycopg
+
+    from tests.pg.cluster import PASSWORD, Cluster
+    from tests.receiver_helpers import TOKEN, http_post, sid, status_params
+
+    cluster = Cluster()
     try:
-        assert proc.stdout is not None
-        banner = ""
-        for line in proc.stdout:
-            banner += line
-            if re.match(r"Listening on http://127\.0\.0\.1:\d+", line):
-                break
-        assert "Listening on" in banner, banner
-        assert "demo token" in banner
+        cluster.start()
+        cluster.admin("CREATE DATABASE frozen")
+        env = {"PGPASSWORD": PASSWORD, "TWILIO_AUTH_TOKEN": TOKEN}
+        server = FrozenServe(frozen, tmp_path, "--store", cluster.url("frozen"), env=env)
+        try:
+            assert "PostgreSQL, database 'frozen'" in server.banner and PASSWORD not in server.banner
+            message = sid()
+            url = f"http://127.0.0.1:{server.port}"
+            assert http_post(url, "/twilio/status", status_params(message, "delivered")) == 200
+        finally:
+            assert server.stop() == 0, server.err
+        with psycopg.connect(cluster.url("frozen"), password=PASSWORD) as conn:
+            row = conn.execute("SELECT status FROM messages WHERE sid = %s", (message,)).fetchone()
+        assert row == ("delivered",)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
+        cluster.destroy()

@@ -78,10 +78,10 @@ def parse(value: str) -> SqliteTarget | PostgresTarget:
     )
 
 
-def open_team_store(value: str) -> PgStore | None:
-    """The writer on the team database ``value`` names, or None when it names a SQLite file (which the
-    caller opens as ``--db`` would, with its damage handling)."""
-    target = parse(value)
+def open_team_store(value: str | SqliteTarget | PostgresTarget) -> PgStore | None:
+    """The writer on the team database ``value`` names (a name, or one ``parse`` already read), or None
+    when it names a SQLite file (which the caller opens as ``--db`` would, with its damage handling)."""
+    target = parse(value) if isinstance(value, str) else value
     if not isinstance(target, PostgresTarget):
         return None
     from .pg.store import PgStore

@@ -49,8 +49,9 @@ def pg_columns(url: str) -> dict[str, dict[str, str]]:
     with psycopg.connect(url) as conn:
         for table, column, kind in conn.execute(
             "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'public' AND table_name NOT IN ('schema_migrations', 'writers')"
-        ):
+            "WHERE table_schema = 'public' "
+            "AND table_name NOT IN ('schema_migrations', 'writers', 'requests_origin')"
+        ):  # requests_origin: where migrate-store's copies came from (m021), nothing a file needs
             found.setdefault(str(table), {})[str(column)] = FAMILY.get(str(kind), str(kind))
     return found
 

@@ -10,7 +10,7 @@ from receiver.store.pg.store import PgStore
 from receiver.store.tables import POSTGRESQL_TYPES, TABLES
 from receiver.store.url import PostgresTarget
 
-POSTGRESQL_ONLY = {"schema_migrations", "writers"}
+POSTGRESQL_ONLY = {"schema_migrations", "writers", "requests_origin"}  # requests_origin: migrate-store (m021)
 POSTGRESQL_ONLY_INDEXES = {"idx_messages_text"}  # the trigram index (m002) instead of SQLite's FTS table
 
 

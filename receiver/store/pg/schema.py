@@ -43,11 +43,21 @@ _M002 = (
     + ")",
 )
 
+# migrate-store (receiver/store/migrate.py): which request-log row each copied row of a database file
+# became (the file's identity, its id there, the id here), so a second run finds it and events point at
+# the copy. A table of its own: the receivers' requests rows, and what a Reader returns of them, stay as
+# in SQLite, which has no such table (a file's rows come from its own receiver).
+_M021 = (
+    "CREATE TABLE requests_origin (origin text NOT NULL, origin_id bigint NOT NULL, "
+    "request_id bigint NOT NULL, PRIMARY KEY (origin, origin_id))",
+)
+
 #: (name, statements), applied in this order, each once per database
 MIGRATIONS: Sequence[tuple[str, Sequence[str]]] = (
     ("m001_initial", _M001),
     ("m002_messages_text_index", _M002),
     ("m020_writers", writers.DDL),
+    ("m021_requests_origin", _M021),
 )
 
 
