@@ -22,7 +22,6 @@ import ipaddress
 import json
 import logging
 import re
-import sqlite3
 import threading
 import time
 from collections import deque
@@ -40,7 +39,8 @@ from .callbacks import MESSAGE_SID_RE, CallbackError, Kind, parse
 from .public_url import BasicAuth, split_userinfo, with_userinfo
 from .request_storage import MAX_BODY as MAX_STORED_BODY
 from .simulate_plan import DEMO_AUTH_TOKEN
-from .store import Outcome, RequestRecord, Store, StoreError, utcnow
+from .store import Outcome, RequestRecord, StoreError, utcnow
+from .store.protocol import WriterStore
 from .webhook_paths import EVENTS_PATHS, INBOUND_PATHS, STATUS_PATHS
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
@@ -303,7 +303,9 @@ class _Incoming:
 class _Receiver:
     """Checks, stores and answers one request; shared by the WSGI fast path and Flask's catch-all."""
 
-    def __init__(self, store: Store, cfg: ReceiverConfig, on_event: EventSink | None, stats: ReceiverStats):
+    def __init__(
+        self, store: WriterStore, cfg: ReceiverConfig, on_event: EventSink | None, stats: ReceiverStats
+    ):
         self.store = store
         self.cfg = cfg
         self.on_event = on_event
@@ -578,7 +580,7 @@ class _Receiver:
 
 
 def create_app(
-    store: Store,
+    store: WriterStore,
     config: ReceiverConfig | None = None,
     on_event: EventSink | None = None,
     stats: ReceiverStats | None = None,
@@ -659,15 +661,13 @@ def _parse_body(inc: _Incoming, body: bytes, query: str) -> tuple[list[tuple[str
     return items, params
 
 
-STORE_FAILURES = (StoreError, sqlite3.Error, TimeoutError)
+STORE_FAILURES = (StoreError, TimeoutError)  # the stores raise no driver error (a bug is a 500)
 
 
 def _store_reason(exc: BaseException) -> str:
     if isinstance(exc, StoreError):
         return str(exc)
-    if isinstance(exc, TimeoutError):
-        return "the database writer did not answer in time"
-    return f"the database cannot be written: {exc}"
+    return "the database writer did not answer in time"
 
 
 def _log_line(req: RequestRecord, outcome: Outcome) -> None:

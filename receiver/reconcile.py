@@ -38,7 +38,8 @@ from twilio.rest import Client
 from . import statuses
 from .channels import channel_of
 from .monitor_alerts import alert_wanted, message_sid_of_alert
-from .store import Store, StoreClosed, open_reader, utcnow
+from .store import StoreClosed, open_reader, utcnow
+from .store.protocol import WriterStore
 from .store.reconcile_writes import API_SOURCE, MESSAGE_SOURCE
 from .twilio_backoff import with_backoff
 from .twilio_client import SetupError, twilio_call
@@ -151,7 +152,7 @@ class Reconciler:
 
     def __init__(
         self,
-        store: Store,
+        store: WriterStore,
         client: Client,
         account_sid: str,
         settings: Settings | None = None,

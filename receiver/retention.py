@@ -9,10 +9,10 @@ Defaults (docs/DURABILITY.md says why):
 * messages, their events and media: kept until the operator prunes them (``prune --before``, or the
   app's Prune dialog).
 
-Every delete is a Store method (receiver/store/pruning.py) that runs as one job of the group commit, at
-most a few hundred rows at a time, so a callback never waits behind a long delete; freed pages are reused
-by new rows, so once the oldest rows go the file stops growing (it does not shrink: no VACUUM, see m004's
-note on the FTS index).
+Every delete is a writer's method (receiver/store/protocol.py: SQLite's pruning.py, PostgreSQL's pg/store.py)
+that runs as one job of the group commit, at most a few hundred rows at a time, so a callback never waits
+behind a long delete; freed pages are reused by new rows, so once the oldest rows go the file stops growing
+(it does not shrink: no VACUUM, see m004's note on the FTS index).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .store.protocol import WriterStore
 
 log = logging.getLogger("callback_monitor.retention")
 
@@ -79,7 +79,7 @@ def cutoff(days: float, now: datetime | None = None) -> str:
 
 
 def prune_requests(
-    store: Store, outcomes: tuple[str, ...], before: str, stop: threading.Event | None = None
+    store: WriterStore, outcomes: tuple[str, ...], before: str, stop: threading.Event | None = None
 ) -> int:
     """Delete request-log rows with one of ``outcomes`` received before ``before`` (ISO time), in batches."""
     last = store.last_request_before(before)
@@ -92,7 +92,7 @@ def prune_requests(
     return total
 
 
-def prune_messages(store: Store, before: str, stop: threading.Event | None = None) -> tuple[int, int]:
+def prune_messages(store: WriterStore, before: str, stop: threading.Event | None = None) -> tuple[int, int]:
     """Delete messages first seen before ``before`` with their events and media, in batches.
     Returns (messages, events) deleted."""
     messages = events = 0
@@ -105,7 +105,7 @@ def prune_messages(store: Store, before: str, stop: threading.Event | None = Non
 
 
 def prune(
-    store: Store,
+    store: WriterStore,
     retention: Retention,
     *,
     messages_before: str | None = None,
@@ -130,7 +130,7 @@ class Pruner:
 
     def __init__(
         self,
-        store: Store,
+        store: WriterStore,
         retention: Callable[[], Retention],
         *,
         every: float = PRUNE_EVERY,

@@ -131,7 +131,7 @@ def test_a_failing_job_in_a_batch_fails_alone_and_the_others_commit(tmp_path: Pa
         release.set()
         for t in [holder, *threads]:
             t.join(10)
-        assert list(errors) == ["bad"] and isinstance(errors["bad"], sqlite3.IntegrityError)
+        assert list(errors) == ["bad"] and isinstance(errors["bad"].__cause__, sqlite3.IntegrityError)
         assert store.commits == commits + 2  # the held job's transaction, then one for the batch of four
     finally:
         release.set()

@@ -4,24 +4,35 @@ kept until restored (receiver/webhook_apply.py applies and restores; this keeps 
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
-from .engine import Engine
 from .records import utcnow
+from .shared_writes import Db, SharedWrites
+
+_COLUMNS = (
+    "id",
+    "created_at",
+    "account_sid",
+    "target_kind",
+    "target_sid",
+    "target_name",
+    "previous",
+    "applied",
+    "restored_at",
+)
 
 
-class Backups(Engine):
+class Backups(SharedWrites):
     """Saved when webhooks are re-pointed, listed while not restored, marked when restored."""
 
     def save_backups(self, account_sid: str, items: list[dict[str, Any]]) -> list[int]:
-        def job(conn: sqlite3.Connection) -> list[int]:
+        def job(db: Db) -> list[int]:
             ids = []
             now = utcnow()
             for item in items:
-                cur = conn.execute(
+                cur = db.execute(
                     "INSERT INTO webhook_backups (created_at, account_sid, target_kind, target_sid, "
-                    "target_name, previous, applied) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "target_name, previous, applied) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     (
                         now,
                         account_sid,
@@ -32,33 +43,30 @@ class Backups(Engine):
                         json.dumps(item["applied"]),
                     ),
                 )
-                ids.append(int(cur.lastrowid or 0))
+                ids.append(int(cur.fetchone()[0]))
             return ids
 
-        return self.run(job)
+        return self.run_shared(job)
 
     def pending_backups(self, account_sid: str | None = None) -> list[dict[str, Any]]:
-        def job(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-            sql = "SELECT * FROM webhook_backups WHERE restored_at IS NULL"
+        def job(db: Db) -> list[dict[str, Any]]:
+            sql = f"SELECT {', '.join(_COLUMNS)} FROM webhook_backups WHERE restored_at IS NULL"
             args: tuple[str, ...] = ()
             if account_sid is not None:
                 sql += " AND account_sid = ?"
                 args = (account_sid,)
-            cur = conn.execute(sql + " ORDER BY id", args)
-            cols = [d[0] for d in cur.description]
             rows = []
-            for raw in cur.fetchall():
-                row = dict(zip(cols, raw, strict=True))
+            for raw in db.execute(sql + " ORDER BY id", args).fetchall():
+                row = dict(zip(_COLUMNS, raw, strict=True))
                 row["previous"] = json.loads(row["previous"])
                 row["applied"] = json.loads(row["applied"])
                 rows.append(row)
             return rows
 
-        return self.run(job)
+        return self.run_shared(job)
 
     def mark_restored(self, backup_id: int) -> None:
-        self.run(
-            lambda conn: conn.execute(
-                "UPDATE webhook_backups SET restored_at = ? WHERE id = ?", (utcnow(), backup_id)
-            )
-        )
+        def job(db: Db) -> None:
+            db.execute("UPDATE webhook_backups SET restored_at = ? WHERE id = ?", (utcnow(), backup_id))
+
+        self.run_shared(job)

@@ -1,12 +1,9 @@
-"""The SQLite writer's engine: one connection, the writer lock, group commit, and the WAL's bounds.
+"""The SQLite writer's engine: one connection, the writer lock, group commit (group_commit.py), and the
+WAL's bounds.
 
-Why group commit: SQLite allows one writer at a time, and a commit per request (fsync each time) will not
-keep up with a burst of callbacks. Request threads queue their job; one of them (the leader) runs every
-queued job in one transaction (all together; if one fails, again with a SAVEPOINT each, so one bad job
-cannot cost the others), commits once, and only then wakes the others, which answer Twilio. (A dedicated
-writer thread did the same, but every request then paid two thread hand-offs under the GIL, which was
-slower under load.) A 2xx therefore always means "committed": a crash or ``kill -9`` after it loses
-nothing (WAL, synchronous=NORMAL is durable against process crashes).
+Group commit on SQLite: one writer at a time, ``BEGIN IMMEDIATE`` per batch, and a 2xx only after the
+COMMIT: a crash or ``kill -9`` after it loses nothing (WAL, synchronous=NORMAL is durable against process
+crashes).
 
 A second process on the same database file, whatever path reaches it, is refused (``StoreLocked``):
 never two writers fighting. A batch is acknowledged only while the file is still the operator's database
@@ -20,22 +17,17 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Generic, Self, TypeVar, cast
+from typing import IO, Self
 
 import sqlite_utils
 
 from .. import store_health
-from ..store_health import StoreError, StoreHealth
-from .records import StoreClosed
+from ..store_health import StoreError, StoreHealth, StoreUnavailable
+from .group_commit import BATCH_MAX, GroupCommit, Job
 from .schema import migrations
 from .stats_maintenance import RollupMaintainer
 
-T = TypeVar("T")
-
-BATCH_MAX = 512
 MIN_SQLITE = (3, 35)
 CHECKPOINT_EVERY = 0.5  # seconds
 # WAL size past which the checkpointer takes the writer's turn to restart the WAL (docs/DURABILITY.md)
@@ -45,28 +37,6 @@ SLOW_WAL_TURN = 0.1  # seconds: a WAL restart that held the writer longer is log
 WAL_HARD_FACTOR = 3  # times wal_limit: past it the committing writer restarts the WAL itself (48 MB)
 SYNCHRONOUS_LEVELS = ("NORMAL", "FULL")
 log = logging.getLogger("callback_monitor.store")
-
-
-class _Job(Generic[T]):
-    """One queued unit of work. ``wake`` is a binary semaphore (a raw lock, released = "look again"):
-    cheaper than ``threading.Event``, whose Condition costs two Python-level lock dances per wait/set."""
-
-    __slots__ = ("fn", "done", "wake", "result", "error")
-
-    def __init__(self, fn: Callable[[sqlite3.Connection], T]) -> None:
-        self.fn = fn
-        self.done = False
-        self.wake = threading.Lock()
-        self.wake.acquire()
-        self.result: T | None = None
-        self.error: BaseException | None = None
-
-    def signal(self) -> None:
-        """Wake the job's caller: it is done, or the commit lock is free for it to lead."""
-        try:
-            self.wake.release()
-        except RuntimeError:  # already signalled and not yet seen: one wake-up is enough
-            pass
 
 
 def _lock(path: Path) -> IO[str] | None:
@@ -87,6 +57,16 @@ def _lock(path: Path) -> IO[str] | None:
     return handle
 
 
+def as_store_error(exc: BaseException) -> BaseException:
+    """A driver error as the store's own (the receiver answers it 503, callers need not know SQLite);
+    anything else (a bug in a job) as it is, so it stays a 500. The driver's error is the cause."""
+    if not isinstance(exc, sqlite3.Error):
+        return exc
+    wrapped = StoreUnavailable(f"the database cannot be written: {exc}")
+    wrapped.__cause__ = exc
+    return wrapped
+
+
 def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     """A plain connection for readers (GUI, export); WAL lets them read while the writer writes."""
     if readonly:
@@ -98,7 +78,7 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
-class Engine:
+class Engine(GroupCommit[sqlite3.Connection]):
     """Opens the database for writing (one process at a time) and commits jobs in groups.
 
     ``run(fn)`` is the one way to write: ``fn(conn)`` runs inside a transaction, shared with whatever
@@ -128,11 +108,7 @@ class Engine:
         self._wal = self.path.with_name(self.path.name + "-wal")
         self.min_free_bytes, self.free_space = min_free_bytes, free_space
         self._open_checked()
-        self._pending: list[_Job[Any]] = []
-        self._pending_lock = threading.Lock()
-        self._commit_lock = threading.Lock()  # held by the thread that is committing a batch
-        self._closed = False
-        self.commits = 0
+        super().__init__(BATCH_MAX)
         self.checkpoints = 0
         self.wal_restarts = 0
         self.longest_wal_turn = 0.0  # seconds
@@ -289,77 +265,15 @@ class Engine:
             held * 1000,
         )
 
-    @contextmanager
-    def _writer_turn(self) -> Iterator[None]:
-        """Hold the commit lock like a leader would, then wake the oldest queued job to lead next
-        (without that, queued callers would notice the free lock only at their 50 ms poll)."""
-        with self._commit_lock:
-            yield
-        with self._pending_lock:
-            successor = self._pending[0] if self._pending else None
-        if successor is not None:
-            successor.signal()
-
     # ---------------------------------------------------------------- group commit
-    @property
-    def queued(self) -> int:
-        """Jobs waiting for their batch (the one being committed not counted): the writer's backlog."""
-        return len(self._pending)
+    BEGIN = "BEGIN IMMEDIATE"  # the write lock at once: a batch never fails half-way for want of it
 
-    def run(self, fn: Callable[[sqlite3.Connection], T], timeout: float = 30.0) -> T:
-        """Run ``fn(conn)`` inside a transaction; return once it is committed.
-
-        Leader/follower group commit: the caller queues its job; whichever caller gets the commit lock
-        becomes the leader, commits every queued job (up to BATCH_MAX) in one transaction, wakes their
-        callers, and hands leadership to the oldest job still queued. Under light load each caller commits
-        its own job at once; under a burst one commit (one fsync) serves the whole batch.
-        """
-        if self._closed:
-            raise StoreClosed("the store is closed")
-        job = _Job(fn)
-        with self._pending_lock:
-            self._pending.append(job)
-        deadline = time.monotonic() + timeout
-        while not job.done:
-            if self._commit_lock.acquire(blocking=False):
-                try:
-                    self._commit_next_batch()
-                finally:
-                    self._commit_lock.release()
-                # whoever queued while we held the lock found it taken: wake the oldest to lead next
-                with self._pending_lock:
-                    successor = self._pending[0] if self._pending else None
-                if successor is not None:
-                    successor.signal()
-                continue
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("the database writer did not answer in time")
-            job.wake.acquire(timeout=min(remaining, 0.05))
-        if job.error is not None:
-            raise job.error
-        return cast(T, job.result)  # set: the job ran without error
-
-    def _drain(self) -> None:
-        """Commit batches until nothing is queued (caller holds the commit lock)."""
-        while self._commit_next_batch():
-            pass
-
-    def _commit_next_batch(self) -> bool:
-        """Commit up to BATCH_MAX queued jobs (caller holds the commit lock); False when none was queued."""
-        with self._pending_lock:
-            batch, self._pending = self._pending[:BATCH_MAX], self._pending[BATCH_MAX:]
-        if batch:
-            self._commit(batch)
-            self._hold_wal_bound()
-        return bool(batch)
-
-    def _commit(self, batch: list[_Job[Any]]) -> None:
+    def _commit(self, batch: list[Job[sqlite3.Connection]]) -> None:
         """One transaction for the batch. Optimistic first: every job straight in, no savepoints (two
         statements less per job); if any job raises, the whole transaction is rolled back and the batch
-        runs again with a SAVEPOINT per job, so the bad job fails alone. Jobs are therefore plain database
-        work that may run twice (every job in this module is)."""
+        runs again with a SAVEPOINT per job, so the bad job fails alone."""
         conn = self._conn
+        error: BaseException | None = None
         try:
             self.health.before_write()  # gone, replaced, disk low: refuse before writing
             if not self._run_batch(conn, batch, savepoints=False):
@@ -370,34 +284,14 @@ class Engine:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self.health.write_failed(exc)
-            for job in batch:
-                job.error = job.error or exc
-        for job in batch:
-            job.done = True
-            job.signal()
+            error = exc
+        self._finish(batch, error)
 
-    @staticmethod
-    def _run_batch(conn: sqlite3.Connection, batch: list[_Job[Any]], *, savepoints: bool) -> bool:
-        """Run and commit ``batch``; False (rolled back, nothing kept) if a job raised without savepoints."""
-        conn.execute("BEGIN IMMEDIATE")
-        for job in batch:
-            if not savepoints:
-                try:
-                    job.result = job.fn(conn)
-                except Exception:
-                    conn.execute("ROLLBACK")
-                    return False
-                continue
-            conn.execute("SAVEPOINT job")
-            try:
-                job.result, job.error = job.fn(conn), None
-                conn.execute("RELEASE job")
-            except Exception as exc:  # one bad job must not cost the others
-                conn.execute("ROLLBACK TO job")
-                conn.execute("RELEASE job")
-                job.result, job.error = None, exc
-        conn.execute("COMMIT")
-        return True
+    def _after_batch(self) -> None:
+        self._hold_wal_bound()
+
+    def _raised(self, error: BaseException) -> BaseException:
+        return as_store_error(error)
 
     def close(self) -> None:
         if self._closed:

@@ -3,13 +3,10 @@ job of the group commit, so a callback never waits behind a long delete."""
 
 from __future__ import annotations
 
-import sqlite3
-
-from . import stats_rollup
-from .engine import Engine
+from .shared_writes import Db, SharedWrites
 
 
-class Pruning(Engine):
+class Pruning(SharedWrites):
     """Batches of old request-log rows, and old messages with their events and media."""
 
     def last_request_before(self, before: str) -> int:
@@ -18,13 +15,13 @@ class Pruning(Engine):
         Ids grow with arrival time, so it bounds every batch of ``delete_requests``: a batch walks the
         (outcome, id) index from its start instead of filtering the whole table."""
 
-        def job(conn: sqlite3.Connection) -> int:
-            row = conn.execute(
+        def job(db: Db) -> int:
+            row = db.execute(
                 "SELECT id FROM requests WHERE received_at < ? ORDER BY received_at DESC LIMIT 1", (before,)
             ).fetchone()
             return int(row[0]) if row else 0
 
-        return self.run(job)
+        return self.run_shared(job)
 
     def delete_requests(self, outcomes: tuple[str, ...], before: str, up_to_id: int, limit: int) -> int:
         """Delete at most ``limit`` request-log rows with one of ``outcomes``, received before ``before``,
@@ -34,24 +31,25 @@ class Pruning(Engine):
             f"DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE outcome IN ({marks}) "
             f"AND id <= ? AND received_at < ? ORDER BY outcome, id LIMIT {int(limit)})"
         )
-        return self.run(lambda conn: int(conn.execute(sql, (*outcomes, up_to_id, before)).rowcount))
+        return self.run_shared(lambda db: int(db.execute(sql, (*outcomes, up_to_id, before)).rowcount))
 
     def delete_messages(self, before: str, limit: int) -> tuple[int, int]:
         """Delete at most ``limit`` of the oldest messages first seen before ``before``, with their events
         and media; returns (messages, events) deleted."""
+        forget = self.dialect.forget
 
-        def job(conn: sqlite3.Connection) -> tuple[int, int]:
-            rows = conn.execute(
+        def job(db: Db) -> tuple[int, int]:
+            rows = db.execute(
                 "SELECT sid, first_seen FROM messages WHERE first_seen < ? "
                 f"ORDER BY first_seen LIMIT {int(limit)}",
                 (before,),
             ).fetchall()
             events = 0
             for sid, _ in rows:
-                events += conn.execute("DELETE FROM events WHERE message_sid = ?", (sid,)).rowcount
-                conn.execute("DELETE FROM media WHERE message_sid = ?", (sid,))
-                conn.execute("DELETE FROM messages WHERE sid = ?", (sid,))
-            stats_rollup.forget(conn, [first_seen for _, first_seen in rows])  # the statistics of those hours
+                events += db.execute("DELETE FROM events WHERE message_sid = ?", (sid,)).rowcount
+                db.execute("DELETE FROM media WHERE message_sid = ?", (sid,))
+                db.execute("DELETE FROM messages WHERE sid = ?", (sid,))
+            forget(db, [first_seen for _, first_seen in rows])  # the statistics of those hours
             return len(rows), events
 
-        return self.run(job)
+        return self.run_shared(job)

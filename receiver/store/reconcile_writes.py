@@ -5,36 +5,35 @@ group commit (one transaction), so a page's progress commits with its last messa
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 from .. import statuses
-from . import stats_rollup
-from .engine import Engine
+from .protocol import SyncState
 from .records import utcnow
+from .shared_writes import MESSAGE_DETAILS, Db, Dialect, SharedWrites
 
 API_SOURCE = "api"  # events.source of a status learned from the API
 # messages.source of a message first seen in a backfill ('api' is one the app sent, 'callback' and
 # 'inbound' came by webhook): the app did not send it, so its timeline does not start with "accepted"
 MESSAGE_SOURCE = "reconcile"
 
-_FILL = ("from_addr", "to_addr", "body", "messaging_service_sid", "account_sid", "num_segments")
-
-SyncState = tuple[str, dict[str, Any]]  # (sync_state.name, its value)
+_FILL = MESSAGE_DETAILS
 
 
-class ReconcileWrites(Engine):
+class ReconcileWrites(SharedWrites):
     def apply_api_messages(self, rows: list[dict[str, Any]], state: SyncState | None = None) -> list[str]:
         """Merge what the API says about ``rows`` (``reconcile.message_row``) into the store, and record
         ``state`` with them, in one transaction; per row "new", "updated" or "unchanged"."""
 
-        def job(conn: sqlite3.Connection) -> list[str]:
-            done = [_apply_api_message(conn, row) for row in rows]
+        dialect = self.dialect
+
+        def job(db: Db) -> list[str]:
+            done = [_apply_api_message(db, dialect, row) for row in rows]
             if state is not None:
-                _put_sync_state(conn, *state)
+                _put_sync_state(db, *state)
             return done
 
-        return self.run(job)
+        return self.run_shared(job)
 
     def store_twilio_alerts(
         self, rows: list[dict[str, Any]], state: SyncState | None = None
@@ -42,32 +41,33 @@ class ReconcileWrites(Engine):
         """Store the Monitor alerts ``rows`` (one dict of ``twilio_alerts`` columns each) that are not
         stored yet, and ``state``, in one transaction; the rows that were new."""
 
-        def job(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+        def job(db: Db) -> list[dict[str, Any]]:
             new = []
             for row in rows:
                 cols = ", ".join(row)
-                cur = conn.execute(
-                    f"INSERT OR IGNORE INTO twilio_alerts ({cols}) VALUES ({', '.join('?' * len(row))})",
+                cur = db.execute(
+                    f"INSERT INTO twilio_alerts ({cols}) VALUES ({', '.join('?' * len(row))}) "
+                    "ON CONFLICT DO NOTHING",
                     tuple(row.values()),
                 )
                 if cur.rowcount:
                     new.append(row)
             if state is not None:
-                _put_sync_state(conn, *state)
+                _put_sync_state(db, *state)
             return new
 
-        return self.run(job)
+        return self.run_shared(job)
 
 
-def _put_sync_state(conn: sqlite3.Connection, name: str, value: dict[str, Any]) -> None:
-    conn.execute(
+def _put_sync_state(db: Db, name: str, value: dict[str, Any]) -> None:
+    db.execute(
         "INSERT INTO sync_state (name, value, updated_at) VALUES (?, ?, ?) "
         "ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
         (name, json.dumps(value), utcnow()),
     )
 
 
-def _apply_api_message(conn: sqlite3.Connection, row: dict[str, Any]) -> str:
+def _apply_api_message(db: Db, dialect: Dialect, row: dict[str, Any]) -> str:
     """Merge what the API says about a message into the store; "new", "updated" or "unchanged".
 
     The same rules as a callback (statuses.py): the status moves only forward; columns only fill in (a
@@ -77,21 +77,22 @@ def _apply_api_message(conn: sqlite3.Connection, row: dict[str, Any]) -> str:
     """
     sid, status = row["sid"], row["status"]
     now = utcnow()
-    current = conn.execute(
+    current = db.execute(
         "SELECT status, error_code, price, price_unit, num_media, "
         + ", ".join(_FILL)
-        + " FROM messages WHERE sid = ?",
+        + " FROM messages WHERE sid = ?"
+        + dialect.for_update,
         (sid,),
     ).fetchone()
     result = "unchanged"
     news = current is None  # the API's status is news: the message's status moves to it
     if current is None:
         first_seen = row["date_created"] or row["date_sent"] or now
-        conn.execute(
+        inserted = db.execute(
             "INSERT INTO messages (sid, direction, channel, from_addr, to_addr, body, status, status_rank, "
             "error_code, messaging_service_sid, account_sid, num_segments, num_media, price, price_unit, "
             "first_seen, updated_at, event_count, source) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT (sid) DO NOTHING",
             (
                 sid,
                 row["direction"],
@@ -112,7 +113,9 @@ def _apply_api_message(conn: sqlite3.Connection, row: dict[str, Any]) -> str:
                 now,
                 MESSAGE_SOURCE,
             ),
-        )
+        ).rowcount
+        if not inserted:  # another receiver's callback created it meanwhile (PostgreSQL): merge into it
+            return _apply_api_message(db, dialect, row)
         result = "new"
     else:
         cur = dict(
@@ -130,7 +133,7 @@ def _apply_api_message(conn: sqlite3.Connection, row: dict[str, Any]) -> str:
             sets["num_media"] = row["num_media"]
         if sets:
             assignments = ", ".join(f"{c} = ?" for c in sets)
-            conn.execute(
+            db.execute(
                 f"UPDATE messages SET {assignments}, updated_at = ? WHERE sid = ?", (*sets.values(), now, sid)
             )
             result = "updated"
@@ -138,15 +141,16 @@ def _apply_api_message(conn: sqlite3.Connection, row: dict[str, Any]) -> str:
     # clutter the timeline after the newer one: the history gets an API event for news only
     seen = (
         news
-        and conn.execute(
+        and db.execute(
             "SELECT 1 FROM events WHERE message_sid = ? AND status = ? LIMIT 1", (sid, status)
         ).fetchone()
     )
     if news and seen is None:
         payload = {k: v for k, v in row.items() if k != "body"}  # the body is in messages already
-        conn.execute(
-            "INSERT OR IGNORE INTO events (message_sid, status, error_code, event_type, event_key, "
-            "received_at, payload, source) VALUES (?, ?, ?, NULL, ?, ?, ?, ?)",
+        added = db.execute(
+            "INSERT INTO events (message_sid, status, error_code, event_type, event_key, "
+            "received_at, payload, source) VALUES (?, ?, ?, NULL, ?, ?, ?, ?) ON CONFLICT DO NOTHING "
+            "RETURNING id",
             (
                 sid,
                 status,
@@ -156,10 +160,12 @@ def _apply_api_message(conn: sqlite3.Connection, row: dict[str, Any]) -> str:
                 json.dumps(payload),
                 API_SOURCE,
             ),
-        )
-        conn.execute("UPDATE messages SET event_count = event_count + 1 WHERE sid = ?", (sid,))
+        ).fetchone()
+        if added is not None:
+            dialect.event_added(db, added[0])
+        db.execute("UPDATE messages SET event_count = event_count + 1 WHERE sid = ?", (sid,))
         if result == "unchanged":
             result = "updated"
     if result != "unchanged":
-        stats_rollup.touch(conn, sid)  # a price or a filled-in column changes the statistics without an event
+        dialect.touch(db, sid)  # a price or a filled-in column changes the statistics without an event
     return result

@@ -37,6 +37,15 @@ class RequestRecord:
     simulated: bool = False  # validated by the public demo token (m008)
 
 
+def request_row(req: RequestRecord, headers: str | None, body: str | None) -> tuple[object, ...]:
+    """The values of a ``requests`` row in the columns' order (both stores' INSERT), its latency now."""
+    latency = round((time.perf_counter() - req.started) * 1000.0, 3)
+    return (
+        req.received_at, req.method, req.path, req.query, req.remote_addr, headers, body, req.body_size,
+        req.content_type, req.kind, req.outcome, req.http_status, req.reason, latency, req.message_sid,
+    )  # fmt: skip
+
+
 @dataclass
 class Outcome:
     request_id: int

@@ -1,5 +1,4 @@
-"""The writes the receiver and the app make: callbacks, Event Streams batches, the request log,
-messages sent through the REST API, the purge of simulated traffic.
+"""The receiver's writes: callbacks, Event Streams batches, the request log.
 
 Each is a job for the group commit (engine.py). The rows of a callback are built on the request's own
 thread before it queues (``_PreparedCallback``), so the transaction that holds the database only runs
@@ -11,16 +10,15 @@ moves back (the UPSERT takes the callback's status only ``WHEN excluded.status_r
 from __future__ import annotations
 
 import sqlite3
-import time
 from typing import Any
 
 from .. import statuses
 from ..callbacks import Callback
 from ..request_storage import accepted_headers, cap_request, payload_json
 from ..store_health import StoreError
-from . import stats_rollup
 from .engine import Engine
-from .records import Outcome, RequestRecord, utcnow
+from .records import Outcome, RequestRecord, request_row
+from .shared_writes import MESSAGE_DETAILS, mark_simulated
 
 
 class Writes(Engine):
@@ -36,7 +34,7 @@ class Writes(Engine):
 
         try:
             result: Outcome = self.run(job)
-        except (StoreError, sqlite3.OperationalError):
+        except StoreError:
             # these answers (4xx, /healthz) promise nothing stored: they still go out while the store
             # refuses writes (disk low, file gone; ``health`` says why), without a row (request_id 0)
             return Outcome(0, req.outcome, req.message_sid, None, False)
@@ -51,7 +49,7 @@ class Writes(Engine):
         def job(conn: sqlite3.Connection) -> Outcome:
             outcome = _apply_callback(conn, prep, req)
             if req.simulated:
-                _mark_simulated(conn, outcome)
+                mark_simulated(conn, outcome)
             return outcome
 
         return self.run(job)
@@ -80,7 +78,7 @@ class Writes(Engine):
                 status = conn.execute(_UPSERT_MESSAGE, prep.message).fetchone()[0]
                 outcomes.append(Outcome(request_id, "accepted", cb.sid, status, True, cb.error_code))
                 if req.simulated:
-                    _mark_simulated(conn, outcomes[-1])
+                    mark_simulated(conn, outcomes[-1])
             if outcomes and all(o.outcome == "duplicate" for o in outcomes):
                 req.outcome = "duplicate"
                 conn.execute(
@@ -91,49 +89,6 @@ class Writes(Engine):
 
         return self.run(job)
 
-    def purge_simulated(self, batch: int = 2000) -> dict[str, int]:
-        """Delete everything the demo token validated (simulated messages with their events and media,
-        and simulated requests), in small transactions so callbacks never wait long. Rows per table."""
-        deleted = dict.fromkeys(("messages", "events", "media", "requests"), 0)
-
-        def step(conn: sqlite3.Connection) -> dict[str, int]:
-            rows = conn.execute(
-                "SELECT sid, first_seen FROM messages WHERE simulated = 1 LIMIT ?", (batch,)
-            ).fetchall()
-            sids, first_seen = [r[0] for r in rows], [r[1] for r in rows]
-            marks = ",".join("?" * len(sids))
-            counts = {"messages": 0, "media": 0}
-            if sids:
-                counts["media"] = conn.execute(
-                    f"DELETE FROM media WHERE message_sid IN ({marks})", sids
-                ).rowcount
-                counts["messages"] = conn.execute(
-                    f"DELETE FROM messages WHERE sid IN ({marks})", sids
-                ).rowcount
-            stats_rollup.forget(conn, first_seen)  # also after deleting events only: their ids may recur
-            for table in ("events", "requests"):
-                counts[table] = conn.execute(
-                    f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE simulated = 1 LIMIT ?)",
-                    (batch,),
-                ).rowcount
-            return counts
-
-        while True:
-            counts = self.run(step)
-            for table, n in counts.items():
-                deleted[table] += n
-            if not any(counts.values()):
-                return deleted
-
-    def record_outbound(self, message: dict[str, Any]) -> None:
-        """A message the app sent through the REST API, with the status the API returned at creation
-        (Twilio sends no callback for the initial status). Known fields overwrite, status never moves back."""
-
-        def job(conn: sqlite3.Connection) -> None:
-            _upsert_api_message(conn, message)
-
-        self.run(job)
-
 
 # -------------------------------------------------------------------- job bodies (writer thread)
 _AS_RECEIVED: Any = object()
@@ -143,41 +98,20 @@ def _insert_request(
     conn: sqlite3.Connection, req: RequestRecord, *, headers: Any = _AS_RECEIVED, body: Any = _AS_RECEIVED
 ) -> int:
     """Insert the request's row; ``headers``/``body`` replace the received ones (an accepted callback's)."""
-    latency = (time.perf_counter() - req.started) * 1000.0
     cur = conn.execute(
         "INSERT INTO requests (received_at, method, path, query, remote_addr, headers, body, body_size, "
         "content_type, kind, outcome, http_status, reason, latency_ms, message_sid) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            req.received_at,
-            req.method,
-            req.path,
-            req.query,
-            req.remote_addr,
+        request_row(
+            req,
             req.headers if headers is _AS_RECEIVED else headers,
             req.body if body is _AS_RECEIVED else body,
-            req.body_size,
-            req.content_type,
-            req.kind,
-            req.outcome,
-            req.http_status,
-            req.reason,
-            round(latency, 3),
-            req.message_sid,
         ),
     )
     return int(cur.lastrowid or 0)
 
 
-_FILL_COLUMNS = (
-    "from_addr",
-    "to_addr",
-    "body",
-    "messaging_service_sid",
-    "account_sid",
-    "num_segments",
-    "profile_name",
-)
+FILL_COLUMNS = (*MESSAGE_DETAILS, "profile_name")  # a callback's: WhatsApp adds the profile name
 _UP = "excluded.status_rank > status_rank"  # the callback's status supersedes the message's (statuses.py)
 # One statement creates the message (an early callback) or merges into it. In an UPDATE every column on
 # the right-hand side is the row's old value, so the order of the assignments does not matter.
@@ -187,7 +121,7 @@ _UPSERT_MESSAGE = (
     "channel_status_message, raw_dlr_done_date, first_seen, updated_at, event_count, source) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) "
     "ON CONFLICT(sid) DO UPDATE SET "
-    + ", ".join(f"{c} = COALESCE({c}, excluded.{c})" for c in _FILL_COLUMNS)
+    + ", ".join(f"{c} = COALESCE({c}, excluded.{c})" for c in FILL_COLUMNS)
     + f", status = CASE WHEN {_UP} THEN excluded.status ELSE status END"
     f", status_rank = CASE WHEN {_UP} THEN excluded.status_rank ELSE status_rank END"
     f", error_code = CASE WHEN {_UP} THEN excluded.error_code ELSE error_code END"
@@ -282,73 +216,3 @@ def _apply_callback(conn: sqlite3.Connection, prep: _PreparedCallback, req: Requ
             [(cb.sid, m.idx, m.url, m.content_type) for m in cb.media],
         )
     return Outcome(request_id, "accepted", cb.sid, new_status, True, cb.error_code)
-
-
-def _mark_simulated(conn: sqlite3.Connection, outcome: Outcome) -> None:
-    """Mark a demo-token callback's rows (m008); a real message it merely touched stays real."""
-    conn.execute("UPDATE requests SET simulated = 1 WHERE id = ?", (outcome.request_id,))
-    if outcome.outcome == "accepted":
-        sid = outcome.message_sid
-        conn.execute(
-            "UPDATE events SET simulated = 1 WHERE message_sid = ? AND request_id = ?",
-            (sid, outcome.request_id),
-        )
-        conn.execute(
-            "UPDATE messages SET simulated = 1 WHERE sid = ? AND event_count = 1 AND source != 'api'", (sid,)
-        )
-
-
-_API_COLUMNS = (
-    "direction",
-    "channel",
-    "from_addr",
-    "to_addr",
-    "body",
-    "messaging_service_sid",
-    "account_sid",
-    "num_segments",
-    "num_media",
-    "price",
-    "price_unit",
-)
-
-
-def _upsert_api_message(conn: sqlite3.Connection, m: dict[str, Any]) -> None:
-    sid = str(m["sid"])
-    status = str(m.get("status") or "queued")
-    now = utcnow()
-    row = conn.execute("SELECT status FROM messages WHERE sid = ?", (sid,)).fetchone()
-    if row is None:
-        conn.execute(
-            "INSERT INTO messages (sid, direction, channel, from_addr, to_addr, body, status, status_rank, "
-            "error_code, messaging_service_sid, account_sid, num_segments, num_media, price, price_unit, "
-            "first_seen, updated_at, event_count, source) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 'api')",
-            (
-                sid,
-                m.get("direction") or "outbound",
-                m.get("channel") or "sms",
-                m.get("from_addr"),
-                m.get("to_addr"),
-                m.get("body"),
-                status,
-                statuses.rank(status),
-                m.get("error_code"),
-                m.get("messaging_service_sid"),
-                m.get("account_sid"),
-                m.get("num_segments"),
-                m.get("num_media") or 0,
-                m.get("price"),
-                m.get("price_unit"),
-                now,
-                now,
-            ),
-        )
-        return
-    sets = ", ".join(f"{c} = COALESCE(?, {c})" for c in _API_COLUMNS)
-    args: list[Any] = [m.get(c) for c in _API_COLUMNS]
-    if statuses.supersedes(status, row[0]):
-        sets += ", status = ?, status_rank = ?, error_code = COALESCE(?, error_code)"
-        args += [status, statuses.rank(status), m.get("error_code")]
-    conn.execute(f"UPDATE messages SET {sets}, updated_at = ? WHERE sid = ?", (*args, now, sid))
-    stats_rollup.touch(conn, sid)  # no event records this change (a price, a status from the API)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import psycopg
 
 from receiver.store.pg.connection import connect
-from receiver.store.pg.engine import Conn, GroupCommit
+from receiver.store.pg.engine import Conn, PgGroupCommit
 from receiver.store.pg.store import PgStore
 from receiver.store.url import PostgresTarget
 
@@ -43,11 +43,11 @@ def test_two_receivers_whose_batches_deadlock_both_commit_once_one_batch_run_aga
 
         return fn
 
-    engines = [GroupCommit(lambda: connect(pg_target), lambda: None, lambda exc: None) for _ in range(2)]
+    engines = [PgGroupCommit(lambda: connect(pg_target), lambda: None, lambda exc: None) for _ in range(2)]
     results: list[int] = []
     errors: list[BaseException] = []
 
-    def run(engine: GroupCommit, first: str, second: str) -> None:
+    def run(engine: PgGroupCommit, first: str, second: str) -> None:
         try:
             results.append(engine.run(job(first, second)))
         except BaseException as exc:

@@ -49,7 +49,7 @@ def pg_columns(url: str) -> dict[str, dict[str, str]]:
     with psycopg.connect(url) as conn:
         for table, column, kind in conn.execute(
             "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'public' AND table_name != 'schema_migrations'"
+            "WHERE table_schema = 'public' AND table_name NOT IN ('schema_migrations', 'writers')"
         ):
             found.setdefault(str(table), {})[str(column)] = FAMILY.get(str(kind), str(kind))
     return found

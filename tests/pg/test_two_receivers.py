@@ -32,7 +32,7 @@ class Receivers:
     def __init__(self, target: PostgresTarget, token: str, count: int = 2) -> None:
         self.stores = [PgStore(target) for _ in range(count)]
         config = ReceiverConfig.with_token(token, public_url=PUBLIC)
-        self.servers = [ReceiverServer(create_app(s, config)) for s in self.stores]  # type: ignore[arg-type]
+        self.servers = [ReceiverServer(create_app(s, config)) for s in self.stores]
         for server in self.servers:
             server.start()
 

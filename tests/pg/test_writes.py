@@ -64,7 +64,7 @@ def traffic() -> list[tuple[str, dict[str, str], bool]]:
 
 def run(store: Store | PgStore, requests: list[tuple[str, dict[str, str], bool]]) -> list[tuple[int, bytes]]:
     config = ReceiverConfig.with_token(TOKEN, public_url=PUBLIC)
-    client = create_app(store, config).test_client()  # type: ignore[arg-type]
+    client = create_app(store, config).test_client()
     answers = []
     for path, form, signed in requests:
         resp = post(client, path, form, token=TOKEN if signed else "f" * 32)
@@ -136,7 +136,7 @@ def test_a_lost_database_answers_503_and_the_next_request_reconnects(pg_cluster:
     assert isinstance(target, PostgresTarget)
     store = PgStore(target)
     try:
-        client = create_app(store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC)).test_client()  # type: ignore[arg-type]
+        client = create_app(store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC)).test_client()
         first, second = sid(), sid()
         assert post(client, "/twilio/status", status_params(first, "sent")).status_code == 200
         # the administrator ends every session of the receiver's role (as a restart or failover would)
@@ -167,7 +167,7 @@ def test_a_write_stuck_behind_another_clients_lock_is_a_503_in_time_not_a_hang(
     one, once the lock is gone, is stored."""
     store = PgStore(pg_target, statement_timeout_ms=300)
     try:
-        client = create_app(store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC)).test_client()  # type: ignore[arg-type]
+        client = create_app(store, ReceiverConfig.with_token(TOKEN, public_url=PUBLIC)).test_client()
         message = sid()
         assert post(client, "/twilio/status", status_params(message, "sent")).status_code == 200
         with psycopg.connect(pg_target.url) as other:

@@ -11,7 +11,7 @@ HEARTBEAT_SECONDS = 10  # how often a running receiver touches its row
 ACTIVE_SECONDS = 45  # a writer not seen for this long is shown as gone
 
 DDL = (
-    f"""CREATE TABLE writers (
+    """CREATE TABLE writers (
         id text PRIMARY KEY,
         host text NOT NULL,
         pid integer NOT NULL,

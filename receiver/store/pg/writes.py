@@ -10,23 +10,16 @@ callback that does not advance the status still counts as an event and fills emp
 
 from __future__ import annotations
 
-import time
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from ..records import Outcome, RequestRecord
-from ..writes import _PreparedCallback
-from .engine import Conn
+import psycopg
 
-_FILL_COLUMNS = (
-    "from_addr",
-    "to_addr",
-    "body",
-    "messaging_service_sid",
-    "account_sid",
-    "num_segments",
-    "profile_name",
-)
+from ..records import Outcome, RequestRecord, request_row
+from ..writes import FILL_COLUMNS, _PreparedCallback
+from .engine import Conn, Wrote
+
 _UP = "excluded.status_rank > messages.status_rank"
 
 
@@ -44,7 +37,7 @@ _MESSAGE_COLUMNS = (
 )
 _ON_CONFLICT_MESSAGE = (
     "ON CONFLICT (sid) DO UPDATE SET "
-    + ", ".join(f"{c} = COALESCE(messages.{c}, excluded.{c})" for c in _FILL_COLUMNS)
+    + ", ".join(f"{c} = COALESCE(messages.{c}, excluded.{c})" for c in FILL_COLUMNS)
     + f", status = CASE WHEN {_UP} THEN excluded.status ELSE messages.status END"
     f", status_rank = GREATEST(messages.status_rank, excluded.status_rank)"
     f", error_code = CASE WHEN {_UP} THEN excluded.error_code ELSE messages.error_code END"
@@ -67,7 +60,7 @@ _EVENT_COLUMNS = (
 # an Event Streams event: a duplicate by either unique key, its CloudEvent id or sid|status|type
 INSERT_CLOUDEVENT = (
     f"INSERT INTO events ({_EVENT_COLUMNS}, cloudevent_id) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id"
 )
 INSERT_REQUEST = (
     "INSERT INTO requests (received_at, method, path, query, remote_addr, headers, body, body_size, "
@@ -87,14 +80,14 @@ def _typed(types: Sequence[str]) -> str:
 
 # A status callback in one statement (one round trip while the batch holds the database): its request
 # row, its event unless that is a duplicate, and the message upsert only when the event is new.
-# Returns (request id, the message's status), the status NULL for a duplicate.
+# Returns (request id, the message's status, the event's id), the last two NULL for a duplicate.
 RECORD_CALLBACK = (
     f"WITH req AS ({INSERT_REQUEST}), "
     f"ev AS (INSERT INTO events ({_EVENT_COLUMNS}) SELECT {_typed(_EVENT_TYPES)}, req.id, %s::text FROM req "
-    "ON CONFLICT DO NOTHING RETURNING 1), "
+    "ON CONFLICT DO NOTHING RETURNING id), "
     f"msg AS (INSERT INTO messages ({_MESSAGE_COLUMNS}) "
     f"SELECT {_typed(_MESSAGE_TYPES[:-1])}, 1, %s::text FROM ev {_ON_CONFLICT_MESSAGE}) "
-    "SELECT req.id, (SELECT status FROM msg) FROM req"
+    "SELECT req.id, (SELECT status FROM msg), (SELECT id FROM ev) FROM req"
 )
 DUPLICATE_REASON = "already stored (duplicate delivery)"
 
@@ -105,32 +98,11 @@ def clean(values: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v for v in values)
 
 
-def insert_request(conn: Conn, req: RequestRecord) -> int:
+def insert_request(conn: Conn, wrote: Wrote, req: RequestRecord) -> int:
     """The request-log row of a request without a callback (or of an Event Streams delivery)."""
-    latency = (time.perf_counter() - req.started) * 1000.0
-    row = conn.execute(
-        INSERT_REQUEST,
-        clean(
-            (
-                req.received_at,
-                req.method,
-                req.path,
-                req.query,
-                req.remote_addr,
-                req.headers,
-                req.body,
-                req.body_size,
-                req.content_type,
-                req.kind,
-                req.outcome,
-                req.http_status,
-                req.reason,
-                round(latency, 3),
-                req.message_sid,
-            )
-        ),
-    ).fetchone()
+    row = conn.execute(INSERT_REQUEST, clean(request_row(req, req.headers, req.body))).fetchone()
     assert row is not None  # INSERT … RETURNING always returns the row
+    wrote.request(row[0])
     return int(row[0])
 
 
@@ -145,20 +117,17 @@ def upsert_message(conn: Conn, prep: _PreparedCallback) -> str:
     return str(row[0])
 
 
-def apply_callback(conn: Conn, prep: _PreparedCallback, req: RequestRecord) -> Outcome:
+def apply_callback(conn: Conn, wrote: Wrote, prep: _PreparedCallback, req: RequestRecord) -> Outcome:
     cb = prep.cb
     req.message_sid = cb.sid
     req.outcome = "accepted"
-    latency = round((time.perf_counter() - req.started) * 1000.0, 3)
-    request = (
-        req.received_at, req.method, req.path, req.query, req.remote_addr, prep.headers, None, req.body_size,
-        req.content_type, req.kind, req.outcome, req.http_status, req.reason, latency, req.message_sid,
-    )  # fmt: skip
+    request = request_row(req, prep.headers, None)
     row = conn.execute(
         RECORD_CALLBACK, clean((*request, *prep.event, prep.payload, *prep.message))
     ).fetchone()
     assert row is not None  # the request row is always inserted
     request_id, new_status = int(row[0]), row[1]
+    wrote.request(request_id)
     if new_status is None:  # duplicate: same sid|status|event_type, from this receiver or another
         conn.execute(  # no event holds its fields: the request's row keeps them
             "UPDATE requests SET outcome = 'duplicate', reason = %s, headers = %s, body = %s WHERE id = %s",
@@ -172,15 +141,19 @@ def apply_callback(conn: Conn, prep: _PreparedCallback, req: RequestRecord) -> O
                 "ON CONFLICT DO NOTHING",
                 [clean((cb.sid, m.idx, m.url, m.content_type)) for m in cb.media],
             )
+    wrote.event(row[2])
     return Outcome(request_id, "accepted", cb.sid, str(new_status), True, cb.error_code)
 
 
-def apply_event(conn: Conn, prep: _PreparedCallback, ce_id: str, request_id: int) -> Outcome:
+def apply_event(conn: Conn, wrote: Wrote, prep: _PreparedCallback, ce_id: str, request_id: int) -> Outcome:
     """One CloudEvent of an Event Streams delivery."""
     cb = prep.cb
-    cur = conn.execute(INSERT_CLOUDEVENT, clean((*prep.event, request_id, prep.payload, ce_id)))
-    if cur.rowcount == 0:
+    inserted = conn.execute(
+        INSERT_CLOUDEVENT, clean((*prep.event, request_id, prep.payload, ce_id))
+    ).fetchone()
+    if inserted is None:
         return Outcome(request_id, "duplicate", cb.sid, current_status(conn, cb.sid), False, cb.error_code)
+    wrote.event(inserted[0])
     return Outcome(request_id, "accepted", cb.sid, upsert_message(conn, prep), True, cb.error_code)
 
 
@@ -190,15 +163,29 @@ def mark_duplicate_request(conn: Conn, request_id: int) -> None:
     )
 
 
-def mark_simulated(conn: Conn, outcome: Outcome) -> None:
-    """Mark a demo-token callback's rows; a real message it merely touched stays real."""
-    conn.execute("UPDATE requests SET simulated = 1 WHERE id = %s", (outcome.request_id,))
-    if outcome.outcome == "accepted":
-        sid = outcome.message_sid
-        conn.execute(
-            "UPDATE events SET simulated = 1 WHERE message_sid = %s AND request_id = %s",
-            (sid, outcome.request_id),
-        )
-        conn.execute(
-            "UPDATE messages SET simulated = 1 WHERE sid = %s AND event_count = 1 AND source != 'api'", (sid,)
-        )
+@functools.lru_cache(maxsize=256)
+def _pyformat(sql: str) -> str:
+    if "%" in sql:  # psycopg reads % as a placeholder's start: the shared SQL has none
+        raise ValueError(f"a literal % in shared SQL: {sql[:80]}")
+    return sql.replace("?", "%s")
+
+
+class Qmark:
+    """A psycopg connection taking the shared writes' ``?`` parameters (shared_writes.py's ``Db``), which
+    tells the batch's ``Wrote`` when a statement changed rows."""
+
+    __slots__ = ("conn", "wrote")
+
+    def __init__(self, conn: Conn, wrote: Wrote) -> None:
+        self.conn, self.wrote = conn, wrote
+
+    def execute(self, sql: str, parameters: Any = (), /) -> psycopg.Cursor[tuple[Any, ...]]:
+        cur = self.conn.execute(_pyformat(sql), clean(parameters))
+        if cur.rowcount > 0 and not sql.startswith("SELECT"):
+            self.wrote.changed = True
+        return cur
+
+
+def event_added(db: Any, event_id: int) -> None:
+    """The shared writes' hook (``Dialect.event_added``): an event a ``Qmark`` inserted."""
+    db.wrote.event(event_id)
