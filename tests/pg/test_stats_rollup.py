@@ -220,7 +220,7 @@ def test_one_maintainer_at_a_time(url: str) -> None:
         a = PgRollupMaintainer(first, clock=lambda: NOW, settle=timedelta(0))
         b = PgRollupMaintainer(second, clock=lambda: NOW, settle=timedelta(0))
         with psycopg.connect(url, password=PASSWORD) as holder:
-            # as ``a`` would in the middle of a pass: the lock is held for the pass's transaction
+            # as ``a``'s receiver does in the middle of a pass
             holder.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK,))
             assert b.catch_up() == 1 and b.maintained == 0  # b skips its turn
             assert state(url).rolled_until is None

@@ -1,9 +1,9 @@
 """The statistics rollup on a team database (stats_rollup.py, m022): SQLite's maintainer, on a connection of
 its own, with the two things several receivers change.
 
-- **One maintainer at a time.** Each pass runs in one REPEATABLE READ transaction that first takes
-  ``pg_try_advisory_xact_lock``: the receiver that gets it does the pass (plan and writes in the same
-  snapshot); the others skip their turn. Nothing is added to a callback's batch.
+- **One maintainer at a time.** A pass first takes ``pg_try_advisory_lock`` on the maintainer's connection,
+  then runs in one REPEATABLE READ transaction (plan and writes in the same snapshot): the receiver that
+  gets the lock does the pass, the others skip their turn. Nothing is added to a callback's batch.
 - **A watermark safe against ids that commit out of order.** Identity values are handed out when a row is
   inserted, not when it commits: event 100 may commit after event 105 is visible. SQLite's watermark ("the
   last event whose hour is accounted for" = the newest id seen) would then skip event 100 for good, and its
@@ -17,6 +17,7 @@ its own, with the two things several receivers change.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ from .engine import Conn
 if TYPE_CHECKING:
     from .store import PgStore
 
-# pg_try_advisory_xact_lock key: "callback-monitor statistics"
+# pg_try_advisory_lock key: "callback-monitor statistics"
 LOCK = 0x43_4D_53_54_41_54_53  # "CMSTATS"
 # the gap between drawing an id and getting an xid is one row insert (and PgStore's batches insert their
 # request first, so they have their xid already): a few seconds is a wide margin
@@ -81,16 +82,21 @@ class PgRollupMaintainer(RollupMaintainer):
 
     def _pass(self) -> bool:
         conn = self._connection()
-        with conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            row = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (LOCK,)).fetchone()
-            if not (row and row[0]):
-                return False  # another receiver maintains the rollup now
+        # the lock before the snapshot: the pass then sees everything the previous holder committed
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK,)).fetchone()
+        if not (row and row[0]):
+            return False  # another receiver maintains the rollup now
+        try:
             self.maintained += 1
-            db = _Qmark(conn)
-            job, more = self._plan(db)
-            if job is not None:
-                job(db)
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                db = _Qmark(conn)
+                job, more = self._plan(db)
+                if job is not None:
+                    job(db)
+        finally:
+            with contextlib.suppress(psycopg.Error):  # a lost connection has released it
+                conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK,))
         return more and not self._stop.is_set()
 
     def _newest(self, conn: Any) -> int:
