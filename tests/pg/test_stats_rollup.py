@@ -92,11 +92,8 @@ def sql(url: str, query: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...
 
 
 def state(url: str) -> rollup.State:
-    return rollup.State(
-        *(lambda v: (v.get("rolled_until"), int(v.get("watermark") or 0)))(
-            dict(sql(url, "SELECT name, value FROM stats_state"))
-        )
-    )
+    values = dict(sql(url, "SELECT name, value FROM stats_state"))
+    return rollup.State(values.get("rolled_until"), int(values.get("watermark") or 0))
 
 
 def _old_sent(url: str, n: int = 1) -> list[str]:
@@ -231,6 +228,42 @@ def test_one_maintainer_at_a_time(url: str) -> None:
         b.stop()
         rolled, live = both(url)
         assert rolled == live
+
+
+def test_two_receivers_maintaining_at_once_never_collide(url: str) -> None:
+    with (
+        PgStore(_target(url), maintain_stats=False) as first,
+        PgStore(_target(url), maintain_stats=False) as second,
+    ):
+        maintainers = [PgRollupMaintainer(s, clock=lambda: NOW, settle=timedelta(0)) for s in (first, second)]
+        start = threading.Barrier(3)
+        failures: list[BaseException] = []
+
+        def keep(m: PgRollupMaintainer) -> None:
+            start.wait(30)
+            try:
+                for _ in range(40):  # without the lock, two passes extend the same hours: a duplicate key
+                    m.run_pass()
+            except BaseException as exc:  # reported by the test's thread
+                failures.append(exc)
+
+        threads = [threading.Thread(target=keep, args=(m,)) for m in maintainers]
+        for t in threads:
+            t.start()
+        start.wait(30)
+        for n, sid in enumerate(_old_sent(url, 6)):  # late receipts meanwhile, at both receivers
+            items = [("MessageSid", sid), ("AccountSid", ACCOUNT), ("MessageStatus", "delivered")]
+            _callback(cast(Any, (first, second)[n % 2]), items, "status", NOW - timedelta(minutes=n))
+        for t in threads:
+            t.join(120)
+        assert failures == []
+        for m in maintainers:
+            m.catch_up()
+            m.stop()
+        assert sum(m.maintained for m in maintainers) > 0
+        rolled, live = both(url)
+        assert rolled == live
+        assert state(url).rolled_until == rollup.hour_of(NOW - timedelta(hours=2))
 
 
 def test_a_receiver_keeps_the_rollup_on_its_own_thread(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
