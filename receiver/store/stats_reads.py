@@ -40,12 +40,26 @@ class StatsReads(ReadsBase):
     use_rollup: bool = True
 
     _coverage: rollup.Coverage | None = None  # the rollup's, for the read transaction under way
+    _rollup_tables: bool | None = None  # whether the database has them (looked up once per Reader)
+
+    def _rollup_kept(self) -> bool:
+        """SQLite's Store migrates every file it opens (m014); a team database may have been migrated by
+        receivers older than m022: then every figure is live."""
+        if self._rollup_tables is None:
+            if self.dialect.name == "postgresql":
+                row = self.conn.execute("SELECT to_regclass('stats_state') IS NOT NULL").fetchone()
+                self._rollup_tables = bool(row and row[0])
+            else:
+                self._rollup_tables = True
+        return self._rollup_tables
 
     def _plan(
         self, since: str | None, until: str | None, *, days: bool = True, hours: bool = True
     ) -> rollup.Plan:
         if self._coverage is None and self.use_rollup:
-            self._coverage = rollup.coverage(self.conn)
+            self._coverage = (
+                rollup.coverage(self.conn) if self._rollup_kept() else rollup.Coverage(None, frozenset())
+            )
         return rollup.plan(
             self.conn, since, until, days=days, hours=hours and self.use_rollup, known=self._coverage
         )

@@ -132,6 +132,14 @@ def test_the_reader_takes_the_rolled_hours_from_the_rollup(store: PgStore, url: 
     assert rolled.inbound == live.inbound + 1000
 
 
+def test_a_database_migrated_by_older_receivers_reads_live(store: PgStore, url: str) -> None:
+    roll_up(store)
+    expected = both(url)[1]
+    sql(url, "DROP TABLE stats_counts, stats_breakdown, stats_errors, stats_state, stats_dirty")
+    sql(url, "DELETE FROM schema_migrations WHERE name = 'm022_stats_rollup'")
+    assert both(url)[0] == expected
+
+
 def test_late_statuses_and_prices_for_old_hours_show_at_once_and_after_a_pass(
     store: PgStore, url: str
 ) -> None:
