@@ -11,6 +11,9 @@ short job (``Store.run``), so callbacks wait at most for a few milliseconds of i
 3. ``rolled_until`` moves towards ``now - CLOSED_AFTER``, ``HOURS_PER_JOB`` hours at a time. Only closed
    hours are rolled up: the hot hour of a campaign is never recomputed over and over.
 
+On a team database (pg/stats.py) a pass plans and writes in one transaction on its own connection, one
+receiver at a time, and the watermark moves only to ids that can no longer be overtaken by a late commit.
+
 A pass that has nothing to do writes nothing, except the watermark every ``WATERMARK_EVERY`` seconds (the
 queries recompute the hours named by newer events, so a stale watermark costs them time, not exactness).
 """
