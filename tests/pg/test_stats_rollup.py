@@ -145,15 +145,26 @@ def test_late_statuses_and_prices_for_old_hours_show_at_once_and_after_a_pass(
 ) -> None:
     roll_up(store)
     before, _ = both(url)
-    late, priced, reconciled = _old_sent(url, 3)
+    # one message per hour: a change only counts if its own hour is found dirty
+    late, priced, reconciled, repriced = (
+        r[0]
+        for r in sql(
+            url,
+            "SELECT DISTINCT ON (substr(first_seen, 1, 13)) sid FROM messages WHERE status = 'sent' "
+            "AND price IS NULL AND first_seen < %s ORDER BY substr(first_seen, 1, 13), first_seen LIMIT 4",
+            ((NOW - timedelta(days=2)).isoformat(),),
+        )
+    )
     items = [("MessageSid", late), ("AccountSid", ACCOUNT), ("MessageStatus", "delivered")]
     _callback(cast(Any, store), items, "status", NOW - timedelta(minutes=3))  # an event
     store.record_outbound({"sid": priced, "price": "-1.00000", "price_unit": "GBP"})  # no event: touch
     assert store.apply_api_messages([_api_row(reconciled, status="delivered")]) == ["updated"]
+    row = _api_row(repriced, price="-2.00000", price_unit="GBP")
+    assert store.apply_api_messages([row]) == ["updated"]  # a price only: no event, touch
     rolled, live = both(url)
     assert rolled == live
     assert rolled.delivered == before.delivered + 2
-    assert rolled.current is not None and rolled.current.spend["GBP"] == 1
+    assert rolled.current is not None and rolled.current.spend["GBP"] == 3
     roll_up(store)
     assert both(url)[0] == live
     assert sql(url, "SELECT COUNT(*) FROM stats_dirty")[0][0] == 0
