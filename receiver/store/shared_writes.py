@@ -6,8 +6,9 @@ Webhook backups (backups.py), retention's deletes (pruning.py), reconciliation's
 ``pg.writes.Qmark`` — and speak the SQL both accept (``?`` parameters, ``ON CONFLICT``, ``RETURNING``).
 SQLite's ``Store`` and PostgreSQL's ``PgStore`` inherit the same mixins, so the rules (a status never moves
 back, an API event only for news, a page's progress with its rows) exist once. What differs is the
-``Dialect``: how a read-then-write job locks its row, SQLite's statistics rollup, which the PostgreSQL
-Reader does not need (it aggregates live), and PostgreSQL's note of the events a batch added (its NOTIFY).
+``Dialect``: how a read-then-write job locks its row, how the statistics rollup learns of a change without
+an event (the same table in both; SQLite also steps its watermark back, as its event ids may recur), and
+PostgreSQL's note of the events a batch added (its NOTIFY).
 
 The callbacks themselves (the hot path) keep one tuned statement sequence per database: writes.py and
 pg/writes.py.

@@ -11,6 +11,9 @@ short job (``Store.run``), so callbacks wait at most for a few milliseconds of i
 3. ``rolled_until`` moves towards ``now - CLOSED_AFTER``, ``HOURS_PER_JOB`` hours at a time. Only closed
    hours are rolled up: the hot hour of a campaign is never recomputed over and over.
 
+On a team database (pg/stats.py) a pass plans and writes in one transaction on its own connection, one
+receiver at a time, and the watermark moves only to ids that can no longer be overtaken by a late commit.
+
 A pass that has nothing to do writes nothing, except the watermark every ``WATERMARK_EVERY`` seconds (the
 queries recompute the hours named by newer events, so a stale watermark costs them time, not exactness).
 """
@@ -25,10 +28,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import stats_rollup as rollup
+from .dialect import SQLITE, Dialect
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from .engine import Engine as Store
 
 log = logging.getLogger("callback_monitor.stats")
@@ -43,9 +45,11 @@ WATERMARK_EVERY = 10.0  # seconds
 class RollupMaintainer:
     """``start()`` runs passes on a daemon thread until ``stop()``; ``catch_up()`` runs them now."""
 
+    dialect = SQLITE  # of the live GROUP BYs that compute the rows
+
     def __init__(
         self,
-        store: Store,
+        store: Store | Any,  # pg/stats.py's subclass takes a PgStore
         *,
         interval: float = INTERVAL,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -90,24 +94,34 @@ class RollupMaintainer:
 
     def run_pass(self) -> bool:
         """One step; True when more work is waiting."""
-        from .engine import connect  # engine imports this module for the Store's hook
-
         with self._lock:
             self.passes += 1
-            conn = connect(self.store.path, readonly=True)
-            try:
-                conn.execute("BEGIN")
-                job, more = self._plan(conn)
-                conn.execute("COMMIT")
-            finally:
-                conn.close()
-            if job is not None and not self._stop.is_set():
-                self.store.run(job)
-            return more and not self._stop.is_set()
+            return self._pass()
 
-    def _plan(self, conn: sqlite3.Connection) -> tuple[Callable[[sqlite3.Connection], Any] | None, bool]:
+    def _pass(self) -> bool:
+        from .engine import connect  # engine imports this module for the Store's hook
+
+        conn = connect(self.store.path, readonly=True)
+        try:
+            conn.execute("BEGIN")
+            job, more = self._plan(conn)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        if job is not None and not self._stop.is_set():
+            self.store.run(job)
+        return more and not self._stop.is_set()
+
+    def _newest(self, conn: Any) -> int:
+        """The newest event id up to which every event is visible (SQLite's one writer commits in order);
+        below 0: none is known yet."""
+        return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+
+    def _plan(self, conn: Any) -> tuple[Callable[[Any], Any] | None, bool]:
         state = rollup.read_state(conn)
-        newest = int(conn.execute("SELECT IFNULL(MAX(id), 0) FROM events").fetchone()[0])
+        newest = self._newest(conn)
+        if newest < 0:
+            return None, False  # no event id is known to be final yet (pg/stats.py)
         target = rollup.hour_of(self.clock() - CLOSED_AFTER)
         if state.rolled_until is None:
             first = conn.execute("SELECT MIN(first_seen) FROM messages").fetchone()[0]
@@ -115,7 +129,7 @@ class RollupMaintainer:
                 return None, False
             start = min(str(first)[: rollup.HOUR], target)
 
-            def begin(w: sqlite3.Connection) -> None:
+            def begin(w: Any) -> None:
                 rollup.set_state(w, "rolled_until", start)
                 rollup.set_state(w, "watermark", newest)
 
@@ -135,9 +149,10 @@ class RollupMaintainer:
             due = time.monotonic() - self._watermark_written >= WATERMARK_EVERY
             if hours or due:
 
-                def advance(w: sqlite3.Connection) -> None:
+                def advance(w: Any) -> None:
                     moved = w.execute(
-                        "UPDATE stats_state SET value = ? WHERE name = 'watermark' AND value = ?",
+                        "UPDATE stats_state SET value = ? "
+                        "WHERE name = 'watermark' AND CAST(value AS BIGINT) = ?",
                         (newest, state.watermark),
                     ).rowcount
                     if moved:
@@ -151,10 +166,10 @@ class RollupMaintainer:
         ).fetchall()
         if dirty:
             ranges = [(h, rollup.next_hour(h)) for h, _ in dirty if h < rolled_until]
-            rows = _rows(conn, ranges)
+            rows = _rows(conn, ranges, self.dialect)
             last_ids = [(h, int(i)) for h, i in dirty]
 
-            def recompute(w: sqlite3.Connection) -> None:
+            def recompute(w: Any) -> None:
                 rollup.write_hours(w, ranges, rows, rolled_until)
                 w.executemany("DELETE FROM stats_dirty WHERE hour = ? AND id <= ?", last_ids)
 
@@ -164,9 +179,9 @@ class RollupMaintainer:
             end = min(
                 target, rollup.hour_of(rollup.parse_hour(rolled_until) + timedelta(hours=HOURS_PER_JOB))
             )
-            rows = _rows(conn, [(rolled_until, end)])
+            rows = _rows(conn, [(rolled_until, end)], self.dialect)
 
-            def extend(w: sqlite3.Connection) -> None:
+            def extend(w: Any) -> None:
                 # the boundary moves only from where this pass read it (one maintainer per writer)
                 rollup.write_hours(w, [(rolled_until, end)], rows, end)
                 rollup.set_state(w, "rolled_until", end)
@@ -175,9 +190,9 @@ class RollupMaintainer:
         return None, False
 
 
-def _rows(conn: sqlite3.Connection, ranges: list[tuple[str, str]]) -> dict[str, list[tuple[Any, ...]]]:
+def _rows(conn: Any, ranges: list[tuple[str, str]], d: Dialect) -> dict[str, list[tuple[Any, ...]]]:
     out: dict[str, list[tuple[Any, ...]]] = {table: [] for table in rollup.TABLES}
     for lo, hi in ranges:
-        for table, rows in rollup.hour_rows(conn, lo, hi).items():
+        for table, rows in rollup.hour_rows(conn, lo, hi, d).items():
             out[table].extend(rows)
     return out

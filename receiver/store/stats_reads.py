@@ -40,12 +40,26 @@ class StatsReads(ReadsBase):
     use_rollup: bool = True
 
     _coverage: rollup.Coverage | None = None  # the rollup's, for the read transaction under way
+    _rollup_tables: bool | None = None  # whether the database has them (looked up once per Reader)
+
+    def _rollup_kept(self) -> bool:
+        """SQLite's Store migrates every file it opens (m014); a team database may have been migrated by
+        receivers older than m022: then every figure is live."""
+        if self._rollup_tables is None:
+            if self.dialect.name == "postgresql":
+                row = self.conn.execute("SELECT to_regclass('stats_state') IS NOT NULL").fetchone()
+                self._rollup_tables = bool(row and row[0])
+            else:
+                self._rollup_tables = True
+        return self._rollup_tables
 
     def _plan(
         self, since: str | None, until: str | None, *, days: bool = True, hours: bool = True
     ) -> rollup.Plan:
         if self._coverage is None and self.use_rollup:
-            self._coverage = rollup.coverage(self.conn)
+            self._coverage = (
+                rollup.coverage(self.conn) if self._rollup_kept() else rollup.Coverage(None, frozenset())
+            )
         return rollup.plan(
             self.conn, since, until, days=days, hours=hours and self.use_rollup, known=self._coverage
         )
@@ -194,8 +208,10 @@ class StatsReads(ReadsBase):
         those whose rowid is a multiple of k are timed (rowids follow arrival, not delivery time, so the
         sample is a fair one): the candidates are the multiples of k within the window's rowid ``span``,
         each looked up by rowid, so the cost follows the sample, not the window (one event seek each).
-        PostgreSQL has no rowid: there ``TABLESAMPLE SYSTEM`` reads about one page in k (the same pages
-        each time), a sample of the same size whose cost also follows the sample."""
+        PostgreSQL has no rowid: there the window's sids are read from the (first_seen, sid) index alone
+        and one in k is kept by a hash of the sid (fair too: a SID says nothing of the delivery time); the
+        cost is one index range plus the sample (``TABLESAMPLE`` read one page in k of the whole table,
+        whatever the window: 0.5 s for a day of a million messages)."""
         where, args = rollup.live_where(since, until)
         step = sample_step(delivered)
         d = self.dialect
@@ -216,7 +232,13 @@ class StatsReads(ReadsBase):
             )
             args = [low, step, step, span[1], *args]
         elif step > 1 and not d.has_rowid:
-            source = f"{times} messages m TABLESAMPLE SYSTEM ({100 / step}) REPEATABLE (0) {events}"
+            # the window's sids from the (first_seen, sid) index alone, one in k by a hash of the sid;
+            # MATERIALIZED: merged into the outer scan, the filter would wait for every row's heap fetch
+            source = (
+                f"WITH k AS MATERIALIZED (SELECT sid FROM messages WHERE {where} AND hashtext(sid) % ? = 0) "
+                f"{times} k JOIN messages m ON m.sid = k.sid {events}"
+            )
+            args = [*args, step, *args]
         else:
             source = f"{times} messages m {events}"
         secs = d.seconds_between.format(a="s", b="d")

@@ -25,7 +25,9 @@ day rows) and a live GROUP BY over ``messages`` for the rest: the partial hours 
 ``rolled_until`` and the dirty hours. Results are therefore exact whether the maintenance thread is up to
 date, behind, or never ran (a desktop reading a database that another process serves).
 
-PostgreSQL (team mode) can keep the same tables and plan; its writers would log dirty hours the same way.
+PostgreSQL (team mode) keeps the same tables (``PG_SCHEMA``, its m022) and plan; its writers log dirty
+hours the same way, and pg/stats.py keeps its rows (one receiver at a time, with a watermark safe against
+identity values that commit out of order).
 """
 
 from __future__ import annotations
@@ -56,6 +58,22 @@ SCHEMA = (
     "n INTEGER NOT NULL, PRIMARY KEY (level, bucket, error_code)) WITHOUT ROWID",
     "CREATE TABLE stats_state (name TEXT PRIMARY KEY, value) WITHOUT ROWID",
     "CREATE TABLE stats_dirty (id INTEGER PRIMARY KEY, hour TEXT NOT NULL)",
+)
+# PostgreSQL's: the same columns in its types; no rowid, so the spans are NULL; ``value`` is text (a
+# watermark is compared as CAST(value AS BIGINT), which both databases read the same)
+_C = 'COLLATE "C"'  # hours sort byte by byte, as the first_seen strings they are cut from
+PG_SCHEMA = (
+    f"CREATE TABLE stats_counts (level text {_C} NOT NULL, bucket text {_C} NOT NULL, "
+    "direction text NOT NULL, status text NOT NULL, channel text NOT NULL, unit text NOT NULL, "
+    "n bigint NOT NULL, micros bigint, "
+    "min_rowid bigint, max_rowid bigint, PRIMARY KEY (level, bucket, direction, status, channel, unit))",
+    f"CREATE TABLE stats_breakdown (level text {_C} NOT NULL, bucket text {_C} NOT NULL, dim text NOT NULL, "
+    "key text NOT NULL, outbound bigint NOT NULL, delivered bigint NOT NULL, failed bigint NOT NULL, "
+    "finished bigint NOT NULL, example text, PRIMARY KEY (level, bucket, dim, key))",
+    f"CREATE TABLE stats_errors (level text {_C} NOT NULL, bucket text {_C} NOT NULL, "
+    "error_code integer NOT NULL, n bigint NOT NULL, PRIMARY KEY (level, bucket, error_code))",
+    "CREATE TABLE stats_state (name text PRIMARY KEY, value text)",
+    f"CREATE TABLE stats_dirty (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, hour text {_C} NOT NULL)",
 )
 TABLES = ("stats_counts", "stats_breakdown", "stats_errors")
 DIMS = ("sender", "service", "prefix")
@@ -118,7 +136,7 @@ def dirty_hours(conn: Connection, state: State) -> set[str]:
 
 
 # ------------------------------------------------------------------------------------------ writers
-def touch(conn: sqlite3.Connection, sid: str) -> None:
+def touch(conn: Any, sid: str) -> None:
     """A message changed without an event (a price, a filled-in column): its hour is dirty. For writers
     off the request path only (reconciliation, ``record_outbound``); callbacks append events instead."""
     conn.execute(
@@ -131,12 +149,18 @@ def forget(conn: sqlite3.Connection, first_seen: Iterable[str]) -> None:
     """Messages first seen at these moments were deleted (pruning, purging), with their events: their hours
     are dirty, and the watermark steps back below any deleted event id that a new event could reuse (an
     INTEGER PRIMARY KEY without AUTOINCREMENT takes max(id) + 1)."""
-    hours = sorted({moment[:HOUR] for moment in first_seen})
-    conn.executemany("INSERT INTO stats_dirty (hour) VALUES (?)", [(h,) for h in hours])
+    log_hours(conn, first_seen)
     conn.execute(
         "UPDATE stats_state SET value = MIN(value, (SELECT IFNULL(MAX(id), 0) FROM events)) "
         "WHERE name = 'watermark'"
     )
+
+
+def log_hours(conn: Any, first_seen: Iterable[str]) -> None:
+    """PostgreSQL's ``forget``: the hours of deleted messages are dirty. Its identity values are never
+    reused, so the watermark stays. ``conn``: shared_writes' ``Db``."""
+    for hour in sorted({moment[:HOUR] for moment in first_seen}):
+        conn.execute("INSERT INTO stats_dirty (hour) VALUES (?)", (hour,))
 
 
 # ------------------------------------------------------------------------------------------ plan
@@ -250,11 +274,15 @@ def _rolled_where(level: str, lo: str | None, hi: str | None) -> tuple[str, list
     return " AND ".join(parts), args
 
 
+def _SUM(column: str) -> str:  # PostgreSQL's SUM of a bigint is a numeric (a Decimal)
+    return f"CAST(SUM({column}) AS BIGINT)"
+
+
 # Each reader yields the same tuples live and rolled, so callers add them up without knowing the source.
 # ``width``: characters of first_seen (or of the bucket) that name a bar; 0 when the caller needs none.
 # In live queries ``d.plain`` (SQLite's unary ``+``) keeps SQLite on the first_seen index (otherwise it may
-# pick an index matching the GROUP BY and scan the whole table). ``d``: the live queries' dialect (the
-# rollup tables are SQLite's only). A PostgreSQL table has no rowid: its spans are NULL.
+# pick an index matching the GROUP BY and scan the whole table). ``d``: the database's dialect (the rollup
+# rows read the same in both). A PostgreSQL table has no rowid: its spans are NULL.
 def counts(conn: Connection, p: Plan, width: int = 0, d: Dialect = SQLITE) -> Iterator[tuple[Any, ...]]:
     """(bar, direction, status, channel, unit, n, micros or None, min rowid, max rowid)"""
     span = "MIN(rowid), MAX(rowid)" if d.has_rowid else "NULL, NULL"
@@ -269,8 +297,8 @@ def counts(conn: Connection, p: Plan, width: int = 0, d: Dialect = SQLITE) -> It
     for level, lo, hi in p.rolled:
         where, args = _rolled_where(level, lo, hi)
         yield from conn.execute(
-            f"SELECT substr(bucket, 1, {width}) AS bar, direction, status, channel, unit, SUM(n), "
-            f"SUM(micros), MIN(min_rowid), MAX(max_rowid) FROM stats_counts WHERE {where} "
+            f"SELECT substr(bucket, 1, {width}) AS bar, direction, status, channel, unit, {_SUM('n')}, "
+            f"{_SUM('micros')}, MIN(min_rowid), MAX(max_rowid) FROM stats_counts WHERE {where} "
             "GROUP BY bar, direction, status, channel, unit",
             args,
         )
@@ -289,8 +317,8 @@ def errors(conn: Connection, p: Plan, width: int = 0, d: Dialect = SQLITE) -> It
     for level, lo, hi in p.rolled:
         where, args = _rolled_where(level, lo, hi)
         yield from conn.execute(
-            f"SELECT substr(bucket, 1, {width}) AS bar, error_code, SUM(n) FROM stats_errors WHERE {where} "
-            "GROUP BY bar, error_code",
+            f"SELECT substr(bucket, 1, {width}) AS bar, error_code, {_SUM('n')} FROM stats_errors "
+            f"WHERE {where} GROUP BY bar, error_code",
             args,
         )
 
@@ -315,8 +343,8 @@ def breakdown(conn: Connection, p: Plan, width: int = 0, d: Dialect = SQLITE) ->
     for level, lo, hi in p.rolled:
         where, args = _rolled_where(level, lo, hi)
         yield from conn.execute(
-            f"SELECT substr(bucket, 1, {width}) AS bar, dim, key, SUM(outbound), SUM(delivered), "
-            f"SUM(failed), SUM(finished), MIN(example) FROM stats_breakdown WHERE {where} "
+            f"SELECT substr(bucket, 1, {width}) AS bar, dim, key, {_SUM('outbound')}, {_SUM('delivered')}, "
+            f"{_SUM('failed')}, {_SUM('finished')}, MIN(example) FROM stats_breakdown WHERE {where} "
             "GROUP BY bar, dim, key",
             args,
         )
@@ -326,14 +354,14 @@ def breakdown(conn: Connection, p: Plan, width: int = 0, d: Dialect = SQLITE) ->
 READERS = {"stats_counts": counts, "stats_breakdown": breakdown, "stats_errors": errors}
 
 
-def hour_rows(conn: sqlite3.Connection, lo: str, hi: str) -> dict[str, list[tuple[Any, ...]]]:
+def hour_rows(conn: Any, lo: str, hi: str, d: Dialect = SQLITE) -> dict[str, list[tuple[Any, ...]]]:
     """The rollup rows of the hours in ``[lo, hi)``, per table, computed live (on a read connection)."""
     live = Plan(live=[(lo, hi)])
-    return {table: [("h", *row) for row in read(conn, live, HOUR)] for table, read in READERS.items()}
+    return {table: [("h", *row) for row in read(conn, live, HOUR, d)] for table, read in READERS.items()}
 
 
 def write_hours(
-    conn: sqlite3.Connection, hours: list[tuple[str, str]], rows: dict[str, list[tuple[Any, ...]]], until: str
+    conn: Any, hours: list[tuple[str, str]], rows: dict[str, list[tuple[Any, ...]]], until: str
 ) -> None:
     """Replace the rows of the hour ranges ``hours`` with ``rows`` (from ``hour_rows``), then the day rows of
     the days they touch that end at or before ``until`` (the rolled-up boundary after this write)."""
@@ -370,7 +398,7 @@ _DAY_SQL = {
 }
 
 
-def _roll_day(conn: sqlite3.Connection, day: str, end: str) -> None:
+def _roll_day(conn: Any, day: str, end: str) -> None:
     for table, (keys, sums) in _DAY_SQL.items():
         conn.execute(f"DELETE FROM {table} WHERE level = 'd' AND bucket = ?", (day,))
         conn.execute(
@@ -380,7 +408,7 @@ def _roll_day(conn: sqlite3.Connection, day: str, end: str) -> None:
         )
 
 
-def set_state(conn: sqlite3.Connection, name: str, value: Any) -> None:
+def set_state(conn: Any, name: str, value: Any) -> None:
     conn.execute(
         "INSERT INTO stats_state (name, value) VALUES (?, ?) "
         "ON CONFLICT(name) DO UPDATE SET value = excluded.value",

@@ -17,10 +17,10 @@ from receiver.store.pg.store import PgStore
 from receiver.store.url import PostgresTarget, parse
 from tests.pg.cluster import Cluster
 
-# sqlite_utils' bookkeeping; FTS5 (pg_trgm instead); the statistics rollup (m014), a cache derived from
-# messages that SQLite needs for a 300 ms refresh - whether the PostgreSQL Reader needs one is its own design
-SQLITE_ONLY = ("_sqlite_migrations", "messages_fts", "stats_")
+# sqlite_utils' bookkeeping; FTS5 (pg_trgm instead)
+SQLITE_ONLY = ("_sqlite_migrations", "messages_fts")
 FAMILY = {
+    "": "text",  # SQLite's untyped stats_state.value (an hour or an id): PostgreSQL's text
     "TEXT": "text",
     "INTEGER": "integer",
     "REAL": "float",

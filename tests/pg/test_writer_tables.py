@@ -6,11 +6,19 @@ from __future__ import annotations
 
 import psycopg
 
+from receiver.store import stats_rollup
 from receiver.store.pg.store import PgStore
 from receiver.store.tables import POSTGRESQL_TYPES, TABLES
 from receiver.store.url import PostgresTarget
 
-POSTGRESQL_ONLY = {"schema_migrations", "writers", "requests_origin"}  # requests_origin: migrate-store (m021)
+# the statistics rollup is declared with its queries (stats_rollup.SCHEMA / PG_SCHEMA, m014 / m022);
+# requests_origin: migrate-store's map of copied request-log rows (m021)
+POSTGRESQL_ONLY = {
+    "schema_migrations",
+    "writers",
+    "requests_origin",
+    *(sql.split()[2] for sql in stats_rollup.PG_SCHEMA),
+}
 POSTGRESQL_ONLY_INDEXES = {"idx_messages_text"}  # the trigram index (m002) instead of SQLite's FTS table
 
 

@@ -195,7 +195,6 @@ class PgReader(Reader):
 
     conn: PgConnection  # type: ignore[assignment]  # the mixins see only base.Connection's methods
     dialect = POSTGRES
-    use_rollup = False  # the rollup tables are SQLite's; PostgreSQL aggregates live
 
     def __init__(self, conn: PgConnection) -> None:  # not Reader's: that one takes a SQLite connection
         self.conn = conn

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .. import stats_rollup
 from ..tables import TABLES, postgresql_ddl
 from . import writers
 
@@ -58,6 +59,8 @@ MIGRATIONS: Sequence[tuple[str, Sequence[str]]] = (
     ("m002_messages_text_index", _M002),
     ("m020_writers", writers.DDL),
     ("m021_requests_origin", _M021),
+    # the statistics per closed hour and day (stats_rollup.py), kept by pg/stats.py off the request path
+    ("m022_stats_rollup", stats_rollup.PG_SCHEMA),
 )
 
 

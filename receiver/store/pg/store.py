@@ -25,6 +25,7 @@ from ..pruning import Pruning
 from ..reconcile_writes import ReconcileWrites
 from ..records import Outcome, RequestRecord
 from ..shared_writes import Db, Dialect, mark_simulated
+from ..stats_rollup import log_hours, touch
 from ..url import PostgresTarget
 from ..writes import _PreparedCallback
 from . import writes
@@ -33,11 +34,12 @@ from .connection import connect
 from .engine import Conn, PgGroupCommit, Wrote
 from .registry import Registration
 from .schema import apply_migrations
+from .stats import PgRollupMaintainer
 from .writers import HEARTBEAT_SECONDS
 
 STATEMENT_TIMEOUT_MS = 20_000  # below the 30 s a request waits for its batch (group_commit.py's run)
 # other receivers write the same rows: a job that reads a message to decide its write locks it first
-POSTGRESQL = Dialect(for_update=" FOR UPDATE", event_added=writes.event_added)
+POSTGRESQL = Dialect(for_update=" FOR UPDATE", touch=touch, forget=log_hours, event_added=writes.event_added)
 T = TypeVar("T")
 
 
@@ -82,6 +84,7 @@ class PgStore(AppWrites, Backups, Pruning, ReconcileWrites):
         statement_timeout_ms: int = STATEMENT_TIMEOUT_MS,
         listen: str | None = None,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        maintain_stats: bool = True,
     ) -> None:
         self.target = target
         self.statement_timeout_ms = int(statement_timeout_ms)
@@ -103,6 +106,8 @@ class PgStore(AppWrites, Backups, Pruning, ReconcileWrites):
             self._connect, self.health.committed, self.health.failed, batch_max, self._notify
         )
         self._engine.adopt(conn)
+        # the statistics rollup (pg/stats.py), kept on its own connection by one receiver at a time
+        self.stats_rollup = PgRollupMaintainer(self).start() if maintain_stats else None
 
     def _connect(self) -> Conn:
         return self._for_writes(connect(self.target))
@@ -146,6 +151,8 @@ class PgStore(AppWrites, Backups, Pruning, ReconcileWrites):
 
     def close(self) -> None:
         """Commit what is queued, then mark this writer stopped."""
+        if self.stats_rollup is not None:
+            self.stats_rollup.stop()
         self._engine.close()
         self.registration.stop()
 
