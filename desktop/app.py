@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -188,7 +189,21 @@ def main(db: str | None = None) -> int:
         print(f"callback-monitor: --store: {exc}", file=sys.stderr)
         return EXIT_BAD_STORE
     if team_url:
-        reason = _team_problem(team_url)
+        from desktop.team_connecting import CANCEL, USE_LOCAL, check_at_start, where
+        from receiver.store.url import PostgresTarget, parse
+
+        target = parse(team_url)
+        assert isinstance(target, PostgresTarget)
+        checked = check_at_start(target, partial(_team_problem, team_url), CANCEL if db else USE_LOCAL)
+        if checked.gave_up and db:  # the user cancelled: nothing to show, and no box (they chose it)
+            print(
+                f"callback-monitor: stopped waiting for the team database {where(target)}; nothing opened.",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_STORE
+        reason = None if checked.gave_up else checked.reason
+        if checked.gave_up:  # remembered, and the user chose this computer's database
+            team_url = ""
         if reason is not None and db:  # asked for on the command line: say why, and stop
             print(f"callback-monitor: {reason}", file=sys.stderr)
             QMessageBox.critical(None, "Callback Monitor cannot show the team database", reason)
@@ -258,8 +273,8 @@ def _store_to_show(store: str | None, settings: QSettings) -> tuple[str, Path]:
 
 
 def _team_problem(url: str) -> str | None:
-    """Why the team database ``url`` cannot be shown (None: it can). Checked before the window opens;
-    the connection's own timeout bounds the wait."""
+    """Why the team database ``url`` cannot be shown (None: it can). Checked before the window opens, off
+    the GUI thread (desktop/team_connecting.py); the connection's own timeout bounds the wait."""
     from receiver.store import StoreError
     from receiver.store.pg.attach import check
     from receiver.store.pg.connection import keyring_password
