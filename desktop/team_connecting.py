@@ -51,11 +51,10 @@ class ConnectingDialog(QDialog):
         self.text = QLabel(f"Connecting to the team database {where(target)}…", self)
         self.text.setObjectName("team_connecting_text")
         note = QLabel(f"A server that does not answer is given up on after {CONNECT_TIMEOUT} seconds.", self)
-        note.setWordWrap(True)
-        note.setEnabled(False)  # secondary text, in the palette's muted colour (both themes)
         self.bar = QProgressBar(self)
         self.bar.setRange(0, 0)  # busy: how long the server takes is unknown
         self.bar.setTextVisible(False)
+        self.bar.setMinimumWidth(400)
         buttons = QDialogButtonBox(self)
         self.button: QPushButton = buttons.addButton(button_text, QDialogButtonBox.ButtonRole.RejectRole)
         self.button.setObjectName("team_connecting_button")
@@ -65,7 +64,8 @@ class ConnectingDialog(QDialog):
         layout.addWidget(note)
         layout.addWidget(self.bar)
         layout.addWidget(buttons)
-        self.setMinimumWidth(420)
+        # no fixed minimum on the dialog itself and no word wrap: the layout then makes it as wide as the
+        # database's name, however long (a wrapping label would let Qt cap the width and cut the name)
 
 
 @dataclass(frozen=True)
