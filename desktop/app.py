@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -188,16 +189,10 @@ def main(db: str | None = None) -> int:
         print(f"callback-monitor: --store: {exc}", file=sys.stderr)
         return EXIT_BAD_STORE
     if team_url:
-        reason = _team_problem(team_url)
-        if reason is not None and db:  # asked for on the command line: say why, and stop
-            print(f"callback-monitor: {reason}", file=sys.stderr)
-            QMessageBox.critical(None, "Callback Monitor cannot show the team database", reason)
-            return EXIT_BAD_STORE
-        if reason is not None:  # remembered from last time: this computer's database, and why
-            QMessageBox.warning(
-                None, "Callback Monitor", f"{reason}\n\nShowing this computer's database instead."
-            )
-            team_url = ""
+        shown = _team_to_show(team_url, from_command_line=bool(db))
+        if isinstance(shown, int):
+            return shown
+        team_url = shown
 
     def make_controller() -> ReceiverController:
         made = ReceiverController(db_path, port=configured_port(make_settings()))
@@ -257,9 +252,38 @@ def _store_to_show(store: str | None, settings: QSettings) -> tuple[str, Path]:
     return str(settings.value(TEAM_URL_KEY, "") or ""), paths.default_db_path()
 
 
+def _team_to_show(url: str, *, from_command_line: bool) -> str | int:
+    """The team database ``url`` once checked (the window waits, the dialog says so), "" for this
+    computer's database instead, or the exit code: asked for on the command line, it could not be shown
+    or the user cancelled."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from desktop.team_connecting import CANCEL, USE_LOCAL, check_at_start, where
+    from receiver.store.url import PostgresTarget, parse
+
+    target = parse(url)
+    assert isinstance(target, PostgresTarget)
+    checked = check_at_start(target, partial(_team_problem, url), CANCEL if from_command_line else USE_LOCAL)
+    if checked.gave_up and from_command_line:  # no box: the user chose to stop
+        print(f"callback-monitor: stopped waiting for the team database {where(target)}.", file=sys.stderr)
+        return EXIT_BAD_STORE
+    if checked.gave_up:  # remembered, and the user chose this computer's database: no warning either
+        return ""
+    if checked.reason is not None and from_command_line:  # say why, and stop
+        print(f"callback-monitor: {checked.reason}", file=sys.stderr)
+        QMessageBox.critical(None, "Callback Monitor cannot show the team database", checked.reason)
+        return EXIT_BAD_STORE
+    if checked.reason is not None:  # remembered from last time: this computer's database, and why
+        QMessageBox.warning(
+            None, "Callback Monitor", f"{checked.reason}\n\nShowing this computer's database instead."
+        )
+        return ""
+    return url
+
+
 def _team_problem(url: str) -> str | None:
-    """Why the team database ``url`` cannot be shown (None: it can). Checked before the window opens;
-    the connection's own timeout bounds the wait."""
+    """Why the team database ``url`` cannot be shown (None: it can). Checked before the window opens, off
+    the GUI thread (desktop/team_connecting.py); the connection's own timeout bounds the wait."""
     from receiver.store import StoreError
     from receiver.store.pg.attach import check
     from receiver.store.pg.connection import keyring_password

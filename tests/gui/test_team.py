@@ -450,10 +450,13 @@ def test_the_team_database_shown_last_time_is_shown_again_at_start(
 
     def look(window: MainWindow) -> None:
         seen["team"] = window.team.name if window.team is not None else None
+        seen["others"] = [
+            w.objectName() for w in QApplication.topLevelWidgets() if w.isVisible() and w is not window
+        ]
 
     QTimer.singleShot(100, lambda: close_when(lambda w: rows(w) == 1, look))
     assert desktop_app.main() == 0
-    assert seen == {"team": team_name(target_of(team.url))}
+    assert seen == {"team": team_name(target_of(team.url)), "others": []}  # no connecting dialog left over
 
 
 def test_a_remembered_team_database_that_cannot_be_reached_opens_this_computers_instead(
