@@ -6,7 +6,8 @@ the two differ, the query asks its Reader's ``dialect`` for the piece:
 
 - placeholders: psycopg wants ``%s`` (and a literal ``%`` doubled): ``dialect.sql(text)`` converts;
 - case-insensitive substring search: SQLite's ``LIKE`` (ASCII case folding) vs PostgreSQL's ``ILIKE``,
-  which pg/schema.py's ``pg_trgm`` GIN index answers (SQLite's is the FTS5 table ``messages_fts``);
+  which pg/schema.py's ``pg_trgm`` GIN index answers (SQLite's is the FTS5 table ``messages_fts``), or
+  plain ``LIKE`` for text with no case to fold (``like_for``);
 - the status sort key (rank, zero-padded, then time): ``printf`` vs ``lpad``;
 - a text price as a number: SQLite's ``REAL`` is a double, PostgreSQL's is a 4-byte float;
 - a read snapshot: SQLite's ``BEGIN`` in WAL mode is one, PostgreSQL needs ``REPEATABLE READ`` for the
@@ -14,7 +15,7 @@ the two differ, the query asks its Reader's ``dialect`` for the piece:
 - SQLite's unary ``+`` that keeps its planner off an index (PostgreSQL has no ``+`` for text);
 - the seconds between two stored ISO times: ``julianday`` vs ``timestamptz`` arithmetic;
 - a sample of the delivered messages for the delivery times (stats_reads): every k-th rowid in SQLite,
-  ``TABLESAMPLE`` in PostgreSQL, which has no rowid.
+  one in k by a hash of the SID in PostgreSQL, which has no rowid.
 """
 
 from __future__ import annotations
@@ -47,6 +48,15 @@ class Dialect:
     def micros(self) -> str:
         """The spend of a GROUP BY's messages in micro-units (receiver/stats_queries.py)."""
         return MICROS_SQL.format(real=self.real)
+
+    def like_for(self, text: str) -> str:
+        """The operator for "a column contains ``text``". PostgreSQL's ILIKE folds the case of every row it
+        looks at, twice LIKE's cost when a dense match (a phone number's prefix) is counted by a scan; text
+        with no case to fold (digits, ``+``, punctuation: what operators search for most) matches the
+        same rows with plain LIKE, which the trigram index answers too."""
+        if self.like != "LIKE" and text.lower() == text == text.upper():
+            return "LIKE"
+        return self.like
 
     def plain(self, expression: str) -> str:
         return self.not_indexed.format(expression)

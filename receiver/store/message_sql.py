@@ -148,7 +148,8 @@ def where_clause(
         parts.append(f"rowid IN (SELECT rowid FROM {TEXT_INDEX} WHERE {TEXT_INDEX} MATCH ?)")
         args.append(_phrase(text))
     elif text:
-        parts.append("(" + " OR ".join(f"{c} {dialect.like} ? {like.ESCAPE}" for c in TEXT_COLUMNS) + ")")
+        op = dialect.like_for(text)
+        parts.append("(" + " OR ".join(f"{c} {op} ? {like.ESCAPE}" for c in TEXT_COLUMNS) + ")")
         args.extend([like.contains(text)] * len(TEXT_COLUMNS))
     return ("WHERE " + " AND ".join(parts), args) if parts else ("", args)
 

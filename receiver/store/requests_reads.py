@@ -30,7 +30,8 @@ def where_sql(flt: RequestFilter, dialect: Dialect = SQLITE) -> tuple[str, list[
         args.append(flt.outcome)
     if flt.text:
         columns = ("path", "reason", "message_sid")
-        clauses.append("(" + " OR ".join(f"{c} {dialect.like} ? {like.ESCAPE}" for c in columns) + ")")
+        op = dialect.like_for(flt.text)
+        clauses.append("(" + " OR ".join(f"{c} {op} ? {like.ESCAPE}" for c in columns) + ")")
         args += [like.contains(flt.text)] * len(columns)
     return (" AND ".join(clauses) if clauses else "TRUE"), args
 

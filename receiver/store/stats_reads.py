@@ -208,10 +208,10 @@ class StatsReads(ReadsBase):
         those whose rowid is a multiple of k are timed (rowids follow arrival, not delivery time, so the
         sample is a fair one): the candidates are the multiples of k within the window's rowid ``span``,
         each looked up by rowid, so the cost follows the sample, not the window (one event seek each).
-        PostgreSQL has no rowid: there the window's sids are read from the (first_seen, sid) index alone
-        and one in k is kept by a hash of the sid (fair too: a SID says nothing of the delivery time); the
-        cost is one index range plus the sample (``TABLESAMPLE`` read one page in k of the whole table,
-        whatever the window: 0.5 s for a day of a million messages)."""
+        PostgreSQL has no rowid: there the window's delivered outbound sids are read from a partial index
+        alone (pg/schema.py m023) and one in k is kept by a hash of the sid (fair too: a SID says nothing
+        of the delivery time); the cost is one index range plus the sample (``TABLESAMPLE`` read one page in
+        k of the whole table, whatever the window: 0.5 s for a day of a million messages)."""
         where, args = rollup.live_where(since, until)
         step = sample_step(delivered)
         d = self.dialect
@@ -232,13 +232,15 @@ class StatsReads(ReadsBase):
             )
             args = [low, step, step, span[1], *args]
         elif step > 1 and not d.has_rowid:
-            # the window's sids from the (first_seen, sid) index alone, one in k by a hash of the sid;
-            # MATERIALIZED: merged into the outer scan, the filter would wait for every row's heap fetch
+            # the window's delivered outbound sids from their partial index alone (pg/schema.py m023), one
+            # in k by a hash of the sid; MATERIALIZED: merged into the outer scan, the filter would wait for
+            # every row's heap fetch
             source = (
-                f"WITH k AS MATERIALIZED (SELECT sid FROM messages WHERE {where} AND hashtext(sid) % ? = 0) "
-                f"{times} k JOIN messages m ON m.sid = k.sid {events}"
+                f"WITH k AS MATERIALIZED (SELECT m.sid FROM messages m WHERE {outbound} AND {where} "
+                f"AND hashtext(m.sid) % ? = 0) "
+                f"{times} k JOIN events e ON e.message_sid = k.sid GROUP BY k.sid"
             )
-            args = [*args, step, *args]
+            args = [*args, step]
         else:
             source = f"{times} messages m {events}"
         secs = d.seconds_between.format(a="s", b="d")

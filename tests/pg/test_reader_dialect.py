@@ -25,3 +25,13 @@ def test_a_literal_percent_and_a_parameter_in_one_statement(pg_target: PostgresT
         assert tuple(row) == ("100%x", "?")
     finally:
         reader.close()
+
+
+def test_text_with_no_case_to_fold_is_searched_with_plain_like() -> None:
+    # ILIKE folds every row's case: twice LIKE's cost when a phone number's prefix is counted by a scan
+    for caseless in ("+1415", "55501", "50%", "+44 (0) 20", "短信"):
+        assert POSTGRES.like_for(caseless) == "LIKE", caseless
+    # any character with a case keeps ILIKE, symbols included (Ⓐ lower-cases to ⓐ)
+    for cased in ("whatsapp:+1", "SM0a", "Ⓐ12", "ß"):
+        assert POSTGRES.like_for(cased) == "ILIKE", cased
+    assert SQLITE.like_for("whatsapp") == SQLITE.like_for("+1415") == "LIKE"

@@ -53,6 +53,15 @@ _M021 = (
     "request_id bigint NOT NULL, PRIMARY KEY (origin, origin_id))",
 )
 
+# the statistics' delivery-time sample (stats_reads.py): a window's delivered outbound SIDs, read from the
+# index alone, without a heap lookup per candidate to check direction and status (a week's refresh 120 -> 70
+# ms per period on a million messages). status is indexed already, so its updates were never HOT: the cost
+# is one more entry per message that reaches delivered or read.
+_M023 = (
+    "CREATE INDEX idx_messages_delivered_sample ON messages (first_seen, sid) "
+    "WHERE direction = 'outbound' AND status IN ('delivered', 'read')",
+)
+
 #: (name, statements), applied in this order, each once per database
 MIGRATIONS: Sequence[tuple[str, Sequence[str]]] = (
     ("m001_initial", _M001),
@@ -61,6 +70,7 @@ MIGRATIONS: Sequence[tuple[str, Sequence[str]]] = (
     ("m021_requests_origin", _M021),
     # the statistics per closed hour and day (stats_rollup.py), kept by pg/stats.py off the request path
     ("m022_stats_rollup", stats_rollup.PG_SCHEMA),
+    ("m023_delivered_sample_index", _M023),
 )
 
 
