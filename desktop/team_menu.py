@@ -86,6 +86,10 @@ def attach_viewer(window: MainWindow, team: TeamSource) -> None:
         action.setToolTip(text)
         action.setStatusTip(text)
     window.tools_menu.setToolTipsVisible(True)
+    # the toolbar is the window's most visible place: what a viewer can never do leaves it (the menus keep
+    # the actions greyed, with the reason)
+    for action in (window.simulate_action, window.stop_simulation_action):
+        window.toolbar.removeAction(action)
     window.messages.show_as_viewer(
         "<h3>No messages yet</h3><p>They appear here as soon as the team's receivers store them "
         f"(callback-monitor serve --store …). {VIEWER_NOTE[:1].upper()}{VIEWER_NOTE[1:]}.</p>"

@@ -353,6 +353,9 @@ def test_an_attached_window_switches_off_what_needs_this_computers_receiver(
         assert action is not None and not action.isEnabled()
         assert "the team's receivers write this database" in action.toolTip()
     assert window.export_action.isEnabled() and window.team_actions.local_action.isEnabled()
+    # the toolbar offers only what a viewer can do
+    shown = [a.text() for a in window.toolbar.actions() if window.toolbar.widgetForAction(a).isVisible()]
+    assert shown == [window.export_action.text()]
     # an empty team database says where its rows come from, and offers no simulation
     qtbot.waitUntil(lambda: window.messages.table_stack.currentIndex() == 1)
     assert "team's receivers store them" in window.messages.empty_hint.text()
