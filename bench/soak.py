@@ -16,9 +16,24 @@ p50/p99 latency, WAL and DB file sizes, DB bytes per stored callback, and the se
 server gets SIGTERM, and the database is checked: every (MessageSid, status) answered 2xx must have its
 event and its message, and the bytes per callback are measured again on the closed, checkpointed file.
 
+Team mode (docs/TEAM.md): ``--store postgresql://USER@HOST:PORT/DB`` soaks ``serve --store URL`` on that
+database (its password from PGPASSWORD, as the app takes it); ``--pg`` does the same on a throw-away
+cluster started here (tests/pg/cluster.py, through bench/receiver.py's ``TeamDatabase``: fsync and
+synchronous_commit on, a fresh database) -- a flag of its own rather than a magic ``--store`` value, so a
+URL is always a URL and the default run stays SQLite's. Per period: WAL written by the server in the period
+(``pg_wal_lsn_diff`` of ``pg_current_wal_lsn()``; server-wide, so other databases' writes count on a
+shared server), ``pg_database_size``, the messages/events/requests tables' total sizes (with their
+indexes and TOAST), the database's growth per acknowledged callback, dead tuples of ``messages`` (each
+final status updates its row: does autovacuum keep up?) and its autovacuum runs, and the receiver's RSS.
+Goals: p99 ≤ 50 ms in every period, nothing lost (bench/receiver.py's check of every 2xx in PostgreSQL).
+The bytes per callback at rest (after SIGTERM and a ``VACUUM``) are a figure, not a goal: PostgreSQL's
+row overhead is not SQLite's.
+
     .venv/bin/python bench/soak.py                          # 300/s for 10 minutes
     .venv/bin/python bench/soak.py --rate 300 --minutes 3 --report-every 30
     .venv/bin/python bench/soak.py --serve-args="--synchronous FULL"
+    .venv/bin/python bench/soak.py --pg --minutes 5         # a throw-away PostgreSQL cluster
+    PGPASSWORD=… .venv/bin/python bench/soak.py --store postgresql://cm@db.lan:5432/callbacks
 """
 
 from __future__ import annotations
@@ -34,9 +49,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import _common
 
@@ -197,6 +214,39 @@ def _table_sizes(db: Path) -> list[tuple[str, int]]:
     return [(str(name), int(size)) for name, size in rows]
 
 
+def _start_load(port: int, args: argparse.Namespace) -> tuple[Load, list[threading.Thread]]:
+    load = Load(port, args.rate, args.minutes * 60.0, args.connections)
+    threads = [threading.Thread(target=load.run_connection, daemon=True) for _ in range(args.connections)]
+    for thread in threads:
+        thread.start()
+    return load, threads
+
+
+def _run_periods(
+    load: Load,
+    threads: list[threading.Thread],
+    every: float,
+    report: Callable[[float, float, Period, list[float]], None],
+    sample: Callable[[], None] | None = None,
+) -> None:
+    """Until the load is done: ``sample()`` every 0.2 s, ``report(now, span, period, sorted latencies)``
+    every ``every`` seconds and once at the end."""
+    next_report = load.start + every
+    period_start = load.start
+    while True:
+        alive = any(t.is_alive() for t in threads)
+        now = time.monotonic()
+        if sample is not None:
+            sample()
+        if now >= next_report or not alive:
+            period = load.take_period()
+            report(now, max(1e-9, now - period_start), period, sorted(period.latencies))
+            period_start, next_report = now, now + every
+        if not alive:
+            break
+        time.sleep(0.2)  # sampling the WAL size between report lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rate", type=float, default=300.0, help="callbacks per second (default 300)")
@@ -204,8 +254,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report-every", type=float, default=60.0, help="seconds between report lines")
     ap.add_argument("--connections", type=int, default=16, help="keep-alive connections sharing the load")
     ap.add_argument("--db", help="database file (default: a new one in a temporary folder)")
+    ap.add_argument(
+        "--store",
+        metavar="URL",
+        help="soak a team database instead: serve --store URL (postgresql://, password from PGPASSWORD)",
+    )
+    ap.add_argument(
+        "--pg",
+        action="store_true",
+        help="soak a team database on a throw-away PostgreSQL cluster started here",
+    )
     ap.add_argument("--serve-args", default="", help="extra arguments for `callback-monitor serve`")
     args = ap.parse_args(argv)
+    if args.store or args.pg:
+        return _soak_pg(args)
 
     workdir = Path(tempfile.mkdtemp(prefix="cm-soak-"))
     db = Path(args.db) if args.db else workdir / "soak.db"
@@ -216,10 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"soak: {args.rate:.0f} callbacks/s for {args.minutes:g} min, {args.connections} connections")
     print(f"  server: {shlex.join(cmd)}")
     print(f"  database: {db}")
-    load = Load(server.port, args.rate, args.minutes * 60.0, args.connections)
-    threads = [threading.Thread(target=load.run_connection, daemon=True) for _ in range(args.connections)]
-    for thread in threads:
-        thread.start()
+    load, threads = _start_load(server.port, args)
 
     header = (
         f"{'t (s)':>6} {'acc/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'WAL':>9} {'DB':>9} {'B/cb':>6} {'RSS':>9}"
@@ -227,41 +286,33 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     worst_wal = 0
     worst_p99 = 0.0
-    next_report = load.start + args.report_every
-    period_start = load.start
-    while True:
-        alive = any(t.is_alive() for t in threads)
-        now = time.monotonic()
+
+    def sample() -> None:
+        nonlocal worst_wal
         worst_wal = max(worst_wal, _size(wal))
-        if now >= next_report or not alive:
-            period = load.take_period()
-            lat = sorted(period.latencies)
-            p50, p99 = _common.percentile(lat, 50), _common.percentile(lat, 99)
-            worst_p99 = max(worst_p99, p99)
-            stored = len(load.acked)
-            db_size = _size(db)
-            per = db_size / stored if stored else 0.0
-            span = max(1e-9, now - period_start)
-            print(
-                f"{now - load.start:6.0f} {period.accepted / span:7.0f} {p50:7.1f} {p99:7.1f} "
-                f"{_common.human_size(_size(wal)):>9} {_common.human_size(db_size):>9} {per:6.0f} "
-                f"{_common.human_size(_rss(server.proc.pid)):>9}",
-                flush=True,
-            )
-            period_start, next_report = now, now + args.report_every
-        if not alive:
-            break
-        time.sleep(0.2)  # sampling the WAL size between report lines
+
+    def report(now: float, span: float, period: Period, lat: list[float]) -> None:
+        nonlocal worst_p99
+        p50, p99 = _common.percentile(lat, 50), _common.percentile(lat, 99)
+        worst_p99 = max(worst_p99, p99)
+        stored = len(load.acked)
+        db_size = _size(db)
+        per = db_size / stored if stored else 0.0
+        print(
+            f"{now - load.start:6.0f} {period.accepted / span:7.0f} {p50:7.1f} {p99:7.1f} "
+            f"{_common.human_size(_size(wal)):>9} {_common.human_size(db_size):>9} {per:6.0f} "
+            f"{_common.human_size(_rss(server.proc.pid)):>9}",
+            flush=True,
+        )
+
+    _run_periods(load, threads, args.report_every, report, sample)
 
     server.kill(signal.SIGTERM)
     check = br.check_db(db, load.acked, count_only=False)
     stored = _stored_callbacks(db)
     at_rest = _size(db) / stored if stored else 0.0
     print()
-    print(
-        f"sent {load.total}, acknowledged {len(load.acked)}, "
-        f"non-2xx {load.non_2xx or 0}, errors {load.errors}"
-    )
+    _print_sent(load)
     print(
         f"stored: {check.events} events, {check.messages} messages, {check.requests} requests; "
         f"lost: {check.lost}"
@@ -286,9 +337,200 @@ def main(argv: list[str] | None = None) -> int:
         ("p99 ≤ 50 ms (worst period)", worst_p99 <= GOAL_P99_MS, f"{worst_p99:.1f} ms"),
         ("nothing lost", check.lost == 0 and load.errors == 0, f"lost {check.lost}, errors {load.errors}"),
     ]
+    return _print_goals(goals)
+
+
+def _print_sent(load: Load) -> None:
+    print(
+        f"sent {load.total}, acknowledged {len(load.acked)}, "
+        f"non-2xx {load.non_2xx or 0}, errors {load.errors}"
+    )
+
+
+def _print_goals(goals: list[tuple[str, bool, str]]) -> int:
     for name, ok, value in goals:
         print(f"  {'PASS' if ok else 'FAIL'}  {name}: {value}")
     return 0 if all(ok for _n, ok, _v in goals) else 1
+
+
+# ---------------------------------------------------------------------------------------------- team
+PG_TABLES = ("messages", "events", "requests")
+
+
+@dataclass
+class PgSample:
+    """One look at the team database (a connection of its own, autocommit)."""
+
+    lsn: str  # pg_current_wal_lsn()
+    wal: int  # bytes of WAL written since the previous sample (pg_wal_lsn_diff)
+    db_size: int  # pg_database_size
+    tables: dict[str, int]  # pg_total_relation_size: heap, indexes, TOAST
+    dead: int  # messages' n_dead_tup
+    autovacuums: int  # messages' autovacuum_count
+
+
+class PgProbe:
+    """Samples sizes, WAL position and the messages table's dead tuples; runs the final VACUUM."""
+
+    def __init__(self, url: str, password: str | None) -> None:
+        import psycopg
+
+        self.conn: Any = psycopg.connect(url, password=password, autocommit=True)
+        self.lsn: str | None = None
+
+    def sample(self) -> PgSample:
+        sizes = ", ".join(f"pg_total_relation_size('{t}')" for t in PG_TABLES)
+        row = self.conn.execute(
+            f"SELECT pg_current_wal_lsn()::text, pg_wal_lsn_diff(pg_current_wal_lsn(), "
+            f"coalesce(%s::pg_lsn, pg_current_wal_lsn())), pg_database_size(current_database()), {sizes}, "
+            "s.n_dead_tup, s.autovacuum_count FROM pg_stat_user_tables s "
+            "WHERE s.relid = 'messages'::regclass",
+            (self.lsn,),
+        ).fetchone()
+        self.lsn = str(row[0])
+        n = len(PG_TABLES)
+        return PgSample(
+            lsn=self.lsn,
+            wal=int(row[1]),
+            db_size=int(row[2]),
+            tables={t: int(v) for t, v in zip(PG_TABLES, row[3 : 3 + n], strict=True)},
+            dead=int(row[3 + n]),
+            autovacuums=int(row[4 + n]),
+        )
+
+    def events(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    def vacuum(self) -> None:
+        self.conn.execute("VACUUM (ANALYZE)")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _soak_pg(args: argparse.Namespace) -> int:
+    if args.db:
+        print("error: --db names a SQLite file: give --store URL or --pg, not both", file=sys.stderr)
+        return 2
+    if args.store:
+        from receiver.store.url import PostgresTarget, StoreURLError, parse
+
+        try:
+            if not isinstance(parse(args.store), PostgresTarget):
+                raise StoreURLError("--store takes a team database's postgresql:// URL")
+        except StoreURLError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    team = br.TeamDatabase(args.store, fsync=True)  # --store given: that database; else a cluster here
+    try:
+        return _soak_team(args, team)
+    finally:
+        team.close()  # the throw-away cluster: stopped and deleted
+
+
+def _soak_team(args: argparse.Namespace, team: Any) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="cm-soak-"))
+    url = team.for_run(1)
+    cmd = [*br.server_command("pg1", url), *shlex.split(args.serve_args)]
+    env = {**os.environ, "TWILIO_AUTH_TOKEN": br.TOKEN, "PYTHONUNBUFFERED": "1"}
+    if team.password:
+        env["PGPASSWORD"] = team.password  # as an operator gives it: never in the URL
+    server = br.Server("serve", cmd, env, workdir / "serve.log")
+    probe = PgProbe(url, team.password)
+    try:
+        return _soak_team_run(args, team, url, cmd, server, probe)
+    finally:
+        server.kill(signal.SIGTERM)
+        probe.close()
+
+
+def _soak_team_run(
+    args: argparse.Namespace, team: Any, url: str, cmd: list[str], server: Any, probe: PgProbe
+) -> int:
+    print(f"soak: {args.rate:.0f} callbacks/s for {args.minutes:g} min, {args.connections} connections")
+    print(f"  server: {shlex.join(cmd)}")
+    where = (
+        f"a throw-away cluster here (port {team.cluster.port}, fsync on, synchronous_commit on)"
+        if team.cluster is not None
+        else "given (WAL figures are server-wide: other databases' writes count too)"
+    )
+    print(f"  team database: {url} -- {where}")
+    base = probe.sample()
+    events0 = probe.events()
+    rss0 = _rss(server.proc.pid)
+    load, threads = _start_load(server.port, args)
+    w = 9
+    header = (
+        f"{'t (s)':>6} {'acc/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'WAL/per':>{w}} {'DB':>{w}} "
+        f"{'messages':>{w}} {'events':>{w}} {'requests':>{w}} {'B/cb':>6} {'dead':>7} {'av':>3} {'RSS':>{w}}"
+    )
+    print(header)
+    hs = _common.human_size
+    worst_p99 = 0.0
+    wal_total = 0
+    worst_wal = 0
+    worst_dead = 0
+    last = base
+
+    def report(now: float, span: float, period: Period, lat: list[float]) -> None:
+        nonlocal worst_p99, wal_total, worst_wal, worst_dead, last
+        p50, p99 = _common.percentile(lat, 50), _common.percentile(lat, 99)
+        worst_p99 = max(worst_p99, p99)
+        s = last = probe.sample()
+        wal_total += s.wal
+        worst_wal = max(worst_wal, s.wal)
+        worst_dead = max(worst_dead, s.dead)
+        stored = len(load.acked)
+        per = (s.db_size - base.db_size) / stored if stored else 0.0
+        print(
+            f"{now - load.start:6.0f} {period.accepted / span:7.0f} {p50:7.1f} {p99:7.1f} {hs(s.wal):>{w}} "
+            f"{hs(s.db_size):>{w}} "
+            + " ".join(f"{hs(s.tables[t]):>{w}}" for t in PG_TABLES)
+            + f" {per:6.0f} {s.dead:7d} {s.autovacuums - base.autovacuums:3d}"
+            f" {hs(_rss(server.proc.pid)):>{w}}",
+            flush=True,
+        )
+
+    _run_periods(load, threads, args.report_every, report)
+    rss_end = _rss(server.proc.pid)
+
+    server.kill(signal.SIGTERM)
+    check = br.check_team_db(url, team.password, load.acked)
+    stored = check.events - events0
+    before = probe.sample()
+    wal_total += before.wal
+    probe.vacuum()
+    rest = probe.sample()
+    grew = rest.db_size - base.db_size
+    tables_grew = sum(rest.tables.values()) - sum(base.tables.values())
+    print()
+    _print_sent(load)
+    print(
+        f"stored: {check.events} events, {check.messages} messages, {check.requests} requests "
+        f"({stored} events this run); lost: {check.lost}"
+    )
+    print(
+        f"WAL written: {hs(wal_total)} in all, {wal_total / stored if stored else 0:.0f} B per callback, "
+        f"worst period {hs(worst_wal)}"
+    )
+    print(
+        f"dead tuples in messages: worst {worst_dead} at a report, {before.dead} after SIGTERM, "
+        f"{rest.dead} after VACUUM; autovacuum runs on messages: {rest.autovacuums - base.autovacuums}"
+    )
+    print(
+        f"at rest (after SIGTERM and VACUUM): DB {hs(rest.db_size)} (grew {hs(grew)}), "
+        f"{grew / stored if stored else 0:.0f} bytes per callback; the three tables "
+        f"{tables_grew / stored if stored else 0:.0f} B/cb: "
+        + ", ".join(
+            f"{t} {(rest.tables[t] - base.tables[t]) / stored if stored else 0:.0f}" for t in PG_TABLES
+        )
+    )
+    print(f"receiver RSS: {hs(rss0)} at the start, {hs(rss_end)} at the end")
+    goals = [
+        ("p99 ≤ 50 ms (worst period)", worst_p99 <= GOAL_P99_MS, f"{worst_p99:.1f} ms"),
+        ("nothing lost", check.lost == 0 and load.errors == 0, f"lost {check.lost}, errors {load.errors}"),
+    ]
+    return _print_goals(goals)
 
 
 if __name__ == "__main__":
