@@ -367,6 +367,8 @@ class PgSample:
     tables: dict[str, int]  # pg_total_relation_size: heap, indexes, TOAST
     dead: int  # messages' n_dead_tup
     autovacuums: int  # messages' autovacuum_count
+    updates: int  # messages' n_tup_upd: the final statuses
+    hot_updates: int  # messages' n_tup_hot_upd: those that wrote no index entry
 
 
 class PgProbe:
@@ -383,7 +385,7 @@ class PgProbe:
         row = self.conn.execute(
             f"SELECT pg_current_wal_lsn()::text, pg_wal_lsn_diff(pg_current_wal_lsn(), "
             f"coalesce(%s::pg_lsn, pg_current_wal_lsn())), pg_database_size(current_database()), {sizes}, "
-            "s.n_dead_tup, s.autovacuum_count FROM pg_stat_user_tables s "
+            "s.n_dead_tup, s.autovacuum_count, s.n_tup_upd, s.n_tup_hot_upd FROM pg_stat_user_tables s "
             "WHERE s.relid = 'messages'::regclass",
             (self.lsn,),
         ).fetchone()
@@ -396,7 +398,17 @@ class PgProbe:
             tables={t: int(v) for t, v in zip(PG_TABLES, row[3 : 3 + n], strict=True)},
             dead=int(row[3 + n]),
             autovacuums=int(row[4 + n]),
+            updates=int(row[5 + n]),
+            hot_updates=int(row[6 + n]),
         )
+
+    def wal_stats(self) -> tuple[int, int, int]:
+        """Server-wide WAL records and full-page images (pg_stat_wal) and checkpoints so far."""
+        row = self.conn.execute(
+            "SELECT w.wal_records, w.wal_fpi, b.checkpoints_timed + b.checkpoints_req "
+            "FROM pg_stat_wal w, pg_stat_bgwriter b"
+        ).fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
 
     def events(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM events").fetchone()[0])
@@ -457,12 +469,15 @@ def _soak_team_run(
     print(f"  team database: {url} -- {where}")
     base = probe.sample()
     events0 = probe.events()
+    wal0 = probe.wal_stats()
+    ckpt0 = wal0[2]
     rss0 = _rss(server.proc.pid)
     load, threads = _start_load(server.port, args)
     w = 9
     header = (
         f"{'t (s)':>6} {'acc/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'WAL/per':>{w}} {'DB':>{w}} "
-        f"{'messages':>{w}} {'events':>{w}} {'requests':>{w}} {'B/cb':>6} {'dead':>7} {'av':>3} {'RSS':>{w}}"
+        f"{'messages':>{w}} {'events':>{w}} {'requests':>{w}} {'B/cb':>6} {'dead':>7} {'av':>3} {'ck':>3} "
+        f"{'RSS':>{w}}"
     )
     print(header)
     hs = _common.human_size
@@ -487,6 +502,7 @@ def _soak_team_run(
             f"{hs(s.db_size):>{w}} "
             + " ".join(f"{hs(s.tables[t]):>{w}}" for t in PG_TABLES)
             + f" {per:6.0f} {s.dead:7d} {s.autovacuums - base.autovacuums:3d}"
+            f" {probe.wal_stats()[2] - ckpt0:3d}"
             f" {hs(_rss(server.proc.pid)):>{w}}",
             flush=True,
         )
@@ -499,6 +515,7 @@ def _soak_team_run(
     stored = check.events - events0
     before = probe.sample()
     wal_total += before.wal
+    records, fpi, checkpoints = (b - a for a, b in zip(wal0, probe.wal_stats(), strict=True))
     probe.vacuum()
     rest = probe.sample()
     grew = rest.db_size - base.db_size
@@ -511,11 +528,13 @@ def _soak_team_run(
     )
     print(
         f"WAL written: {hs(wal_total)} in all, {wal_total / stored if stored else 0:.0f} B per callback, "
-        f"worst period {hs(worst_wal)}"
+        f"worst period {hs(worst_wal)}; {records} records, {fpi} full-page images "
+        f"(≤ {hs(fpi * 8192)}), {checkpoints} checkpoints (pg_stat_wal, server-wide)"
     )
     print(
         f"dead tuples in messages: worst {worst_dead} at a report, {before.dead} after SIGTERM, "
-        f"{rest.dead} after VACUUM; autovacuum runs on messages: {rest.autovacuums - base.autovacuums}"
+        f"{rest.dead} after VACUUM; autovacuum runs on messages: {rest.autovacuums - base.autovacuums}; "
+        f"updates {rest.updates - base.updates}, HOT {rest.hot_updates - base.hot_updates}"
     )
     print(
         f"at rest (after SIGTERM and VACUUM): DB {hs(rest.db_size)} (grew {hs(grew)}), "
@@ -526,6 +545,10 @@ def _soak_team_run(
         )
     )
     print(f"receiver RSS: {hs(rss0)} at the start, {hs(rss_end)} at the end")
+    if team.cluster is not None:  # PostgreSQL 15 logs its checkpoints: how long their writes and fsyncs took
+        for line in team.cluster.log.read_text("utf-8", "replace").splitlines():
+            if "checkpoint complete" in line:
+                print("  cluster log: " + line.split("LOG:", 1)[-1].strip())
     goals = [
         ("p99 ≤ 50 ms (worst period)", worst_p99 <= GOAL_P99_MS, f"{worst_p99:.1f} ms"),
         ("nothing lost", check.lost == 0 and load.errors == 0, f"lost {check.lost}, errors {load.errors}"),
