@@ -691,6 +691,17 @@ def check_team_db(url: str, password: str | None, acked: list[tuple[str, str]]) 
     return DbCheck(int(lost), int(events), int(messages), int(requests), outcomes)
 
 
+def store_problem(store: str) -> str | None:
+    """Why ``--store`` cannot name the team database the receivers write (None: it can)."""
+    from receiver.store.url import PostgresTarget, StoreURLError, parse
+
+    try:
+        target = parse(store)
+    except StoreURLError as exc:
+        return str(exc)
+    return None if isinstance(target, PostgresTarget) else "--store takes a team database's postgresql:// URL"
+
+
 class TeamDatabase:
     """Where pg1/pg2 write: the ``--store`` URL as given, or a database per run on a cluster started here."""
 
@@ -953,15 +964,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.loadgen == "wrk" and "pg2" in targets:
         print("error: pg2 drives two receivers: use the python load generator", file=sys.stderr)
         return 2
-    if args.store:
-        from receiver.store.url import PostgresTarget, parse
-
-        try:
-            if not isinstance(parse(args.store), PostgresTarget):
-                raise ValueError("--store takes a team database's postgresql:// URL")
-        except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+    problem = store_problem(args.store) if args.store else None
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     print(
         f"Receiver benchmark: {', '.join(targets)} x connections {conn_list} x {args.repeat} runs, "
         + (

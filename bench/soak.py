@@ -424,15 +424,10 @@ def _soak_pg(args: argparse.Namespace) -> int:
     if args.db:
         print("error: --db names a SQLite file: give --store URL or --pg, not both", file=sys.stderr)
         return 2
-    if args.store:
-        from receiver.store.url import PostgresTarget, StoreURLError, parse
-
-        try:
-            if not isinstance(parse(args.store), PostgresTarget):
-                raise StoreURLError("--store takes a team database's postgresql:// URL")
-        except StoreURLError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+    problem = br.store_problem(args.store) if args.store else None
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     team = br.TeamDatabase(args.store, fsync=True)  # --store given: that database; else a cluster here
     try:
         return _soak_team(args, team)

@@ -258,14 +258,14 @@ def _team_to_show(url: str, *, from_command_line: bool) -> str | int:
     or the user cancelled."""
     from PySide6.QtWidgets import QMessageBox
 
-    from desktop.team_connecting import CANCEL, USE_LOCAL, check_at_start, where
+    from desktop.team_connecting import CANCEL, USE_LOCAL, check_at_start
     from receiver.store.url import PostgresTarget, parse
 
     target = parse(url)
     assert isinstance(target, PostgresTarget)
     checked = check_at_start(target, partial(_team_problem, url), CANCEL if from_command_line else USE_LOCAL)
     if checked.gave_up and from_command_line:  # no box: the user chose to stop
-        print(f"callback-monitor: stopped waiting for the team database {where(target)}.", file=sys.stderr)
+        print(f"callback-monitor: stopped waiting for the team database {target.address}.", file=sys.stderr)
         return EXIT_BAD_STORE
     if checked.gave_up:  # remembered, and the user chose this computer's database: no warning either
         return ""

@@ -35,11 +35,6 @@ USE_LOCAL = "Use this computer's database"
 CANCEL = "Cancel"
 
 
-def where(target: PostgresTarget) -> str:
-    """USER@HOST:PORT/DB, as the keyring entry names it (the port always: it is what a firewall blocks)."""
-    return f"{target.user}@{target.host}:{target.port}/{target.dbname}"
-
-
 class ConnectingDialog(QDialog):
     """ "Connecting to the team database …" with a busy bar; its one button (or Escape) stops waiting."""
 
@@ -48,7 +43,7 @@ class ConnectingDialog(QDialog):
         self.setObjectName("team_connecting")
         self.setWindowTitle("Callback Monitor")
         self.setWindowModality(Qt.WindowModality.ApplicationModal)
-        self.text = QLabel(f"Connecting to the team database {where(target)}…", self)
+        self.text = QLabel(f"Connecting to the team database {target.address}…", self)
         self.text.setObjectName("team_connecting_text")
         note = QLabel(f"A server that does not answer is given up on after {CONNECT_TIMEOUT} seconds.", self)
         self.bar = QProgressBar(self)

@@ -2,8 +2,8 @@
 ``simulate``, ``errors``, ``self-test``.
 
 Every subcommand that touches the data names its store the same way (``--store`` a file or a
-``postgresql://`` URL, ``--db`` the file shorthand), parsed once (``store_target``) and opened by one
-helper (``open_writer`` / ``open_reader``).
+``postgresql://`` URL, ``--db`` the file shorthand), parsed once and opened by one
+helper (store_args.py).
 
 The core never imports the GUI. ``python -m receiver`` runs these alone (servers, containers, an install
 without Qt); the ``callback-monitor`` program (desktop/cli.py) hands them every subcommand and passes in
@@ -20,12 +20,12 @@ import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
-from . import __version__, paths
+from . import __version__
 from .retention import Retention
+from .store_args import file_options, open_reader, open_writer, store_name, store_target
 
 DB_HELP = "database file (default: in the user data folder); the same as --store PATH"
 STORE_HELP = (
@@ -45,8 +45,6 @@ def _add_store_options(parser: argparse.ArgumentParser, *, top: bool = False) ->
 
 if TYPE_CHECKING:
     from .selftest import WindowCheck
-    from .store import Reader, Store
-    from .store.protocol import WriterStore
     from .store.url import PostgresTarget, SqliteTarget
 
 # the desktop's window: opened on the store the user named with --store or --db, as given (a file or a
@@ -256,110 +254,6 @@ def main(
     parser.error(f"'{args.command}' takes no options before it: run 'callback-monitor {args.command} …'")
 
 
-# ------------------------------------------------------------------------------- naming and opening a store
-# serve's options about a database file, and why a team database has no use for them (refused rather
-# than ignored: an operator who asks for FULL durability or a disk floor must not believe they got it)
-FILE_ONLY_OPTIONS = {
-    "min_free_mb": (
-        "--min-free-mb",
-        "the team database's disk is the server's: watch it there (a full disk answers 503)",
-    ),
-    "synchronous": ("--synchronous", "a team database always commits with synchronous_commit=on"),
-    "fresh_if_damaged": ("--fresh-if-damaged", "a damaged team database is repaired on its server"),
-}
-
-
-def store_name(args: argparse.Namespace) -> str | None:
-    """What the user named with ``--store`` or ``--db`` (before or after the subcommand), as given."""
-    value: str | None = args.store if args.store is not None else args.db
-    return value
-
-
-def store_target(args: argparse.Namespace) -> SqliteTarget | PostgresTarget:
-    """The store a subcommand works on: ``--store``/``--db``, else the default database file;
-    ``StoreURLError`` (a ``ValueError``) for a name that cannot be used."""
-    from .store.url import parse
-
-    name = store_name(args)
-    return parse(name if name is not None else str(paths.default_db_path()))
-
-
-def open_writer(args: argparse.Namespace, *, existing: bool = True) -> WriterStore:
-    """The writer on the store ``args`` name: SQLite's ``Store`` or a team database's ``PgStore``.
-
-    ``existing``: a database file must already be there (prune, reconcile: nothing to do in a new one);
-    serve creates it. Raises ``StoreError`` (``StoreLocked`` when a receiver holds the file) or
-    ``ValueError`` with the operator's message."""
-    from .store import Store
-    from .store.url import PostgresTarget, open_team_store
-    from .store_health import StoreOpenError
-
-    target = store_target(args)
-    if isinstance(target, PostgresTarget):
-        for attr, (option, why) in FILE_ONLY_OPTIONS.items():
-            given = getattr(args, attr, None)
-            if given is not None and given is not False:  # given, even as 0 (which == False)
-                raise ValueError(f"{option} is for a database file, not a team database: {why}")
-    team = open_team_store(target)
-    if team is not None:
-        return team
-    assert not isinstance(target, PostgresTarget)  # open_team_store opened every team database
-    if existing and not target.path.exists():
-        raise StoreOpenError(f"no database at {target.path}")
-    if not hasattr(args, "fresh_if_damaged"):  # prune, reconcile: the defaults
-        return Store(target.path)
-    return _open_sqlite_for_serve(target.path, args)
-
-
-def open_reader(args: argparse.Namespace) -> Reader:
-    """A Reader on the store ``args`` name (a file must exist: reading never creates one)."""
-    from .store import open_reader as reader_on
-    from .store.base import reading
-    from .store.url import PostgresTarget
-    from .store_health import StoreOpenError
-
-    target = store_target(args)
-    if isinstance(target, PostgresTarget):
-        return reader_on(target)
-    if not target.path.exists():
-        raise StoreOpenError(f"no database at {target.path}")
-    with reading():  # an unreadable file: the store's error, not the driver's
-        return reader_on(target.path)
-
-
-def _file_options(args: argparse.Namespace) -> tuple[str, int]:
-    """serve's --synchronous and --min-free-mb for a database file, their defaults when not given."""
-    from .store.engine import SYNCHRONOUS_LEVELS
-    from .store_health import DEFAULT_MIN_FREE_MB
-
-    min_free_mb: int = DEFAULT_MIN_FREE_MB if args.min_free_mb is None else args.min_free_mb
-    return args.synchronous or SYNCHRONOUS_LEVELS[0], min_free_mb  # NORMAL, the engine's default
-
-
-def _open_sqlite_for_serve(db_path: Path, args: argparse.Namespace) -> Store:
-    """The store, or a ``StoreError`` to print; a damaged database is kept aside only when asked."""
-    from .store import Store
-    from .store_health import StoreDamaged, keep_aside
-
-    synchronous, min_free_mb = _file_options(args)
-    min_free = max(0, min_free_mb) * 1024 * 1024
-    try:
-        return Store(db_path, synchronous=synchronous, min_free_bytes=min_free)
-    except StoreDamaged as exc:
-        if not args.fresh_if_damaged:
-            remedy = (
-                "Run again with --fresh-if-damaged to keep it aside (renamed with a timestamp: its data may "
-                "still be recovered with `sqlite3 FILE .recover`) and start a new empty database."
-            )
-            raise StoreDamaged(exc.path, exc.detail, remedy) from None
-        kept = keep_aside(db_path)
-        print(
-            f"warning: {exc.detail}: the damaged database was kept aside as {kept}; starting a new one.",
-            file=sys.stderr,
-        )
-        return Store(db_path, synchronous=synchronous, min_free_bytes=min_free)
-
-
 # ------------------------------------------------------------------------------- serve
 def _days(value: float | None) -> str:
     return "forever" if value is None else f"{value:g} days"
@@ -386,7 +280,7 @@ def _store_lines(
             f"{target.user or '(libpq default role)'}; each 2xx after COMMIT with synchronous_commit=on; "
             f"free disk space is the server's to watch; {_retention_words(retention)}"
         )
-    synchronous, min_free = _file_options(args)
+    synchronous, min_free = file_options(args)
     return (
         f"Callback Monitor receiver — database {target.path}\n"
         f"  disk: callbacks are refused (503) while less than {min_free} MB is free\n"

@@ -65,8 +65,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     from . import reconcile
-    from .cli import open_writer, store_target
     from .store import StoreError, StoreLocked
+    from .store_args import open_writer, store_target
     from .twilio_client import SetupError, make_client
 
     since = None

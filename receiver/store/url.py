@@ -45,9 +45,15 @@ class PostgresTarget:
         return self.url
 
     @property
+    def address(self) -> str:
+        """USER@HOST:PORT/DB: which role on which server, without the URL's options (the port always: it is
+        what a firewall blocks)."""
+        return f"{self.user}@{self.host}:{self.port}/{self.dbname}"
+
+    @property
     def keyring_name(self) -> str:
         """The keyring entry holding this role's password (receiver/secrets.py's service)."""
-        return f"postgresql-password:{self.user}@{self.host}:{self.port}/{self.dbname}"
+        return f"postgresql-password:{self.address}"
 
 
 def parse(value: str) -> SqliteTarget | PostgresTarget:
